@@ -1,0 +1,188 @@
+"""On-disk cache for built artifacts (worlds, corpora, indexes, embeddings).
+
+Why this exists: building a 100k-passage index or encoding it with a transformer takes minutes,
+and RL jobs restart often. Every artifact is a directory keyed by a content hash of *what it was
+built from*, written to a temporary sibling and renamed into place (atomic on POSIX), and carries
+a ``manifest.json`` with the sha256 of each file. A corrupted or half-written entry fails
+verification and is rebuilt, never silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+class CacheError(RuntimeError):
+    """A cache entry is missing, corrupted, or a name would escape the cache directory."""
+
+
+def cache_root() -> Path:
+    """The cache directory: ``$SEARCHGYM_CACHE_DIR`` if set, else the user cache dir."""
+    configured = os.environ.get("SEARCHGYM_CACHE_DIR")
+    root = Path(configured) if configured else Path(platformdirs.user_cache_dir("searchgym"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def content_hash(*parts: bytes | str, length: int = 16) -> str:
+    """A short, stable sha256 hex digest of the given parts (order matters)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()[:length]
+
+
+def stable_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace variance: the canonical form we hash."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def safe_name(name: str) -> str:
+    """Reject names that could escape the cache dir (``..``, slashes, absolute paths)."""
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise CacheError(f"unsafe cache entry name {name!r}: use letters, digits, '_', '-', '.'")
+    return name
+
+
+class ArtifactCache:
+    """Directory artifacts under ``root/namespace/key`` with verified manifests."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else cache_root()
+
+    def entry_dir(self, namespace: str, key: str) -> Path:
+        path = (self.root / safe_name(namespace) / safe_name(key)).resolve()
+        if self.root.resolve() not in path.parents:
+            raise CacheError(f"cache entry {namespace}/{key} escapes {self.root}")
+        return path
+
+    def load(self, namespace: str, key: str) -> Path | None:
+        """The verified entry directory, or None when absent; a corrupted entry is removed."""
+        directory = self.entry_dir(namespace, key)
+        if not directory.exists():
+            return None
+        problem = self._verify(directory, key)
+        if problem is None:
+            return directory
+        logger.warning("cache entry %s is corrupted (%s); rebuilding it", directory, problem)
+        shutil.rmtree(directory, ignore_errors=True)
+        return None
+
+    def get_or_build(
+        self,
+        namespace: str,
+        key: str,
+        build: Callable[[Path], dict[str, Any] | None],
+    ) -> Path:
+        """Return the entry directory, building it with ``build(tmp_dir)`` when needed.
+
+        ``build`` writes its files into the temporary directory it is given and may return
+        extra metadata for the manifest. The directory is renamed into place only when the
+        build succeeded, so a crash leaves no entry behind.
+        """
+        existing = self.load(namespace, key)
+        if existing is not None:
+            return existing
+        directory = self.entry_dir(namespace, key)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}.", suffix=".tmp"))
+        try:
+            extra = build(tmp_dir) or {}
+            files = {
+                str(path.relative_to(tmp_dir)): file_sha256(path)
+                for path in sorted(tmp_dir.rglob("*"))
+                if path.is_file()
+            }
+            manifest = {
+                "format_version": CACHE_FORMAT_VERSION,
+                "key": key,
+                "files": files,
+                "meta": extra,
+            }
+            atomic_write_text(tmp_dir / MANIFEST_NAME, stable_json(manifest))
+            try:
+                os.replace(tmp_dir, directory)
+            except OSError:
+                # Another process won the race and its entry is in place: use theirs.
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+                if self.load(namespace, key) is None:
+                    raise
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        return directory
+
+    def manifest(self, directory: Path) -> dict[str, Any]:
+        return json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
+
+    def _verify(self, directory: Path, key: str) -> str | None:
+        manifest_path = directory / MANIFEST_NAME
+        if not manifest_path.is_file():
+            return "no manifest"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return f"unreadable manifest: {error}"
+        if manifest.get("format_version") != CACHE_FORMAT_VERSION:
+            return "old cache format"
+        if manifest.get("key") != key:
+            return "manifest key mismatch"
+        files = manifest.get("files")
+        if not isinstance(files, dict):
+            return "manifest lists no files"
+        for relative, expected in files.items():
+            path = (directory / relative).resolve()
+            if directory.resolve() not in path.parents:
+                return f"manifest path {relative!r} escapes the entry"
+            if not path.is_file():
+                return f"missing file {relative}"
+            if file_sha256(path) != expected:
+                return f"checksum mismatch in {relative}"
+        return None
