@@ -1,1 +1,6 @@
-"""searchgym.tasks"""
+"""Verified multi-hop tasks: unique answers, gold chains and gold evidence passages."""
+
+from searchgym.tasks.generate import SPLITS, TASK_TYPES, TaskOptions, generate_tasks
+from searchgym.tasks.taskset import TaskSet
+
+__all__ = ["SPLITS", "TASK_TYPES", "TaskOptions", "TaskSet", "generate_tasks"]

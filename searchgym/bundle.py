@@ -1,0 +1,106 @@
+"""A world with its corpus and tasks, built once and cached on disk.
+
+Envs, servers and exporters all start from a :class:`WorldBundle`. Building one for a large
+world takes a while, so it is cached under the searchgym cache dir keyed by a hash of everything
+it derives from (schema text, size, seed, corpus and task options, format versions); a second
+process, a vector env's workers or a restarted training job load it in a fraction of the time.
+Within one process, bundles are also memoised so that N envs share one copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from searchgym.cache import ArtifactCache, atomic_write_bytes, content_hash
+from searchgym.corpus import Corpus, CorpusOptions, write_corpus
+from searchgym.corpus.writer import CORPUS_FORMAT_VERSION
+from searchgym.tasks import TaskOptions, TaskSet, generate_tasks
+from searchgym.tasks.generate import TASK_FORMAT_VERSION
+from searchgym.world import Schema, World, build_world, load_schema
+
+_MEMO: dict[str, "WorldBundle"] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class WorldBundle:
+    world: World
+    corpus: Corpus
+    tasks: TaskSet
+    key: str
+
+    @property
+    def world_id(self) -> str:
+        return self.world.world_id
+
+
+def bundle_key(schema: Schema, size: int, seed: int, corpus_options: CorpusOptions, task_options: TaskOptions) -> str:
+    return content_hash(
+        schema.source_text, str(size), str(seed), repr(corpus_options), task_options.key(),
+        f"corpus-v{CORPUS_FORMAT_VERSION}", f"tasks-v{TASK_FORMAT_VERSION}",
+    )
+
+
+def build_bundle(
+    schema: Schema | str = "default",
+    size: int = 1000,
+    seed: int = 0,
+    corpus_options: CorpusOptions | None = None,
+    task_options: TaskOptions | None = None,
+    *,
+    cache: ArtifactCache | None | bool = None,
+    show_progress: bool = False,
+) -> WorldBundle:
+    """Build (or load from cache) the world, corpus and tasks for these settings.
+
+    ``cache=False`` disables the disk cache (tests of determinism use that); ``None`` uses the
+    default cache directory.
+    """
+    schema = load_schema(schema) if isinstance(schema, (str, Path)) else schema
+    corpus_options = corpus_options or CorpusOptions()
+    task_options = task_options or TaskOptions()
+    key = bundle_key(schema, size, seed, corpus_options, task_options)
+    with _LOCK:
+        if key in _MEMO and cache is not False:
+            return _MEMO[key]
+
+    def build_all() -> tuple[World, Corpus, TaskSet]:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      disable=not show_progress, transient=True) as progress:
+            step = progress.add_task(f"building world {schema.name} n={size} seed={seed}", total=3)
+            world = build_world(schema, size, seed)
+            progress.update(step, advance=1, description="writing the corpus")
+            corpus = write_corpus(world, corpus_options)
+            progress.update(step, advance=1, description="generating and verifying tasks")
+            tasks = generate_tasks(world, corpus, task_options)
+            progress.update(step, advance=1)
+        return world, corpus, tasks
+
+    if cache is False:
+        world, corpus, tasks = build_all()
+        return WorldBundle(world, corpus, tasks, key)
+
+    store = cache if isinstance(cache, ArtifactCache) else ArtifactCache()
+
+    def build_into(directory: Path) -> dict:
+        world, corpus, tasks = build_all()
+        atomic_write_bytes(directory / "world.json", world.canonical_bytes())
+        corpus.save(directory / "passages.jsonl")
+        tasks.save(directory / "tasks.jsonl")
+        return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks)}
+
+    directory = store.get_or_build("bundles", key, build_into)
+    world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
+    bundle = WorldBundle(
+        world,
+        Corpus.load(directory / "passages.jsonl", world.world_id),
+        TaskSet.load(directory / "tasks.jsonl", world.world_id),
+        key,
+    )
+    with _LOCK:
+        _MEMO[key] = bundle
+    return bundle

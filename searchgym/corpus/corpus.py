@@ -1,0 +1,74 @@
+"""The aligned corpus: passages plus the provenance indexes that make rewards trustworthy.
+
+``fact_index`` maps every fact id to the passages that state it. Task generation uses it to
+prove each gold fact is findable, and the env uses it to measure evidence recall — the
+alignment between graph and text that static Wikipedia dumps lack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from searchgym.cache import atomic_write_text, content_hash, stable_json
+from searchgym.search.base import UnknownDocumentError
+from searchgym.types import Passage
+
+
+class Corpus:
+    """An ordered collection of passages with id, page and provenance look-ups."""
+
+    def __init__(self, world_id: str, passages: Iterable[Passage]) -> None:
+        self.world_id = world_id
+        self.passages: list[Passage] = list(passages)
+        self.by_id: dict[str, Passage] = {}
+        self.fact_index: dict[str, list[str]] = defaultdict(list)
+        self.pages: dict[str, list[str]] = defaultdict(list)
+        for passage in self.passages:
+            if passage.doc_id in self.by_id:
+                raise ValueError(f"duplicate passage id {passage.doc_id!r}")
+            self.by_id[passage.doc_id] = passage
+            for fact_id in passage.facts:
+                self.fact_index[fact_id].append(passage.doc_id)
+            if passage.entity_id is not None and passage.kind == "page":
+                self.pages[passage.entity_id].append(passage.doc_id)
+        self._hash: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def __iter__(self) -> Iterator[Passage]:
+        return iter(self.passages)
+
+    def __getitem__(self, doc_id: str) -> Passage:
+        try:
+            return self.by_id[doc_id]
+        except KeyError:
+            shown = doc_id if len(doc_id) <= 80 else doc_id[:77] + "..."
+            raise UnknownDocumentError(f"unknown document id {shown!r}") from None
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.by_id
+
+    def passages_stating(self, fact_id: str) -> list[str]:
+        return list(self.fact_index.get(fact_id, ()))
+
+    def to_jsonl(self) -> str:
+        return "".join(stable_json(passage.to_dict()) + "\n" for passage in self.passages)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the corpus text and provenance; keys every index built on it."""
+        if self._hash is None:
+            self._hash = content_hash(self.world_id, self.to_jsonl())
+        return self._hash
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, self.to_jsonl())
+
+    @classmethod
+    def load(cls, path: Path, world_id: str) -> "Corpus":
+        with open(path, encoding="utf-8") as handle:
+            return cls(world_id, (Passage.from_dict(json.loads(line)) for line in handle if line.strip()))

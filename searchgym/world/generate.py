@@ -1,0 +1,205 @@
+"""Generate a World from a schema, a size and a seed.
+
+Design choices, and why:
+
+* One ``numpy.random.Generator(PCG64(seed))`` drives everything, consumed in a fixed order, so
+  the same (schema, size, seed) yields byte-identical worlds on every machine.
+* Targets are drawn with Zipf-like weights over a random ranking, giving the power-law degrees
+  of real knowledge graphs (a few hub cities, many small ones).
+* Cardinalities are enforced by construction: a functional relation draws exactly one target, an
+  inverse-functional one is drawn from the target side, 1-1 relations are matchings. Temporal
+  constraints (a director is born before their film) are enforced by rejection sampling, so the
+  world never contradicts itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from searchgym.types import Literal
+from searchgym.world.names import NameGenerator
+from searchgym.world.schema import AttributeSpec, RelationSpec, Schema, load_schema
+from searchgym.world.world import Entity, World
+
+MIN_WORLD_SIZE = 20
+MAX_WORLD_SIZE = 5_000_000
+_REJECTION_TRIES = 24
+
+
+def entity_counts(schema: Schema, size: int) -> dict[str, int]:
+    """How many entities of each type a world of ``size`` gets (shares, floored at min_count)."""
+    total_share = sum(spec.share for spec in schema.entity_types)
+    return {
+        spec.name: max(spec.min_count, int(round(size * spec.share / total_share)))
+        for spec in schema.entity_types
+    }
+
+
+def _draw_attribute(rng: np.random.Generator, spec: AttributeSpec) -> Literal:
+    if spec.kind == "category":
+        return spec.values[int(rng.integers(len(spec.values)))]
+    assert spec.min is not None and spec.max is not None
+    if spec.kind == "number" and spec.min > 0 and spec.max / spec.min > 100:
+        # Populations and head counts spread over orders of magnitude: draw log-uniformly.
+        value = float(np.exp(rng.uniform(np.log(spec.min), np.log(spec.max))))
+        return int(round(value))
+    return int(rng.integers(spec.min, spec.max + 1))
+
+
+class _TargetSampler:
+    """Draws targets with Zipf weights over a random ranking, honouring a validity predicate."""
+
+    def __init__(self, rng: np.random.Generator, candidates: list[str], exponent: float) -> None:
+        self._rng = rng
+        self.candidates = [candidates[i] for i in rng.permutation(len(candidates))]
+        weights = (np.arange(1, len(candidates) + 1, dtype=np.float64)) ** -exponent
+        self._cdf = np.cumsum(weights / weights.sum())
+
+    def draw(self, valid) -> str | None:
+        for _ in range(_REJECTION_TRIES):
+            index = int(np.searchsorted(self._cdf, self._rng.random(), side="right"))
+            candidate = self.candidates[min(index, len(self.candidates) - 1)]
+            if valid(candidate):
+                return candidate
+        allowed = [candidate for candidate in self.candidates if valid(candidate)]
+        if not allowed:
+            return None
+        return allowed[int(self._rng.integers(len(allowed)))]
+
+
+class _WorldBuilder:
+    def __init__(self, schema: Schema, size: int, seed: int) -> None:
+        self.schema = schema
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.names = NameGenerator(self.rng)
+        self.entities: dict[str, Entity] = {}
+        self.by_type: dict[str, list[str]] = {}
+        self.edges: list[tuple[str, str, str]] = []
+        self.targets: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.sources: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.counts = entity_counts(schema, size)
+
+    def make_entities(self) -> None:
+        for spec in self.schema.entity_types:
+            ids = []
+            for index in range(self.counts[spec.name]):
+                entity_id = f"{spec.name}_{index:06d}"
+                name, aliases, look_alike_of = self.names.new(spec.name_style)
+                attributes = {attr.name: _draw_attribute(self.rng, attr) for attr in spec.attributes}
+                self.entities[entity_id] = Entity(entity_id, spec.name, name, aliases, attributes, look_alike_of)
+                ids.append(entity_id)
+            self.by_type[spec.name] = ids
+
+    def add_edge(self, source: str, relation: RelationSpec, target: str) -> None:
+        self.edges.append((source, relation.name, target))
+        self.targets[(source, relation.name)].append(target)
+        self.sources[(target, relation.name)].append(source)
+        if relation.symmetric:
+            self.edges.append((target, relation.name, source))
+            self.targets[(target, relation.name)].append(source)
+            self.sources[(source, relation.name)].append(target)
+
+    def _satisfies(self, relation: RelationSpec, source: str, target: str) -> bool:
+        if source == target:
+            return False
+        constraint = relation.constraint
+        if constraint is None:
+            return True
+        source_value = self.entities[source].attributes[constraint.source_attr]
+        target_value = self.entities[target].attributes[constraint.target_attr]
+        if constraint.target_before_source:
+            return target_value + constraint.min_gap <= source_value  # type: ignore[operator]
+        return source_value + constraint.min_gap <= target_value  # type: ignore[operator]
+
+    def make_relation(self, relation: RelationSpec) -> None:
+        sources, targets = self.by_type[relation.source], self.by_type[relation.target]
+        if relation.cardinality == "1-1":
+            self._make_matching(relation, sources, targets)
+        elif relation.cardinality == "1-n":
+            self._make_inverse_functional(relation, sources, targets)
+        else:
+            self._make_forward(relation, sources, targets)
+
+    def _make_forward(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
+        """n-1 (exactly one target) and n-n (up to max_per_source distinct targets)."""
+        sampler = _TargetSampler(self.rng, targets, relation.degree_exponent)
+        order = [sources[i] for i in self.rng.permutation(len(sources))]
+        # A total n-1 relation without constraints first gives every target one source, so that
+        # e.g. every country has at least one city (its capital needs one).
+        seeded = 0
+        if relation.cardinality == "n-1" and relation.coverage >= 1.0 and relation.constraint is None:
+            for source, target in zip(order, sampler.candidates):
+                if source != target:
+                    self.add_edge(source, relation, target)
+            seeded = min(len(order), len(sampler.candidates))
+        for source in order[seeded:]:
+            if self.rng.random() >= relation.coverage:
+                continue
+            wanted = 1 if relation.cardinality == "n-1" else int(self.rng.integers(1, relation.max_per_source + 1))
+            chosen: list[str] = []
+            for _ in range(wanted):
+                target = sampler.draw(lambda t: t not in chosen and self._satisfies(relation, source, t))
+                if target is not None:
+                    chosen.append(target)
+            for target in sorted(chosen):
+                self.add_edge(source, relation, target)
+
+    def _make_inverse_functional(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
+        """1-n: drawn from the target side, each target gets at most one source."""
+        sampler = _TargetSampler(self.rng, sources, relation.degree_exponent)
+        for target in targets:
+            if self.rng.random() >= relation.coverage:
+                continue
+            source = sampler.draw(lambda s: self._satisfies(relation, s, target))
+            if source is not None:
+                self.add_edge(source, relation, target)
+
+    def _make_matching(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
+        used: set[str] = set()
+        if relation.consistent_with is not None:
+            # e.g. capital_of: the capital of a country is one of the cities located in it.
+            for target in targets:
+                if self.rng.random() >= relation.coverage:
+                    continue
+                candidates = [s for s in self.sources[(target, relation.consistent_with)]
+                              if s not in used and self._satisfies(relation, s, target)]
+                if candidates:
+                    source = candidates[int(self.rng.integers(len(candidates)))]
+                    used.add(source)
+                    self.add_edge(source, relation, target)
+            return
+        if relation.symmetric:
+            pool = [sources[i] for i in self.rng.permutation(len(sources))]
+            pairs = int(len(pool) * relation.coverage) // 2
+            for index in range(pairs):
+                first, second = pool[2 * index], pool[2 * index + 1]
+                if self._satisfies(relation, first, second):
+                    self.add_edge(min(first, second), relation, max(first, second))
+            return
+        shuffled_targets = [targets[i] for i in self.rng.permutation(len(targets))]
+        shuffled_sources = [sources[i] for i in self.rng.permutation(len(sources))]
+        for source, target in zip(shuffled_sources, shuffled_targets):
+            if self.rng.random() < relation.coverage and self._satisfies(relation, source, target):
+                self.add_edge(source, relation, target)
+
+    def build(self, size: int, seed: int) -> World:
+        self.make_entities()
+        for relation in self.schema.relations:
+            self.make_relation(relation)
+        return World(self.schema, size, seed, list(self.entities.values()), self.edges)
+
+
+def build_world(schema: Schema | str = "default", size: int = 1000, seed: int = 0) -> World:
+    """Generate a deterministic world of about ``size`` entities.
+
+    ``schema`` is a :class:`Schema`, a bundled schema name, or a path to a schema TOML file.
+    """
+    if isinstance(schema, str):
+        schema = load_schema(schema)
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_WORLD_SIZE <= size <= MAX_WORLD_SIZE:
+        raise ValueError(f"world size must be an integer in [{MIN_WORLD_SIZE}, {MAX_WORLD_SIZE}], got {size!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return _WorldBuilder(schema, size, seed).build(size, seed)

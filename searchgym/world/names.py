@@ -1,0 +1,115 @@
+"""Invented names, built from syllables so that no pretrained model has memorised them.
+
+Each entity type has its own style (people get given name + family name, organizations a word
+plus a corporate suffix, ...). Names are unique across the whole world after normalisation, so
+an answer string always identifies one entity. A small share of names are deliberate
+look-alikes of existing ones (one letter changed), the distractors that make careless agents fail.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+
+_ONSETS = (
+    "b", "br", "c", "d", "dr", "f", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr", "r", "s",
+    "sk", "st", "t", "tr", "v", "vr", "z", "th", "sh", "j", "y", "w",
+)
+_VOWELS = ("a", "e", "i", "o", "u", "ae", "ia", "ou", "ei", "y")
+_CODAS = ("", "", "", "n", "r", "l", "s", "th", "m", "k", "nd", "rn", "st", "x")
+
+_CITY_SUFFIXES = ("", "", "", "ville", "grad", "port", "heim", "mar", "ora", "ton", "vik", "burg")
+_COUNTRY_SUFFIXES = ("ia", "land", "ara", "ovia", "eth", "istan", "onia", "mark")
+_COUNTRY_FORMS = ("Republic", "Kingdom", "Federation", "Commonwealth", "Principality")
+_ORG_SUFFIXES = (
+    "Holdings", "Works", "Group", "Industries", "Consortium", "Foundry", "Laboratories",
+    "Trading Company", "Studios", "Partners", "Collective", "Mills",
+)
+_UNIVERSITY_FORMS = (
+    "University of {w}", "{w} University", "{w} Institute of Technology", "{w} College",
+    "Royal Academy of {w}",
+)
+_FILM_FORMS = (
+    "{w}", "The {w}", "The {w} of {v}", "{w} and {v}", "Return to {w}", "Beyond {w}",
+    "A Winter in {w}", "The Last {w}", "{w} Rising", "Letters from {w}",
+)
+
+
+def normalize_name(name: str) -> str:
+    """The identity of a name for uniqueness checks: case, accents, punctuation and
+    leading articles do not distinguish two names (they don't under answer normalisation)."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z0-9 ]+", " ", text)
+    text = re.sub(r"\b(the|a|an)\b", " ", text)
+    return " ".join(text.split())
+
+
+class NameGenerator:
+    """Draws unique names for every style from one random generator."""
+
+    def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04) -> None:
+        self._rng = rng
+        self._similar_rate = similar_rate
+        self._taken: set[str] = set()
+        self._by_style: dict[str, list[str]] = {}
+
+    def _pick(self, options: tuple[str, ...]) -> str:
+        return options[int(self._rng.integers(len(options)))]
+
+    def word(self, min_syllables: int = 2, max_syllables: int = 3) -> str:
+        count = int(self._rng.integers(min_syllables, max_syllables + 1))
+        parts = [self._pick(_ONSETS) + self._pick(_VOWELS) for _ in range(count)]
+        parts[-1] += self._pick(_CODAS)
+        return "".join(parts).capitalize()
+
+    def _fresh(self, style: str) -> tuple[str, tuple[str, ...]]:
+        if style == "person":
+            return f"{self.word(2, 2)} {self.word(2, 3)}", ()
+        if style == "city":
+            return (self.word(2, 2) + self._pick(_CITY_SUFFIXES)).capitalize(), ()
+        if style == "country":
+            base = (self.word(1, 2) + self._pick(_COUNTRY_SUFFIXES)).capitalize()
+            return base, (f"{self._pick(_COUNTRY_FORMS)} of {base}",)
+        if style == "organization":
+            return f"{self.word(2, 3)} {self._pick(_ORG_SUFFIXES)}", ()
+        if style == "university":
+            return self._pick(_UNIVERSITY_FORMS).format(w=self.word(2, 3)), ()
+        if style == "film":
+            return self._pick(_FILM_FORMS).format(w=self.word(2, 3), v=self.word(2, 2)), ()
+        return self.word(2, 4), ()
+
+    def _look_alike(self, style: str) -> tuple[str, str] | None:
+        """One letter of an existing name of the same style changed: a deliberate distractor."""
+        pool = self._by_style.get(style)
+        if not pool:
+            return None
+        original = pool[int(self._rng.integers(len(pool)))]
+        positions = [i for i, ch in enumerate(original) if ch.islower() and ch not in "aeiouy"]
+        if not positions:
+            return None
+        position = positions[int(self._rng.integers(len(positions)))]
+        letter = self._pick(tuple("bcdfgklmnprstvz"))
+        return original[:position] + letter + original[position + 1 :], original
+
+    def _claim(self, name: str, aliases: tuple[str, ...]) -> bool:
+        keys = [normalize_name(name), *(normalize_name(alias) for alias in aliases)]
+        if any(not key or key in self._taken for key in keys) or len(set(keys)) != len(keys):
+            return False
+        self._taken.update(keys)
+        return True
+
+    def new(self, style: str) -> tuple[str, tuple[str, ...], str | None]:
+        """A unique (name, aliases, look_alike_of) triple for an entity of ``style``."""
+        if self._rng.random() < self._similar_rate:
+            drawn = self._look_alike(style)
+            if drawn is not None and self._claim(drawn[0], ()):
+                self._by_style[style].append(drawn[0])
+                return drawn[0], (), drawn[1]
+        for _ in range(1000):
+            name, aliases = self._fresh(style)
+            if self._claim(name, aliases):
+                self._by_style.setdefault(style, []).append(name)
+                return name, aliases, None
+        raise RuntimeError(f"could not find a fresh {style} name after 1000 tries; the name space is exhausted")

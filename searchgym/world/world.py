@@ -1,0 +1,189 @@
+"""The World: a fictional knowledge graph plus the indexes every later stage reads.
+
+The graph is a ``networkx.MultiDiGraph`` (nodes are entity ids, edge keys are relation names),
+so users can run any networkx algorithm on it. Corpus writing and task generation need fast
+"targets of X under r" and "sources of Y under r" look-ups, which are precomputed here once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from searchgym.cache import content_hash, stable_json
+from searchgym.types import Fact, Literal
+from searchgym.world.schema import RelationSpec, Schema
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A node of the world: its invented name, aliases and literal attributes."""
+
+    id: str
+    type: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    attributes: dict[str, Literal] = field(default_factory=dict, compare=False)
+    look_alike_of: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "attributes": dict(self.attributes),
+            "look_alike_of": self.look_alike_of,
+        }
+
+
+class World:
+    """A generated world. Build one with :func:`searchgym.world.build_world`."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        size: int,
+        seed: int,
+        entities: list[Entity],
+        edges: list[tuple[str, str, str]],
+    ) -> None:
+        self.schema = schema
+        self.size = size
+        self.seed = seed
+        self.entities: dict[str, Entity] = {entity.id: entity for entity in entities}
+        self.edges = sorted(set(edges))
+        self._targets: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self._sources: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for source, relation, target in self.edges:
+            self._targets[(source, relation)].append(target)
+            self._sources[(target, relation)].append(source)
+        self._by_type: dict[str, list[str]] = defaultdict(list)
+        for entity in entities:
+            self._by_type[entity.type].append(entity.id)
+        self._graph: nx.MultiDiGraph | None = None
+        self._canonical: bytes | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def schema_hash(self) -> str:
+        return content_hash(self.schema.source_text, length=8)
+
+    @property
+    def world_id(self) -> str:
+        """Stable name of this world: schema, its content hash, size and seed."""
+        return f"{self.schema.name}-{self.schema_hash}-n{self.size}-s{self.seed}"
+
+    def canonical_bytes(self) -> bytes:
+        """The world as canonical JSON: equal bytes ⇔ equal worlds (the determinism contract)."""
+        if self._canonical is None:
+            payload = {
+                "world_id": self.world_id,
+                "entities": [entity.to_dict() for entity in self.entities.values()],
+                "edges": [list(edge) for edge in self.edges],
+            }
+            self._canonical = stable_json(payload).encode("utf-8")
+        return self._canonical
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.canonical_bytes())
+
+    # -- look-ups ---------------------------------------------------------------------------
+    def entity(self, entity_id: str) -> Entity:
+        return self.entities[entity_id]
+
+    def name(self, entity_id: str) -> str:
+        return self.entities[entity_id].name
+
+    def of_type(self, type_name: str) -> list[str]:
+        return list(self._by_type.get(type_name, ()))
+
+    def targets(self, entity_id: str, relation: str) -> list[str]:
+        return list(self._targets.get((entity_id, relation), ()))
+
+    def sources(self, entity_id: str, relation: str) -> list[str]:
+        return list(self._sources.get((entity_id, relation), ()))
+
+    def relation(self, name: str) -> RelationSpec:
+        return self.schema.relation(name)
+
+    def relation_facts(self, entity_id: str) -> list[Fact]:
+        """Relation facts in which the entity is subject or object, sorted."""
+        facts = {
+            Fact(source, relation, target)
+            for source, relation, target in self.edges_of(entity_id)
+        }
+        return sorted(facts)
+
+    def edges_of(self, entity_id: str) -> list[tuple[str, str, str]]:
+        out = [(entity_id, rel, t) for (s, rel), ts in self._out_items(entity_id) for t in ts]
+        inn = [(s, rel, entity_id) for (t, rel), ss in self._in_items(entity_id) for s in ss]
+        return out + inn
+
+    def _out_items(self, entity_id: str) -> list[tuple[tuple[str, str], list[str]]]:
+        return [((entity_id, r.name), self._targets[(entity_id, r.name)])
+                for r in self.schema.relations if (entity_id, r.name) in self._targets]
+
+    def _in_items(self, entity_id: str) -> list[tuple[tuple[str, str], list[str]]]:
+        return [((entity_id, r.name), self._sources[(entity_id, r.name)])
+                for r in self.schema.relations if (entity_id, r.name) in self._sources]
+
+    def attribute_facts(self, entity_id: str) -> list[Fact]:
+        entity = self.entities[entity_id]
+        return [Fact(entity_id, attr, value, is_relation=False) for attr, value in sorted(entity.attributes.items())]
+
+    def facts(self) -> list[Fact]:
+        """Every fact of the world: attributes then relations, in a stable order."""
+        attribute_facts = [fact for entity_id in self.entities for fact in self.attribute_facts(entity_id)]
+        return attribute_facts + [Fact(s, r, t) for s, r, t in self.edges]
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The world as a networkx MultiDiGraph (built lazily; large worlds may not need it)."""
+        if self._graph is None:
+            graph = nx.MultiDiGraph(world_id=self.world_id, schema=self.schema.name, seed=self.seed)
+            for entity in self.entities.values():
+                graph.add_node(entity.id, type=entity.type, name=entity.name, aliases=entity.aliases,
+                               **entity.attributes)
+            for source, relation, target in self.edges:
+                graph.add_edge(source, target, key=relation, relation=relation)
+            self._graph = graph
+        return self._graph
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def __repr__(self) -> str:
+        return f"World({self.world_id!r}, entities={len(self.entities)}, edges={len(self.edges)})"
+
+    def summary(self) -> dict[str, Any]:
+        counts: dict[str, int] = defaultdict(int)
+        for _, relation, _ in self.edges:
+            counts[relation] += 1
+        return {
+            "world_id": self.world_id,
+            "entities": {t: len(ids) for t, ids in self._by_type.items()},
+            "relations": dict(counts),
+        }
+
+    @classmethod
+    def from_canonical_bytes(cls, schema: Schema, data: bytes) -> "World":
+        """Rebuild a world saved with :meth:`canonical_bytes` (used by the on-disk cache)."""
+        payload = json.loads(data)
+        _, _, size, seed = payload["world_id"].rsplit("-", 3)
+        entities = [
+            Entity(e["id"], e["type"], e["name"], tuple(e["aliases"]), dict(e["attributes"]), e["look_alike_of"])
+            for e in payload["entities"]
+        ]
+        world = cls(schema, int(size[1:]), int(seed[1:]), entities, [tuple(edge) for edge in payload["edges"]])
+        if world.world_id != payload["world_id"]:
+            raise ValueError(f"saved world {payload['world_id']} does not match schema {schema.name}")
+        return world
+
+    def to_json(self) -> str:
+        return json.dumps(json.loads(self.canonical_bytes()), indent=1, ensure_ascii=False)
