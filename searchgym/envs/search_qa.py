@@ -22,13 +22,14 @@ from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.observations import format_access, format_error, format_search_results
 from searchgym.envs.prompts import render_invalid_action, render_prompt
 from searchgym.envs.spaces import AnyText
-from searchgym.envs.tools import TOOL_SCHEMAS
+from searchgym.envs.tools import tool_schemas
 from searchgym.metrics import exact_match, substring_match, token_f1
 from searchgym.search.base import SearchEngine, SearchError, UnknownDocumentError
 from searchgym.search.factory import make_engine
 from searchgym.types import Hit, Task
 
 MAX_OBSERVATION_CHARS = 2_000_000
+MAX_QUERIES_PER_STEP = 8
 _ENGINES: dict[str, SearchEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -81,7 +82,8 @@ class SearchQAEnv(gym.Env[str, str]):
     Args:
         spec: a bundled env id (``"SearchQA-v0"``), a path to a spec TOML, or an :class:`EnvConfig`.
         render_mode: ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` (prints it).
-        engine: an already built :class:`SearchEngine` to use instead of the spec's engine.
+        engine: an engine name overriding the spec's (``"bm25"``, ``"dense"``, ...) or an
+            already built :class:`SearchEngine` instance to use as is.
         **overrides: any :class:`EnvConfig` field, e.g. ``split="test"``, ``top_k=5``.
 
     Actions: a string with ``<search>q</search>``, ``<access>doc_id</access>`` or
@@ -96,9 +98,11 @@ class SearchQAEnv(gym.Env[str, str]):
         self,
         spec: str | Path | EnvConfig = "SearchQA-v0",
         render_mode: str | None = None,
-        engine: SearchEngine | None = None,
+        engine: SearchEngine | str | None = None,
         **overrides: Any,
     ) -> None:
+        if isinstance(engine, str):  # gym.make("SearchQA-v0", engine="dense") names an engine
+            overrides["engine"], engine = engine, None
         config = spec if isinstance(spec, EnvConfig) else load_spec(spec)
         self.config = config.with_overrides(overrides) if overrides else config
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -168,7 +172,7 @@ class SearchQAEnv(gym.Env[str, str]):
         self._state.transcript.append({"role": "user", "content": prompt})
         info = self._base_info()
         info["messages"] = [{"role": "user", "content": prompt}]
-        info["tools"] = [tool for tool in TOOL_SCHEMAS if tool["function"]["name"] in self.allowed_actions]
+        info["tools"] = tool_schemas(allow_access=self.config.allow_access)
         info["question"] = task.question
         return prompt, info
 
@@ -178,6 +182,11 @@ class SearchQAEnv(gym.Env[str, str]):
         if self._state.done:
             raise RuntimeError("step() called after the episode ended (terminated or truncated): call env.reset()")
         parsed = parse_action(action, max_chars=self.config.max_action_chars, allowed_actions=self.allowed_actions)
+        if parsed.kind == "search" and len(parsed.queries) > MAX_QUERIES_PER_STEP:
+            parsed = ParsedAction(
+                kind="invalid", raw_length=parsed.raw_length, protocol=parsed.protocol,
+                error=f"a search may hold at most {MAX_QUERIES_PER_STEP} queries, got {len(parsed.queries)}",
+            )
         results = None
         if parsed.kind == "search":
             try:
@@ -218,7 +227,8 @@ class SearchQAEnv(gym.Env[str, str]):
             try:
                 passage = self.engine.access(parsed.argument)
                 doc_ids = [passage.doc_id]
-                observation = format_access(passage, show_ids=self.config.show_doc_ids)
+                observation = format_access(passage, max_chars=4 * self.config.max_doc_chars,
+                                            show_ids=self.config.show_doc_ids)
             except UnknownDocumentError as missing:
                 error = str(missing)
                 observation = format_error(f"{missing}. Use a document id shown in search results.")

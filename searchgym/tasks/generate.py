@@ -82,6 +82,7 @@ class TaskGenerator:
         self.rng = np.random.default_rng(int(content_hash(world.world_id, "tasks", options.key()), 16))
         self.all_ids = list(world.entities)
         self._splits: dict[str, str] = {}
+        self._pools: dict[tuple[str, str | None], list[str]] = {}
 
     # -- splits ---------------------------------------------------------------------------
     def split_of(self, entity_id: str) -> str:
@@ -90,6 +91,15 @@ class TaskGenerator:
             train, validation, _ = self.options.split_fractions
             self._splits[entity_id] = "train" if draw < train else "validation" if draw < train + validation else "test"
         return self._splits[entity_id]
+
+    def pool(self, split: str, type_name: str | None = None) -> list[str]:
+        """Entities of a split (and type): topic entities are drawn from here, so every split
+        gets its share of every task type instead of rare multi-entity coincidences."""
+        key = (split, type_name)
+        if key not in self._pools:
+            ids = self.all_ids if type_name is None else self.world.of_type(type_name)
+            self._pools[key] = [e for e in ids if self.split_of(e) == split]
+        return self._pools[key]
 
     def common_split(self, entity_ids: tuple[str, ...]) -> str | None:
         splits = {self.split_of(entity_id) for entity_id in entity_ids}
@@ -173,8 +183,10 @@ class TaskGenerator:
         )
 
     # -- task types -------------------------------------------------------------------------
-    def chain(self, hops: int) -> Task | None:
-        topic = self.pick(self.all_ids)
+    def chain(self, split: str, hops: int) -> Task | None:
+        if not self.pool(split):
+            return None
+        topic = self.pick(self.pool(split))
         visited, current, steps = {topic}, topic, []
         for index in range(hops):
             options = [s for s in self.entity_steps(current) if s.result not in visited]
@@ -222,9 +234,9 @@ class TaskGenerator:
         winner = 0 if (a > b) == larger_wins else 1
         return winner, phrase
 
-    def comparison(self) -> Task | None:
+    def comparison(self, split: str) -> Task | None:
         type_name, attribute = self.pick(self._numeric_attributes())
-        pool = self.world.of_type(type_name)
+        pool = self.pool(split, type_name)
         if len(pool) < 2:
             return None
         first, second = (pool[int(i)] for i in self.rng.choice(len(pool), size=2, replace=False))
@@ -239,14 +251,14 @@ class TaskGenerator:
         return self.make_task("comparison", question, names[winner], tuple(self.world.entity((first, second)[winner]).aliases),
                               facts, (first, second), meta)
 
-    def bridge_comparison(self) -> Task | None:
+    def bridge_comparison(self, split: str) -> Task | None:
         candidates = [(r, a) for r in self.world.schema.relations if r.functional and not r.symmetric
                       for t in self.world.schema.entity_types if t.name == r.target
                       for a in t.attributes if a.kind in ("year", "number")]
         if not candidates:
             return None
         relation, attribute = self.pick(candidates)
-        pool = [e for e in self.world.of_type(relation.source) if len(self.world.targets(e, relation.name)) == 1]
+        pool = [e for e in self.pool(split, relation.source) if len(self.world.targets(e, relation.name)) == 1]
         if len(pool) < 2:
             return None
         first, second = (pool[int(i)] for i in self.rng.choice(len(pool), size=2, replace=False))
@@ -270,10 +282,10 @@ class TaskGenerator:
         return self.make_task("bridge_comparison", question, names[winner],
                               tuple(self.world.entity(winner_id).aliases), facts, (first, second), meta)
 
-    def intersection(self) -> Task | None:
+    def intersection(self, split: str) -> Task | None:
         entity = self.pick(self.all_ids)
         memberships = [(r.name, t) for r in self.world.schema.relations if not r.symmetric
-                       for t in self.world.targets(entity, r.name)]
+                       for t in self.world.targets(entity, r.name) if self.split_of(t) == split]
         if len(memberships) < 2:
             return None
         picks = self.rng.choice(len(memberships), size=2, replace=False)
@@ -291,16 +303,22 @@ class TaskGenerator:
         return self.make_task("intersection", question, answer.name, tuple(answer.aliases),
                               [Fact(entity, r1, t1), Fact(entity, r2, t2)], (t1, t2), meta)
 
-    def counting(self) -> Task | None:
+    def counting(self, split: str) -> Task | None:
         relations = [r for r in self.world.schema.relations if not r.symmetric and r.cardinality != "1-1"]
         if not relations:
             return None
         relation = self.pick(relations)
         if relation.cardinality == "1-n":
-            entity = self.pick(self.world.of_type(relation.source))
+            pool = self.pool(split, relation.source)
+            if not pool:
+                return None
+            entity = self.pick(pool)
             facts = [Fact(entity, relation.name, t) for t in self.world.targets(entity, relation.name)]
         else:
-            entity = self.pick(self.world.of_type(relation.target))
+            pool = self.pool(split, relation.target)
+            if not pool:
+                return None
+            entity = self.pick(pool)
             facts = [Fact(s, relation.name, entity) for s in self.world.sources(entity, relation.name)]
         if not 1 <= len(facts) <= self.options.max_count:
             return None
@@ -316,17 +334,21 @@ class TaskGenerator:
         makers: list[tuple[str, Any]] = []
         for task_type in self.options.types:
             if task_type == "chain":
-                makers += [(f"chain-{h}", lambda h=h: self.chain(h)) for h in range(1, self.options.max_hops + 1)]
+                makers += [(f"chain-{h}", lambda split, h=h: self.chain(split, h))
+                           for h in range(1, self.options.max_hops + 1)]
             else:
                 makers.append((task_type, getattr(self, task_type)))
+        quotas = [round(self.options.per_type * share) for share in self.options.split_fractions]
         for _, make in makers:
-            made, attempts = 0, 0
-            while made < self.options.per_type and attempts < self.options.per_type * 30:
-                attempts += 1
-                task = make()
-                if task is not None and task.task_key not in tasks:
-                    tasks[task.task_key] = task
-                    made += 1
+            for split, quota in zip(SPLITS, quotas):
+                made, attempts = 0, 0
+                while made < quota and attempts < quota * 40:
+                    attempts += 1
+                    task = make(split)
+                    if task is not None and task.task_key not in tasks:
+                        assert task.split == split
+                        tasks[task.task_key] = task
+                        made += 1
         return TaskSet(self.world.world_id, list(tasks.values()))
 
 

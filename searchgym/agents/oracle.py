@@ -1,0 +1,60 @@
+"""The oracle: follows the gold hop chain with real searches, then answers.
+
+It proves solvability end to end: for every gold fact it must *retrieve*, through the env's own
+search engine, a passage that states the fact (evidence recall reaches 1.0), before giving the
+gold answer. If no query it tries surfaces the passage, it falls back to ``<access>`` of a gold
+passage id and counts that in ``accessed_fallbacks`` — a retrieval gap worth knowing about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from searchgym.types import HopStep, Task
+
+
+class OracleAgent:
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self.accessed_fallbacks = 0
+        self._plan: list[str] = []
+        self._task: Task | None = None
+        self._env: Any = None
+
+    def _names(self, step: HopStep) -> tuple[str, str]:
+        world = self._env.world
+        subject = world.name(step.subject)
+        obj = world.name(step.object) if isinstance(step.object, str) and step.object in world.entities else str(step.object)
+        return subject, obj
+
+    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
+        self._env = env.unwrapped
+        self._task = self._env.task
+        self._fact = 0
+        self._tried: list[str] = []
+
+    def _queries(self, step: HopStep) -> list[str]:
+        subject, obj = self._names(step)
+        return [f"{subject} {obj}", subject, obj]
+
+    def act(self, observation: str, info: dict[str, Any]) -> str:
+        assert self._task is not None
+        state = self._env.state
+        evidence = self._task.evidence
+        while self._fact < len(evidence) and self._fact in state.found_facts:
+            self._fact, self._tried = self._fact + 1, []
+        if self._fact >= len(evidence):
+            return f"<answer>{self._task.answer}</answer>"
+        step = self._task.chain[self._fact]
+        for query in self._queries(step):
+            if query not in self._tried:
+                self._tried.append(query)
+                return f"<search>{query}</search>"
+        self.accessed_fallbacks += 1
+        self._tried = []
+        gold = self._task.gold_passages
+        doc_id = next((d for d in evidence[self._fact] if d in gold), evidence[self._fact][0])
+        return f"<access>{doc_id}</access>"

@@ -1,0 +1,111 @@
+"""The ``searchgym`` command line: ``eval`` (the main job), ``serve``, ``info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs; values are parsed as JSON when they can be (numbers, lists)."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            overrides[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = raw
+    return overrides
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from searchgym.agents import make_agent
+    from searchgym.evaluation import evaluate, render_tables, save_report
+
+    console = Console()
+    names = [name.strip() for name in args.agents.split(",") if name.strip()]
+    agent_options = _parse_overrides(args.agent_option)
+    agents = [make_agent(name, **agent_options) for name in names]
+    env_kwargs = _parse_overrides(args.set)
+    if args.split:
+        env_kwargs["split"] = args.split
+    report = evaluate(args.env, agents, args.episodes, seed=args.seed, env_kwargs=env_kwargs, console=console,
+                      show_progress=not args.no_progress)
+    render_tables(report, console)
+    output = Path(args.output or f"results/eval-{args.env.replace('/', '_')}.json")
+    save_report(report, output)
+    console.print(f"results saved to [bold]{output}[/bold]")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    from searchgym.serve import serve
+
+    env = gym.make(args.env, **_parse_overrides(args.set))
+    serve(env.unwrapped.engine, host=args.host, port=args.port, default_topk=args.topk)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from searchgym.envs.config import load_spec, spec_files
+
+    console = Console()
+    for env_id in spec_files():
+        config = load_spec(env_id)
+        console.print(f"[bold]{env_id}[/bold]: {config.description} (engine={config.engine}, "
+                      f"world_size={config.world_size}, split={config.split})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="searchgym", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    evaluation = commands.add_parser("eval", help="evaluate baseline agents on an env")
+    evaluation.add_argument("--env", default="SearchQA-v0")
+    evaluation.add_argument("--agents", default="oracle,heuristic,random",
+                            help="comma-separated agent names (oracle, heuristic, random, llm, openai)")
+    evaluation.add_argument("--episodes", type=int, default=100)
+    evaluation.add_argument("--split", default="test", help="train, validation, test or all")
+    evaluation.add_argument("--seed", type=int, default=0)
+    evaluation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="env setting override, e.g. --set top_k=5 (repeatable)")
+    evaluation.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
+                            help="agent option, e.g. --agent-option model=/path (repeatable)")
+    evaluation.add_argument("--output", help="JSON results path (default results/eval-<env>.json)")
+    evaluation.add_argument("--no-progress", action="store_true")
+    evaluation.set_defaults(func=_cmd_eval)
+
+    serving = commands.add_parser("serve", help="serve an env's corpus with the Search-R1 /retrieve API")
+    serving.add_argument("--env", default="SearchQA-v0")
+    serving.add_argument("--host", default="127.0.0.1")
+    serving.add_argument("--port", type=int, default=8000)
+    serving.add_argument("--topk", type=int, default=3)
+    serving.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    serving.set_defaults(func=_cmd_serve)
+
+    info = commands.add_parser("info", help="list the bundled env specs")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import searchgym  # noqa: F401  (registers the envs)
+
+    if args.command == "eval" and args.episodes < 1:
+        raise SystemExit("--episodes must be at least 1")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

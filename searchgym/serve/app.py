@@ -1,0 +1,334 @@
+"""A Search-R1-compatible retrieval server over any :class:`SearchEngine`.
+
+Why: Search-R1, verl's ``SearchTool``, SkyRL and their forks all talk to a retriever over
+``POST /retrieve``. Serving our engines behind that exact API lets those trainers use searchgym
+corpora unchanged. Routes:
+
+``POST /retrieve``
+    Body ``{"queries": [...], "topk": k, "return_scores": b}`` (Search-R1, verl) or
+    ``{"query": "...", ...}`` (SkyRL; answered with a one-element outer list). Answer
+    ``{"result": [[{"document": doc, "score": s}, ...], ...]}`` with scores, or
+    ``{"result": [[doc, ...], ...]}`` without (what Search-R1 intends; its own server crashes
+    there). ``doc`` is ``{"id", "title", "text", "contents"}``: a superset of the dense
+    (``id``/``contents``) and BM25 (``title``/``text``/``contents``) Search-R1 documents, so every
+    client finds the fields it reads.
+``POST /access``
+    ``{"ids": [...]}``: every id must exist; any unknown id gives **404** with
+    ``{"detail": ..., "unknown_ids": [...]}`` (a strict answer, so a typo is never mistaken for an
+    empty page). ``{"urls": [...]}`` is the ASearcher dialect and keeps its contract: HTTP 200 with
+    ``{"result": [page_or_null, ...]}``; a url names a document by its id, either the whole url or
+    its last path segment (``searchgym://doc/<id>``, ``http://host/wiki/<id>``).
+``GET /health``
+    Engine name, corpus size when the engine knows it, limits, and batching counters.
+
+Bad requests get a 4xx whose ``detail`` is one readable sentence; engine failures a 500 for the
+affected requests only. Bodies are parsed by hand (not through FastAPI's body model) so that a
+client that forgets ``Content-Type: application/json`` (``curl -d``) still works, and so that all
+errors share one format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from math import isfinite
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from searchgym.search.base import SearchEngine, UnknownDocumentError
+from searchgym.serve.batcher import EngineFailure, QueryBatcher
+from searchgym.serve.schemas import (
+    AccessRequest,
+    LimitError,
+    RetrieveRequest,
+    ServerLimits,
+    check_access,
+    check_retrieve,
+    format_validation_errors,
+)
+from searchgym.types import Hit, Passage
+
+logger = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class RequestError(Exception):
+    """A request the server refuses; becomes ``{"detail": message, **extra}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": message, **extra}, status_code=status)
+
+
+# ---------------------------------------------------------------------- body size guard
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies above ``max_bytes`` with a 413 before anything parses them.
+
+    Checks ``Content-Length`` first, then counts streamed chunks (a chunked upload has no
+    length), buffering at most ``max_bytes`` and replaying the body to the app.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await self._reject(send, 400, "invalid Content-Length header")
+                return
+            if length > self.max_bytes:
+                await self._reject(send, 413, self._too_large(length))
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(send, 413, self._too_large(None))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for disconnect, as ASGI expects
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self, length: int | None) -> str:
+        size = f"{length} bytes" if length is not None else "more"
+        return f"request body too large: {size} > max_body_bytes {self.max_bytes}"
+
+    @staticmethod
+    async def _reject(send: Any, status: int, message: str) -> None:
+        body = json.dumps({"detail": message}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """Parse a JSON body into ``model`` whatever the Content-Type, with readable errors."""
+    raw = await request.body()
+    if not raw.strip():
+        raise RequestError(422, "request body is empty: send a JSON object")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(422, f"request body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise RequestError(
+            422, f"request body must be a JSON object, got {type(data).__name__}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RequestError(422, format_validation_errors(error.errors())) from None
+
+
+def document(doc_id: str, title: str, text: str) -> dict[str, Any]:
+    """The wire form of a document (superset of Search-R1's dense and BM25 documents)."""
+    return {"id": doc_id, "title": title, "text": text, "contents": f'"{title}"\n{text}'}
+
+
+def hit_item(hit: Hit, with_score: bool) -> dict[str, Any]:
+    doc = document(hit.doc_id, hit.title, hit.text)
+    if not with_score:
+        return doc
+    score = float(hit.score)
+    return {"document": doc, "score": score if isfinite(score) else None}
+
+
+def passage_item(passage: Passage) -> dict[str, Any]:
+    return document(passage.doc_id, passage.title, passage.text)
+
+
+def corpus_size(engine: SearchEngine) -> int | None:
+    """The number of passages when the engine exposes it (``len``, ``num_passages``, ...)."""
+    try:
+        return len(engine)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    for attribute in ("num_passages", "corpus_size", "size"):
+        value = getattr(engine, attribute, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    passages = getattr(engine, "passages", None)
+    try:
+        return len(passages) if passages is not None else None
+    except TypeError:
+        return None
+
+
+def url_candidates(url: str) -> list[str]:
+    """Document ids a url may name: the url itself, then its last path segment."""
+    candidates = [url]
+    path = urlparse(url).path.rstrip("/")
+    if path:
+        last = unquote(path.rsplit("/", 1)[-1])
+        if last and last not in candidates:
+            candidates.append(last)
+    return candidates
+
+
+def _lookup(engine: SearchEngine, keys: list[str], by_url: bool) -> list[Passage | None]:
+    """Runs on the engine thread: one engine.access per key, None for unknown ones."""
+    found: list[Passage | None] = []
+    for key in keys:
+        passage = None
+        for candidate in url_candidates(key) if by_url else [key]:
+            try:
+                passage = engine.access(candidate)
+                break
+            except UnknownDocumentError:
+                continue
+        found.append(passage)
+    return found
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def create_app(
+    engine: SearchEngine,
+    *,
+    default_topk: int = 3,
+    limits: ServerLimits = ServerLimits(),
+    batch_window_ms: float = 2.0,
+    max_batch: int = 256,
+) -> FastAPI:
+    """A FastAPI app serving ``engine`` over the Search-R1 API (see the module docstring).
+
+    ``default_topk`` answers requests without ``topk`` (Search-R1's ``--topk``, default 3).
+    Concurrent requests arriving within ``batch_window_ms`` share one ``engine.search`` call of
+    at most ``max_batch`` queries.
+    """
+    if not 1 <= default_topk <= limits.max_topk:
+        raise ValueError(
+            f"default_topk must be in [1, max_topk={limits.max_topk}], got {default_topk}"
+        )
+    batcher = QueryBatcher(engine, window_ms=batch_window_ms, max_batch=max_batch)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await batcher.aclose()
+
+    app = FastAPI(
+        title="searchgym retrieval server",
+        description="Search-R1-compatible /retrieve and ASearcher-style /access.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.batcher = batcher
+    app.state.limits = limits
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=limits.max_body_bytes)
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_: Request, error: RequestError) -> JSONResponse:
+        return error_response(error.status, error.message, **error.extra)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error in the retrieval server")
+        return error_response(500, f"internal server error: {type(error).__name__}: {error}")
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "engine": getattr(engine, "name", type(engine).__name__),
+            "corpus_size": corpus_size(engine),
+            "default_topk": default_topk,
+            "limits": limits.to_dict(),
+            "batching": {"window_ms": batch_window_ms, "max_batch": max_batch},
+            "stats": batcher.stats.to_dict(),
+        }
+
+    @app.post("/retrieve")
+    async def retrieve(request: Request) -> JSONResponse:
+        body = await parse_body(request, RetrieveRequest)
+        try:
+            k = check_retrieve(body, limits, default_topk)
+        except LimitError as error:
+            raise RequestError(error.status, str(error)) from None
+        try:
+            results = await batcher.search(body.query_list(), k)
+        except EngineFailure as error:
+            raise RequestError(500, f"search failed: {error}") from None
+        payload = [[hit_item(hit, body.return_scores) for hit in hits] for hits in results]
+        return JSONResponse({"result": payload})
+
+    @app.post("/access")
+    async def access(request: Request) -> JSONResponse:
+        body = await parse_body(request, AccessRequest)
+        try:
+            keys = check_access(body, limits)
+        except LimitError as error:
+            raise RequestError(error.status, str(error)) from None
+        by_url = body.urls is not None
+        try:
+            found = await batcher.run(_lookup, engine, keys, by_url)
+        except Exception as error:  # noqa: BLE001 - engine failure, not the client's fault
+            raise RequestError(500, f"access failed: {type(error).__name__}: {error}") from None
+        if by_url:
+            pages = [
+                None if passage is None else {**passage_item(passage), "url": url}
+                for url, passage in zip(keys, found)
+            ]
+            return JSONResponse({"result": pages})
+        unknown = [key for key, passage in zip(keys, found) if passage is None]
+        if unknown:
+            shown = ", ".join(repr(key) for key in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise RequestError(
+                404, f"unknown document id(s): {shown}{more}", unknown_ids=unknown
+            )
+        return JSONResponse({"result": [passage_item(p) for p in found if p is not None]})
+
+    return app

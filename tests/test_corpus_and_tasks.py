@@ -1,0 +1,184 @@
+"""The aligned corpus (provenance) and the verified tasks built on it."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchgym.bundle import build_bundle
+from searchgym.cache import ArtifactCache
+from searchgym.corpus import CorpusOptions, write_corpus
+from searchgym.corpus.templates import format_value
+from searchgym.tasks import TASK_TYPES, TaskOptions, generate_tasks
+from searchgym.world import build_world
+
+
+def test_every_fact_is_stated_by_a_passage(small_bundle):
+    corpus, world = small_bundle.corpus, small_bundle.world
+    assert all(corpus.passages_stating(fact.fact_id) for fact in world.facts())
+
+
+def test_provenance_is_true_to_the_text(small_bundle):
+    corpus, world = small_bundle.corpus, small_bundle.world
+    for passage in corpus.passages[:400]:
+        for fact_id in passage.facts:
+            subject, relation, obj = fact_id.split("|")
+            assert world.name(subject) in passage.text or passage.title == world.name(subject)
+            expected = world.name(obj) if obj in world.entities else format_value(
+                int(obj) if obj.isdigit() else obj)
+            assert expected in passage.text, (fact_id, passage.text)
+
+
+def test_passages_are_about_a_hundred_words_with_stable_ids(small_bundle):
+    lengths = [len(p.text.split()) for p in small_bundle.corpus if p.kind == "page"]
+    assert max(lengths) <= 100 + 60  # a single long list sentence may overflow
+    assert statistics_median(lengths) >= 25
+    ids = [p.doc_id for p in small_bundle.corpus]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z]+_\d{6}-p\d+|news_\d{6}", d) for d in ids)
+
+
+def statistics_median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def test_distractors_mention_entities_but_state_no_fact(small_bundle):
+    distractors = [p for p in small_bundle.corpus if p.kind == "distractor"]
+    assert len(distractors) == int(len(small_bundle.world) * CorpusOptions().distractor_ratio)
+    assert all(not p.facts and p.mentions for p in distractors)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(min_value=0, max_value=10**6))
+def test_corpus_and_tasks_are_byte_identical_for_the_same_seed(seed):
+    first = build_bundle("default", 150, seed, task_options=TaskOptions(per_type=10), cache=False)
+    second = build_bundle("default", 150, seed, task_options=TaskOptions(per_type=10), cache=False)
+    assert first.corpus.to_jsonl() == second.corpus.to_jsonl()
+    assert first.tasks.to_jsonl() == second.tasks.to_jsonl()
+
+
+def test_all_task_types_and_hops_are_generated(small_bundle):
+    types = Counter(t.task_type for t in small_bundle.tasks)
+    assert set(types) == set(TASK_TYPES)
+    chain_hops = {t.hops for t in small_bundle.tasks if t.task_type == "chain"}
+    assert chain_hops == {1, 2, 3, 4}
+
+
+def _follow(world, task):
+    """Re-derive the answer of a chain task by graph traversal from its topic entity."""
+    current = task.topic_entities[0]
+    for step in task.chain:
+        if step.subject == current and step.relation in world.entity(current).attributes:
+            return str(world.entity(current).attributes[step.relation])
+        if step.subject == current:
+            targets = world.targets(current, step.relation)
+            assert len(targets) == 1
+            current = targets[0]
+        else:
+            sources = world.sources(current, step.relation)
+            assert len(sources) == 1
+            current = sources[0]
+    return world.name(current)
+
+
+def test_chain_answers_are_unique_by_traversal(small_bundle):
+    chains = [t for t in small_bundle.tasks if t.task_type == "chain"]
+    assert chains
+    for task in chains:
+        assert _follow(small_bundle.world, task) == task.answer
+
+
+def test_intersections_have_exactly_one_member(small_bundle):
+    world = small_bundle.world
+    for task in (t for t in small_bundle.tasks if t.task_type == "intersection"):
+        (a, b) = task.chain
+        members = set(world.sources(a.object, a.relation)) & set(world.sources(b.object, b.relation))
+        assert [world.name(m) for m in members] == [task.answer]
+
+
+def test_counting_answers_match_the_graph(small_bundle):
+    for task in (t for t in small_bundle.tasks if t.task_type == "counting"):
+        assert int(task.answer) == len(task.chain) >= 1
+
+
+def test_comparisons_have_distinct_values(small_bundle):
+    world = small_bundle.world
+    for task in (t for t in small_bundle.tasks if t.task_type in ("comparison", "bridge_comparison")):
+        values = [step.object for step in task.chain if step.relation in world.entity(step.subject).attributes]
+        assert len(values) == 2 and values[0] != values[1]
+        assert task.answer in task.question
+
+
+def test_every_gold_fact_has_evidence_that_states_it(small_bundle):
+    corpus = small_bundle.corpus
+    for task in small_bundle.tasks:
+        assert len(task.evidence) == len(task.chain) == task.hops
+        for step, passages in zip(task.chain, task.evidence):
+            assert passages and all(step.fact_id in corpus[d].facts for d in passages)
+        assert set(task.gold_passages) <= {d for ps in task.evidence for d in ps}
+
+
+def test_answer_is_not_leaked_by_chain_questions(small_bundle):
+    for task in small_bundle.tasks:
+        if task.task_type in ("chain", "intersection") and task.meta["answer_type"] == "entity":
+            assert task.answer not in task.question
+
+
+def test_splits_do_not_share_topic_entities(small_bundle):
+    by_split: dict[str, set[str]] = {}
+    for task in small_bundle.tasks:
+        by_split.setdefault(task.split, set()).update(task.topic_entities)
+    assert set(by_split) == {"train", "validation", "test"}
+    assert not by_split["train"] & by_split["test"]
+    assert not by_split["train"] & by_split["validation"]
+    assert not by_split["validation"] & by_split["test"]
+
+
+def test_task_keys_are_unique_and_stable(small_bundle):
+    keys = [t.task_key for t in small_bundle.tasks]
+    assert len(keys) == len(set(keys))
+    assert all(k.startswith(small_bundle.world.world_id + "/") for k in keys)
+
+
+def test_tasks_with_unstated_facts_are_dropped():
+    world = build_world("default", 200, 5)
+    corpus = write_corpus(world)
+    # Remove the provenance of every born_in fact: no task may rely on born_in any more.
+    from searchgym.corpus import Corpus
+    from searchgym.types import Passage
+
+    stripped = Corpus(world.world_id, [
+        Passage(**{**p.to_dict(), "facts": tuple(f for f in p.facts if "|born_in|" not in f),
+                   "mentions": tuple(p.mentions)})
+        for p in corpus
+    ])
+    tasks = generate_tasks(world, stripped, TaskOptions(per_type=20))
+    assert len(tasks) > 0
+    assert all(step.relation != "born_in" for task in tasks for step in task.chain)
+
+
+def test_bundle_cache_is_reused_and_a_corrupted_cache_is_rebuilt(tmp_path):
+    from searchgym import bundle as bundle_module
+
+    cache = ArtifactCache(tmp_path)
+    options = TaskOptions(per_type=5)
+    first = bundle_module.build_bundle("default", 120, 9, task_options=options, cache=cache)
+    entry = cache.entry_dir("bundles", first.key)
+    assert (entry / "passages.jsonl").is_file()
+    bundle_module._MEMO.clear()
+    (entry / "passages.jsonl").write_text("corrupted\n")
+    again = bundle_module.build_bundle("default", 120, 9, task_options=options, cache=cache)
+    assert again.corpus.to_jsonl() == first.corpus.to_jsonl()
+    assert (entry / "passages.jsonl").read_text() == first.corpus.to_jsonl()
+
+
+def test_bad_corpus_and_task_options_are_rejected():
+    with pytest.raises(ValueError):
+        CorpusOptions(passage_words=5)
+    with pytest.raises(ValueError, match="unknown task types"):
+        TaskOptions(types=("riddle",))
