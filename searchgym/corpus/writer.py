@@ -22,7 +22,7 @@ from searchgym.corpus.corpus import Corpus
 from searchgym.types import Fact, Passage
 from searchgym.world.world import World
 
-CORPUS_FORMAT_VERSION = 1
+CORPUS_FORMAT_VERSION = 2  # bump whenever the writer changes: it keys the bundle cache
 LIST_CHUNK = 10  # names per list sentence, so long lists still split into readable passages
 
 

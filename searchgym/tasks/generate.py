@@ -28,7 +28,7 @@ from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
 SPLITS = ("train", "validation", "test")
-TASK_FORMAT_VERSION = 1
+TASK_FORMAT_VERSION = 2  # bump whenever generation changes: it keys the bundle cache
 
 
 @dataclass(frozen=True)
