@@ -36,7 +36,10 @@ _ENGINES_LOCK = threading.Lock()
 
 def shared_engine(bundle: WorldBundle, name: str, options: dict[str, Any]) -> SearchEngine:
     """One engine per (corpus, engine, options) in this process, shared by all envs using it."""
-    key = stable_json([bundle.corpus.content_hash, name, options])
+    try:
+        key = stable_json([bundle.corpus.content_hash, name, options])
+    except TypeError:  # options holding objects (an ArtifactCache, a model): key by identity
+        key = repr([bundle.corpus.content_hash, name, sorted((k, repr(v)) for k, v in options.items())])
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             _ENGINES[key] = make_engine(name, bundle.corpus.passages, **options)
