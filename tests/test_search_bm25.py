@@ -286,3 +286,17 @@ def test_register_engine(corpus, cache):
         from searchgym.search.factory import ENGINE_REGISTRY
 
         ENGINE_REGISTRY.pop("custom-test-engine", None)
+
+
+def test_batched_sparse_ranking_matches_bm25s_own_retrieve(small_bundle):
+    """Our one-product batch ranking must give bm25s's scores and order (ties by corpus order)."""
+    from searchgym.search.bm25 import BM25Engine
+
+    engine = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False)
+    queries = [task.question for task in small_bundle.tasks.tasks[:60]]
+    ours = engine.search(queries, 10)
+    for query, hits in zip(queries, ours):
+        scores = engine.scores(query)
+        expected = sorted(((-float(s), row) for row, s in enumerate(scores) if s > 0))[:10]
+        assert [h.doc_id for h in hits] == [small_bundle.corpus.passages[row].doc_id for _, row in expected]
+        assert all(abs(h.score + s) < 1e-4 for h, (s, _) in zip(hits, expected))

@@ -127,6 +127,7 @@ class SearchQAEnv(gym.Env[str, str]):
         self.observation_space = AnyText(max_length=MAX_OBSERVATION_CHARS)
         self.action_space = AnyText(max_length=self.config.max_action_chars)
         self._state: EpisodeState | None = None
+        self._tools = tool_schemas(allow_access=self.config.allow_access)
 
     # -- properties wrappers and agents read -------------------------------------------------
     @property
@@ -175,7 +176,7 @@ class SearchQAEnv(gym.Env[str, str]):
         self._state.transcript.append({"role": "user", "content": prompt})
         info = self._base_info()
         info["messages"] = [{"role": "user", "content": prompt}]
-        info["tools"] = tool_schemas(allow_access=self.config.allow_access)
+        info["tools"] = self._tools
         info["question"] = task.question
         return prompt, info
 
@@ -240,8 +241,9 @@ class SearchQAEnv(gym.Env[str, str]):
             state.prediction = parsed.argument
             state.em = exact_match(parsed.argument, state.task.answers)
             state.f1 = token_f1(parsed.argument, state.task.answers)
-            reward = {"em": state.em, "f1": state.f1,
-                      "substring_em": substring_match(parsed.argument, state.task.answers)}[self.config.reward]
+            reward = {"em": state.em, "f1": state.f1}.get(self.config.reward)
+            if reward is None:
+                reward = substring_match(parsed.argument, state.task.answers)
             observation = ""
         else:
             state.num_invalid += 1

@@ -1,0 +1,156 @@
+"""Shared helpers of the benchmark scripts: corpus sizes, machine description, result files.
+
+Why a shared module: both scripts must build *the same* worlds (so the on-disk bundle and BM25
+caches are reused between them) and must describe the machine the same way in RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+
+
+@dataclass(frozen=True)
+class CorpusSize:
+    """A named corpus size and the world that produces about that many passages.
+
+    The default schema gives ~1.12 passages per entity (entity pages + 10% distractors), so a
+    10k-entity world has ~11k passages and a 90k-entity world ~100k.
+    """
+
+    label: str
+    world_size: int
+
+
+SIZES: dict[str, CorpusSize] = {
+    "10k": CorpusSize("10k", 10_000),
+    "100k": CorpusSize("100k", 90_000),
+    "1m": CorpusSize("1m", 900_000),
+}
+TASKS_PER_TYPE = 50  # small task sets: enough distinct questions, fast to generate
+
+
+def parse_sizes(text: str, *, allow_1m: bool) -> list[CorpusSize]:
+    labels = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [label for label in labels if label not in SIZES]
+    if unknown:
+        raise SystemExit(f"unknown size(s) {unknown}; valid: {sorted(SIZES)}")
+    if "1m" in labels and not allow_1m:
+        raise SystemExit("the 1M-passage corpus takes very long to build; pass --include-1m to run it")
+    return [SIZES[label] for label in labels]
+
+
+def env_overrides(size: CorpusSize) -> dict[str, Any]:
+    """The SearchQA overrides of a corpus size (same in both scripts, so caches are shared)."""
+    return {"world_size": size.world_size, "tasks_per_type": TASKS_PER_TYPE}
+
+
+def load_bundle(size: CorpusSize):
+    """The world bundle of ``size`` (built once, then loaded from the searchgym cache)."""
+    from searchgym.bundle import build_bundle
+    from searchgym.envs.config import EnvConfig
+
+    config = EnvConfig(**env_overrides(size))
+    return build_bundle(config.schema, config.world_size, config.world_seed,
+                        config.corpus_options(), config.task_options(), show_progress=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in [0, 100]) — no interpolation, fine for latencies."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine_description() -> list[str]:
+    """Markdown bullet lines describing this machine and the library versions."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 0
+    try:
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = "unknown"
+    return [
+        f"- date: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- CPU: {_cpu_model()}; {os.cpu_count()} logical cores ({usable} usable by this process); no GPU used",
+        f"- RAM: {_ram_gib()}; load average at start (1/5/15 min): {load}",
+        f"- OS: {platform.platform()}",
+        f"- python {sys.version.split()[0]}, torch {_version('torch')}, gymnasium {_version('gymnasium')}, "
+        f"bm25s {_version('bm25s')}, rank_bm25 {_version('rank-bm25')}, faiss {_version('faiss-cpu')}, "
+        f"sentence-transformers {_version('sentence-transformers')}",
+    ]
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def append_results(title: str, command: str, body: str, path: Path = RESULTS) -> None:
+    """Append one run's section (machine, command, tables) to ``RESULTS.md``."""
+    header = "" if path.exists() else "# searchgym benchmark results\n\nEach section is one run of a script in `benchmarks/` (newest last).\n"
+    section = "\n".join([
+        header,
+        f"## {title}",
+        "",
+        *machine_description(),
+        f"- command: `{command}`",
+        "",
+        body.rstrip(),
+        "",
+    ])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(section)
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    return f"{value:,.{digits}f}"

@@ -1,0 +1,215 @@
+"""Env throughput: one SearchQAEnv vs Gymnasium's SyncVectorEnv vs BatchedSearchQAVectorEnv.
+
+The scripted agent searches the question, then answers (a fixed wrong answer: reward does not
+matter here), so every episode is two actions and the search engine is what a step costs. Both
+vector envs use Gymnasium's default NEXT_STEP autoreset, so one sub-env slot in three is an
+autoreset step (reset prompt, no action). Throughput is counted the same way for all three:
+
+* ``steps/s`` = sub-env transitions per second: ``num_envs x step() calls / time`` for a vector
+  env, ``(step() + reset() calls) / time`` for the single env (its resets are the vector envs'
+  autoreset slots);
+* ``searches/s`` = search actions executed per second.
+
+All envs of one corpus share the same engine object (searchgym's per-process engine cache), so
+the comparison isolates batching: SyncVectorEnv makes one ``engine.search`` call per searching
+sub-env, the batched env one call per step.
+
+    python benchmarks/bench_env.py                 # 10k passages, 16 envs
+    python benchmarks/bench_env.py --sizes 10k,100k --steps 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, CorpusSize, append_results, env_overrides, fmt, load_bundle, markdown_table, parse_sizes  # noqa: E402
+
+MODES = ("single", "sync", "batched")
+WRONG_ANSWER = "<answer>I do not know</answer>"
+console = Console(width=160)
+
+
+@dataclass
+class Row:
+    size: str
+    passages: int
+    mode: str
+    num_envs: int
+    transitions: int
+    searches: int
+    seconds: float
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.transitions / self.seconds
+
+    @property
+    def searches_per_s(self) -> float:
+        return self.searches / self.seconds
+
+    def cells(self, baseline: float | None) -> list[str]:
+        speedup = fmt(self.steps_per_s / baseline, 2) + "x" if baseline else "n/a"
+        return [self.size, f"{self.passages:,}", self.mode, str(self.num_envs), f"{self.transitions:,}",
+                fmt(self.seconds, 2), fmt(self.steps_per_s), fmt(self.searches_per_s), speedup]
+
+
+HEADERS = ["corpus", "passages", "env", "envs", "transitions", "seconds", "steps/s", "searches/s", "vs sync"]
+
+
+class ScriptedVectorAgent:
+    """Search the question, then answer; follows Gymnasium's vector info masks."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.questions: list[str] = [""] * num_envs
+        self.searched = np.zeros(num_envs, dtype=bool)
+
+    def observe(self, infos: dict[str, Any]) -> None:
+        """A ``question`` in an env's info means it was (auto)reset: its next action is a search."""
+        if "question" in infos:
+            for i in np.flatnonzero(infos["_question"]):
+                self.questions[i] = infos["question"][i]
+                self.searched[i] = False
+
+    def act(self) -> tuple[tuple[str, ...], int]:
+        actions = []
+        searches = 0
+        for i, question in enumerate(self.questions):
+            if self.searched[i]:
+                actions.append(WRONG_ANSWER)
+            else:
+                actions.append(f"<search>{question}</search>")
+                self.searched[i] = True
+                searches += 1
+        return tuple(actions), searches
+
+
+def run_vector(envs: Any, steps: int, seed: int) -> tuple[int, int, float]:
+    agent = ScriptedVectorAgent(envs.num_envs)
+    _, infos = envs.reset(seed=seed)
+    agent.observe(infos)
+    searches = 0
+    start = time.perf_counter()
+    for _ in range(steps):
+        actions, n_search = agent.act()
+        _, _, terminations, truncations, infos = envs.step(actions)
+        # autoreset slots: the action was ignored, so it was not a search
+        searches += n_search
+        agent.observe(infos)
+    seconds = time.perf_counter() - start
+    return envs.num_envs * steps, searches, seconds
+
+
+def run_single(env: Any, transitions: int, seed: int) -> tuple[int, int, float]:
+    _, info = env.reset(seed=seed)
+    question, searched, searches, done = info["question"], False, 0, 0
+    start = time.perf_counter()
+    while done < transitions:
+        if question is None:
+            _, info = env.reset()
+            question, searched = info["question"], False
+        elif not searched:
+            env.step(f"<search>{question}</search>")
+            searched, searches = True, searches + 1
+        else:
+            env.step(WRONG_ANSWER)
+            question = None
+        done += 1
+    return transitions, searches, time.perf_counter() - start
+
+
+def bench_size(size: CorpusSize, args: argparse.Namespace) -> list[Row]:
+    import gymnasium as gym
+
+    import searchgym  # noqa: F401
+    from searchgym.envs.vector import BatchedSearchQAVectorEnv
+
+    overrides = {**env_overrides(size), "engine": args.engine}
+    start = time.perf_counter()
+    load_bundle(size)
+    single = gym.make("SearchQA-v0", **overrides)  # builds / loads the shared engine
+    passages = len(single.unwrapped.corpus.passages)
+    console.print(f"[bold]{size.label}[/]: {passages:,} passages; world + {args.engine} engine ready in "
+                  f"{time.perf_counter() - start:.1f}s")
+    rows = []
+    for mode in args.modes:
+        if mode == "single":
+            run_single(single, 30, args.seed)  # warm-up
+            result = run_single(single, args.steps * args.num_envs // 4, args.seed)
+            rows.append(Row(size.label, passages, "single SearchQAEnv", 1, *result))
+            continue
+        if mode == "sync":
+            envs = gym.make_vec("SearchQA-v0", num_envs=args.num_envs, vectorization_mode="sync", **overrides)
+            label = "SyncVectorEnv"
+        else:
+            envs = BatchedSearchQAVectorEnv(args.num_envs, **overrides)
+            label = "BatchedSearchQAVectorEnv"
+        run_vector(envs, 3, args.seed)  # warm-up
+        rows.append(Row(size.label, passages, label, args.num_envs, *run_vector(envs, args.steps, args.seed)))
+        envs.close()
+    return rows
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10k", help="comma list of 10k, 100k, 1m (default: 10k)")
+    parser.add_argument("--include-1m", action="store_true")
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=150, help="vector step() calls per vector env (default 150)")
+    parser.add_argument("--modes", default=",".join(MODES), type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
+    parser.add_argument("--engine", default="bm25", help="search engine of the envs (default bm25)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    bad = [m for m in args.modes if m not in MODES]
+    if bad:
+        parser.error(f"unknown mode(s) {bad}; valid: {', '.join(MODES)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    rows: list[Row] = []
+    for size in parse_sizes(args.sizes, allow_1m=args.include_1m):
+        rows += bench_size(size, args)
+    baselines = {row.size: row.steps_per_s for row in rows if row.mode == "SyncVectorEnv"}
+    table = Table(title=f"env throughput ({args.engine}, scripted search-then-answer agent)")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("corpus", "env") else "right")
+    cells = [row.cells(baselines.get(row.size)) for row in rows]
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+    if not args.no_write and rows:
+        verdicts = []
+        for size, baseline in baselines.items():
+            batched = [r for r in rows if r.size == size and r.mode == "BatchedSearchQAVectorEnv"]
+            if batched:
+                ratio = batched[0].steps_per_s / baseline
+                verdicts.append(f"{size}: batched / sync = {ratio:.2f}x at {args.num_envs} envs "
+                                f"({'meets' if ratio >= 5 else 'does NOT meet'} the 5x target)")
+        notes = [
+            f"engine={args.engine}; {args.steps} vector steps per vector env; NEXT_STEP autoreset; "
+            "steps/s = sub-env transitions per second (autoreset slots and single-env resets included).",
+            *verdicts,
+        ]
+        body = markdown_table(HEADERS, cells) + "\n\n" + "\n".join(f"- {n}" for n in notes)
+        command = "python benchmarks/bench_env.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+        append_results("Env steps (bench_env.py)", command.strip(), body, args.results)
+        console.print(f"appended to {args.results}")
+
+
+if __name__ == "__main__":
+    main()

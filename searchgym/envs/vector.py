@@ -1,0 +1,302 @@
+"""A vector env that answers the searches of all its sub-envs with ONE engine call per step.
+
+Why: in RL rollouts the search engine dominates env time, and every searchgym backend (bm25s,
+faiss + a bi-encoder, a remote server) is much cheaper per query on a batch than on a loop of
+single-query calls. :class:`~gymnasium.vector.SyncVectorEnv` steps its sub-envs one by one, so
+it issues one engine call per searching sub-env; :class:`BatchedSearchQAVectorEnv` parses all
+actions first, sends every query of every sub-env in one ``engine.search(queries, top_k)`` call,
+then finishes each sub-env's step with :meth:`SearchQAEnv.finish_step`. Everything else (action
+parsing, rewards, infos, turn budget) is the sub-env's own code, so results are identical to
+stepping the sub-envs one at a time.
+
+Construct it with Gymnasium or directly::
+
+    envs = gym.make_vec("SearchQA-v0", num_envs=16, vectorization_mode="vector_entry_point",
+                        world_size=300)
+    envs = BatchedSearchQAVectorEnv(16, spec="SearchQA-v0", world_size=300)
+
+Batched types (the same as ``SyncVectorEnv`` gives for a ``Text`` space, so the two are
+interchangeable):
+
+* observations: a ``tuple[str, ...]`` of length ``num_envs`` (``observation_space`` is
+  ``batch_space(AnyText)``, i.e. a ``Tuple`` of ``AnyText``);
+* actions: any length-``num_envs`` sequence (tuple, list, object array) of strings or
+  tool-call mappings;
+* rewards ``float64``, terminations / truncations ``bool`` arrays of shape ``(num_envs,)``;
+* infos: Gymnasium's vector convention, a dict of per-key arrays plus ``_key`` boolean masks
+  saying which sub-envs set the key (built with :meth:`VectorEnv._add_info`).
+
+Autoreset (``metadata["autoreset_mode"]``, default :attr:`AutoresetMode.NEXT_STEP`, the
+Gymnasium default):
+
+* ``NEXT_STEP``: when sub-env ``i`` terminates or truncates at step ``t``, step ``t`` returns its
+  final observation, reward and flags as usual. At step ``t+1`` its action is ignored (not even
+  parsed), the sub-env is reset with no seed and no options (so its own RNG, seeded by the last
+  ``reset(seed=...)``, picks the next task), and it returns the reset prompt, reward ``0.0``,
+  ``terminated=False``, ``truncated=False`` and the *reset* info (``question``, ``messages``,
+  ``tools`` ...; the step-only keys such as ``action_kind`` are masked out for it).
+* ``SAME_STEP``: the final observation and info go to ``info["final_obs"]`` /
+  ``info["final_info"]`` and the reset prompt is returned in the same step.
+* ``DISABLED``: stepping a finished sub-env raises; reset it with
+  ``reset(options={"reset_mask": mask})``.
+
+Seeding and options: ``reset(seed=s)`` seeds sub-env ``i`` with ``s + i`` (a list gives one seed
+per sub-env); ``options={"task_keys": [...]}`` / ``{"task_indices": [...]}`` pick each sub-env's
+task (``None`` entries draw a random one); any other option is passed unchanged to every sub-env;
+``options={"reset_mask": bool array}`` resets only the masked sub-envs.
+
+A :class:`~searchgym.search.base.SearchError` from the batched call fails the search of every
+sub-env that searched this step (each gets the usual error observation), whereas a sub-env
+stepped alone would fail only its own search: the batch is one request to the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from searchgym.envs.actions import ParsedAction, parse_action
+from searchgym.envs.config import EnvConfig
+from searchgym.envs.search_qa import SearchQAEnv
+from searchgym.search.base import SearchEngine, SearchError
+from searchgym.types import Hit
+
+__all__ = ["BatchedSearchQAVectorEnv"]
+
+_PER_ENV_OPTIONS = {"task_keys": "task_key", "task_indices": "task_index"}
+
+
+class BatchedSearchQAVectorEnv(VectorEnv):
+    """``num_envs`` :class:`SearchQAEnv` sub-envs sharing one engine, searched in one batch.
+
+    Args:
+        num_envs: number of sub-envs (at least 1).
+        spec: env id, spec TOML path or :class:`EnvConfig`, as for :class:`SearchQAEnv`.
+        render_mode: ``"ansi"`` or ``None``; ``render()`` returns one transcript per sub-env.
+        engine: a search engine to share instead of the spec's (e.g. a remote or instrumented one).
+        autoreset_mode: see the module doc; an :class:`AutoresetMode` or its string value.
+        max_episode_steps: Gymnasium's name for the turn budget; when given it overrides
+            ``max_turns`` (``gym.make_vec`` passes it only if the registered spec sets it).
+        **overrides: any :class:`EnvConfig` field, applied to every sub-env.
+
+    Attributes:
+        envs: the sub-envs (tuple), e.g. ``envs.envs[i].task`` for oracle wrappers.
+        engine: the one engine every sub-env uses.
+        engine_calls: how many ``engine.search`` calls this vector env has made.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        spec: str | Path | EnvConfig = "SearchQA-v0",
+        *,
+        render_mode: str | None = None,
+        engine: SearchEngine | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode must be None or 'ansi' for a vector env, got {render_mode!r}")
+        if max_episode_steps is not None:
+            overrides.setdefault("max_turns", max_episode_steps)
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.num_envs = num_envs
+        self.render_mode = render_mode
+        first = SearchQAEnv(spec, render_mode=render_mode, engine=engine, **overrides)
+        self.engine: SearchEngine = first.engine
+        rest = [
+            SearchQAEnv(first.config, render_mode=render_mode, engine=self.engine)
+            for _ in range(num_envs - 1)
+        ]
+        self.envs: tuple[SearchQAEnv, ...] = (first, *rest)
+        self.config: EnvConfig = first.config
+        self.top_k = first.config.top_k
+        self.engine_calls = 0
+
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+
+        self._observations: list[str] = [""] * num_envs
+        self._autoreset_envs = np.zeros(num_envs, dtype=np.bool_)
+        self._was_reset = np.zeros(num_envs, dtype=np.bool_)
+
+    # -- reset ----------------------------------------------------------------------------------
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """Reset every sub-env (or those in ``options["reset_mask"]``); see the module doc."""
+        seeds = self._seeds(seed)
+        options = dict(options or {})
+        mask = self._reset_mask(options.pop("reset_mask", None))
+        per_env = self._per_env_options(options)
+        if seed is not None:  # also seed the vector env's own RNG, as VectorEnv.reset does
+            super().reset(seed=seeds[0])
+        infos: dict[str, Any] = {}
+        for i, env in enumerate(self.envs):
+            if not mask[i]:
+                continue
+            self._observations[i], info = env.reset(seed=seeds[i], options=per_env[i])
+            self._autoreset_envs[i] = False
+            self._was_reset[i] = True
+            infos = self._add_info(infos, info, i)
+        return tuple(self._observations), infos
+
+    def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return [int(seed) + i for i in range(self.num_envs)]
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for num_envs={self.num_envs}")
+        return seeds
+
+    def _reset_mask(self, mask: Any) -> np.ndarray:
+        if mask is None:
+            return np.ones(self.num_envs, dtype=np.bool_)
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},)")
+        if not mask.any():
+            raise ValueError("options['reset_mask'] must select at least one sub-env")
+        return mask
+
+    def _per_env_options(self, options: dict[str, Any]) -> list[dict[str, Any] | None]:
+        """Split ``task_keys`` / ``task_indices`` into one option dict per sub-env."""
+        shared = {key: value for key, value in options.items() if key not in _PER_ENV_OPTIONS}
+        per_env: list[dict[str, Any]] = [dict(shared) for _ in range(self.num_envs)]
+        for plural, singular in _PER_ENV_OPTIONS.items():
+            if plural not in options:
+                continue
+            values = options[plural]
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) != self.num_envs:
+                raise ValueError(f"options[{plural!r}] must be a list of {self.num_envs} entries (None = random)")
+            for i, value in enumerate(values):
+                if value is not None:
+                    per_env[i][singular] = value
+        return [opts or None for opts in per_env]
+
+    # -- step -----------------------------------------------------------------------------------
+    def step(
+        self, actions: Sequence[Any]
+    ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env, with all their searches answered by one engine call."""
+        actions = self._check_actions(actions)
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminations = np.zeros(self.num_envs, dtype=np.bool_)
+        truncations = np.zeros(self.num_envs, dtype=np.bool_)
+        env_infos: list[list[dict[str, Any]]] = [[] for _ in range(self.num_envs)]
+
+        pending: list[tuple[int, ParsedAction, slice | None]] = []
+        queries: list[str] = []
+        for i, env in enumerate(self.envs):
+            if self._autoreset_envs[i]:
+                if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                    self._observations[i], info = env.reset()
+                    env_infos[i].append(info)
+                    continue
+                raise RuntimeError(
+                    f"sub-env {i} has ended and autoreset_mode is DISABLED: reset it with "
+                    "reset(options={'reset_mask': mask}) before stepping it again"
+                )
+            parsed = self._parse(env, actions[i])
+            span = None
+            if parsed.kind == "search":
+                span = slice(len(queries), len(queries) + len(parsed.queries))
+                queries.extend(parsed.queries)
+            pending.append((i, parsed, span))
+
+        results = self._search(queries)
+        for i, parsed, span in pending:
+            env = self.envs[i]
+            if span is None:
+                env_results: list[list[Hit]] | Exception | None = None
+            elif isinstance(results, Exception):
+                env_results = results
+            else:
+                env_results = results[span]
+            obs, reward, terminated, truncated, info = env.finish_step(parsed, actions[i], env_results)
+            rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+            if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated or truncated):
+                env_infos[i].append({"final_obs": obs, "final_info": info})
+                obs, info = env.reset()
+            self._observations[i] = obs
+            env_infos[i].append(info)
+
+        infos: dict[str, Any] = {}
+        for i, items in enumerate(env_infos):  # in env order, like SyncVectorEnv
+            for info in items:
+                infos = self._add_info(infos, info, i)
+        done = np.logical_or(terminations, truncations)
+        self._autoreset_envs = done if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros_like(done)
+        return tuple(self._observations), rewards, terminations, truncations, infos
+
+    def _check_actions(self, actions: Sequence[Any]) -> list[Any]:
+        if not self._was_reset.all():
+            missing = [i for i in range(self.num_envs) if not self._was_reset[i]]
+            raise RuntimeError(f"step() called before reset() for sub-env(s) {missing}: call reset() first")
+        if isinstance(actions, (str, bytes, dict)):
+            raise TypeError(f"actions must be a sequence of {self.num_envs} actions, not a single {type(actions).__name__}")
+        actions = list(actions)
+        if len(actions) != self.num_envs:
+            raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")
+        return actions
+
+    @staticmethod
+    def _parse(env: SearchQAEnv, action: Any) -> ParsedAction:
+        """Parse exactly as :meth:`SearchQAEnv.step` does (same limits, same allowed actions)."""
+        return parse_action(action, max_chars=env.config.max_action_chars, allowed_actions=env.allowed_actions)
+
+    def _search(self, queries: list[str]) -> list[list[Hit]] | Exception:
+        """One engine call for the whole step (none if nobody searched)."""
+        if not queries:
+            return []
+        self.engine_calls += 1
+        try:
+            results = self.engine.search(queries, self.top_k)
+        except SearchError as error:
+            return error
+        if len(results) != len(queries):
+            return SearchError(f"engine {self.engine.name!r} returned {len(results)} result lists for {len(queries)} queries")
+        return results
+
+    # -- misc -----------------------------------------------------------------------------------
+    def render(self) -> tuple[str | None, ...] | None:
+        """One ``ansi`` transcript per sub-env (``None`` without a render mode)."""
+        if self.render_mode is None:
+            return None
+        return tuple(env.render() for env in self.envs)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """``getattr(sub_env, name)`` for every sub-env (as ``SyncVectorEnv.get_attr``)."""
+        return tuple(getattr(env, name) for env in self.envs)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call method ``name`` (or read attribute ``name``) of every sub-env."""
+        results = []
+        for env in self.envs:
+            value = getattr(env, name)
+            results.append(value(*args, **kwargs) if callable(value) else value)
+        return tuple(results)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
+
+    def __repr__(self) -> str:
+        return f"BatchedSearchQAVectorEnv({self.config.id}, num_envs={self.num_envs}, engine={self.engine.name!r})"

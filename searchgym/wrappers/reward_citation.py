@@ -1,0 +1,240 @@
+"""Citation rubric reward (CaRR-style: citation-aware rubric rewards for deep-search agents).
+
+Citation syntax (what the agent writes inside its answer)
+---------------------------------------------------------
+Citations are bracket groups anywhere in the answer text:
+
+* explicit: ``[doc: id1, id2]`` — the prefix may be ``doc``, ``docs``, ``id``, ``ids``,
+  ``cite``, ``citation(s)`` or ``source(s)`` (case-insensitive); ids are separated by commas,
+  semicolons or whitespace;
+* bare: ``[id1]`` or ``[id1, id2]`` — accepted when every item is one whitespace-free token
+  that is not just a number (so ``[1990]`` stays part of the answer).
+
+Example: ``<answer> Trerus Trading Company [doc: organization_000019-p0] </answer>``, or with
+tool calls ``{"name": "answer", "arguments": {"answer": "Trerus Trading Company [organization_000019-p0]"}}``.
+Doc ids are those shown in results as ``[id: …]`` (the env's ``show_doc_ids`` must be on).
+
+Citations and answer scoring (the decision)
+-------------------------------------------
+:class:`CitationReward` **strips the citations from the answer before the env sees it**: it
+rewrites the action (text or tool call) so the env's EM/F1, ``state.prediction`` and every other
+wrapper score the bare answer ``"Trerus Trading Company"``. Without it, the env would score the
+raw string and the bracket text would break EM. Only the answer is touched: searches and
+accesses pass through unchanged. Because the rewriting happens on the way *in*, the wrapper can
+sit anywhere in a stack; wrappers *outside* it receive the raw action (only the format terms
+read actions, and a citation does not change an answer's format).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.utils import RecordConstructorArgs
+
+from searchgym.envs.actions import parse_action
+from searchgym.metrics import exact_match
+from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
+
+__all__ = ["CitationReward", "CitationTerm", "parse_citations", "strip_citations"]
+
+_GROUP = re.compile(r"\[([^\[\]<>]*)\]")
+_PREFIX = re.compile(r"^\s*(?:docs?|ids?|cite|citations?|sources?)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_ITEM_SPLIT = re.compile(r"[,;\s]+")
+_BARE_ITEM = re.compile(r"^[\w][\w.\-:/#]*$")
+_ANSWER_SPAN = re.compile(r"(<answer>)(.*?)(</answer>)", re.IGNORECASE | re.DOTALL)
+
+
+def _group_ids(inner: str) -> list[str] | None:
+    """The ids of one bracket group, or None if it is not a citation group."""
+    explicit = _PREFIX.match(inner)
+    if explicit:
+        return [item for item in _ITEM_SPLIT.split(explicit.group(1)) if item]
+    items = [item.strip() for item in re.split(r"[,;]", inner)]
+    if not items or any(not item or not _BARE_ITEM.match(item) for item in items):
+        return None
+    if all(item.replace(".", "").isdigit() for item in items):
+        return None
+    return items
+
+
+def parse_citations(answer: str | None) -> tuple[str, list[str]]:
+    """Split an answer into ``(answer without citations, cited doc ids in order, unique)``."""
+    if not answer:
+        return answer or "", []
+    cited: dict[str, None] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        ids = _group_ids(match.group(1))
+        if ids is None:
+            return match.group(0)
+        for doc_id in ids:
+            cited.setdefault(doc_id, None)
+        return " "
+
+    stripped = _GROUP.sub(replace, answer)
+    return " ".join(stripped.split()), list(cited)
+
+
+def strip_citations(answer: str) -> str:
+    return parse_citations(answer)[0]
+
+
+def _strip_arguments(arguments: Any) -> tuple[Any, list[str]]:
+    if isinstance(arguments, str):
+        try:
+            loaded = json.loads(arguments)
+        except ValueError:
+            return arguments, []
+        if isinstance(loaded, dict):
+            new, cited = _strip_arguments(loaded)
+            return (json.dumps(new, ensure_ascii=False) if cited else arguments), cited
+        return arguments, []
+    if isinstance(arguments, Mapping) and isinstance(arguments.get("answer"), str):
+        clean, cited = parse_citations(arguments["answer"])
+        if cited:
+            arguments = dict(arguments)
+            arguments["answer"] = clean
+        return arguments, cited
+    return arguments, []
+
+
+def _strip_call(call: Any) -> tuple[Any, list[str]]:
+    if not isinstance(call, Mapping):
+        return call, []
+    call = dict(call)
+    target = call.get("function") if isinstance(call.get("function"), Mapping) else call
+    name = target.get("name")
+    if not isinstance(name, str) or name.strip().lower() != "answer":
+        return call, []
+    target = dict(target)
+    target["arguments"], cited = _strip_arguments(target.get("arguments"))
+    if "function" in call and isinstance(call["function"], Mapping):
+        call["function"] = target
+        return call, cited
+    return target, cited
+
+
+def _strip_text(text: str) -> tuple[str, list[str]]:
+    cited: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        clean, ids = parse_citations(match.group(2))
+        cited.extend(i for i in ids if i not in cited)
+        return f"{match.group(1)} {clean} {match.group(3)}" if ids else match.group(0)
+
+    return _ANSWER_SPAN.sub(replace, text), cited
+
+
+def strip_action_citations(action: Any) -> tuple[Any, list[str]]:
+    """Rewrite an answer action (text, tool call or assistant message) without its citations;
+    return ``(action, cited ids)``. Non-answer actions are returned unchanged."""
+    if isinstance(action, str):
+        return _strip_text(action)
+    if not isinstance(action, Mapping):
+        return action, []
+    action = copy.deepcopy(dict(action))
+    if isinstance(action.get("tool_calls"), (list, tuple)) and action["tool_calls"]:
+        calls = list(action["tool_calls"])
+        calls[0], cited = _strip_call(calls[0])
+        action["tool_calls"] = calls
+        return action, cited
+    if isinstance(action.get("function_call"), Mapping):
+        action["function_call"], cited = _strip_call(action["function_call"])
+        return action, cited
+    if isinstance(action.get("content"), str):
+        action["content"], cited = _strip_text(action["content"])
+        return action, cited
+    return _strip_call(action)
+
+
+class CitationTerm(RewardTerm):
+    name = "citation"
+
+    def __init__(self, evidence_weight: float = 0.5, chain_bonus: float = 0.5, fake_penalty: float = 0.5,
+                 irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0, require_correct: bool = False,
+                 strip: bool = True):
+        self.evidence_weight = float(evidence_weight)
+        self.chain_bonus = float(chain_bonus)
+        self.fake_penalty = float(fake_penalty)
+        self.irrelevant_penalty = float(irrelevant_penalty)
+        self.missing_penalty = float(missing_penalty)
+        self.require_correct = require_correct
+        self.strip = strip
+        self.pending: list[str] = []
+        self._details: dict[str, Any] | None = None
+
+    def reset(self, env: Any, observation: str, info: dict[str, Any]) -> None:
+        self.pending = []
+        self._details = None
+
+    def preprocess_action(self, env: Any, action: Any) -> Any:
+        stripped, cited = strip_action_citations(action)
+        if not cited:  # may still be a non-answer action or an answer without citations
+            self.pending = []
+            return action
+        parsed = parse_action(stripped, max_chars=env.config.max_action_chars, allowed_actions=env.allowed_actions)
+        self.pending = cited if parsed.kind == "answer" else []
+        return stripped if (self.strip and parsed.kind == "answer") else action
+
+    def score(self, ctx: StepContext) -> float:
+        self._details = None
+        if not ctx.answered:
+            return 0.0
+        cited = list(self.pending)
+        if not self.strip and ctx.state.prediction:  # citations left in the answer: read them there
+            cited = parse_citations(ctx.state.prediction)[1] or cited
+        task, state = ctx.task, ctx.state
+        retrieved = set(state.retrieved)
+        real = [doc_id for doc_id in cited if doc_id in retrieved]
+        fake = [doc_id for doc_id in cited if doc_id not in retrieved]
+        gold_docs = {doc_id for passages in task.evidence for doc_id in passages}
+        covered = {i for i, passages in enumerate(task.evidence) if set(passages).intersection(real)}
+        irrelevant = [doc_id for doc_id in real if doc_id not in gold_docs]
+        recall = len(covered) / max(1, len(task.evidence))
+        complete = bool(task.evidence) and len(covered) == len(task.evidence)
+        correct = bool(exact_match(state.prediction, task.answers))
+        positive = self.evidence_weight * recall + (self.chain_bonus if complete else 0.0)
+        if self.require_correct and not correct:
+            positive = 0.0
+        value = positive - self.fake_penalty * len(fake) - self.irrelevant_penalty * len(irrelevant)
+        if not cited:
+            value -= self.missing_penalty
+        self._details = {"cited": cited, "fake": fake, "irrelevant": irrelevant,
+                         "evidence_recall": recall, "complete_chain": complete}
+        return value
+
+    def details(self) -> dict[str, Any] | None:
+        return self._details
+
+
+class CitationReward(RewardTermWrapper):
+    """CaRR-style citation rubric (citation-aware rubric rewards for deep-search agents, 2025):
+    on the answer step,
+
+    ``evidence_weight * (fraction of gold facts stated by a cited, retrieved passage)
+    + chain_bonus * [every gold fact of the hop chain is cited]
+    - fake_penalty * (cited ids the agent never retrieved: fabricated citations)
+    - irrelevant_penalty * (cited retrieved passages that state no gold fact: citation stuffing)
+    - missing_penalty * [no citation at all]``.
+
+    With ``require_correct`` the positive part is paid only for a correct (EM) answer. See the
+    module doc for the citation syntax and why citations are stripped before the env scores the
+    answer (``strip=False`` leaves the action untouched, and the env then scores the raw text).
+    """
+
+    def __init__(self, env: gym.Env, evidence_weight: float = 0.5, chain_bonus: float = 0.5,
+                 fake_penalty: float = 0.5, irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0,
+                 require_correct: bool = False, strip: bool = True, *, weight: float = 1.0,
+                 mode: str = "add", name: str = "citation") -> None:
+        RecordConstructorArgs.__init__(
+            self, evidence_weight=evidence_weight, chain_bonus=chain_bonus, fake_penalty=fake_penalty,
+            irrelevant_penalty=irrelevant_penalty, missing_penalty=missing_penalty,
+            require_correct=require_correct, strip=strip, weight=weight, mode=mode, name=name)
+        super().__init__(env, CitationTerm(evidence_weight, chain_bonus, fake_penalty, irrelevant_penalty,
+                                           missing_penalty, require_correct, strip),
+                         weight=weight, mode=mode, name=name)

@@ -1,0 +1,319 @@
+"""Outcome rewards: answer correctness (EM / substring EM / F1) with an anti-stuffing guard,
+Search-R1's format-shaped table, and SSRL's 0.9·EM + 0.1·format.
+
+All three are scored on the step that ends the episode (the answer, or truncation without one)
+and are 0.0 on every other step; they default to ``mode="replace"``: they *are* the outcome
+reward, so the env's built-in reward (EM) below them stops counting (it stays visible as
+``info["reward_parts"]["env"]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.utils import RecordConstructorArgs
+
+from searchgym.envs.actions import parse_action
+from searchgym.metrics import answer_token_count, exact_match, substring_match, token_f1
+from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
+
+__all__ = [
+    "AnswerReward",
+    "AnswerTerm",
+    "SSRLReward",
+    "SSRLTerm",
+    "SearchR1FormatReward",
+    "SearchR1FormatTerm",
+    "candidate_count",
+    "score_answer",
+]
+
+METRICS = ("em", "f1", "substring_em")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_LIST_SEPARATORS = re.compile(r"\s*(?:[,;|/&\n]|\bor\b|\band\b|\bnor\b|\bversus\b|\bvs\.?)\s*", re.IGNORECASE)
+
+
+def candidate_count(text: str | None) -> int:
+    """How many candidates ``text`` lists: the number of non-empty pieces after splitting on
+    commas, semicolons, slashes, ``|``, ``&``, newlines and the words or/and/nor/vs.
+    Thousands separators (``1,234``) are not list separators."""
+    if not text:
+        return 0
+    cleaned = _THOUSANDS.sub("", str(text))
+    return sum(1 for piece in _LIST_SEPARATORS.split(cleaned) if piece and piece.strip(" .!?\"'"))
+
+
+def score_answer(
+    prediction: str | None,
+    answers: Sequence[str],
+    metric: str = "em",
+    max_answer_tokens: int | None = None,
+    reject_lists: bool = True,
+) -> tuple[float, str | None]:
+    """Score ``prediction`` against gold ``answers``; returns ``(score, reason it was zeroed)``.
+
+    Guard against answer stuffing (listing many candidates to farm substring/F1 credit):
+
+    * an exact match of a gold alias is always accepted (a gold answer may itself contain
+      "and" or commas);
+    * otherwise, with ``max_answer_tokens``, an answer longer than that many (normalised) tokens
+      scores 0 (reason ``"too_long"``);
+    * otherwise, with ``reject_lists``, an answer listing more candidates than any gold alias
+      does (see :func:`candidate_count`) scores 0 (reason ``"multiple_candidates"``).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if prediction is None:
+        return 0.0, "no_answer"
+    if exact_match(prediction, answers):
+        return 1.0, None
+    if max_answer_tokens is not None and answer_token_count(prediction) > max_answer_tokens:
+        return 0.0, "too_long"
+    if reject_lists:
+        gold_max = max((candidate_count(gold) for gold in answers), default=1)
+        if candidate_count(prediction) > max(1, gold_max):
+            return 0.0, "multiple_candidates"
+    if metric == "em":
+        return 0.0, None
+    if metric == "f1":
+        return token_f1(prediction, answers), None
+    return substring_match(prediction, answers), None
+
+
+class AnswerTerm(RewardTerm):
+    name = "answer"
+
+    def __init__(self, metric: str = "em", max_answer_tokens: int | None = None, reject_lists: bool = True):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        if max_answer_tokens is not None and max_answer_tokens < 1:
+            raise ValueError(f"max_answer_tokens must be >= 1 or None, got {max_answer_tokens}")
+        self.metric = metric
+        self.max_answer_tokens = max_answer_tokens
+        self.reject_lists = reject_lists
+        self._details: dict[str, Any] | None = None
+
+    def reset(self, env: Any, observation: str, info: dict[str, Any]) -> None:
+        self._details = None
+
+    def score(self, ctx: StepContext) -> float:
+        self._details = None
+        if not ctx.done:
+            return 0.0
+        value, reason = score_answer(ctx.state.prediction, ctx.task.answers, self.metric,
+                                     self.max_answer_tokens, self.reject_lists)
+        self._details = {"metric": self.metric, "guard": reason}
+        return value
+
+    def details(self) -> dict[str, Any] | None:
+        return self._details
+
+
+class AnswerReward(RewardTermWrapper):
+    """Outcome reward: exact match (Search-R1), substring EM (Search-R1 ``subem``, ZeroSearch's
+    "EM") or token F1 (ZeroSearch, ASearcher/SearchGym), max over the gold aliases, with an
+    anti-stuffing guard (see :func:`score_answer`): ``"A, B, C, D"`` scores 0 unless it is
+    itself a gold alias. Paid once, on the step that ends the episode (0 if no answer).
+
+    Args:
+        metric: ``"em"``, ``"f1"`` or ``"substring_em"``.
+        max_answer_tokens: answers with more normalised tokens score 0 (``None``: no limit).
+        reject_lists: zero answers that list more candidates than the gold answer has.
+        weight, mode, name: see :mod:`searchgym.wrappers.reward_base` (default: replace the
+            env's reward).
+    """
+
+    def __init__(self, env: gym.Env, metric: str = "em", max_answer_tokens: int | None = None,
+                 reject_lists: bool = True, *, weight: float = 1.0, mode: str = "replace",
+                 name: str = "answer") -> None:
+        RecordConstructorArgs.__init__(self, metric=metric, max_answer_tokens=max_answer_tokens,
+                                       reject_lists=reject_lists, weight=weight, mode=mode, name=name)
+        super().__init__(env, AnswerTerm(metric, max_answer_tokens, reject_lists),
+                         weight=weight, mode=mode, name=name)
+
+
+# --------------------------------------------------------------------------- format tracking
+
+_INFORMATION = re.compile(r"<information>(.*?)</information>", re.DOTALL | re.IGNORECASE)
+
+
+class _FormatTracker:
+    """Per-episode format bookkeeping shared by the Search-R1 and SSRL terms.
+
+    A turn is well-formed when the env's ``info["format_ok"]`` is True (exactly one action,
+    optionally after one ``<think>`` block, nothing else outside the tags; see
+    :mod:`searchgym.envs.actions`) and, with ``require_think``, the turn has a ``<think>``
+    block (Search-R1's state machine starts every turn with ``<think>``). The *episode* has a
+    valid format when every turn was well-formed and the episode ended with an answer, as
+    Search-R1's ``is_valid_sequence`` requires the final state to be after ``</answer>``.
+    """
+
+    def __init__(self, require_think: bool) -> None:
+        self.require_think = require_think
+        self.reset()
+
+    def reset(self) -> None:
+        self.all_ok = True
+        self.thinks = 0
+        self.searches = 0
+        self.turns = 0
+
+    def update(self, ctx: StepContext) -> None:
+        self.turns += 1
+        env = ctx.env
+        parsed = parse_action(ctx.action, max_chars=env.config.max_action_chars,
+                              allowed_actions=env.allowed_actions)
+        has_think = parsed.think is not None
+        self.thinks += int(has_think)
+        if ctx.info.get("action_kind") == "search":
+            self.searches += 1
+        ok = bool(ctx.info.get("format_ok")) and (has_think or not self.require_think)
+        self.all_ok = self.all_ok and ok
+
+    def valid(self, ctx: StepContext) -> bool:
+        return self.all_ok and ctx.answered
+
+
+def gold_in_retrieved_text(state: Any, answers: Sequence[str]) -> bool:
+    """Whether a gold answer string occurs (normalised, whole tokens) in some ``<information>``
+    block the agent was shown this episode (Search-R1's ``is_retrieval_correct``)."""
+    for message in state.transcript[1:]:
+        if message.get("role") != "user":
+            continue
+        for block in _INFORMATION.findall(message.get("content", "")):
+            if substring_match(block, answers):
+                return True
+    return False
+
+
+class SearchR1FormatTerm(RewardTerm):
+    name = "search_r1"
+
+    def __init__(self, structure_format_score: float = 0.2, final_format_score: float = 0.1,
+                 retrieval_score: float = 0.0, score: float = 1.0, require_think: bool = True):
+        self.structure_format_score = float(structure_format_score)
+        self.final_format_score = float(final_format_score)
+        self.retrieval_score = float(retrieval_score)
+        self.full_score = float(score)
+        self.tracker = _FormatTracker(require_think)
+        self._details: dict[str, Any] | None = None
+
+    def reset(self, env: Any, observation: str, info: dict[str, Any]) -> None:
+        self.tracker.reset()
+        self._details = None
+
+    def score(self, ctx: StepContext) -> float:
+        self.tracker.update(ctx)
+        self._details = None
+        if not ctx.done:
+            return 0.0
+        valid = self.tracker.valid(ctx)
+        answered = ctx.state.prediction is not None
+        correct = answered and bool(exact_match(ctx.state.prediction, ctx.task.answers))
+        retrieval = valid and not correct and self.retrieval_score != 0.0 and gold_in_retrieved_text(
+            ctx.state, ctx.task.answers)
+        if correct:
+            value = self.full_score if valid else self.full_score - self.structure_format_score
+        elif valid:
+            value = self.structure_format_score + (self.retrieval_score if retrieval else 0.0)
+        elif answered:
+            value = self.final_format_score
+        else:
+            value = 0.0
+        self._details = {"valid_format": valid, "correct": correct, "retrieval_correct": bool(retrieval)}
+        return value
+
+    def details(self) -> dict[str, Any] | None:
+        return self._details
+
+
+class SearchR1FormatReward(RewardTermWrapper):
+    """Search-R1's format-shaped outcome reward (``verl/utils/reward_score/qa_em_format.py``,
+    arXiv 2503.09516), paid on the step that ends the episode:
+
+    ======================================================  =====================================
+    correct (EM) and valid format                            ``score`` (1)
+    correct, invalid format                                  ``score - structure_format_score`` (0.8)
+    wrong answer, valid format                               ``structure_format_score`` (0.2)
+    wrong, valid format, a gold answer was in <information>  ``structure_format_score + retrieval_score``
+    wrong answer, invalid format                             ``final_format_score`` (0.1)
+    no answer (truncated)                                    0
+    ======================================================  =====================================
+
+    Format validity is judged over the whole episode (see ``_FormatTracker``): every turn
+    well-formed (with a ``<think>`` when ``require_think``) and the episode ended with an
+    answer. Because of that last rule, "no answer, valid format" cannot happen here (Search-R1's
+    state machine also rejects a sequence that does not end after ``</answer>``), so a
+    truncated episode gets 0.
+    """
+
+    def __init__(self, env: gym.Env, structure_format_score: float = 0.2, final_format_score: float = 0.1,
+                 retrieval_score: float = 0.0, score: float = 1.0, require_think: bool = True, *,
+                 weight: float = 1.0, mode: str = "replace", name: str = "search_r1") -> None:
+        RecordConstructorArgs.__init__(
+            self, structure_format_score=structure_format_score, final_format_score=final_format_score,
+            retrieval_score=retrieval_score, score=score, require_think=require_think,
+            weight=weight, mode=mode, name=name)
+        super().__init__(env, SearchR1FormatTerm(structure_format_score, final_format_score,
+                                                 retrieval_score, score, require_think),
+                         weight=weight, mode=mode, name=name)
+
+
+class SSRLTerm(RewardTerm):
+    name = "ssrl"
+
+    def __init__(self, em_weight: float = 0.9, format_weight: float = 0.1, max_thinks: int = 8,
+                 require_think: bool = True):
+        self.em_weight = float(em_weight)
+        self.format_weight = float(format_weight)
+        self.max_thinks = int(max_thinks)
+        self.tracker = _FormatTracker(require_think)
+        self._details: dict[str, Any] | None = None
+
+    def reset(self, env: Any, observation: str, info: dict[str, Any]) -> None:
+        self.tracker.reset()
+        self._details = None
+
+    def format_score(self, ctx: StepContext) -> float:
+        """SSRL's ``format_reward`` on the episode: 0 unless the format is valid and there are
+        at most ``max_thinks`` think blocks; else ``min(thinks/2, 1) * ratio`` with
+        ``ratio = min(thinks, searches+1) / max(thinks, searches+1)`` (about one think per
+        search plus a final one)."""
+        t = self.tracker
+        if not t.valid(ctx) or t.thinks == 0 or t.thinks > self.max_thinks:
+            return 0.0
+        ratio = min(t.thinks, t.searches + 1) / max(t.thinks, t.searches + 1)
+        return min(t.thinks / 2.0, 1.0) * ratio
+
+    def score(self, ctx: StepContext) -> float:
+        self.tracker.update(ctx)
+        self._details = None
+        if not ctx.done:
+            return 0.0
+        em = exact_match(ctx.state.prediction, ctx.task.answers) if ctx.state.prediction is not None else 0.0
+        fmt = self.format_score(ctx)
+        self._details = {"em": em, "format": fmt, "thinks": self.tracker.thinks, "searches": self.tracker.searches}
+        return self.em_weight * em + self.format_weight * fmt
+
+    def details(self) -> dict[str, Any] | None:
+        return self._details
+
+
+class SSRLReward(RewardTermWrapper):
+    """SSRL's training reward (Self-Search RL, arXiv 2508.10874,
+    ``verl/workers/reward_manager/naive.py``): ``0.9 * EM + 0.1 * format``, paid on the step
+    that ends the episode. EM is on the final answer; ``format`` is SSRL's think/search ratio
+    score (see :meth:`SSRLTerm.format_score`). ``info["reward_details"]["ssrl"]`` holds both
+    sub-scores."""
+
+    def __init__(self, env: gym.Env, em_weight: float = 0.9, format_weight: float = 0.1, max_thinks: int = 8,
+                 require_think: bool = True, *, weight: float = 1.0, mode: str = "replace",
+                 name: str = "ssrl") -> None:
+        RecordConstructorArgs.__init__(self, em_weight=em_weight, format_weight=format_weight,
+                                       max_thinks=max_thinks, require_think=require_think,
+                                       weight=weight, mode=mode, name=name)
+        super().__init__(env, SSRLTerm(em_weight, format_weight, max_thinks, require_think),
+                         weight=weight, mode=mode, name=name)
