@@ -115,7 +115,15 @@ class SearchQAEnv(gym.Env[str, str]):
             self.config.schema, self.config.world_size, self.config.world_seed,
             self.config.corpus_options(), self.config.task_options(),
         )
+        if engine is None:
+            # Simulated engines need the world (to ground documents) and hold per-episode
+            # context, so each env gets its own; their heavy parts are shared inside the module.
+            from searchgym.search.simulated import is_simulated_engine, make_simulated_engine
+
+            if is_simulated_engine(self.config.engine):
+                engine = make_simulated_engine(self.bundle, self.config.engine, **dict(self.config.engine_options))
         self.engine = engine or shared_engine(self.bundle, self.config.engine, dict(self.config.engine_options))
+        self.group_seed = 0
         split = None if self.config.split == "all" else self.config.split
         self.tasks = self.bundle.tasks.select(split, self.config.task_types, self.config.hops or None)
         if not self.tasks:
@@ -155,9 +163,14 @@ class SearchQAEnv(gym.Env[str, str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options) - {"task_key", "task_index"}
+        unknown = set(options) - {"task_key", "task_index", "group_seed"}
         if unknown:
-            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; valid: ['task_key', 'task_index']")
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; valid: ['group_seed', 'task_index', 'task_key']"
+            )
+        group_seed = options.get("group_seed", 0)
+        if isinstance(group_seed, bool) or not isinstance(group_seed, int):
+            raise ValueError(f"group_seed must be an integer, got {group_seed!r}")
         if "task_key" in options:
             key = options["task_key"]
             if not isinstance(key, str):
@@ -171,6 +184,12 @@ class SearchQAEnv(gym.Env[str, str]):
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         self._state = EpisodeState(task)
+        # GRPO groups share (task, group_seed): engines with randomness (simulated search) derive
+        # their draws from it, so every rollout of a group sees the same documents.
+        self.group_seed = group_seed
+        set_context = getattr(self.engine, "set_context", None)
+        if callable(set_context):
+            set_context(task.task_key, group_seed)
         prompt = render_prompt(task.question, style=self.config.prompt_style,
                                allow_access=self.config.allow_access, top_k=self.config.top_k)
         self._state.transcript.append({"role": "user", "content": prompt})
@@ -185,12 +204,7 @@ class SearchQAEnv(gym.Env[str, str]):
             raise RuntimeError("step() called before reset(): call env.reset() to start an episode")
         if self._state.done:
             raise RuntimeError("step() called after the episode ended (terminated or truncated): call env.reset()")
-        parsed = parse_action(action, max_chars=self.config.max_action_chars, allowed_actions=self.allowed_actions)
-        if parsed.kind == "search" and len(parsed.queries) > MAX_QUERIES_PER_STEP:
-            parsed = ParsedAction(
-                kind="invalid", raw_length=parsed.raw_length, protocol=parsed.protocol,
-                error=f"a search may hold at most {MAX_QUERIES_PER_STEP} queries, got {len(parsed.queries)}",
-            )
+        parsed = self.parse(action)
         results = None
         if parsed.kind == "search":
             try:
@@ -198,6 +212,21 @@ class SearchQAEnv(gym.Env[str, str]):
             except SearchError as error:
                 results = error
         return self.finish_step(parsed, action, results)
+
+    def parse(self, action: Any) -> ParsedAction:
+        """Parse an action with this env's limits (shared by :meth:`step` and vector envs)."""
+        parsed = parse_action(action, max_chars=self.config.max_action_chars, allowed_actions=self.allowed_actions)
+        if parsed.kind == "search" and len(parsed.queries) > MAX_QUERIES_PER_STEP:
+            parsed = ParsedAction(
+                kind="invalid", raw_length=parsed.raw_length, protocol=parsed.protocol,
+                error=f"a search may hold at most {MAX_QUERIES_PER_STEP} queries, got {len(parsed.queries)}",
+            )
+        return parsed
+
+    @property
+    def search_context(self) -> tuple[str, int]:
+        """(task_key, group_seed) of the running episode, for engines whose results depend on it."""
+        return self.task.task_key, self.group_seed
 
     def finish_step(
         self, parsed: ParsedAction, action: Any, results: list[list[Hit]] | Exception | None

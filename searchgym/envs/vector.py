@@ -60,7 +60,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from searchgym.envs.actions import ParsedAction, parse_action
+from searchgym.envs.actions import ParsedAction
 from searchgym.envs.config import EnvConfig
 from searchgym.envs.search_qa import SearchQAEnv
 from searchgym.search.base import SearchEngine, SearchError
@@ -204,6 +204,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
 
         pending: list[tuple[int, ParsedAction, slice | None]] = []
         queries: list[str] = []
+        contexts: list[tuple[str, int]] = []
         for i, env in enumerate(self.envs):
             if self._autoreset_envs[i]:
                 if self.autoreset_mode == AutoresetMode.NEXT_STEP:
@@ -214,14 +215,15 @@ class BatchedSearchQAVectorEnv(VectorEnv):
                     f"sub-env {i} has ended and autoreset_mode is DISABLED: reset it with "
                     "reset(options={'reset_mask': mask}) before stepping it again"
                 )
-            parsed = self._parse(env, actions[i])
+            parsed = env.parse(actions[i])
             span = None
             if parsed.kind == "search":
                 span = slice(len(queries), len(queries) + len(parsed.queries))
                 queries.extend(parsed.queries)
+                contexts.extend([env.search_context] * len(parsed.queries))
             pending.append((i, parsed, span))
 
-        results = self._search(queries)
+        results = self._search(queries, contexts)
         for i, parsed, span in pending:
             env = self.envs[i]
             if span is None:
@@ -257,18 +259,21 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")
         return actions
 
-    @staticmethod
-    def _parse(env: SearchQAEnv, action: Any) -> ParsedAction:
-        """Parse exactly as :meth:`SearchQAEnv.step` does (same limits, same allowed actions)."""
-        return parse_action(action, max_chars=env.config.max_action_chars, allowed_actions=env.allowed_actions)
+    def _search(self, queries: list[str], contexts: list[tuple[str, int]]) -> list[list[Hit]] | Exception:
+        """One engine call for the whole step (none if nobody searched).
 
-    def _search(self, queries: list[str]) -> list[list[Hit]] | Exception:
-        """One engine call for the whole step (none if nobody searched)."""
+        Engines whose results depend on the episode (simulated search) take each query's
+        (task_key, group_seed) through ``search_batch``, so batching never mixes contexts.
+        """
         if not queries:
             return []
         self.engine_calls += 1
         try:
-            results = self.engine.search(queries, self.top_k)
+            search_batch = getattr(self.engine, "search_batch", None)
+            if callable(search_batch):
+                results = search_batch(queries, self.top_k, contexts)
+            else:
+                results = self.engine.search(queries, self.top_k)
         except SearchError as error:
             return error
         if len(results) != len(queries):
