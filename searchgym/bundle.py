@@ -21,6 +21,7 @@ from searchgym.corpus.writer import CORPUS_FORMAT_VERSION
 from searchgym.tasks import TaskOptions, TaskSet, generate_tasks
 from searchgym.tasks.generate import TASK_FORMAT_VERSION
 from searchgym.world import Schema, World, build_world, load_schema
+from searchgym.world.generate import WORLD_FORMAT_VERSION
 
 _MEMO: dict[str, "WorldBundle"] = {}
 _LOCK = threading.Lock()
@@ -41,7 +42,7 @@ class WorldBundle:
 def bundle_key(schema: Schema, size: int, seed: int, corpus_options: CorpusOptions, task_options: TaskOptions) -> str:
     return content_hash(
         schema.source_text, str(size), str(seed), repr(corpus_options), task_options.key(),
-        f"corpus-v{CORPUS_FORMAT_VERSION}", f"tasks-v{TASK_FORMAT_VERSION}",
+        f"world-v{WORLD_FORMAT_VERSION}", f"corpus-v{CORPUS_FORMAT_VERSION}", f"tasks-v{TASK_FORMAT_VERSION}",
     )
 
 

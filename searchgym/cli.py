@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 
-def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` pairs; values are parsed as JSON when they can be (numbers, lists)."""
     overrides: dict[str, Any] = {}
     for pair in pairs:
@@ -31,9 +31,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     console = Console()
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
-    agent_options = _parse_overrides(args.agent_option)
+    agent_options = parse_overrides(args.agent_option)
     agents = [make_agent(name, **agent_options) for name in names]
-    env_kwargs = _parse_overrides(args.set)
+    env_kwargs = parse_overrides(args.set)
     if args.split:
         env_kwargs["split"] = args.split
     report = evaluate(args.env, agents, args.episodes, seed=args.seed, env_kwargs=env_kwargs, console=console,
@@ -50,7 +50,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from searchgym.serve import serve
 
-    env = gym.make(args.env, **_parse_overrides(args.set))
+    env = gym.make(args.env, **parse_overrides(args.set))
     serve(env.unwrapped.engine, host=args.host, port=args.port, default_topk=args.topk)
     return 0
 
@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--topk", type=int, default=3)
     serving.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     serving.set_defaults(func=_cmd_serve)
+
+    from searchgym.export import add_export_parser
+
+    add_export_parser(commands)
 
     info = commands.add_parser("info", help="list the bundled env specs")
     info.set_defaults(func=_cmd_info)

@@ -15,6 +15,7 @@ Design choices, and why:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from searchgym.world.names import NameGenerator
 from searchgym.world.schema import AttributeSpec, RelationSpec, Schema, load_schema
 from searchgym.world.world import Entity, World
 
+WORLD_FORMAT_VERSION = 2  # bump whenever generation changes: it keys the bundle cache
 MIN_WORLD_SIZE = 20
 MAX_WORLD_SIZE = 5_000_000
 _REJECTION_TRIES = 24
@@ -49,24 +51,46 @@ def _draw_attribute(rng: np.random.Generator, spec: AttributeSpec) -> Literal:
 
 
 class _TargetSampler:
-    """Draws targets with Zipf weights over a random ranking, honouring a validity predicate."""
+    """Draws targets with Zipf weights over a random ranking, within an allowed value range.
 
-    def __init__(self, rng: np.random.Generator, candidates: list[str], exponent: float) -> None:
+    When a relation has a temporal constraint, candidates are also sorted by the constrained
+    attribute, so the valid ones form a contiguous range found by binary search; a draw then
+    samples that range in proportion to the Zipf weights (exactly the conditional distribution)
+    in O(log n). This keeps world generation linear in size — rejecting and rescanning every
+    candidate made it quadratic.
+    """
+
+    def __init__(
+        self, rng: np.random.Generator, candidates: list[str], exponent: float, keys: dict[str, int] | None = None
+    ) -> None:
         self._rng = rng
-        self.candidates = [candidates[i] for i in rng.permutation(len(candidates))]
-        weights = (np.arange(1, len(candidates) + 1, dtype=np.float64)) ** -exponent
-        self._cdf = np.cumsum(weights / weights.sum())
+        ranked = [candidates[i] for i in rng.permutation(len(candidates))]
+        self.candidates = ranked
+        weights = (np.arange(1, len(ranked) + 1, dtype=np.float64)) ** -exponent
+        if keys is None:
+            order = np.arange(len(ranked))
+            self._keys = None
+        else:
+            values = np.array([keys[c] for c in ranked], dtype=np.int64)
+            order = np.argsort(values, kind="stable")
+            self._keys = values[order]
+        self._sorted = [ranked[i] for i in order]
+        self._cdf = np.cumsum(weights[order])
 
-    def draw(self, valid) -> str | None:
+    def draw(self, valid: Callable[[str], bool], low: int | None = None, high: int | None = None) -> str | None:
+        """A candidate with key in [low, high] (when keys were given) that passes ``valid``."""
+        lo = 0 if low is None or self._keys is None else int(np.searchsorted(self._keys, low, side="left"))
+        hi = len(self._sorted) if high is None or self._keys is None else int(np.searchsorted(self._keys, high, side="right"))
+        if lo >= hi:
+            return None
+        base = float(self._cdf[lo - 1]) if lo > 0 else 0.0
+        span = float(self._cdf[hi - 1]) - base
         for _ in range(_REJECTION_TRIES):
-            index = int(np.searchsorted(self._cdf, self._rng.random(), side="right"))
-            candidate = self.candidates[min(index, len(self.candidates) - 1)]
+            index = int(np.searchsorted(self._cdf, base + self._rng.random() * span, side="right"))
+            candidate = self._sorted[min(max(index, lo), hi - 1)]
             if valid(candidate):
                 return candidate
-        allowed = [candidate for candidate in self.candidates if valid(candidate)]
-        if not allowed:
-            return None
-        return allowed[int(self._rng.integers(len(allowed)))]
+        return None
 
 
 class _WorldBuilder:
@@ -113,6 +137,32 @@ class _WorldBuilder:
             return target_value + constraint.min_gap <= source_value  # type: ignore[operator]
         return source_value + constraint.min_gap <= target_value  # type: ignore[operator]
 
+    def _sampler(self, relation: RelationSpec, candidates: list[str], type_name: str, attribute: str | None) -> _TargetSampler:
+        keys = None
+        if attribute is not None:
+            keys = {c: int(self.entities[c].attributes[attribute]) for c in candidates}  # type: ignore[arg-type]
+        return _TargetSampler(self.rng, candidates, relation.degree_exponent, keys)
+
+    def _target_range(self, relation: RelationSpec, source: str) -> tuple[int | None, int | None]:
+        """Allowed values of the target's constrained attribute, given the source."""
+        constraint = relation.constraint
+        if constraint is None:
+            return None, None
+        value = int(self.entities[source].attributes[constraint.source_attr])  # type: ignore[arg-type]
+        if constraint.target_before_source:
+            return None, value - constraint.min_gap
+        return value + constraint.min_gap, None
+
+    def _source_range(self, relation: RelationSpec, target: str) -> tuple[int | None, int | None]:
+        """Allowed values of the source's constrained attribute, given the target."""
+        constraint = relation.constraint
+        if constraint is None:
+            return None, None
+        value = int(self.entities[target].attributes[constraint.target_attr])  # type: ignore[arg-type]
+        if constraint.target_before_source:
+            return value + constraint.min_gap, None
+        return None, value - constraint.min_gap
+
     def make_relation(self, relation: RelationSpec) -> None:
         sources, targets = self.by_type[relation.source], self.by_type[relation.target]
         if relation.cardinality == "1-1":
@@ -124,7 +174,7 @@ class _WorldBuilder:
 
     def _make_forward(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
         """n-1 (exactly one target) and n-n (up to max_per_source distinct targets)."""
-        sampler = _TargetSampler(self.rng, targets, relation.degree_exponent)
+        sampler = self._sampler(relation, targets, relation.target, relation.constraint.target_attr if relation.constraint else None)
         order = [sources[i] for i in self.rng.permutation(len(sources))]
         # A total n-1 relation without constraints first gives every target one source, so that
         # e.g. every country has at least one city (its capital needs one).
@@ -139,8 +189,9 @@ class _WorldBuilder:
                 continue
             wanted = 1 if relation.cardinality == "n-1" else int(self.rng.integers(1, relation.max_per_source + 1))
             chosen: list[str] = []
+            low, high = self._target_range(relation, source)
             for _ in range(wanted):
-                target = sampler.draw(lambda t: t not in chosen and self._satisfies(relation, source, t))
+                target = sampler.draw(lambda t: t not in chosen and self._satisfies(relation, source, t), low, high)
                 if target is not None:
                     chosen.append(target)
             for target in sorted(chosen):
@@ -148,11 +199,12 @@ class _WorldBuilder:
 
     def _make_inverse_functional(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
         """1-n: drawn from the target side, each target gets at most one source."""
-        sampler = _TargetSampler(self.rng, sources, relation.degree_exponent)
+        sampler = self._sampler(relation, sources, relation.source, relation.constraint.source_attr if relation.constraint else None)
         for target in targets:
             if self.rng.random() >= relation.coverage:
                 continue
-            source = sampler.draw(lambda s: self._satisfies(relation, s, target))
+            low, high = self._source_range(relation, target)
+            source = sampler.draw(lambda s: self._satisfies(relation, s, target), low, high)
             if source is not None:
                 self.add_edge(source, relation, target)
 

@@ -1,0 +1,304 @@
+"""Export one task set in every trainer's dataset row schema, from the same stable task keys.
+
+Why: each trainer builds episodes from dataset rows (verl ``reward_model``/``tools_kwargs``,
+SkyRL ``env_class``/``reward_spec`` reaching the env as ``extras``, TRL columns passed to
+``reset(**row)``), so the same searchgym tasks must be written in each schema, with the
+``task_key`` that rebuilds the exact episode (``env.reset(options={"task_key": key})``) in
+every row. Rows are derived from one canonical record per task (:func:`task_records`), so
+task keys, prompts and ground truth are identical across formats.
+
+The prompt is the env's reset prompt as a single user message (Search-R1 style: the
+instruction and the question in one message), exactly what ``env.reset`` returns.
+
+Ground truth (answer + aliases) appears ONLY where a schema asks for it: verl
+``reward_model.ground_truth.target``, SkyRL ``reward_spec.ground_truth.target`` and the
+generic ``jsonl``/``parquet`` dump (``answer``, ``answers``). TRL rows carry none: the TRL
+environment owns the reward (it looks the task up by ``task_key``). Gold evidence doc ids go
+to ``extra_info`` (never shown to the model) and the generic dump.
+
+Formats and files:
+
+========== ===================================================================== =========
+``fmt``    row schema                                                            file
+========== ===================================================================== =========
+verl       data_source, prompt, ability, reward_model, extra_info, agent_name     parquet
+skyrl      data_source, prompt, env_class, reward_spec, extra_info, task_key,     parquet
+           env_id
+trl        prompt, task_key, data_source, question, hops, task_type, split,       parquet
+           index
+jsonl      the canonical record (ground truth, evidence, chain ids)              JSON lines
+parquet    the canonical record                                                  parquet
+========== ===================================================================== =========
+
+verl, skyrl and trl write JSON lines instead when ``path`` ends in ``.jsonl`` or ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from searchgym.bundle import WorldBundle, build_bundle
+from searchgym.cache import atomic_write_text
+from searchgym.envs.config import EnvConfig, load_spec
+from searchgym.envs.prompts import render_prompt
+from searchgym.types import Task
+
+__all__ = [
+    "FORMATS",
+    "SKYRL_ENV_CLASS",
+    "VERL_AGENT_NAME",
+    "add_export_parser",
+    "export_tasks",
+    "read_rows",
+    "task_records",
+    "to_row",
+]
+
+FORMATS: tuple[str, ...] = ("verl", "trl", "skyrl", "jsonl", "parquet")
+SKYRL_ENV_CLASS = "searchgym"
+"""The SkyRL-gym env id :func:`searchgym.integrations.skyrl.register_skyrl` registers."""
+VERL_AGENT_NAME = "tool_agent"
+"""verl's built-in multi-turn tool agent loop (tools from the search tool config)."""
+VERL_ABILITY = "search-qa"
+
+
+# --------------------------------------------------------------------------- canonical records
+
+
+def _resolve(env_id_or_env: Any, split: str | None, overrides: dict[str, Any]) -> tuple[EnvConfig, WorldBundle]:
+    """The config and bundle of an env id / spec path / EnvConfig / env instance."""
+    if isinstance(env_id_or_env, (str, Path, EnvConfig)):
+        config = env_id_or_env if isinstance(env_id_or_env, EnvConfig) else load_spec(
+            str(env_id_or_env).removeprefix("searchgym/") if isinstance(env_id_or_env, str) else env_id_or_env)
+        if split is not None:
+            overrides = {**overrides, "split": split}
+        if overrides:
+            config = config.with_overrides(overrides)
+        bundle = build_bundle(config.schema, config.world_size, config.world_seed,
+                              config.corpus_options(), config.task_options())
+        return config, bundle
+    env = getattr(env_id_or_env, "unwrapped", env_id_or_env)
+    if not hasattr(env, "config") or not hasattr(env, "bundle"):
+        raise TypeError(f"expected an env id, a spec path, an EnvConfig or a SearchQAEnv, got {type(env_id_or_env).__name__}")
+    if overrides:
+        raise ValueError(f"env overrides {sorted(overrides)} cannot be applied to an already built env; "
+                         "pass the env id instead")
+    config = env.config if split is None else env.config.with_overrides({"split": split})
+    return config, env.bundle
+
+
+def _select(config: EnvConfig, bundle: WorldBundle) -> list[Task]:
+    """The env's task list for this config (same filter and order as ``SearchQAEnv.tasks``)."""
+    split = None if config.split == "all" else config.split
+    tasks = bundle.tasks.select(split, config.task_types, config.hops or None)
+    if not tasks:
+        raise ValueError(f"{config.id}: no task matches split={config.split!r}, task_types={config.task_types}, "
+                         f"hops={config.hops}")
+    return tasks
+
+
+def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None,
+                 **env_overrides: Any) -> list[dict[str, Any]]:
+    """One canonical record per task of the env's split (``index`` = position = ``task_index``).
+
+    Keys: ``index``, ``task_key``, ``data_source`` (env id), ``question``, ``prompt`` (one user
+    message), ``answer``, ``answers`` (answer + aliases), ``gold_doc_ids``, ``evidence`` (per gold
+    fact, the doc ids stating it), ``hops``, ``task_type``, ``split``, ``world_id``.
+    """
+    config, bundle = _resolve(env_id_or_env, split, dict(env_overrides))
+    records = []
+    for index, task in enumerate(_select(config, bundle)):
+        prompt = render_prompt(task.question, style=config.prompt_style,
+                               allow_access=config.allow_access, top_k=config.top_k)
+        records.append({
+            "index": index,
+            "task_key": task.task_key,
+            "data_source": config.id,
+            "question": task.question,
+            "prompt": [{"role": "user", "content": prompt}],
+            "answer": task.answer,
+            "answers": list(task.answers),
+            "gold_doc_ids": list(task.gold_passages),
+            "evidence": [list(ids) for ids in task.evidence],
+            "hops": int(task.hops),
+            "task_type": task.task_type,
+            "split": task.split,
+            "world_id": task.world_id,
+        })
+    return records
+
+
+# --------------------------------------------------------------------------- row schemas
+
+
+def _extra_info(record: dict[str, Any]) -> dict[str, Any]:
+    """Per-row metadata the model never sees (no ground truth)."""
+    return {
+        "index": record["index"],
+        "split": record["split"],
+        "task_key": record["task_key"],
+        "env_id": record["data_source"],
+        "question": record["question"],
+        "hops": record["hops"],
+        "task_type": record["task_type"],
+        "world_id": record["world_id"],
+        "gold_doc_ids": list(record["gold_doc_ids"]),
+    }
+
+
+def _verl_row(record: dict[str, Any]) -> dict[str, Any]:
+    create = {"task_key": record["task_key"], "data_source": record["data_source"]}
+    extra = _extra_info(record)
+    extra["need_tools_kwargs"] = True
+    extra["tools_kwargs"] = {name: {"create_kwargs": dict(create)} for name in ("search", "access")}
+    return {
+        "data_source": record["data_source"],
+        "prompt": record["prompt"],
+        "ability": VERL_ABILITY,
+        "reward_model": {"style": "rule", "ground_truth": {"target": list(record["answers"])}},
+        "extra_info": extra,
+        "agent_name": VERL_AGENT_NAME,
+    }
+
+
+def _skyrl_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "data_source": record["data_source"],
+        "prompt": record["prompt"],
+        "env_class": SKYRL_ENV_CLASS,
+        "reward_spec": {"method": "rule", "ground_truth": {"target": list(record["answers"])}},
+        "extra_info": _extra_info(record),
+        # Every column but prompt/env_class reaches the env as ``extras``: top-level keys are
+        # what SearchGymSkyRLEnv reads first.
+        "task_key": record["task_key"],
+        "env_id": record["data_source"],
+    }
+
+
+def _trl_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "prompt": record["prompt"],
+        "task_key": record["task_key"],
+        "data_source": record["data_source"],
+        "question": record["question"],
+        "hops": record["hops"],
+        "task_type": record["task_type"],
+        "split": record["split"],
+        "index": record["index"],
+    }
+
+
+def _generic_row(record: dict[str, Any]) -> dict[str, Any]:
+    return dict(record)
+
+
+_ROWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "verl": _verl_row,
+    "skyrl": _skyrl_row,
+    "trl": _trl_row,
+    "jsonl": _generic_row,
+    "parquet": _generic_row,
+}
+
+
+def to_row(record: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """One canonical record (from :func:`task_records`) in ``fmt``'s row schema."""
+    if fmt not in _ROWS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
+    return _ROWS[fmt](record)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _is_jsonl(fmt: str, path: Path) -> bool:
+    if fmt == "jsonl":
+        return True
+    if fmt == "parquet":
+        return False
+    return path.suffix.lower() in (".jsonl", ".json")
+
+
+def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str | None = None,
+                 limit: int | None = None, **env_overrides: Any) -> Path:
+    """Write the env's tasks (its configured split, or ``split``) to ``path`` in ``fmt``.
+
+    Args:
+        env_id_or_env: env id (``"SearchQA-v0"``), spec path, :class:`EnvConfig` or a built env.
+        fmt: ``verl``, ``trl``, ``skyrl``, ``jsonl`` or ``parquet``.
+        path: output file; parent directories are created. Written atomically.
+        split: ``train``/``validation``/``test``/``all``; default the env's configured split.
+        limit: write only the first ``limit`` tasks.
+        **env_overrides: :class:`EnvConfig` fields (``world_size=300``, ``prompt_style="tools"``).
+
+    Returns the path written.
+    """
+    if fmt not in _ROWS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    records = task_records(env_id_or_env, split=split, **env_overrides)
+    if limit is not None:
+        records = records[:limit]
+    rows = [to_row(record, fmt) for record in records]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_jsonl(fmt, path):
+        atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+    else:
+        _write_parquet(rows, path)
+    return path
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Read an exported file back (parquet via pyarrow, else JSON lines)."""
+    path = Path(path)
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with open(path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from searchgym.cli import parse_overrides
+
+    path = export_tasks(args.env, args.format, args.output, split=args.split, limit=args.limit,
+                        **parse_overrides(args.set))
+    print(f"wrote {len(read_rows(path))} {args.format} rows to {path}")
+    return 0
+
+
+def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``searchgym export --env ID --format FMT --output PATH [--split S] [--set k=v]``."""
+    parser = subparsers.add_parser("export", help="write an env's tasks as a verl/SkyRL/TRL dataset")
+    parser.add_argument("--env", default="SearchQA-v0", help="env id or spec path (becomes data_source)")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--output", required=True, help="output file (.parquet, or .jsonl for JSON lines)")
+    parser.add_argument("--split", default=None, help="train, validation, test or all (default: the env's split)")
+    parser.add_argument("--limit", type=int, default=None, help="export only the first N tasks")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="env setting override, e.g. --set world_size=300 (repeatable)")
+    parser.set_defaults(func=_cmd_export)
+    return parser
