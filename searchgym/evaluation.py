@@ -3,15 +3,26 @@
 All agents see the same tasks in the same order (a seeded permutation of the env's task pool,
 replayed with ``reset(options={"task_key": ...})``), so their numbers are comparable. Results
 are aggregated by task type and by hop count, printed as rich tables and saved as JSON.
+
+Batched agents (LLMs) implement ``begin_batch`` / ``act_batch`` (see
+:class:`searchgym.agents.llm.LLMAgent`). :func:`evaluate` runs their episodes ``agent.batch_size``
+at a time through :class:`~searchgym.envs.vector.BatchedSearchQAVectorEnv`, so each step costs
+one generation call and one engine call for all running episodes; a finished episode's slot is
+refilled with the next task at once (continuous batching). Each episode keeps the task key and
+reset seed it gets on the sequential path, so for agents whose actions depend only on their own
+episode (greedy LLMs, the classical baselines) the results are identical to
+:func:`run_episode` in a loop — tested with :class:`LockstepAgents`, which turns any agent into
+a batched one.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +30,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 import searchgym
@@ -40,6 +57,7 @@ class EpisodeResult:
     answered: bool
     evidence_recall: float
     prediction: str | None
+    invalid: int = 0  # malformed or disallowed actions (an <access> of an unknown doc id is not one)
 
 
 def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
@@ -60,6 +78,7 @@ def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int) -> Episode
         agent=agent.name, task_key=task_key, task_type=info["task_type"], hops=info["hops"],
         em=info["em"], f1=info["f1"], searches=info["num_searches"], turns=info["turn"],
         answered=info["answered"], evidence_recall=info["evidence_recall"], prediction=info["prediction"],
+        invalid=info["num_invalid"],
     )
 
 
@@ -77,6 +96,7 @@ def summarize(results: Iterable[EpisodeResult], by: str) -> dict[str, dict[str, 
             "searches": float(np.mean([r.searches for r in items])),
             "turns": float(np.mean([r.turns for r in items])),
             "evidence_recall": float(np.mean([r.evidence_recall for r in items])),
+            "invalid": float(np.mean([r.invalid for r in items])),
         }
         for group, items in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0]))
     }
@@ -107,10 +127,16 @@ def evaluate(
         with Progress(*columns, console=console, disable=not show_progress) as progress:
             for agent in agents:
                 bar = progress.add_task(f"{agent.name:>10}", total=len(keys))
-                results = []
-                for index, key in enumerate(keys):
-                    results.append(run_episode(env, agent, key, seed + index))
-                    progress.advance(bar)
+                advance = functools.partial(progress.advance, bar)
+                if is_batched(agent) and _batchable(env_id):
+                    results = run_episodes_batched(env_id, agent, keys, seed, env_kwargs=env_kwargs,
+                                                   num_envs=int(getattr(agent, "batch_size", 8)),
+                                                   on_episode=advance)
+                else:
+                    results = []
+                    for index, key in enumerate(keys):
+                        results.append(run_episode(env, agent, key, seed + index))
+                        advance()
                 report["agents"][agent.name] = {
                     "by_task_type": summarize(results, "task_type"),
                     "by_hops": summarize(results, "hops"),
@@ -119,6 +145,159 @@ def evaluate(
     finally:
         env.close()
     return report
+
+
+# -- batched evaluation -----------------------------------------------------------------------
+
+
+def is_batched(agent: Any) -> bool:
+    """Whether ``agent`` runs several episodes at once (``begin_batch`` + ``act_batch``)."""
+    return callable(getattr(agent, "act_batch", None)) and callable(getattr(agent, "begin_batch", None))
+
+
+def _batchable(env_id: str) -> bool:
+    """Only SearchQA envs have the batched vector env; anything else runs sequentially."""
+    from searchgym.envs.registration import ENTRY_POINT
+
+    try:
+        return gym.spec(env_id).entry_point == ENTRY_POINT
+    except gym.error.Error:
+        return False
+
+
+def _unbatch_info(infos: dict[str, Any], index: int) -> dict[str, Any]:
+    """Sub-env ``index``'s info out of Gymnasium's vector info dict, with Python scalars."""
+    info: dict[str, Any] = {}
+    for key, value in infos.items():
+        if key.startswith("_") or not infos.get(f"_{key}", np.zeros(index + 1, bool))[index]:
+            continue
+        item = _unbatch_info(value, index) if isinstance(value, dict) else value[index]
+        info[key] = item.item() if isinstance(item, np.generic) else item
+    return info
+
+
+def _result(agent: Any, task_key: str, info: dict[str, Any]) -> EpisodeResult:
+    return EpisodeResult(
+        agent=agent.name, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),
+        em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
+        answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
+        prediction=info["prediction"], invalid=int(info["num_invalid"]),
+    )
+
+
+def run_episodes_batched(
+    env_id: str,
+    agent: Any,
+    task_keys: Sequence[str],
+    seed: int,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    num_envs: int = 8,
+    on_episode: Callable[[], None] | None = None,
+) -> list[EpisodeResult]:
+    """Run one episode per task key, ``num_envs`` at a time, for a batched agent.
+
+    Episode ``i`` gets task ``task_keys[i]`` and reset seed ``seed + i``, as in :func:`evaluate`'s
+    sequential loop. The vector env runs with autoreset disabled; a finished sub-env is reset at
+    once with the next task and the agent's slot restarted with ``begin_batch(..., slots=[i])``.
+    When no task is left, idle sub-envs replay the first task with ``""`` actions (no search)
+    whose results are discarded, because a vector env steps all its sub-envs together.
+    Results come back in ``task_keys`` order.
+    """
+    from gymnasium.vector import AutoresetMode
+
+    from searchgym.envs.vector import BatchedSearchQAVectorEnv
+
+    if not task_keys:
+        return []
+    spec = gym.spec(env_id)
+    kwargs = {**spec.kwargs, **(env_kwargs or {})}
+    size = max(1, min(int(num_envs), len(task_keys)))
+    envs = BatchedSearchQAVectorEnv(size, spec=kwargs.pop("spec", env_id),
+                                    autoreset_mode=AutoresetMode.DISABLED, **kwargs)
+    results: list[EpisodeResult | None] = [None] * len(task_keys)
+    episode_of: list[int | None] = [None] * size  # which task index each sub-env is running
+    upcoming = iter(range(len(task_keys)))
+
+    def start(slots: list[int]) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """Reset ``slots`` with their next tasks (idle ones replay task 0 with no seed)."""
+        seeds: list[int | None] = [None] * size
+        keys: list[str | None] = [None] * size
+        mask = np.zeros(size, dtype=np.bool_)
+        for slot in slots:
+            index = next(upcoming, None)
+            episode_of[slot] = index
+            seeds[slot] = None if index is None else seed + index
+            keys[slot] = task_keys[0 if index is None else index]
+            mask[slot] = True
+        observations, infos = envs.reset(seed=seeds, options={"task_keys": keys, "reset_mask": mask})
+        real = [slot for slot in slots if episode_of[slot] is not None]
+        if real:
+            agent.begin_batch([observations[s] for s in real], [_unbatch_info(infos, s) for s in real],
+                              [envs.envs[s] for s in real], [seeds[s] for s in real], slots=real)
+        return observations, infos
+
+    try:
+        observations, infos = start(list(range(size)))
+        step_infos = [_unbatch_info(infos, i) for i in range(size)]
+        while any(index is not None for index in episode_of):
+            active = [i for i in range(size) if episode_of[i] is not None]
+            actions = agent.act_batch([observations[i] for i in active], [step_infos[i] for i in active],
+                                      slots=active)
+            if len(actions) != len(active):
+                raise RuntimeError(f"{agent.name}.act_batch returned {len(actions)} actions for {len(active)} episodes")
+            batch: list[Any] = [""] * size
+            for slot, action in zip(active, actions):
+                batch[slot] = action
+            observations, _, terminated, truncated, infos = envs.step(batch)
+            step_infos = [_unbatch_info(infos, i) for i in range(size)]
+            done = [i for i in range(size) if terminated[i] or truncated[i]]
+            for slot in done:
+                index = episode_of[slot]
+                if index is not None:
+                    results[index] = _result(agent, task_keys[index], step_infos[slot])
+                    if on_episode is not None:
+                        on_episode()
+            if done:
+                observations, infos = start(done)
+                for slot in done:
+                    step_infos[slot] = _unbatch_info(infos, slot)
+    finally:
+        envs.close()
+    assert all(result is not None for result in results)
+    return results  # type: ignore[return-value]
+
+
+class LockstepAgents:
+    """Any agent made batched: one instance per slot, built by ``factory``, stepped in lockstep.
+
+    Why: it lets the batched evaluation path be checked against the sequential one with the
+    classical baselines (identical results are expected), and runs privileged agents such as the
+    oracle through the vector env. ``batch_size`` is the number of episodes run at once.
+    """
+
+    def __init__(self, factory: Callable[[], Any], batch_size: int = 4) -> None:
+        self.factory = factory
+        self.batch_size = batch_size
+        self._agents: dict[int, Any] = {}
+        self.name = factory().name
+
+    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
+        self.begin_batch([observation], [info], [env], [seed])
+
+    def act(self, observation: str, info: dict[str, Any]) -> str | dict[str, Any]:
+        return self.act_batch([observation], [info])[0]
+
+    def begin_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]], envs: Sequence[gym.Env],
+                    seeds: Sequence[int], slots: Sequence[int] | None = None) -> None:
+        slots = list(range(len(observations))) if slots is None else list(slots)
+        for slot, observation, info, env, seed in zip(slots, observations, infos, envs, seeds):
+            self._agents.setdefault(slot, self.factory()).begin(observation, info, env, seed)
+
+    def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
+                  slots: Sequence[int] | None = None) -> list[Any]:
+        slots = list(range(len(observations))) if slots is None else list(slots)
+        return [self._agents[slot].act(obs, info) for slot, obs, info in zip(slots, observations, infos)]
 
 
 def render_tables(report: dict[str, Any], console: Console) -> None:
