@@ -123,7 +123,7 @@ def warm_start(policy: Any, optimizer: Any, pairs: list, epochs: int, max_tokens
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.model.parameters(), 1.0)
             optimizer.step()
-            total += float(loss)
+            total += loss.item()
         losses.append(total / max(1, len(pairs)))
     policy.model.eval()
     return losses
@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--tasks-per-type", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/curriculum"))
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--warmup-demos", type=int, default=0,
                         help="oracle episodes for a behaviour-cloning warm start before RL (0: none)")
     parser.add_argument("--warmup-epochs", type=int, default=2)
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     from searchgym.llm import GenerationConfig, TransformersGenerator
 
     torch.manual_seed(args.seed)
-    policy = TransformersGenerator(args.model, device="cpu", dtype="float32", batch_size=1)
+    policy = TransformersGenerator(args.model, device=args.device, dtype="float32", batch_size=1)
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=args.lr)
     env = build_env(args)
     noise = env.env  # the NoiseSchedule under the curriculum
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                         continue
                     loss = -float(advantage) * log_prob / len(episodes)
                     loss.backward()
-                    loss_value += float(loss)
+                    loss_value += loss.item()
                     count += 1
         if count:
             torch.nn.utils.clip_grad_norm_(policy.model.parameters(), 1.0)
