@@ -49,7 +49,7 @@ def _stemmer_version() -> str:
         return "unknown"
 
 
-_MAX_DENSE_SCORES = 16_000_000  # queries x documents scored at once (64 MB of float32)
+_MAX_DENSE_SCORES = 16_000_000  # bound on queries x documents per sparse product (memory)
 
 
 def _order(rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
@@ -60,16 +60,18 @@ def _order(rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     return [(int(rows[i]), float(scores[i])) for i in order]
 
 
-def _top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The k best rows of one query's dense scores, ties at the cut-off going to lower rows."""
-    if k >= len(scores):
-        return _order(np.arange(len(scores)), scores)
+def _top_k_sparse(rows: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Top k of one query's sparse scores: only passages sharing a term are ever looked at,
+    so a query costs its postings, not the corpus size."""
+    if len(scores) <= k:
+        return _order(rows, scores)
     part = np.argpartition(-scores, k - 1)[:k]
     threshold = scores[part].min()
     above = np.flatnonzero(scores > threshold)
-    ties = np.flatnonzero(scores == threshold)[: k - len(above)]
-    rows = np.concatenate([above, ties])
-    return _order(rows, scores[rows])
+    tied = np.flatnonzero(scores == threshold)
+    tied = tied[np.argsort(rows[tied], kind="stable")][: k - len(above)]
+    keep = np.concatenate([above, tied])
+    return _order(rows[keep], scores[keep])
 
 
 class BM25Engine:
@@ -247,19 +249,11 @@ class BM25Engine:
             counts = scipy.sparse.csr_matrix(
                 (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(chunk), vocabulary)
             )
-            dense = (counts @ matrix).toarray()
-            ranked.extend(_top_k(row, k) for row in dense)
+            product = (counts @ matrix).tocsr()
+            for row in range(len(chunk)):
+                start_at, end_at = product.indptr[row], product.indptr[row + 1]
+                ranked.append(_top_k_sparse(product.indices[start_at:end_at], product.data[start_at:end_at], k))
         return ranked
-        documents, scores = self._retriever.retrieve(
-            batch_ids, k=k, sorted=True, show_progress=False, n_threads=0
-        )
-        for position, rows, row_scores in zip(batch_rows, documents, scores):
-            ranked = sorted(
-                ((float(score), int(row)) for row, score in zip(rows, row_scores) if score > 0),
-                key=lambda pair: (-pair[0], pair[1]),
-            )
-            results[position] = [self.store.hit(row, score) for score, row in ranked]
-        return results
 
     def scores(self, query: str) -> np.ndarray:
         """The BM25 score of every passage for one query (diagnostics and tests)."""
