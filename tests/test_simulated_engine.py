@@ -485,3 +485,20 @@ def test_llm_simulator_with_smollm2(small_bundle, tmp_path) -> None:
     fresh = LLMSimulatedEngine(small_bundle.world, small_bundle.corpus, generator, cache=False, **options)
     fresh.set_context(task.task_key, 5)
     assert fresh.search([task.question], 3) == first and generator.prompts == 2
+
+
+def test_llm_simulated_spec_is_registered_nondeterministic_and_builds_lazily():
+    """The LLM-sampling spec is flagged nondeterministic; the model loads on the first search
+    (covered by the slow SmolLM2 test), so building the env and answering is cheap."""
+    import gymnasium as gym
+
+    import searchgym  # noqa: F401
+
+    assert gym.spec("SearchQA-SimLLM-v0").nondeterministic is True
+    assert gym.spec("SearchQA-Sim-v0").nondeterministic is False
+    env = gym.make("SearchQA-SimLLM-v0", world_size=300, tasks_per_type=20)
+    assert type(env.unwrapped.engine).__name__ == "LLMSimulatedEngine"
+    assert env.unwrapped.engine.noise_prob == 0.5
+    env.reset(seed=0)
+    _, _, _, _, info = env.step("<answer>nothing</answer>")
+    assert info["action_kind"] == "answer"
