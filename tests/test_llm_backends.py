@@ -13,7 +13,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from loopback import free_port, serve_openai_app as serve
 
 from searchgym.cache import MANIFEST_NAME, ArtifactCache
 from searchgym.llm import (
@@ -85,31 +84,8 @@ def generator(converted: dict) -> Iterator[TransformersGenerator]:
         yield model
 
 
-@contextmanager
-def serve(app) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free local port in a background thread; yield the /v1 URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
