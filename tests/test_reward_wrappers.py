@@ -49,15 +49,15 @@ def gold_docs(task):
 
 
 def answer(text, think=True):
-    return (f"<think>done</think>" if think else "") + f"<answer>{text}</answer>"
+    return ("<think>done</think>" if think else "") + f"<answer>{text}</answer>"
 
 
 def access(doc_id, think=True):
-    return (f"<think>read</think>" if think else "") + f"<access>{doc_id}</access>"
+    return ("<think>read</think>" if think else "") + f"<access>{doc_id}</access>"
 
 
 def search(query, think=True):
-    return (f"<think>look</think>" if think else "") + f"<search>{query}</search>"
+    return ("<think>look</think>" if think else "") + f"<search>{query}</search>"
 
 
 def assert_consistent(reward, info):

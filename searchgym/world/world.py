@@ -114,24 +114,11 @@ class World:
 
     def relation_facts(self, entity_id: str) -> list[Fact]:
         """Relation facts in which the entity is subject or object, sorted."""
-        facts = {
-            Fact(source, relation, target)
-            for source, relation, target in self.edges_of(entity_id)
-        }
+        facts = set()
+        for relation in self.schema.relations:
+            facts.update(Fact(entity_id, relation.name, t) for t in self.targets(entity_id, relation.name))
+            facts.update(Fact(s, relation.name, entity_id) for s in self.sources(entity_id, relation.name))
         return sorted(facts)
-
-    def edges_of(self, entity_id: str) -> list[tuple[str, str, str]]:
-        out = [(entity_id, rel, t) for (s, rel), ts in self._out_items(entity_id) for t in ts]
-        inn = [(s, rel, entity_id) for (t, rel), ss in self._in_items(entity_id) for s in ss]
-        return out + inn
-
-    def _out_items(self, entity_id: str) -> list[tuple[tuple[str, str], list[str]]]:
-        return [((entity_id, r.name), self._targets[(entity_id, r.name)])
-                for r in self.schema.relations if (entity_id, r.name) in self._targets]
-
-    def _in_items(self, entity_id: str) -> list[tuple[tuple[str, str], list[str]]]:
-        return [((entity_id, r.name), self._sources[(entity_id, r.name)])
-                for r in self.schema.relations if (entity_id, r.name) in self._sources]
 
     def attribute_facts(self, entity_id: str) -> list[Fact]:
         entity = self.entities[entity_id]
