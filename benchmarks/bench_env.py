@@ -1,9 +1,10 @@
 """Env throughput: one SearchQAEnv vs Gymnasium's SyncVectorEnv vs BatchedSearchQAVectorEnv.
 
-The scripted agent searches the question, then answers (a fixed wrong answer: reward does not
-matter here), so every episode is two actions and the search engine is what a step costs. Both
-vector envs use Gymnasium's default NEXT_STEP autoreset, so one sub-env slot in three is an
-autoreset step (reset prompt, no action). Throughput is counted the same way for all three:
+The scripted agent searches ``--searches-per-episode`` times (the question, then rotations of
+its words, as a multi-hop agent reformulates), then answers (a fixed wrong answer: reward does
+not matter here). Both vector envs use Gymnasium's default NEXT_STEP autoreset, so with one
+search one sub-env slot in three is an autoreset step (reset prompt, no action), with three
+searches one in five. Throughput is counted the same way for all three:
 
 * ``steps/s`` = sub-env transitions per second: ``num_envs x step() calls / time`` for a vector
   env, ``(step() + reset() calls) / time`` for the single env (its resets are the vector envs'
@@ -16,6 +17,7 @@ sub-env, the batched env one call per step.
 
     python benchmarks/bench_env.py                 # 10k passages, 16 envs
     python benchmarks/bench_env.py --sizes 10k,100k --steps 150
+    python benchmarks/bench_env.py --sizes 100k --engine dense --searches-per-episode 3
 """
 
 from __future__ import annotations
@@ -68,35 +70,48 @@ class Row:
 HEADERS = ["corpus", "passages", "env", "envs", "transitions", "seconds", "steps/s", "searches/s", "vs sync"]
 
 
-class ScriptedVectorAgent:
-    """Search the question, then answer; follows Gymnasium's vector info masks."""
+def scripted_query(question: str, n: int) -> str:
+    """The n-th search of an episode: the question, then the question without its first n words.
 
-    def __init__(self, num_envs: int) -> None:
+    Why vary it: a multi-hop agent reformulates rather than repeating a query, and repeated
+    queries could be answered from a cache and would flatter both vector envs.
+    """
+    if n == 0:
+        return question
+    words = question.split()
+    return " ".join(words[n % len(words):] + words[: n % len(words)]) if words else question
+
+
+class ScriptedVectorAgent:
+    """Search ``searches`` times, then answer; follows Gymnasium's vector info masks."""
+
+    def __init__(self, num_envs: int, searches: int = 1) -> None:
+        self.searches = searches
         self.questions: list[str] = [""] * num_envs
-        self.searched = np.zeros(num_envs, dtype=bool)
+        self.searched = np.zeros(num_envs, dtype=np.int64)
 
     def observe(self, infos: dict[str, Any]) -> None:
         """A ``question`` in an env's info means it was (auto)reset: its next action is a search."""
         if "question" in infos:
             for i in np.flatnonzero(infos["_question"]):
                 self.questions[i] = infos["question"][i]
-                self.searched[i] = False
+                self.searched[i] = 0
 
     def act(self) -> tuple[tuple[str, ...], int]:
         actions = []
         searches = 0
         for i, question in enumerate(self.questions):
-            if self.searched[i]:
+            if self.searched[i] >= self.searches:
                 actions.append(WRONG_ANSWER)
             else:
-                actions.append(f"<search>{question}</search>")
-                self.searched[i] = True
+                actions.append(f"<search>{scripted_query(question, int(self.searched[i]))}</search>")
+                self.searched[i] += 1
                 searches += 1
         return tuple(actions), searches
 
 
-def run_vector(envs: Any, steps: int, seed: int) -> tuple[int, int, float]:
-    agent = ScriptedVectorAgent(envs.num_envs)
+def run_vector(envs: Any, steps: int, seed: int, searches_per_episode: int = 1) -> tuple[int, int, float]:
+    agent = ScriptedVectorAgent(envs.num_envs, searches_per_episode)
     _, infos = envs.reset(seed=seed)
     agent.observe(infos)
     searches = 0
@@ -111,17 +126,17 @@ def run_vector(envs: Any, steps: int, seed: int) -> tuple[int, int, float]:
     return envs.num_envs * steps, searches, seconds
 
 
-def run_single(env: Any, transitions: int, seed: int) -> tuple[int, int, float]:
+def run_single(env: Any, transitions: int, seed: int, searches_per_episode: int = 1) -> tuple[int, int, float]:
     _, info = env.reset(seed=seed)
-    question, searched, searches, done = info["question"], False, 0, 0
+    question, searched, searches, done = info["question"], 0, 0, 0
     start = time.perf_counter()
     while done < transitions:
         if question is None:
             _, info = env.reset()
-            question, searched = info["question"], False
-        elif not searched:
-            env.step(f"<search>{question}</search>")
-            searched, searches = True, searches + 1
+            question, searched = info["question"], 0
+        elif searched < searches_per_episode:
+            env.step(f"<search>{scripted_query(question, searched)}</search>")
+            searched, searches = searched + 1, searches + 1
         else:
             env.step(WRONG_ANSWER)
             question = None
@@ -145,8 +160,8 @@ def bench_size(size: CorpusSize, args: argparse.Namespace) -> list[Row]:
     rows = []
     for mode in args.modes:
         if mode == "single":
-            run_single(single, 30, args.seed)  # warm-up
-            result = run_single(single, args.steps * args.num_envs // 4, args.seed)
+            run_single(single, 30, args.seed, args.searches_per_episode)  # warm-up
+            result = run_single(single, args.steps * args.num_envs // 4, args.seed, args.searches_per_episode)
             rows.append(Row(size.label, passages, "single SearchQAEnv", 1, *result))
             continue
         if mode == "sync":
@@ -155,8 +170,8 @@ def bench_size(size: CorpusSize, args: argparse.Namespace) -> list[Row]:
         else:
             envs = BatchedSearchQAVectorEnv(args.num_envs, **overrides)
             label = "BatchedSearchQAVectorEnv"
-        run_vector(envs, 3, args.seed)  # warm-up
-        rows.append(Row(size.label, passages, label, args.num_envs, *run_vector(envs, args.steps, args.seed)))
+        run_vector(envs, 3, args.seed, args.searches_per_episode)  # warm-up
+        rows.append(Row(size.label, passages, label, args.num_envs, *run_vector(envs, args.steps, args.seed, args.searches_per_episode)))
         envs.close()
     return rows
 
@@ -169,6 +184,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=150, help="vector step() calls per vector env (default 150)")
     parser.add_argument("--modes", default=",".join(MODES), type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
     parser.add_argument("--engine", default="bm25", help="search engine of the envs (default bm25)")
+    parser.add_argument("--searches-per-episode", type=int, default=1,
+                        help="searches before the answer (default 1; multi-hop agents make 2-4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
@@ -185,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for size in parse_sizes(args.sizes, allow_1m=args.include_1m):
         rows += bench_size(size, args)
     baselines = {row.size: row.steps_per_s for row in rows if row.mode == "SyncVectorEnv"}
-    table = Table(title=f"env throughput ({args.engine}, scripted search-then-answer agent)")
+    table = Table(title=f"env throughput ({args.engine}, scripted agent: "
+                        f"{args.searches_per_episode} search(es) then answer)")
     for header in HEADERS:
         table.add_column(header, justify="left" if header in ("corpus", "env") else "right")
     cells = [row.cells(baselines.get(row.size)) for row in rows]
@@ -201,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 verdicts.append(f"{size}: batched / sync = {ratio:.2f}x at {args.num_envs} envs "
                                 f"({'meets' if ratio >= 5 else 'does NOT meet'} the 5x target)")
         notes = [
-            f"engine={args.engine}; {args.steps} vector steps per vector env; NEXT_STEP autoreset; "
+            f"engine={args.engine}; {args.searches_per_episode} search(es) then an answer per episode; "
+            f"{args.steps} vector steps per vector env; NEXT_STEP autoreset; "
             "steps/s = sub-env transitions per second (autoreset slots and single-env resets included).",
             *verdicts,
         ]

@@ -38,7 +38,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(size: int, seed: int, tasks_per_type: int) -> None:
+def child(size: int, seed: int, tasks_per_type: int, passage_words: int = 100) -> None:
     """Build everything for one size, printing a JSON line per stage."""
     os.environ.setdefault("SEARCHGYM_CACHE_DIR", tempfile.mkdtemp(prefix="sg-bench-"))
     from searchgym.corpus import CorpusOptions, write_corpus
@@ -57,7 +57,7 @@ def child(size: int, seed: int, tasks_per_type: int) -> None:
     report("world", time.perf_counter() - t, entities=len(world.entities),
            edges=world.graph.number_of_edges())
     t = time.perf_counter()
-    corpus = write_corpus(world, CorpusOptions())
+    corpus = write_corpus(world, CorpusOptions(passage_words=passage_words))
     report("corpus", time.perf_counter() - t, passages=len(corpus.passages),
            words=sum(len(p.text.split()) for p in corpus.passages[:10000]) * len(corpus.passages) // max(1, min(10000, len(corpus.passages))))
     t = time.perf_counter()
@@ -73,9 +73,9 @@ def child(size: int, seed: int, tasks_per_type: int) -> None:
     report("bm25_query", seconds, queries=len(queries), ms_per_query=round(1000 * seconds / len(queries), 2))
 
 
-def run_size(size: int, budget: float, seed: int, tasks_per_type: int) -> dict:
+def run_size(size: int, budget: float, seed: int, tasks_per_type: int, passage_words: int = 100) -> dict:
     command = [sys.executable, __file__, "--child", str(size), "--seed", str(seed),
-               "--tasks-per-type", str(tasks_per_type)]
+               "--tasks-per-type", str(tasks_per_type), "--passage-words", str(passage_words)]
     started = time.perf_counter()
     lines: list[dict] = []
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -126,11 +126,11 @@ def machine() -> str:
             f"Python {platform.python_version()}; {platform.system()} {platform.release()}")
 
 
-def markdown(results: list[dict], budget: float) -> str:
+def markdown(results: list[dict], budget: float, passage_words: int = 100) -> str:
     out = ["# Large-world build benchmark", "",
            f"Machine: {machine()}.", "",
            f"Command: `python benchmarks/bench_large_world.py --sizes {' '.join(str(r['size']) for r in results)} "
-           f"--budget {int(budget)}` (each size in a fresh process; budget {int(budget)} s per size).", "",
+           f"--budget {int(budget)} --passage-words {passage_words}` (each size in a fresh process; budget {int(budget)} s per size).", "",
            "| entities | stage | stage time (s) | RSS after (MB) | peak RSS so far (MB) | notes |",
            "|---:|---|---:|---:|---:|---|"]
     for result in results:
@@ -156,21 +156,23 @@ def main() -> None:
     parser.add_argument("--tasks-per-type", type=int, default=200)
     parser.add_argument("--output", type=Path, default=None, help="write a markdown table here")
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")
+    parser.add_argument("--passage-words", type=int, default=100,
+                        help="words per passage (default 100; smaller gives more, shorter passages)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.seed, args.tasks_per_type)
+        child(args.child, args.seed, args.tasks_per_type, args.passage_words)
         return
     results = []
     for size in args.sizes:
-        result = run_size(size, args.budget, args.seed, args.tasks_per_type)
+        result = run_size(size, args.budget, args.seed, args.tasks_per_type, args.passage_words)
         print(json.dumps(result), flush=True)
         results.append(result)
         if result["outcome"] != "ok":
             break  # larger sizes would break too
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    text = markdown(results, args.budget)
+    text = markdown(results, args.budget, args.passage_words)
     if args.output:
         args.output.write_text(text)
     print(text)

@@ -5,6 +5,12 @@ and RL jobs restart often. Every artifact is a directory keyed by a content hash
 built from*, written to a temporary sibling and renamed into place (atomic on POSIX), and carries
 a ``manifest.json`` with the sha256 of each file. A corrupted or half-written entry fails
 verification and is rebuilt, never silently used.
+
+Loading checks every file's size, and re-hashes a file only when its modification time is not
+the one recorded at build time (so a rewritten or replaced file is always caught, while loading
+a 500 MB model or index does not re-read it); ``SEARCHGYM_CACHE_VERIFY=full`` re-hashes
+everything on every load, to catch silent disk corruption too. Temporary build directories left
+by killed builds are removed by the next build of the same namespace once they are stale.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+STALE_BUILD_SECONDS = 6 * 3600
+"""A temporary build directory untouched this long belongs to a dead build (the largest builds,
+1M-entity worlds, take minutes) and is deleted."""
+FULL_VERIFY_ENV = "SEARCHGYM_CACHE_VERIFY"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -132,18 +143,18 @@ class ArtifactCache:
             return existing
         directory = self.entry_dir(namespace, key)
         directory.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_builds(directory.parent)
         tmp_dir = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}.", suffix=".tmp"))
         try:
             extra = build(tmp_dir) or {}
-            files = {
-                str(path.relative_to(tmp_dir)): file_sha256(path)
-                for path in sorted(tmp_dir.rglob("*"))
-                if path.is_file()
-            }
+            built = [path for path in sorted(tmp_dir.rglob("*")) if path.is_file()]
+            files = {str(path.relative_to(tmp_dir)): file_sha256(path) for path in built}
+            stats = {str(path.relative_to(tmp_dir)): _size_and_mtime(path) for path in built}
             manifest = {
                 "format_version": CACHE_FORMAT_VERSION,
                 "key": key,
                 "files": files,
+                "stat": stats,
                 "meta": extra,
             }
             atomic_write_text(tmp_dir / MANIFEST_NAME, stable_json(manifest))
@@ -177,12 +188,44 @@ class ArtifactCache:
         files = manifest.get("files")
         if not isinstance(files, dict):
             return "manifest lists no files"
+        stats = manifest.get("stat")
+        stats = stats if isinstance(stats, dict) else {}
+        full = os.environ.get(FULL_VERIFY_ENV, "").strip().lower() == "full"
         for relative, expected in files.items():
             path = (directory / relative).resolve()
             if directory.resolve() not in path.parents:
                 return f"manifest path {relative!r} escapes the entry"
             if not path.is_file():
                 return f"missing file {relative}"
-            if file_sha256(path) != expected:
-                return f"checksum mismatch in {relative}"
+            recorded = stats.get(relative)
+            current = _size_and_mtime(path)
+            if isinstance(recorded, list) and len(recorded) == 2 and recorded[0] != current[0]:
+                return f"size mismatch in {relative}"
+            if full or recorded != current:
+                if file_sha256(path) != expected:
+                    return f"checksum mismatch in {relative}"
         return None
+
+
+def _size_and_mtime(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_SECONDS) -> list[Path]:
+    """Delete ``.*.tmp`` build directories under ``parent`` whose newest file is older than
+    ``max_age_s``: a build killed by OOM or SIGKILL never runs its cleanup, and each leftover
+    can hold gigabytes (a half-written index). Live builds keep touching their files."""
+    removed: list[Path] = []
+    now = time.time()
+    for candidate in parent.glob(".*.tmp"):
+        if not candidate.is_dir() or candidate.is_symlink():
+            continue
+        try:
+            newest = max([candidate.stat().st_mtime] + [p.stat().st_mtime for p in candidate.rglob("*")])
+        except OSError:
+            continue  # vanished while we looked: its build finished or cleaned up
+        if now - newest > max_age_s:
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed

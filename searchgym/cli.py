@@ -25,6 +25,27 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def options_for_agent(options: dict[str, Any], agent: str, agents: list[str]) -> dict[str, Any]:
+    """The ``--agent-option``s of one agent: ``key=v`` goes to every agent, ``agent.key=v`` to one.
+
+    Why scoped keys: ``--agents llm,openai`` needs two different ``model`` values in one command;
+    a scoped key wins over the shared one. A prefix naming no agent of the run is an error, not a
+    silently ignored option.
+    """
+    shared: dict[str, Any] = {}
+    scoped: dict[str, Any] = {}
+    for key, value in options.items():
+        prefix, dot, name = key.partition(".")
+        if not dot:
+            shared[key] = value
+            continue
+        if prefix not in agents:
+            raise SystemExit(f"--agent-option {key}: {prefix!r} is not one of the agents {agents}")
+        if prefix == agent:
+            scoped[name] = value
+    return {**shared, **scoped}
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from searchgym.agents import make_agent
     from searchgym.evaluation import evaluate, render_tables, save_report
@@ -32,7 +53,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     console = Console()
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
     agent_options = parse_overrides(args.agent_option)
-    agents = [make_agent(name, **agent_options) for name in names]
+    agents = [make_agent(name, **options_for_agent(agent_options, name, names)) for name in names]
     env_kwargs = parse_overrides(args.set)
     if args.split:
         env_kwargs["split"] = args.split
@@ -80,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="env setting override, e.g. --set top_k=5 (repeatable)")
     evaluation.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
-                            help="agent option, e.g. --agent-option model=/path (repeatable)")
+                            help="agent option for every agent, e.g. model=/path, or for one agent, e.g. "
+                                 "openai.model=name (repeatable)")
     evaluation.add_argument("--output", help="JSON results path (default results/eval-<env>.json)")
     evaluation.add_argument("--no-progress", action="store_true")
     evaluation.set_defaults(func=_cmd_eval)

@@ -77,3 +77,24 @@ def test_eval_cli_rejects_bad_arguments():
     completed = subprocess.run([sys.executable, "-m", "searchgym.cli", "eval", "--episodes", "0"],
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode != 0 and "episodes" in completed.stderr
+
+
+def test_agent_options_can_be_scoped_to_one_agent():
+    from searchgym.cli import options_for_agent
+
+    options = {"model": "shared", "openai.model": "served-name", "llm.temperature": 0.7, "seed": 3}
+    agents = ["llm", "openai"]
+    assert options_for_agent(options, "openai", agents) == {"model": "served-name", "seed": 3}
+    assert options_for_agent(options, "llm", agents) == {"model": "shared", "temperature": 0.7, "seed": 3}
+    with pytest.raises(SystemExit, match="'heuristc' is not one of the agents"):
+        options_for_agent({"heuristc.x": 1}, "llm", agents)
+
+
+def test_eval_cli_rejects_an_option_scoped_to_an_absent_agent(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "searchgym.cli", "eval", "--agents", "oracle", "--episodes", "1",
+         "--agent-option", "openai.model=x", "--output", str(tmp_path / "r.json"), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "'openai' is not one of the agents" in result.stderr + result.stdout

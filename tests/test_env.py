@@ -187,3 +187,17 @@ def test_spec_files_parse_and_bad_spec_files_are_rejected(tmp_path):
     bad.write_text('id = "X-v0"\n[env]\nmax_turns = -1\n')
     with pytest.raises(SpecError, match="max_turns"):
         load_spec(bad)
+
+
+def test_env_pickles_mid_episode_and_continues_identically():
+    """AsyncVectorEnv / Ray may ship env objects: the copy must behave exactly like the original."""
+    import pickle
+
+    env = gym.make("SearchQA-v0", world_size=300, tasks_per_type=10)
+    _, info = env.reset(seed=5)
+    env.step(f"<search>{info['question']}</search>")
+    copy = pickle.loads(pickle.dumps(env))
+    for action in ("<search>second query</search>", "<answer>nope</answer>"):
+        assert copy.step(action)[:4] == env.step(action)[:4]
+    # the RNG travelled too: the next random task is the same
+    assert copy.reset()[1]["task_key"] == env.reset()[1]["task_key"]

@@ -130,6 +130,47 @@ def test_tampered_cache_file_is_rebuilt(tmp_path):
     assert cache.load("ns", "k") is None
 
 
+
+def test_same_size_rewrite_is_caught_by_its_new_mtime_and_hidden_rot_by_full_verify(tmp_path, monkeypatch):
+    import os
+
+    cache = ArtifactCache(tmp_path)
+    directory = cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
+    target = directory / "data.txt"
+    stat = target.stat()
+    target.write_text("PAYLOAD")  # same size, new mtime: re-hashed, caught
+    assert cache.load("ns", "k") is None
+
+    directory = cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
+    target = directory / "data.txt"
+    stat = target.stat()
+    target.write_text("PAYLOAD")
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # bit rot keeps size and mtime
+    assert cache.load("ns", "k") == directory  # the fast path trusts size + mtime
+    monkeypatch.setenv("SEARCHGYM_CACHE_VERIFY", "full")
+    assert cache.load("ns", "k") is None  # full verification re-hashes and catches it
+
+
+def test_stale_temporary_build_dirs_are_removed_fresh_ones_kept(tmp_path):
+    import os
+
+    from searchgym.cache import STALE_BUILD_SECONDS
+
+    cache = ArtifactCache(tmp_path)
+    parent = tmp_path / "ns"
+    stale = parent / ".dead.abc.tmp"
+    live = parent / ".alive.def.tmp"
+    for directory in (stale, live):
+        (directory / "sub").mkdir(parents=True)
+        (directory / "sub" / "half-written.bin").write_bytes(b"x" * 10)
+    old = time.time() - STALE_BUILD_SECONDS - 60
+    for path in (stale / "sub" / "half-written.bin", stale / "sub", stale):
+        os.utime(path, (old, old))
+    cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
+    assert not stale.exists()
+    assert (live / "sub" / "half-written.bin").exists()
+
+
 # --------------------------------------------------------------------------- server limits and load
 
 

@@ -256,6 +256,56 @@ def test_one_engine_call_per_step_with_all_queries() -> None:
     assert engine.batches[-1] == ["s2", "s3"] and len(engine.batches) == 2
 
 
+def test_identical_queries_of_one_step_are_sent_once_and_answered_to_each_env() -> None:
+    envs, engine = counting_env(4)
+    _, infos = envs.reset(seed=0, options={"task_keys": [None] * 4})
+    question = infos["question"][0]
+    actions = [f"<search>{question}</search>", f"<search>{question}</search>",
+               "<search>other query</search>", f"<search>{question}</search>"]
+    _, _, _, _, infos = envs.step(actions)
+    assert engine.batches == [[question, "other query"]]
+    assert envs.unique_queries == 2
+    direct = [hit.doc_id for hit in engine.inner.search([question], envs.top_k)[0]]
+    for i in (0, 1, 3):
+        assert infos["doc_ids"][i] == direct
+    # each env owns its result list: the shared hits are not aliased between sub-envs
+    assert infos["doc_ids"][0] is not infos["doc_ids"][1]
+
+
+def test_info_merging_matches_gymnasiums_add_info_for_every_value_kind() -> None:
+    from gymnasium.vector import VectorEnv
+
+    envs = BatchedSearchQAVectorEnv(3, **SMALL)
+    infos_ours: dict[str, Any] = {}
+    infos_gym: dict[str, Any] = {}
+    samples = [
+        {"a": 1, "b": 2.5, "c": True, "d": np.float32(0.5), "e": "text", "f": [1, 2],
+         "g": np.arange(3), "h": {"x": 1, "y": "z"}, "final_obs": "obs0"},
+        {"a": 3, "e": None, "h": {"x": 2}},
+        {"b": -1.0, "g": np.ones(3, dtype=np.int64), "final_obs": "obs2", "new": (1, 2)},
+    ]
+    # env 2 reports twice in one step (SAME_STEP: final info, then the reset info)
+    entries = [(0, samples[0]), (1, samples[1]), (2, {"final_info": samples[0], "a": 7}), (2, samples[2])]
+    for i, info in entries:
+        infos_ours = envs._add_info(infos_ours, info, i)
+        infos_gym = VectorEnv._add_info(envs, infos_gym, info, i)
+    merged = envs._merge_infos(entries)
+
+    def assert_same(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+        assert ours.keys() == theirs.keys()
+        for key, value in theirs.items():
+            if isinstance(value, dict):
+                assert_same(ours[key], value)
+                continue
+            assert ours[key].dtype == value.dtype and ours[key].shape == value.shape, key
+            assert [repr(item) for item in ours[key].tolist()] == [repr(item) for item in value.tolist()], key
+
+    assert_same(infos_ours, infos_gym)
+    assert_same(merged, infos_gym)
+    assert list(merged) == list(infos_gym)  # same key order too
+    envs.close()
+
+
 def test_search_error_fails_every_searching_env_of_the_batch() -> None:
     engine = CountingEngine(real_engine(), fail=True)
     envs = BatchedSearchQAVectorEnv(3, engine=engine, **SMALL)

@@ -24,7 +24,7 @@ interchangeable):
   tool-call mappings;
 * rewards ``float64``, terminations / truncations ``bool`` arrays of shape ``(num_envs,)``;
 * infos: Gymnasium's vector convention, a dict of per-key arrays plus ``_key`` boolean masks
-  saying which sub-envs set the key (built with :meth:`VectorEnv._add_info`).
+  saying which sub-envs set the key (exactly what :meth:`VectorEnv._add_info` builds).
 
 Autoreset (``metadata["autoreset_mode"]``, default :attr:`AutoresetMode.NEXT_STEP`, the
 Gymnasium default):
@@ -88,6 +88,8 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         envs: the sub-envs (tuple), e.g. ``envs.envs[i].task`` for oracle wrappers.
         engine: the one engine every sub-env uses.
         engine_calls: how many ``engine.search`` calls this vector env has made.
+        unique_queries: how many queries those calls carried (identical queries of one step,
+            in the same episode context for context-dependent engines, are sent once).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -122,6 +124,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         self.config: EnvConfig = first.config
         self.top_k = first.config.top_k
         self.engine_calls = 0
+        self.unique_queries = 0
 
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.single_observation_space = first.observation_space
@@ -147,15 +150,15 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         per_env = self._per_env_options(options)
         if seed is not None:  # also seed the vector env's own RNG, as VectorEnv.reset does
             super().reset(seed=seeds[0])
-        infos: dict[str, Any] = {}
+        env_infos: list[tuple[int, dict[str, Any]]] = []
         for i, env in enumerate(self.envs):
             if not mask[i]:
                 continue
             self._observations[i], info = env.reset(seed=seeds[i], options=per_env[i])
             self._autoreset_envs[i] = False
             self._was_reset[i] = True
-            infos = self._add_info(infos, info, i)
-        return tuple(self._observations), infos
+            env_infos.append((i, info))
+        return tuple(self._observations), self._merge_infos(env_infos)
 
     def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:
@@ -240,10 +243,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             self._observations[i] = obs
             env_infos[i].append(info)
 
-        infos: dict[str, Any] = {}
-        for i, items in enumerate(env_infos):  # in env order, like SyncVectorEnv
-            for info in items:
-                infos = self._add_info(infos, info, i)
+        infos = self._merge_infos([(i, info) for i, items in enumerate(env_infos) for info in items])
         done = np.logical_or(terminations, truncations)
         self._autoreset_envs = done if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros_like(done)
         return tuple(self._observations), rewards, terminations, truncations, infos
@@ -268,17 +268,110 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         if not queries:
             return []
         self.engine_calls += 1
+        search_batch = getattr(self.engine, "search_batch", None)
+        # Identical queries in one step (GRPO groups rolling out the same question often open
+        # with the same search) are sent once; context-dependent engines dedupe per context.
+        keys = list(zip(queries, contexts)) if callable(search_batch) else queries
+        slot_of: dict[Any, int] = {}
+        slots: list[int] = []
+        unique_queries: list[str] = []
+        unique_contexts: list[tuple[str, int]] = []
+        for key, query, context in zip(keys, queries, contexts):
+            if key not in slot_of:
+                slot_of[key] = len(unique_queries)
+                unique_queries.append(query)
+                unique_contexts.append(context)
+            slots.append(slot_of[key])
         try:
-            search_batch = getattr(self.engine, "search_batch", None)
             if callable(search_batch):
-                results = search_batch(queries, self.top_k, contexts)
+                results = search_batch(unique_queries, self.top_k, unique_contexts)
             else:
-                results = self.engine.search(queries, self.top_k)
+                results = self.engine.search(unique_queries, self.top_k)
         except SearchError as error:
             return error
-        if len(results) != len(queries):
-            return SearchError(f"engine {self.engine.name!r} returned {len(results)} result lists for {len(queries)} queries")
-        return results
+        if len(results) != len(unique_queries):
+            return SearchError(
+                f"engine {self.engine.name!r} returned {len(results)} result lists for {len(unique_queries)} queries"
+            )
+        self.unique_queries += len(unique_queries)
+        return [list(results[slot]) for slot in slots]
+
+    def _merge_infos(self, env_infos: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+        """The vector info of one step: what ``_add_info`` over ``env_infos`` in order gives.
+
+        Why column-wise: Gymnasium's ``_add_info`` is called once per sub-env info and touches
+        every key each time (new mask arrays, type tests); gathering each key's values first
+        allocates one value array and one mask per key per step. Same keys, key order, dtypes,
+        masks, nested dicts and ``final_obs`` object array (tested against ``_add_info``).
+        """
+        columns: dict[str, list[tuple[int, Any]]] = {}
+        for env_num, info in env_infos:
+            for key, value in info.items():
+                column = columns.get(key)
+                if column is None:
+                    columns[key] = column = []
+                column.append((env_num, value))
+        infos: dict[str, Any] = {}
+        for key, column in columns.items():
+            first = column[0][1]
+            if key != "final_obs" and isinstance(first, dict):
+                infos[key] = self._merge_infos(column)
+            else:
+                array = self._info_array(key, first)
+                for env_num, value in column:
+                    array[env_num] = value
+                infos[key] = array
+            mask = np.zeros(self.num_envs, dtype=np.bool_)
+            mask[[env_num for env_num, _ in column]] = True
+            infos[f"_{key}"] = mask
+        return infos
+
+    def _info_array(self, key: str, first: Any) -> np.ndarray:
+        """The batch array Gymnasium's ``_add_info`` allocates for a key whose first value is ``first``."""
+        kind = type(first)
+        if key != "final_obs":
+            if kind is int or kind is float or kind is bool or issubclass(kind, np.number):
+                return np.zeros(self.num_envs, dtype=kind)
+            if isinstance(first, np.ndarray):
+                return np.zeros((self.num_envs, *first.shape), dtype=first.dtype)
+        return np.full(self.num_envs, fill_value=None, dtype=object)
+
+    def _add_info(self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int) -> dict[str, Any]:
+        """Gymnasium's ``VectorEnv._add_info``, result for result, without its per-key waste.
+
+        Why override: the base method allocates a fresh ``zeros(num_envs)`` mask for *every* key
+        of *every* sub-env info (``dict.get`` evaluates its default eagerly) and re-tests the
+        value type each time; with ~15 info keys and 16 sub-envs that was a fifth of the batched
+        step. Same arrays, dtypes, masks and ``final_obs`` handling (tested against
+        ``SyncVectorEnv``).
+        """
+        num_envs = self.num_envs
+        for key, value in env_info.items():
+            if key == "final_obs":
+                array = vector_infos.get(key)
+                if array is None:
+                    array = np.full(num_envs, fill_value=None, dtype=object)
+                array[env_num] = value
+            elif isinstance(value, dict):
+                array = self._add_info(vector_infos.get(key, {}), value, env_num)
+            else:
+                array = vector_infos.get(key)
+                if array is None:
+                    kind = type(value)
+                    if kind is int or kind is float or kind is bool or issubclass(kind, np.number):
+                        array = np.zeros(num_envs, dtype=kind)
+                    elif isinstance(value, np.ndarray):
+                        array = np.zeros((num_envs, *value.shape), dtype=value.dtype)
+                    else:
+                        array = np.full(num_envs, fill_value=None, dtype=object)
+                array[env_num] = value
+            mask_key = f"_{key}"
+            mask = vector_infos.get(mask_key)
+            if mask is None:
+                mask = np.zeros(num_envs, dtype=np.bool_)
+            mask[env_num] = True
+            vector_infos[key], vector_infos[mask_key] = array, mask
+        return vector_infos
 
     # -- misc -----------------------------------------------------------------------------------
     def render(self) -> tuple[str | None, ...] | None:

@@ -112,6 +112,22 @@ class BM25Engine:
         self._matrix: Any = None
         self._retriever = self._load_or_build()
 
+    # -- pickling -----------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the PyStemmer object (a C extension type that cannot be pickled).
+
+        Why pickle at all: Gymnasium's ``AsyncVectorEnv`` and Ray ship env objects (not only
+        factories) to workers; the stemmer is rebuilt from its name on the other side.
+        """
+        state = self.__dict__.copy()
+        state["_stemmer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._stemmer = self._make_stemmer(self.stemmer_name)
+
     # -- construction -------------------------------------------------------------------------
 
     @staticmethod
