@@ -381,6 +381,6 @@ def test_verifiers_real_library(records):
     class FakeTrace:  # stands in for vf.Trace: only .messages is read
         messages = as_openai(_episode(record))
 
-    assert reward_fn(task.data, FakeTrace()) == 1.0
+    assert asyncio.run(reward_fn(task.data, FakeTrace())) == 1.0  # v1 scoring hooks are coroutines
     FakeTrace.messages = [{"role": "assistant", "content": "<answer>wrong</answer>"}]
-    assert reward_fn(task.data, FakeTrace()) == 0.0
+    assert asyncio.run(reward_fn(task.data, FakeTrace())) == 0.0
