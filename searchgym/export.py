@@ -51,6 +51,7 @@ __all__ = [
     "FORMATS",
     "SKYRL_ENV_CLASS",
     "VERL_AGENT_NAME",
+    "VERL_AGENT_NAMES",
     "add_export_parser",
     "export_tasks",
     "read_rows",
@@ -62,6 +63,7 @@ FORMATS: tuple[str, ...] = ("verl", "trl", "skyrl", "jsonl", "parquet")
 SKYRL_ENV_CLASS = "searchgym"
 """The SkyRL-gym env id :func:`searchgym.integrations.skyrl.register_skyrl` registers."""
 VERL_AGENT_NAME = "tool_agent"
+VERL_AGENT_NAMES = ("tool_agent", "searchgym_agent")
 """verl's built-in multi-turn tool agent loop (tools from the search tool config)."""
 VERL_ABILITY = "search-qa"
 
@@ -91,6 +93,27 @@ def _resolve(env_id_or_env: Any, split: str | None, overrides: dict[str, Any]) -
     return config, env.bundle
 
 
+def spec_overrides(config: EnvConfig) -> dict[str, Any]:
+    """The fields where ``config`` differs from its registered spec (all of them if unregistered).
+
+    Why rows carry them: a task key exists only in the world it was generated in, so a
+    trainer-side env (verl tools, the tag agent loop) must rebuild *this* world — whether the
+    export got ``world_size=300`` as an override or a built env configured that way. Stored as
+    a JSON string, parquet-safe even when empty.
+    """
+    current = config.to_dict()
+    try:
+        base = load_spec(config.id).to_dict()
+    except Exception:  # a spec file or EnvConfig built in code: no registered defaults to diff
+        base = {}
+    changed = {key: value for key, value in current.items()
+               if key not in base or json.dumps(base[key], sort_keys=True, default=str)
+               != json.dumps(value, sort_keys=True, default=str)}
+    changed.pop("id", None)
+    changed.pop("description", None)
+    return changed
+
+
 def _select(config: EnvConfig, bundle: WorldBundle) -> list[Task]:
     """The env's task list for this config (same filter and order as ``SearchQAEnv.tasks``)."""
     split = None if config.split == "all" else config.split
@@ -107,9 +130,11 @@ def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None
 
     Keys: ``index``, ``task_key``, ``data_source`` (env id), ``question``, ``prompt`` (one user
     message), ``answer``, ``answers`` (answer + aliases), ``gold_doc_ids``, ``evidence`` (per gold
-    fact, the doc ids stating it), ``hops``, ``task_type``, ``split``, ``world_id``.
+    fact, the doc ids stating it), ``hops``, ``task_type``, ``split``, ``world_id``,
+    ``env_overrides_json`` (:func:`spec_overrides` of the resolved config, as JSON).
     """
     config, bundle = _resolve(env_id_or_env, split, dict(env_overrides))
+    overrides_json = json.dumps(spec_overrides(config), sort_keys=True, default=str)
     records = []
     for index, task in enumerate(_select(config, bundle)):
         prompt = render_prompt(task.question, style=config.prompt_style,
@@ -128,6 +153,7 @@ def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None
             "task_type": task.task_type,
             "split": task.split,
             "world_id": task.world_id,
+            "env_overrides_json": overrides_json,
         })
     return records
 
@@ -147,11 +173,13 @@ def _extra_info(record: dict[str, Any]) -> dict[str, Any]:
         "task_type": record["task_type"],
         "world_id": record["world_id"],
         "gold_doc_ids": list(record["gold_doc_ids"]),
+        "env_overrides_json": record.get("env_overrides_json", "{}"),
     }
 
 
-def _verl_row(record: dict[str, Any]) -> dict[str, Any]:
-    create = {"task_key": record["task_key"], "data_source": record["data_source"]}
+def _verl_row(record: dict[str, Any], *, verl_agent_name: str = VERL_AGENT_NAME) -> dict[str, Any]:
+    create = {"task_key": record["task_key"], "data_source": record["data_source"],
+              "env_overrides_json": record.get("env_overrides_json", "{}")}
     extra = _extra_info(record)
     extra["need_tools_kwargs"] = True
     extra["tools_kwargs"] = {name: {"create_kwargs": dict(create)} for name in ("search", "access")}
@@ -161,7 +189,7 @@ def _verl_row(record: dict[str, Any]) -> dict[str, Any]:
         "ability": VERL_ABILITY,
         "reward_model": {"style": "rule", "ground_truth": {"target": list(record["answers"])}},
         "extra_info": extra,
-        "agent_name": VERL_AGENT_NAME,
+        "agent_name": verl_agent_name,
     }
 
 
@@ -205,10 +233,19 @@ _ROWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def to_row(record: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """One canonical record (from :func:`task_records`) in ``fmt``'s row schema."""
+def to_row(record: dict[str, Any], fmt: str, *, verl_agent_name: str = VERL_AGENT_NAME) -> dict[str, Any]:
+    """One canonical record (from :func:`task_records`) in ``fmt``'s row schema.
+
+    ``verl_agent_name`` picks verl's agent loop per row: ``tool_agent`` (OpenAI-style tool calls
+    to :class:`~searchgym.integrations.verl.SearchGymSearchTool`) or ``searchgym_agent`` (the
+    Search-R1 tag loop of :mod:`searchgym.integrations.verl_agent_loop`).
+    """
     if fmt not in _ROWS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
+    if verl_agent_name not in VERL_AGENT_NAMES:
+        raise ValueError(f"unknown verl agent loop {verl_agent_name!r}; expected one of {VERL_AGENT_NAMES}")
+    if fmt == "verl":
+        return _verl_row(record, verl_agent_name=verl_agent_name)
     return _ROWS[fmt](record)
 
 
@@ -237,7 +274,8 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str | None = None,
-                 limit: int | None = None, **env_overrides: Any) -> Path:
+                 limit: int | None = None, verl_agent_name: str = VERL_AGENT_NAME,
+                 **env_overrides: Any) -> Path:
     """Write the env's tasks (its configured split, or ``split``) to ``path`` in ``fmt``.
 
     Args:
@@ -246,6 +284,7 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
         path: output file; parent directories are created. Written atomically.
         split: ``train``/``validation``/``test``/``all``; default the env's configured split.
         limit: write only the first ``limit`` tasks.
+        verl_agent_name: verl rows' ``agent_name``: ``tool_agent`` (default) or ``searchgym_agent``.
         **env_overrides: :class:`EnvConfig` fields (``world_size=300``, ``prompt_style="tools"``).
 
     Returns the path written.
@@ -257,7 +296,7 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
     records = task_records(env_id_or_env, split=split, **env_overrides)
     if limit is not None:
         records = records[:limit]
-    rows = [to_row(record, fmt) for record in records]
+    rows = [to_row(record, fmt, verl_agent_name=verl_agent_name) for record in records]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if _is_jsonl(fmt, path):
@@ -285,7 +324,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from searchgym.cli import parse_overrides
 
     path = export_tasks(args.env, args.format, args.output, split=args.split, limit=args.limit,
-                        **parse_overrides(args.set))
+                        verl_agent_name=args.verl_agent, **parse_overrides(args.set))
     print(f"wrote {len(read_rows(path))} {args.format} rows to {path}")
     return 0
 
@@ -298,6 +337,8 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="output file (.parquet, or .jsonl for JSON lines)")
     parser.add_argument("--split", default=None, help="train, validation, test or all (default: the env's split)")
     parser.add_argument("--limit", type=int, default=None, help="export only the first N tasks")
+    parser.add_argument("--verl-agent", default=VERL_AGENT_NAME, choices=VERL_AGENT_NAMES,
+                        help="verl rows' agent loop: tool_agent (tool calls, default) or searchgym_agent (tags)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="env setting override, e.g. --set world_size=300 (repeatable)")
     parser.set_defaults(func=_cmd_export)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import gymnasium as gym
 import pytest
@@ -56,6 +57,18 @@ def test_verl_schema(exported):
     assert extra["need_tools_kwargs"] is True
     assert extra["tools_kwargs"]["search"]["create_kwargs"]["task_key"] == extra["task_key"]
     assert row["prompt"] == exported["jsonl"][0]["prompt"]
+    # the world's overrides travel with the row, for trainer-side envs
+    assert json.loads(extra["tools_kwargs"]["search"]["create_kwargs"]["env_overrides_json"]) == SMALL
+    assert json.loads(extra["env_overrides_json"]) == SMALL
+
+
+def test_verl_rows_can_target_the_tag_agent_loop(tmp_path):
+    path = export_tasks("SearchQA-v0", "verl", tmp_path / "tags.jsonl", verl_agent_name="searchgym_agent",
+                        limit=3, **SMALL)
+    assert {row["agent_name"] for row in read_rows(path)} == {"searchgym_agent"}
+    with pytest.raises(ValueError, match="unknown verl agent loop"):
+        export_tasks("SearchQA-v0", "verl", tmp_path / "bad.jsonl", verl_agent_name="nope", **SMALL)
+    assert not (tmp_path / "bad.jsonl").exists()
 
 
 def test_skyrl_schema(exported):

@@ -206,9 +206,16 @@ def test_verl_real_library_loads_our_tool_config(records, tmp_path):
         tools = initialize_tools_from_config(str(path))
         assert [t.name for t in tools] == ["search", "access"]
         search, access = tools
-        instance, _ = asyncio.run(search.create(create_kwargs={"task_key": record["task_key"]}))
+        # the exported row's create_kwargs carry its world's overrides (env_overrides_json), so
+        # a tool config without overrides still tracks the episode in the right world
+        from searchgym.export import task_records, to_row
+
+        row = to_row(next(r for r in task_records("SearchQA-v0", **SMALL) if r["task_key"] == record["task_key"]), "verl")
+        create_kwargs = row["extra_info"]["tools_kwargs"]["search"]["create_kwargs"]
+        instance, _ = asyncio.run(search.create(create_kwargs=create_kwargs))
         response, reward, metrics = asyncio.run(search.execute(instance, {"query_list": [record["question"]]}))
         assert reward == 0.0 and metrics["doc_ids"]
+        assert "untracked" not in metrics
         env_obs = run_env(record["task_key"], [f"<search>{record['question']}</search>"])[2][0]
         assert response.text.strip() in env_obs  # served results render exactly like the env's
         response, _, _ = asyncio.run(access.execute(instance, {"doc_id": record["gold_doc_ids"][0]}))

@@ -20,30 +20,75 @@ is configured).
 ``compute_score`` scores the agent's LAST answer, ``<answer>…</answer>`` or an ``answer`` tool
 call, and never text inside ``<information>`` / ``<tool_response>`` blocks, so a retrieved
 document cannot be scored as the answer (SkyRL's and Search-R1's history-wide regexes can).
+
+The searchgym tools are STATEFUL: each trajectory runs a private
+:class:`~searchgym.integrations.tool_session.ToolSession` on its row's ``task_key`` (from
+``create_kwargs``), so turns, repeated queries, invalid calls and evidence recall are counted by
+the env itself, exactly as in a gymnasium episode. Two lifecycles are supported:
+
+* the classic ``BaseTool`` one (``create(instance_id)`` once per trajectory, ``execute`` per
+  call, ``calc_reward``, ``release``): the episode lives in :data:`SESSIONS` under that id;
+* verl >= 0.9's ``ToolAgentLoop``, which creates and releases a tool instance around EVERY call
+  but hands ``execute`` the trajectory's ``agent_data``: the episode then lives on ``agent_data``
+  (freed with the trajectory) and its metrics are written to ``agent_data.extra_fields
+  ["searchgym"]``, which verl passes to the reward function as ``extra_info["searchgym"]``
+  (:func:`compute_score_with_metrics` reports them next to the score).
+
+A tool instance created without a ``task_key`` stays stateless (plain search / access). For the
+Search-R1 tag protocol (no tool calls) use the agent loop in
+:mod:`searchgym.integrations.verl_agent_loop` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from searchgym.envs.observations import format_access, format_error, format_search_results
 from searchgym.envs.tools import tool_schemas
-from searchgym.integrations.tool_session import DEFAULT_ENV_ID, extract_final_answer, make_env
+from searchgym.integrations.tool_session import (
+    DEFAULT_ENV_ID,
+    ToolSession,
+    extract_final_answer,
+    make_env,
+    unwrap_information,
+)
 from searchgym.metrics import exact_match, substring_match, token_f1
 
 __all__ = [
+    "EPISODE_METRIC_KEYS",
+    "METRICS_FIELD",
+    "SESSIONS",
     "SearchGymAccessTool",
     "SearchGymSearchTool",
+    "SessionStore",
+    "UnknownInstanceError",
     "compute_score",
+    "compute_score_with_metrics",
+    "episode_metrics",
     "ground_truth_answers",
+    "row_overrides",
     "search_tool_config",
     "write_search_tool_config",
 ]
 
 _METRICS = {"em": exact_match, "f1": token_f1, "substring_em": substring_match}
+_LOG = logging.getLogger(__name__)
+
+#: ``agent_data.extra_fields`` key (hence reward ``extra_info`` key) holding a trajectory's metrics.
+METRICS_FIELD = "searchgym"
+#: Episode metrics always reported, in this order (verl stacks them per key across a batch, so
+#: every trajectory must report the same keys).
+EPISODE_METRIC_KEYS = ("reward", "em", "f1", "evidence_recall", "turns", "num_searches", "num_accesses",
+                       "num_invalid", "answered")
 
 
 def ground_truth_answers(ground_truth: Any) -> list[str]:
@@ -93,6 +138,37 @@ def compute_score(
     return score
 
 
+def episode_metrics(session: ToolSession | None) -> dict[str, float]:
+    """A session's metrics with exactly :data:`EPISODE_METRIC_KEYS` (zeros before any step)."""
+    tracked = session.metrics() if session is not None else {}
+    return {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
+
+
+def compute_score_with_metrics(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """:func:`compute_score` plus the env-tracked metrics of the trajectory's tool episode.
+
+    Why: verl logs every key of a dict-valued reward (``reward_extra_info``), so evidence recall,
+    searches and turns counted by the stateful tools show up in training/validation metrics.
+    The tools store them in ``extra_info["searchgym"]``; a trajectory that never called a tool
+    reports zeros (same keys for every row, as verl requires). ``em`` / ``reward`` / ``answered``
+    come from the transcript's answer here, since in tool mode the env never sees the answer.
+    """
+    score = compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
+    tracked = (extra_info or {}).get(METRICS_FIELD) or {}
+    metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
+    answered = extract_final_answer(solution_str or "") is not None
+    metrics.update(reward=score, answered=float(answered),
+                   em=compute_score(data_source, solution_str, ground_truth, metric="em"),
+                   f1=compute_score(data_source, solution_str, ground_truth, metric="f1"))
+    return {"score": score, **metrics}
+
+
 # --------------------------------------------------------------------------- tool configs
 
 
@@ -106,13 +182,15 @@ def search_tool_config(
     rate_limit: int = 120,
     include_access: bool = True,
     env_id: str = DEFAULT_ENV_ID,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """verl ``tool_config_path`` content (a dict; :func:`write_search_tool_config` writes YAML).
 
     ``url`` is the ``searchgym serve`` base url (``/retrieve`` is appended when missing).
     ``tool="verl"`` configures verl's built-in ``SearchTool`` (search only);
     ``tool="searchgym"`` configures this module's tools (search and, with ``include_access``,
-    access).
+    access); ``overrides`` are the env overrides the dataset was exported with (the stateful
+    tools rebuild that env to track each row's episode).
     """
     base = url.rstrip("/")
     retrieve = base if base.endswith("/retrieve") else base + "/retrieve"
@@ -127,6 +205,8 @@ def search_tool_config(
     if tool != "searchgym":
         raise ValueError(f"tool must be 'searchgym' or 'verl', got {tool!r}")
     common = {"retrieval_service_url": retrieve, "topk": topk, "timeout": timeout, "env_id": env_id, "type": "native"}
+    if overrides:
+        common["overrides"] = dict(overrides)
     tools = [{"class_name": f"{__name__}.SearchGymSearchTool", "config": dict(common), "tool_schema": search_schema}]
     if include_access:
         access_schema = next(s for s in tool_schemas(allow_access=True) if s["function"]["name"] == "access")
@@ -179,12 +259,123 @@ except Exception:  # noqa: BLE001 - verl absent or broken: plain-Python tools st
             return None
 
 
+def row_overrides(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Env overrides carried by a row: ``env_overrides`` (a dict) or ``env_overrides_json``."""
+    overrides = dict(fields.get("env_overrides") or {})
+    raw = fields.get("env_overrides_json")
+    if raw:
+        try:
+            decoded = json.loads(raw)
+        except (TypeError, json.JSONDecodeError) as error:
+            raise ValueError(f"env_overrides_json is not a JSON object: {raw!r}") from error
+        if not isinstance(decoded, dict):
+            raise ValueError(f"env_overrides_json is not a JSON object: {raw!r}")
+        overrides = {**decoded, **overrides}
+    return overrides
+
+
 def _response(text: str) -> Any:
     return _ToolResponse(text=text) if _ToolResponse is not None else text
 
 
+class UnknownInstanceError(LookupError):
+    """``execute`` / ``calc_reward`` for an id that was never created, or already released or
+    evicted: a caller bug that would otherwise silently start a fresh, untracked episode."""
+
+
+@dataclass
+class _Episode:
+    """One trajectory's episode: started lazily on the first call, stepped under a lock because
+    verl may run several tool calls of one turn concurrently (``max_parallel_calls``)."""
+
+    task_key: str | None
+    env_id: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    session: ToolSession | None = None
+    untracked: str | None = None  # why the episode could not start (calls then run statelessly)
+    refs: int = 1
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class SessionStore:
+    """Bounded map instance id -> episode, shared by every searchgym tool of the process.
+
+    Shared so that the search and access tools of one trajectory (which older verl creates under
+    the same instance id) drive ONE episode; ``create`` for an existing id joins it and
+    ``release`` frees it when the last tool lets go. Bounded because a trainer that never
+    releases (a crash between create and release) must not grow memory without limit: past
+    ``max_sessions`` the least recently used episode is evicted, and later use of its id raises
+    :class:`UnknownInstanceError` instead of silently restarting.
+    """
+
+    def __init__(self, max_sessions: int = 4096) -> None:
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
+        self.max_sessions = max_sessions
+        self._episodes: OrderedDict[str, _Episode] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, instance_id: str, task_key: str | None, env_id: str,
+             overrides: Mapping[str, Any] | None = None) -> _Episode:
+        """Register ``instance_id`` (or join it when it exists for the same task)."""
+        with self._lock:
+            episode = self._episodes.get(instance_id)
+            if episode is not None and episode.task_key == task_key:
+                episode.refs += 1
+                self._episodes.move_to_end(instance_id)
+                return episode
+            episode = self._episodes[instance_id] = _Episode(task_key=task_key, env_id=env_id,
+                                                             overrides=dict(overrides or {}))
+            self._episodes.move_to_end(instance_id)
+            while len(self._episodes) > self.max_sessions:
+                evicted, _ = self._episodes.popitem(last=False)
+                _LOG.warning("searchgym: evicted tool episode %s (max_sessions=%d reached; are instances "
+                             "released?)", evicted, self.max_sessions)
+            return episode
+
+    def get(self, instance_id: str) -> _Episode:
+        with self._lock:
+            episode = self._episodes.get(instance_id)
+            if episode is None:
+                raise UnknownInstanceError(
+                    f"unknown searchgym tool instance {instance_id!r}: call create() first (it may have been "
+                    f"released, or evicted past max_sessions={self.max_sessions})")
+            self._episodes.move_to_end(instance_id)
+            return episode
+
+    def release(self, instance_id: str) -> None:
+        """Drop one reference; idempotent, since verl releases in ``finally`` blocks."""
+        with self._lock:
+            episode = self._episodes.get(instance_id)
+            if episode is not None:
+                episode.refs -= 1
+                if episode.refs <= 0:
+                    del self._episodes[instance_id]
+
+    def __len__(self) -> int:
+        return len(self._episodes)
+
+    def __contains__(self, instance_id: object) -> bool:
+        return instance_id in self._episodes
+
+
+#: The process-wide store of the searchgym tools (tool config ``max_sessions`` resizes it).
+SESSIONS = SessionStore()
+_TRAJECTORY_ATTR = "_searchgym_episode"
+
+
+def _create_kwargs(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """verl >= 0.5 passes ``create_kwargs={...}``; older rollouts unpacked them as keywords."""
+    nested = kwargs.get("create_kwargs")
+    return nested if isinstance(nested, Mapping) else kwargs
+
+
 class _SearchGymTool(_VerlBaseTool):
-    """Stateless searchgym tool: in-process engine, or the server at ``retrieval_service_url``."""
+    """searchgym tool: in-process engine, or the server at ``retrieval_service_url``.
+
+    Stateful per trajectory (see the module docstring); instances created without a
+    ``task_key`` answer statelessly through :meth:`run`.
+    """
 
     def __init__(self, config: dict, tool_schema: Any = None) -> None:
         if tool_schema is None and HAVE_VERL:
@@ -194,14 +385,19 @@ class _SearchGymTool(_VerlBaseTool):
         super().__init__(config, tool_schema if tool_schema is not None else self._default_schema())
         config = dict(config or {})
         self.topk = int(config.get("topk", 3))
-        url = config.get("retrieval_service_url")
-        env = make_env(str(config.get("env_id", DEFAULT_ENV_ID)), **dict(config.get("overrides") or {}))
+        self.env_id = str(config.get("env_id", DEFAULT_ENV_ID))
+        self.overrides = dict(config.get("overrides") or {})
+        self.url = config.get("retrieval_service_url")
+        self.sessions = SESSIONS
+        if config.get("max_sessions") is not None:
+            self.sessions.max_sessions = max(self.sessions.max_sessions, int(config["max_sessions"]))
+        env = make_env(self.env_id, **self.overrides)
         self.max_doc_chars = env.config.max_doc_chars
         self.show_ids = env.config.show_doc_ids
-        if url:
+        if self.url:
             from searchgym.search.remote import RemoteEngine
 
-            self.engine = RemoteEngine(str(url), timeout=float(config.get("timeout", 30)))
+            self.engine = RemoteEngine(str(self.url), timeout=float(config.get("timeout", 30)))
         else:
             self.engine = env.engine
 
@@ -209,13 +405,106 @@ class _SearchGymTool(_VerlBaseTool):
     def _default_schema() -> dict[str, Any]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    async def execute(self, instance_id: str, parameters: dict[str, Any], **kwargs: Any):
-        import asyncio
+    # -- BaseTool lifecycle ---------------------------------------------------------------
+    async def create(self, instance_id: str | None = None, **kwargs: Any) -> tuple[str, Any]:
+        """Register a trajectory's episode on ``create_kwargs["task_key"]`` (started lazily).
 
-        text, metrics = await asyncio.to_thread(self.run, parameters)
+        The env is ``create_kwargs["env_id"]`` / ``["data_source"]`` (else the tool config's),
+        built with the tool config's ``overrides`` updated by the row's (``create_kwargs``
+        ``env_overrides`` dict or ``env_overrides_json``, as ``searchgym export`` writes it):
+        the task key only exists in the world the row was exported from.
+        """
+        create = _create_kwargs(kwargs)
+        task_key = create.get("task_key")
+        env_id = str(create.get("env_id") or create.get("data_source") or self.env_id)
+        overrides = {**self.overrides, **row_overrides(create)}
+        instance_id = instance_id or uuid4().hex
+        self.sessions.open(instance_id, None if task_key is None else str(task_key), env_id, overrides)
+        return instance_id, _response("")
+
+    async def execute(self, instance_id: str, parameters: dict[str, Any], **kwargs: Any):
+        """Step the trajectory's episode with this tool call (stateless without a task_key)."""
+        agent_data = kwargs.get("agent_data")
+        episode = self._episode(instance_id, agent_data)
+        if episode.task_key is None:
+            text, metrics = await asyncio.to_thread(self.run, parameters)
+            return _response(text), 0.0, metrics
+        text, metrics = await asyncio.to_thread(self._step, episode, dict(parameters or {}))
+        if agent_data is not None and isinstance(getattr(agent_data, "extra_fields", None), dict):
+            agent_data.extra_fields[METRICS_FIELD] = episode_metrics(episode.session)
         return _response(text), 0.0, metrics
 
+    async def calc_reward(self, instance_id: str, **kwargs: Any) -> float:
+        """The episode's env reward (non-zero only once answered through an ``answer`` tool)."""
+        episode = self._episode(instance_id, kwargs.get("agent_data"))
+        return episode.session.reward if episode.session is not None else 0.0
+
+    async def release(self, instance_id: str, **kwargs: Any) -> None:
+        self.sessions.release(instance_id)
+
+    def episode_metrics(self, instance_id: str, agent_data: Any = None) -> dict[str, float]:
+        """:func:`episode_metrics` of a live instance (turns, evidence recall, ...)."""
+        return episode_metrics(self._episode(instance_id, agent_data).session)
+
+    # -- internals ------------------------------------------------------------------------
+    def _episode(self, instance_id: str, agent_data: Any) -> _Episode:
+        """The instance's episode, or the trajectory's one when verl passes ``agent_data``
+        (verl >= 0.9 creates a fresh instance per call; the trajectory outlives them)."""
+        instance = self.sessions.get(instance_id)
+        if agent_data is None or instance.task_key is None:
+            return instance
+        episode = getattr(agent_data, _TRAJECTORY_ATTR, None)
+        if episode is None or episode.task_key != instance.task_key:
+            episode = _Episode(task_key=instance.task_key, env_id=instance.env_id, overrides=instance.overrides)
+            setattr(agent_data, _TRAJECTORY_ATTR, episode)
+        return episode
+
+    def _start(self, episode: _Episode) -> None:
+        """Start the episode on a private env (searching through the tool's engine when a
+        server is configured). A task key the env does not know (a row exported with other
+        env overrides than the tool config's) leaves the episode untracked: the calls still
+        retrieve, statelessly, and a warning says how to fix the config."""
+        options = dict(episode.overrides)
+        if self.url:
+            options["engine"] = self.engine
+        try:
+            session = ToolSession(episode.env_id, **options)
+            session.start(episode.task_key)
+        except (KeyError, ValueError) as error:
+            episode.untracked = str(error)
+            _LOG.warning("searchgym: episode of task %r is not tracked (%s); give the tool config the "
+                         "env overrides the dataset was exported with ('overrides')", episode.task_key, error)
+            return
+        episode.session = session
+
+    def _step(self, episode: _Episode, parameters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        with episode.lock:
+            if episode.session is None and episode.untracked is None:
+                self._start(episode)
+            if episode.session is None:
+                text, metrics = self.run(parameters)
+                return text, {**metrics, "untracked": episode.untracked}
+            session = episode.session
+            if session.done:
+                return ("The episode is over (answered or out of turns): give your final answer.",
+                        {"error": "episode_over", **episode_metrics(session)})
+            observation, _, terminated, truncated, info = session.step(
+                {"name": self.name, "arguments": parameters})
+        if terminated:
+            text = "Answer recorded. The episode is over."
+        elif truncated and not observation:
+            text = "The turn budget is spent. The episode is over."
+        else:
+            text = unwrap_information(observation)
+        metrics: dict[str, Any] = {"doc_ids": list(info.get("doc_ids", [])),
+                                   "new_evidence": int(info.get("new_evidence", 0)),
+                                   **episode_metrics(session)}
+        if info.get("error"):
+            metrics["error"] = info["error"]
+        return text, metrics
+
     def run(self, parameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:  # pragma: no cover
+        """Stateless call: search / access only, no episode."""
         raise NotImplementedError
 
 
