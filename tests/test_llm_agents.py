@@ -85,6 +85,21 @@ def test_registry_builds_llm_agents_and_others_ignore_their_options():
     assert is_batched(agent) and not is_batched(HeuristicAgent())
 
 
+def test_sampling_llm_agent_gives_each_episode_its_own_seed_whatever_the_batch_order():
+    generator = ScriptedGenerator()
+    agent = LLMAgent(generator, temperature=1.0, seed=3)
+    envs = [gym.make("SearchQA-v0", **SMALL) for _ in range(2)]
+    resets = [env.reset(seed=0, options={"task_index": i}) for i, env in enumerate(envs)]
+    agent.begin_batch([o for o, _ in resets], [i for _, i in resets], envs, [5, 7])
+    agent.act_batch([o for o, _ in resets], [i for _, i in resets])
+    forward = generator.calls[-1][1]
+    assert forward.seed is None and len(forward.seeds) == 2 and forward.seeds[0] != forward.seeds[1]
+    # same episodes in the other slots: each keeps its seed (it depends on the episode, not the slot)
+    agent.begin_batch([o for o, _ in resets[::-1]], [i for _, i in resets[::-1]], envs[::-1], [7, 5])
+    agent.act_batch([o for o, _ in resets[::-1]], [i for _, i in resets[::-1]])
+    assert generator.calls[-1][1].seeds == forward.seeds[::-1]
+
+
 def test_llm_agent_keeps_a_chat_transcript_and_passes_stop_strings():
     generator = ScriptedGenerator()
     agent = LLMAgent(generator, max_new_tokens=16)

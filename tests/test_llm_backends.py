@@ -405,3 +405,19 @@ def test_client_gives_up_when_server_is_down() -> None:
     with client, pytest.raises(LLMError, match="after 3 attempts: ConnectError"):
         client.generate([CHAT], GREEDY8)
     assert time.perf_counter() - start < 10
+
+
+def test_per_prompt_seeds_make_samples_independent_of_batch_layout(generator: TransformersGenerator) -> None:
+    """A prompt's sample depends on its own seed only: not on batch neighbours, order, or size."""
+    config = GenerationConfig(max_new_tokens=12, temperature=1.0, seeds=(11, 22, 33))
+    batched = generator.generate(PROMPTS[:3], config)
+    reordered = generator.generate([PROMPTS[2], PROMPTS[0], PROMPTS[1]],
+                                   GenerationConfig(max_new_tokens=12, temperature=1.0, seeds=(33, 11, 22)))
+    assert reordered == [batched[2], batched[0], batched[1]]
+    alone = generator.generate([PROMPTS[1]], GenerationConfig(max_new_tokens=12, temperature=1.0, seed=22))
+    assert alone == [batched[1]]  # seeds=(s,) and seed=s agree: the OpenAI server path matches too
+    # the same prompt twice with different seeds (a GRPO group) samples differently
+    twins = generator.generate([PROMPTS[0]] * 4, GenerationConfig(max_new_tokens=12, temperature=1.0, seeds=(1, 2, 3, 4)))
+    assert len(set(twins)) > 1
+    with pytest.raises(ValueError, match="2 seeds for 3 prompts"):
+        generator.generate(PROMPTS[:3], GenerationConfig(temperature=1.0, seeds=(1, 2)))

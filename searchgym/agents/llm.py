@@ -19,9 +19,9 @@ per step for all of them. ``begin_batch`` / ``act_batch`` address episodes by sl
 finished episode's slot can be refilled with a new task while the others keep going (continuous
 batching). ``begin`` / ``act`` are the one-slot case of the same code, so sequential and batched
 runs build the same prompts. Under greedy decoding (the default, ``temperature=0``) an episode's
-actions do not depend on which other episodes share its batch; with sampling they do (the
-generator seeds each row by its position in the call), so sampled runs are reproducible only for
-the same batch layout.
+actions do not depend on which other episodes share its batch; with sampling neither do they:
+each row gets its own seed from (agent seed, episode seed, turn) through
+``GenerationConfig.seeds``, so a sampled run is reproducible whatever the batch layout.
 """
 
 from __future__ import annotations
@@ -219,12 +219,18 @@ class LLMAgent:
         return [dict(m) for m in episode.messages] if self.chat else episode.text
 
     def _config(self, episodes: Sequence[_Episode]) -> GenerationConfig:
-        """The call's decoding config; its seed depends only on the episodes, not on wall time."""
+        """The call's decoding config: one seed per episode, from (agent seed, episode seed, turn).
+
+        Why per episode: a row's sample then depends only on its own episode and turn, not on
+        which other episodes share the batch or their order (the vector env's layout).
+        """
         if self.generation.greedy:
             return self.generation
-        entropy = [self.seed] + [value for e in episodes for value in (e.seed, e.turn)]
-        seed = int(np.random.SeedSequence([v % (1 << 32) for v in entropy]).generate_state(1)[0])
-        return replace(self.generation, seed=seed)
+        seeds = tuple(
+            int(np.random.SeedSequence([v % (1 << 32) for v in (self.seed, e.seed, e.turn)]).generate_state(1)[0])
+            for e in episodes
+        )
+        return replace(self.generation, seed=None, seeds=seeds)
 
     def _generate(self, episodes: list[_Episode]) -> list[str]:
         """Generate for the episodes; prompts that outgrew the context get ``""`` from then on."""

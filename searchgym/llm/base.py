@@ -39,7 +39,11 @@ class GenerationConfig:
     ``temperature == 0`` means greedy decoding. ``stop`` strings end generation early; the output
     is cut at the first stop string, which is kept when ``include_stop`` is true because
     Search-R1-style agents end an action with ``</search>`` and the parser needs the closing tag.
-    ``seed`` makes sampling reproducible per call (``None``: fresh randomness).
+    ``seed`` makes sampling reproducible per call (``None``: fresh randomness). ``seeds`` gives
+    each prompt its own seed instead (one per prompt, in order): a prompt's sample then depends
+    only on the prompt and its seed, never on which other prompts share the batch or where it
+    sits in it — what an RL rollout needs when the vector env's batch layout changes between
+    runs, and what makes identical prompts of a GRPO group sample differently.
     """
 
     max_new_tokens: int = 256
@@ -48,6 +52,7 @@ class GenerationConfig:
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
     include_stop: bool = True
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -68,6 +73,19 @@ class GenerationConfig:
         seed = self.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+            for value in self.seeds:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"seeds must be ints, got {value!r}")
+
+    def prompt_seed(self, index: int, count: int) -> int | None:
+        """The seed of prompt ``index`` of ``count``: ``seeds[index]``, else the call's ``seed``."""
+        if self.seeds is None:
+            return self.seed
+        if len(self.seeds) != count:
+            raise ValueError(f"got {len(self.seeds)} seeds for {count} prompts")
+        return self.seeds[index]
 
     @property
     def greedy(self) -> bool:

@@ -112,7 +112,7 @@ class OpenAIChatGenerator:
         """One completion per prompt, requested concurrently; the first failure is raised."""
         config = config if config is not None else GenerationConfig()
         prompts = validate_prompts(prompts)
-        payloads = [self._payload(prompt, index, config) for index, prompt in enumerate(prompts)]
+        payloads = [self._payload(prompt, index, config, len(prompts)) for index, prompt in enumerate(prompts)]
         if len(payloads) <= 1:
             return [self._complete(payload, config) for payload in payloads]
         futures = [self._executor().submit(self._complete, p, config) for p in payloads]
@@ -136,7 +136,7 @@ class OpenAIChatGenerator:
                 )
             return self._pool
 
-    def _payload(self, prompt: Prompt, index: int, config: GenerationConfig) -> dict[str, Any]:
+    def _payload(self, prompt: Prompt, index: int, config: GenerationConfig, count: int = 1) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model,
             "max_tokens": config.max_new_tokens,
@@ -159,8 +159,9 @@ class OpenAIChatGenerator:
             payload["prompt"] = prompt
         if config.stop:
             payload["stop"] = list(config.stop)
-        if config.seed is not None:
-            payload["seed"] = config.seed
+        seed = config.prompt_seed(index, count)  # per-prompt seeds: GRPO twins sample differently
+        if seed is not None:
+            payload["seed"] = seed
         return payload
 
     def _complete(self, payload: dict[str, Any], config: GenerationConfig) -> str:

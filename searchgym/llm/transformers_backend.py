@@ -4,8 +4,8 @@ Design notes (why, not what):
 
 * Prompts are left-padded with an attention mask so a batch decodes like each prompt alone.
   Prompts are sorted by length before batching to waste less compute on padding.
-* Sampling draws from one ``torch.Generator`` per prompt, seeded from ``config.seed`` and the
-  prompt's position in the call. ``transformers.generate`` has no generator argument and would use
+* Sampling draws from one ``torch.Generator`` per prompt, seeded from the prompt's own seed
+  (``config.seeds``) or else from ``config.seed`` and the prompt's position in the call. ``transformers.generate`` has no generator argument and would use
   the global RNG (not reproducible under threads, and it perturbs other code), so the sampler is a
   logits processor that picks the token itself and leaves a one-hot score for greedy search.
 * Stop strings end generation early through a ``StoppingCriteria`` that decodes only the tail of
@@ -219,6 +219,8 @@ class TransformersGenerator:
         if not prompts:
             return []
         base_seed = config.seed if config.seed is not None else secrets.randbits(63)
+        if config.seeds is not None:
+            config.prompt_seed(0, len(prompts))  # checks there is one seed per prompt
         results = [""] * len(prompts)
         with self._lock, torch.inference_mode():
             if self.num_threads is not None and torch.get_num_threads() != self.num_threads:
@@ -291,10 +293,10 @@ class TransformersGenerator:
 
         processors = LogitsProcessorList()
         if not config.greedy:
-            generators = [
-                torch.Generator(device=self.device).manual_seed(_row_seed(base_seed, index))
-                for index in indices
-            ]
+            # per-prompt seeds: a prompt with seed s samples like a one-prompt call with seed=s
+            row_seeds = ([_row_seed(config.seeds[index], 0) for index in indices] if config.seeds is not None
+                         else [_row_seed(base_seed, index) for index in indices])
+            generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in row_seeds]
             processors.append(_SeededSampler(config.temperature, config.top_p, generators))
         criteria = StoppingCriteriaList()
         if config.stop:
