@@ -5,7 +5,9 @@ faiss + a bi-encoder, a remote server) is much cheaper per query on a batch than
 single-query calls. :class:`~gymnasium.vector.SyncVectorEnv` steps its sub-envs one by one, so
 it issues one engine call per searching sub-env; :class:`BatchedSearchQAVectorEnv` parses all
 actions first, sends every query of every sub-env in one ``engine.search(queries, top_k)`` call,
-then finishes each sub-env's step with :meth:`SearchQAEnv.finish_step`. Everything else (action
+then finishes each sub-env's step with :meth:`SearchQAEnv.finish_step`. Identical queries of one
+step (the members of a GRPO group often open with the same search) are sent once and their hits
+handed to each sub-env. Everything else (action
 parsing, rewards, infos, turn budget) is the sub-env's own code, so results are identical to
 stepping the sub-envs one at a time.
 
