@@ -13,10 +13,16 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from episodes import run_env
 
 import searchgym  # noqa: F401
 from searchgym.export import export_tasks, read_rows, task_records
-from searchgym.integrations.tool_session import EpisodeOver, ToolSession, extract_final_answer, hermes_tool_calls
+from searchgym.integrations.tool_session import (
+    EpisodeOver,
+    ToolSession,
+    extract_final_answer,
+    hermes_tool_calls,
+)
 from searchgym.integrations.verl import compute_score
 
 SMALL = {"world_size": 300, "tasks_per_type": 30}
@@ -54,20 +60,6 @@ def as_openai(episode):
     return [{"role": "assistant", "content": None, "tool_calls": [
         {"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}]}
         for i, (n, a) in enumerate(episode)]
-
-
-def run_env(task_key: str, actions, **overrides):
-    env = gym.make("SearchQA-v0", **SMALL, **overrides)
-    env.reset(options={"task_key": task_key})
-    total, transcript, info = 0.0, [], {}
-    for action in actions:
-        observation, reward, terminated, truncated, info = env.step(action)
-        total += reward
-        transcript.append(observation)
-        if terminated or truncated:
-            break
-    return total, info, transcript
-
 
 def pick(records, n=6):
     """A spread of tasks over types (comparison answers appear in their questions)."""
@@ -171,7 +163,11 @@ def test_verl_compute_score_never_scores_observations():
 
 
 def test_verl_tool_config_and_tools_plain(records, tmp_path):
-    from searchgym.integrations.verl import SearchGymAccessTool, SearchGymSearchTool, search_tool_config
+    from searchgym.integrations.verl import (
+        SearchGymAccessTool,
+        SearchGymSearchTool,
+        search_tool_config,
+    )
 
     config = search_tool_config("http://127.0.0.1:9/", tool="verl")
     tool = config["tools"][0]
@@ -345,7 +341,12 @@ def test_trl_tool_schemas_with_the_real_libraries():
 
 
 def test_verifiers_plain_surface(records):
-    from searchgym.integrations.verifiers import dataset_rows, make_tools, score_messages, searchgym_reward
+    from searchgym.integrations.verifiers import (
+        dataset_rows,
+        make_tools,
+        score_messages,
+        searchgym_reward,
+    )
 
     rows = dataset_rows("SearchQA-v0", **SMALL)
     assert [json.loads(r["info"])["task_key"] for r in rows] == [r["task_key"] for r in records]

@@ -16,12 +16,13 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from loopback import free_port, serve_openai_app as serve
+from episodes import one_torch_thread
+from loopback import free_port
+from loopback import serve_openai_app as serve
 
 from searchgym.cache import MANIFEST_NAME, ArtifactCache
 from searchgym.llm import (
@@ -33,8 +34,8 @@ from searchgym.llm import (
     TransformersGenerator,
     apply_stop,
     make_generator,
+    smollm2,
 )
-from searchgym.llm import smollm2
 from searchgym.llm.base import matched_stop
 from searchgym.llm.openai_server import create_openai_app
 
@@ -48,20 +49,6 @@ GREEDY8 = GenerationConfig(max_new_tokens=8)
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """The test machine's few cores are shared: OpenMP threads spinning against other processes
-    made decoding ~10x slower than a single thread, so model work here runs single-threaded."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

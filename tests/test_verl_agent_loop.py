@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import gymnasium as gym
 import pytest
+from episodes import one_torch_thread, run_env
 
 import searchgym  # noqa: F401
 from searchgym.agents.oracle import OracleAgent
@@ -50,20 +49,6 @@ NO_AGENT_LOOP = ("verl.experimental.agent_loop does not import (a --no-deps verl
 @pytest.fixture(scope="module")
 def records() -> list[dict]:
     return task_records("SearchQA-v0", **SMALL)
-
-
-def run_env(task_key: str, actions: list[Any]) -> tuple[float, dict, list[str]]:
-    """The reference: a plain gymnasium episode of ``actions``."""
-    env = gym.make("SearchQA-v0", **SMALL)
-    env.reset(options={"task_key": task_key})
-    total, info, observations = 0.0, {}, []
-    for action in actions:
-        observation, reward, terminated, truncated, info = env.step(action)
-        total += reward
-        observations.append(observation)
-        if terminated or truncated:
-            break
-    return total, info, observations
 
 
 def oracle_actions(task_key: str) -> list[str]:
@@ -303,19 +288,6 @@ def test_export_create_kwargs_reach_the_tools(records, tmp_path):
 
 
 # --------------------------------------------------------------------------- the tag protocol
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """The CPU is shared with other jobs; one thread decodes faster than many (see test_llm_backends)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,11 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from searchgym.envs.observations import format_access, format_error, format_search_results
+from searchgym.envs.observations import (
+    format_access,
+    format_error,
+    format_search_results,
+)
 from searchgym.envs.tools import tool_schemas
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,
@@ -78,6 +82,7 @@ __all__ = [
     "row_overrides",
     "search_tool_config",
     "write_search_tool_config",
+    "write_yaml_config",
 ]
 
 _METRICS = {"em": exact_match, "f1": token_f1, "substring_em": substring_match}
@@ -215,9 +220,8 @@ def search_tool_config(
     return {"tools": tools}
 
 
-def write_search_tool_config(path: str | Path, url: str = "http://127.0.0.1:8000", **kwargs: Any) -> Path:
-    """Write :func:`search_tool_config` as YAML (JSON, a YAML subset, if PyYAML is missing)."""
-    config = search_tool_config(url, **kwargs)
+def write_yaml_config(path: str | Path, config: Any) -> Path:
+    """Write a verl config file as YAML (JSON, a YAML subset, if PyYAML is missing)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -227,6 +231,11 @@ def write_search_tool_config(path: str | Path, url: str = "http://127.0.0.1:8000
     except ImportError:  # pragma: no cover
         path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path
+
+
+def write_search_tool_config(path: str | Path, url: str = "http://127.0.0.1:8000", **kwargs: Any) -> Path:
+    """Write :func:`search_tool_config` to ``path`` (what ``multi_turn.tool_config_path`` reads)."""
+    return write_yaml_config(path, search_tool_config(url, **kwargs))
 
 
 # --------------------------------------------------------------------------- BaseTool subclasses

@@ -40,7 +40,11 @@ from typing import Any
 from uuid import uuid4
 
 from searchgym.integrations.tool_session import DEFAULT_ENV_ID, ToolSession
-from searchgym.integrations.verl import episode_metrics, row_overrides
+from searchgym.integrations.verl import (
+    episode_metrics,
+    row_overrides,
+    write_yaml_config,
+)
 
 __all__ = [
     "ACTION_CLOSE_TAGS",
@@ -296,19 +300,7 @@ def agent_loop_config(*, env_overrides: Mapping[str, Any] | None = None, env_id:
 
 def write_agent_loop_config(path: Any, **kwargs: Any) -> Any:
     """Write :func:`agent_loop_config` as YAML (JSON, a YAML subset, without PyYAML)."""
-    import json
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    config = agent_loop_config(**kwargs)
-    try:
-        import yaml
-
-        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    except ImportError:  # pragma: no cover
-        path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-    return path
+    return write_yaml_config(path, agent_loop_config(**kwargs))
 
 
 # --------------------------------------------------------------------------- verl AgentLoopBase
