@@ -27,8 +27,8 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 
 __all__ = [
     "normalize_answer",
