@@ -187,8 +187,13 @@ def test_verl_09_per_call_instances_follow_the_trajectory(records):
                                         {METRICS_FIELD: tracked[0]})
     assert scored["score"] == 1.0 and scored["evidence_recall"] == tracked[0]["evidence_recall"]
     assert set(scored) == {"score", *EPISODE_METRIC_KEYS}
+    assert (scored["em"], scored["f1"], scored["answered"], scored["reward"]) == (1.0, 1.0, 1.0, 1.0)
     untracked = compute_score_with_metrics("SearchQA-v0", "no answer", {"target": record["answers"]}, {})
     assert set(untracked) == set(scored) and untracked["turns"] == 0.0
+    assert (untracked["em"], untracked["f1"], untracked["answered"]) == (0.0, 0.0, 0.0)
+    partial = compute_score_with_metrics("SearchQA-v0", f"<answer>{record['answer']} extra words</answer>",
+                                         {"target": record["answers"]}, {}, metric="f1")
+    assert partial["em"] == 0.0 and 0.0 < partial["f1"] == partial["score"] < 1.0 and partial["answered"] == 1.0
 
 
 def _agent_data() -> Any:

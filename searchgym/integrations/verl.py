@@ -167,10 +167,11 @@ def compute_score_with_metrics(
     score = compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
     tracked = (extra_info or {}).get(METRICS_FIELD) or {}
     metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
-    answered = extract_final_answer(solution_str or "") is not None
-    metrics.update(reward=score, answered=float(answered),
-                   em=compute_score(data_source, solution_str, ground_truth, metric="em"),
-                   f1=compute_score(data_source, solution_str, ground_truth, metric="f1"))
+    prediction = extract_final_answer(solution_str or "")
+    answers = ground_truth_answers(ground_truth)
+    metrics.update(reward=score, answered=float(prediction is not None),
+                   em=0.0 if prediction is None else float(exact_match(prediction, answers)),
+                   f1=0.0 if prediction is None else float(token_f1(prediction, answers)))
     return {"score": score, **metrics}
 
 
