@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
+from searchgym.agents.llm import SEARCH_R1_STOPS
 from searchgym.integrations.tool_session import DEFAULT_ENV_ID, ToolSession
 from searchgym.integrations.verl import (
     episode_metrics,
@@ -62,7 +63,7 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 AGENT_NAME = "searchgym_agent"
-ACTION_CLOSE_TAGS = ("</search>", "</access>", "</answer>")
+ACTION_CLOSE_TAGS = SEARCH_R1_STOPS  # the closing tags the LLM agents stop on, one definition
 
 #: ``generate(prompt_ids, sampling_params)`` -> an object with ``token_ids`` (and optionally
 #: ``log_probs``, ``num_preempted``, ``extra_fields``: verl's ``TokenOutput``) or a token list.
