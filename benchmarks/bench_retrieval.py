@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             engine = build_engine(name, passages)
             build_s = time.perf_counter() - start
             if name in ("dense", "hybrid"):
-                note = "MiniLM-L6 on CPU, faiss flat"
+                note = "MiniLM-L6 on CPU, exact search (one BLAS product per call)"
             console.print(f"  {name}: built/loaded in {build_s:.1f}s; measuring {len(n_queries)} queries")
             rows += measure(size, len(passages), name, engine, n_queries, args.k, args.batch_size, build_s, note)
             del engine

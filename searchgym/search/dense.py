@@ -1,8 +1,10 @@
 """Dense retrieval: sentence-transformers embeddings searched with faiss (inner product).
 
 Why this shape: encoding the corpus is the expensive part (minutes for 100k passages on a CPU),
-so the embeddings are cached on disk as a plain ``.npy`` keyed by *corpus + model*; the faiss
-index is cheap to rebuild from them (flat) or saved with ``faiss.write_index`` (IVF, HNSW).
+so the embeddings are cached on disk as a plain ``.npy`` keyed by *corpus + model*. Exact
+("flat") search is a BLAS product over them (:mod:`searchgym.search.exact`, faster than faiss's
+flat index for batches); the approximate faiss indexes are saved with ``faiss.write_index``
+(IVF, HNSW).
 Models are only ever loaded from a local directory: an RL job must never stall on, or silently
 depend on, a model hub download.
 
@@ -24,6 +26,7 @@ import numpy as np
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.base import SearchError
+from searchgym.search.exact import ExactInnerProductIndex
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
     CacheArg,
@@ -196,7 +199,8 @@ class DenseEngine:
     Hits are the ``k`` nearest passages (``k`` clipped to the corpus size), best first, ties
     broken by corpus order; an empty query gets ``[]``; queries over
     :data:`~searchgym.search.corpus_index.MAX_QUERY_CHARS` characters are truncated (the model
-    also truncates to its own token limit). ``index`` picks ``"flat"`` (exact), ``"ivf"``
+    also truncates to its own token limit). ``index`` picks ``"flat"`` (exact, one BLAS
+    product per batch: :class:`~searchgym.search.exact.ExactInnerProductIndex`), ``"ivf"``
     (``nprobe`` lists probed; flat below :data:`IVF_MIN_PASSAGES` passages — see
     ``index_kind`` for what was built) or ``"hnsw"`` (``hnsw_m`` links, ``ef_search``).
 
@@ -296,7 +300,7 @@ class DenseEngine:
         )
         return vectors
 
-    # -- faiss index ----------------------------------------------------------------------------
+    # -- search index ---------------------------------------------------------------------------
 
     @property
     def index_params(self) -> dict[str, Any]:
@@ -318,8 +322,12 @@ class DenseEngine:
         )
 
     def _load_or_build_index(self) -> Any:
-        # A flat index is a copy of the embeddings: rebuilding it is faster than reading it.
-        if self.cache is None or self.index_kind == "flat":
+        # Exact search is one BLAS product per batch (see searchgym.search.exact for why not
+        # faiss's IndexFlatIP); it holds a transposed copy of the embeddings, cheaper to
+        # make than to read from disk.
+        if self.index_kind == "flat":
+            return ExactInnerProductIndex(self.embeddings, device=self.device)
+        if self.cache is None:
             return self._build_index()
         import faiss
 
@@ -354,19 +362,23 @@ class DenseEngine:
         """Query embeddings, encoded in batches of ``batch_size`` (no progress bar: too short)."""
         return self._encode(queries, progress=False)
 
-    def _search_params(self, k: int) -> Any:
-        """Per-call faiss parameters (not index attributes), so concurrent searches with
-        different ``k`` or a changed ``nprobe`` never race on shared index state."""
+    def _search_index(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)`` of the index. faiss gets per-call parameters (not index
+        attributes), so concurrent searches with different ``k`` or a changed ``nprobe``
+        never race on shared index state."""
+        if isinstance(self._index, ExactInnerProductIndex):
+            return self._index.search(vectors, k)
         import faiss
 
+        params = None
         if self.index_kind == "ivf":
-            return faiss.SearchParametersIVF(nprobe=max(1, min(self.nprobe, self._index.nlist)))
-        if self.index_kind == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
-        return None
+            params = faiss.SearchParametersIVF(nprobe=max(1, min(self.nprobe, self._index.nlist)))
+        elif self.index_kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+        return self._index.search(vectors, k, params=params)
 
     def search(self, queries: list[str], k: int) -> list[list[Hit]]:
-        """Top-``k`` passages per query: one batched encode, one batched faiss search."""
+        """Top-``k`` passages per query: one batched encode, one batched index search."""
         cleaned = clean_queries(queries)
         k = min(check_k(k), len(self.store))
         results: list[list[Hit]] = [[] for _ in cleaned]
@@ -374,7 +386,7 @@ class DenseEngine:
         if not positions:
             return results
         vectors = self.encode_queries([cleaned[i] for i in positions])
-        scores, rows = self._index.search(vectors, k, params=self._search_params(k))
+        scores, rows = self._search_index(vectors, k)
         for position, row_ids, row_scores in zip(positions, rows, scores):
             ranked = sorted(
                 ((float(score), int(row)) for row, score in zip(row_ids, row_scores) if row >= 0),
