@@ -28,7 +28,15 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, append_results, fmt, load_bundle, markdown_table, median, parse_sizes  # noqa: E402
+from _common import (
+    RESULTS,
+    append_results,
+    fmt,
+    load_bundle,
+    markdown_table,
+    median,
+    parse_sizes,
+)
 
 console = Console(width=160)
 
@@ -78,7 +86,7 @@ def run(args: argparse.Namespace) -> tuple[list[list[str]], list[list[str]]]:
             chunks = [vectors[i:i + batch] for i in range(0, len(vectors), batch)]
             cells = [size.label, f"{passages:,}", str(batch)]
             for kernel in kernels:
-                cells.append(fmt(per_query_ms(lambda b: kernel.search(b, args.k), chunks, args.repeats), 2))
+                cells.append(fmt(per_query_ms(lambda b, kernel=kernel: kernel.search(b, args.k), chunks, args.repeats), 2))
             kernel_rows.append(cells)
             console.print(" | ".join(cells))
         text_chunks = {batch: [queries[i:i + batch] for i in range(0, len(queries), batch)] for batch in args.batches}
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> tuple[list[list[str]], list[list[str]]]:
         for kernel in kernels:
             engine._index = getattr(kernel, "index", kernel)  # a faiss index or ours: DenseEngine takes both
             for batch in args.batches:
-                ms = per_query_ms(lambda b: engine.search(b, args.k), text_chunks[batch], args.repeats)
+                ms = per_query_ms(lambda b, engine=engine: engine.search(b, args.k), text_chunks[batch], args.repeats)
                 engine_rows.append([size.label, f"{passages:,}", getattr(kernel, 'name', 'ExactInnerProductIndex'), str(batch), fmt(ms, 2)])
                 console.print(" | ".join(engine_rows[-1]))
         engine._index = exact_index

@@ -300,3 +300,46 @@ def test_batched_sparse_ranking_matches_bm25s_own_retrieve(small_bundle):
         expected = sorted(((-float(s), row) for row, s in enumerate(scores) if s > 0))[:10]
         assert [h.doc_id for h in hits] == [small_bundle.corpus.passages[row].doc_id for _, row in expected]
         assert all(abs(h.score + s) < 1e-4 for h, (s, _) in zip(hits, expected))
+
+
+def _search_in_child(engine, queries, results_queue):
+    results_queue.put([[hit.doc_id for hit in hits] for hits in engine.search(queries, 5)])
+
+
+def test_threaded_batches_equal_serial_ranking_and_survive_pickle_and_fork(small_bundle):
+    """A batch split over threads ranks exactly like one thread; the pool is per process."""
+    import multiprocessing
+    import pickle
+
+    from searchgym.search.bm25 import BM25Engine
+
+    queries = [task.question for task in small_bundle.tasks.tasks[:50]]
+    serial = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=1)
+    threaded = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=3)
+    expected = serial.search(queries, 10)
+    assert threaded.search(queries, 10) == expected
+    assert threaded._pool is not None and serial._pool is None  # one thread never starts a pool
+    assert threaded.search(queries[:1], 10) == expected[:1]
+
+    copy = pickle.loads(pickle.dumps(threaded))
+    assert copy._pool is None and copy.threads == 3
+    assert copy.search(queries, 10) == expected
+
+    # a forked child inherits the pool object without its threads: it must make its own
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_search_in_child, args=(threaded, queries, results))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0, "the forked child hung or failed"
+    assert results.get(timeout=5) == [[hit.doc_id for hit in hits[:5]] for hits in expected]
+    threaded.close()
+    assert threaded._pool is None and threaded.search(queries[:4], 10) == expected[:4]
+
+
+@pytest.mark.parametrize("threads", [0, -1, True, 1.5])
+def test_bad_thread_counts_are_rejected(corpus, threads):
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        BM25Engine(corpus, cache=None, show_progress=False, threads=threads)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,6 +53,19 @@ def _stemmer_version() -> str:
 
 
 _MAX_DENSE_SCORES = 16_000_000  # bound on queries x documents per sparse product (memory)
+_MAX_DEFAULT_THREADS = 8
+
+
+def default_threads() -> int:
+    """The cores this process may use (its CPU affinity), at most 8.
+
+    Why a cap: past a few threads, the Python part of ranking (holding the GIL) dominates.
+    """
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(_MAX_DEFAULT_THREADS, usable))
 
 
 def _order(rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
@@ -83,6 +99,11 @@ class BM25Engine:
     passages. Queries over :data:`~searchgym.search.corpus_index.MAX_QUERY_CHARS` characters are
     truncated. ``k`` larger than the corpus is clipped.
 
+    ``threads`` (default :func:`default_threads`) is how many threads a batch of queries is
+    ranked on: a batch is split into that many parts, whose sparse products and top-k run in
+    parallel (scipy and numpy release the GIL). One query always runs on the calling thread.
+    This is where a batched call gains over one call per query on a many-core machine.
+
     ``loaded_from_cache`` tells whether the index came from disk (``True``) or was built now.
     """
 
@@ -96,10 +117,19 @@ class BM25Engine:
         stemmer: str | None = "english",
         cache: CacheArg = DEFAULT_CACHE,
         show_progress: bool = True,
+        threads: int | None = None,
         name: str = "bm25",
     ) -> None:
         if method not in _METHODS:
             raise ValueError(f"unknown BM25 method {method!r}; valid: {', '.join(_METHODS)}")
+        if threads is None:
+            threads = default_threads()
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}")
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
         self.name = name
         self.store = PassageStore(passages)
         self.k1, self.b, self.method = float(k1), float(b), method
@@ -118,15 +148,18 @@ class BM25Engine:
         """Everything but the PyStemmer object (a C extension type that cannot be pickled).
 
         Why pickle at all: Gymnasium's ``AsyncVectorEnv`` and Ray ship env objects (not only
-        factories) to workers; the stemmer is rebuilt from its name on the other side.
+        factories) to workers; the stemmer is rebuilt from its name on the other side, and the
+        thread pool on first use.
         """
         state = self.__dict__.copy()
         state["_stemmer"] = None
+        state["_pool"] = state["_pool_lock"] = None  # threads and locks do not pickle
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._stemmer = self._make_stemmer(self.stemmer_name)
+        self._pool_lock = threading.Lock()
 
     # -- construction -------------------------------------------------------------------------
 
@@ -243,6 +276,38 @@ class BM25Engine:
         return self._matrix
 
     def _rank(self, batch_ids: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
+        """Rank a batch, split into up to ``threads`` contiguous parts ranked in parallel."""
+        parts = min(self.threads, len(batch_ids))
+        if parts <= 1 or self._retriever.nonoccurrence_array is not None:
+            return self._rank_serial(batch_ids, k)
+        self._score_matrix()  # built once here, not raced by the workers
+        bounds = np.linspace(0, len(batch_ids), parts + 1).round().astype(int)
+        chunks = [batch_ids[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        ranked: list[list[tuple[int, float]]] = []
+        for part in self._thread_pool().map(lambda chunk: self._rank_serial(chunk, k), chunks):
+            ranked.extend(part)
+        return ranked
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        """The ranking threads, started on first use in this process.
+
+        A forked child (``AsyncVectorEnv``, multiprocessing) inherits the pool object but not
+        its threads, so a pool made by another process id is replaced, never waited on.
+        """
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=f"searchgym-{self.name}")
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the ranking threads (they are restarted if the engine is used again)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _rank_serial(self, batch_ids: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
         """Rank a batch of tokenised queries with one sparse product per block of queries.
 
         bm25s's ``retrieve`` scores each query with its own pass over the postings; here the
