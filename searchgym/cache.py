@@ -23,9 +23,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import platformdirs
 
@@ -54,6 +54,15 @@ def cache_root() -> Path:
 
 def content_hash(*parts: bytes | str, length: int = 16) -> str:
     """A short, stable sha256 hex digest of the given parts (order matters)."""
+    return content_hash_of(parts, length=length)
+
+
+def content_hash_of(parts: Iterable[bytes | str], *, length: int = 16) -> str:
+    """:func:`content_hash` of the parts an iterable yields, one part in memory at a time.
+
+    Why: hashing a corpus of millions of passages must not hold all their JSON at once. Each
+    part is framed by its length, so the same parts give the same digest either way.
+    """
     digest = hashlib.sha256()
     for part in parts:
         data = part.encode("utf-8") if isinstance(part, str) else part
@@ -75,14 +84,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Run ``write`` on a temporary sibling of ``path``, fsync it, then rename it into place,
+    so readers see the old file or the new one, never half (a failed write leaves no trace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -91,8 +101,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`_atomic_write`)."""
+    _atomic_write(path, lambda handle: handle.write(data))
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write the UTF-8 ``lines`` (each with its own newline) to ``path`` atomically, streaming.
+
+    Why: a multi-million-passage JSONL file is gigabytes; it is written through a 1 MiB buffer
+    instead of being joined into one string first.
+    """
+
+    def write(handle: BinaryIO) -> None:
+        with open(handle.fileno(), "w", encoding="utf-8", buffering=1 << 20, closefd=False) as text:
+            text.writelines(lines)
+
+    _atomic_write(path, write)
 
 
 def safe_name(name: str) -> str:

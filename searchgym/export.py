@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from searchgym.bundle import WorldBundle, build_bundle
-from searchgym.cache import atomic_write_text
+from searchgym.cache import atomic_write_lines
 from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.prompts import render_prompt
 from searchgym.types import Task
@@ -300,7 +300,7 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if _is_jsonl(fmt, path):
-        atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+        atomic_write_lines(path, (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
     else:
         _write_parquet(rows, path)
     return path

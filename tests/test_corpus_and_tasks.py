@@ -182,3 +182,44 @@ def test_bad_corpus_and_task_options_are_rejected():
         CorpusOptions(passage_words=5)
     with pytest.raises(ValueError, match="unknown task types"):
         TaskOptions(types=("riddle",))
+
+
+def test_streamed_saves_and_hashes_equal_the_in_memory_forms(small_bundle, tmp_path):
+    """Corpora and task sets are written and hashed line by line (millions of passages must
+    not be joined into one string), with the same bytes and digests as the joined forms."""
+    from searchgym.cache import content_hash, content_hash_of
+    from searchgym.corpus.corpus import Corpus
+    from searchgym.search.corpus_index import PassageStore
+    from searchgym.tasks.taskset import TaskSet
+
+    corpus, tasks = small_bundle.corpus, small_bundle.tasks
+    corpus.save(tmp_path / "passages.jsonl")
+    tasks.save(tmp_path / "tasks.jsonl")
+    assert (tmp_path / "passages.jsonl").read_text(encoding="utf-8") == corpus.to_jsonl()
+    assert (tmp_path / "tasks.jsonl").read_text(encoding="utf-8") == tasks.to_jsonl()
+    reloaded = Corpus.load(tmp_path / "passages.jsonl", corpus.world_id)
+    assert reloaded.content_hash == corpus.content_hash
+    assert TaskSet.load(tmp_path / "tasks.jsonl", tasks.world_id).to_jsonl() == tasks.to_jsonl()
+    lines = corpus.to_jsonl().splitlines(keepends=True)
+    assert corpus.content_hash == content_hash(corpus.world_id, *lines)
+    store = PassageStore(corpus.passages)
+    assert store.corpus_hash == content_hash(*(line.rstrip("\n") for line in lines))  # cache keys unchanged
+    assert content_hash_of(iter(["a", b"b"])) == content_hash("a", b"b") != content_hash("ab")
+
+
+def test_a_failed_streamed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from searchgym.cache import atomic_write_lines
+
+    target = tmp_path / "rows.jsonl"
+    atomic_write_lines(target, ["old\n"])
+
+    def lines():
+        yield "new 1\n"
+        raise RuntimeError("generator failed half way")
+
+    with pytest.raises(RuntimeError, match="half way"):
+        atomic_write_lines(target, lines())
+    assert target.read_text() == "old\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.jsonl"]
+    atomic_write_lines(target, (f"é {i}\n" for i in range(3)))
+    assert target.read_text(encoding="utf-8") == "é 0\né 1\né 2\n"

@@ -7,12 +7,13 @@ alignment between graph and text that static Wikipedia dumps lack.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from searchgym.cache import atomic_write_text, content_hash, stable_json
+from searchgym.cache import atomic_write_lines, content_hash_of, stable_json
 from searchgym.search.base import UnknownDocumentError
 from searchgym.types import Passage
 
@@ -55,18 +56,23 @@ class Corpus:
     def passages_stating(self, fact_id: str) -> list[str]:
         return list(self.fact_index.get(fact_id, ()))
 
+    def jsonl_lines(self) -> Iterator[str]:
+        """One canonical JSON line per passage, in order (what :meth:`save` writes)."""
+        return (stable_json(passage.to_dict()) + "\n" for passage in self.passages)
+
     def to_jsonl(self) -> str:
-        return "".join(stable_json(passage.to_dict()) + "\n" for passage in self.passages)
+        return "".join(self.jsonl_lines())
 
     @property
     def content_hash(self) -> str:
-        """Hash of the corpus text and provenance; keys every index built on it."""
+        """Hash of the world id and every passage's text and provenance, in order (streamed:
+        never the whole JSONL in memory); keys the engines built on this corpus."""
         if self._hash is None:
-            self._hash = content_hash(self.world_id, self.to_jsonl())
+            self._hash = content_hash_of(itertools.chain([self.world_id], self.jsonl_lines()))
         return self._hash
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, self.to_jsonl())
+        atomic_write_lines(path, self.jsonl_lines())
 
     @classmethod
     def load(cls, path: Path, world_id: str) -> "Corpus":

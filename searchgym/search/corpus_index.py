@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from searchgym.cache import ArtifactCache, content_hash, stable_json
+from searchgym.cache import ArtifactCache, content_hash_of, stable_json
 from searchgym.search.base import SearchError, UnknownDocumentError
 from searchgym.types import Hit, Passage
 
@@ -174,7 +174,7 @@ class PassageStore:
     def corpus_hash(self) -> str:
         """A content hash of every passage (all fields, in order): the cache key of any index
         built from this corpus. Computed once; the store is immutable."""
-        return content_hash(*(stable_json(passage.to_dict()) for passage in self._passages))
+        return content_hash_of(stable_json(passage.to_dict()) for passage in self._passages)
 
 
 def load_or_build_artifact(

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from searchgym.cache import atomic_write_text, stable_json
+from searchgym.cache import atomic_write_lines, stable_json
 from searchgym.types import Task
 
 
@@ -51,7 +51,7 @@ class TaskSet:
         return "".join(stable_json(task.to_dict()) + "\n" for task in self.tasks)
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, self.to_jsonl())
+        atomic_write_lines(path, (stable_json(task.to_dict()) + "\n" for task in self.tasks))
 
     @classmethod
     def load(cls, path: Path, world_id: str) -> "TaskSet":
