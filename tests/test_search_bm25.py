@@ -316,6 +316,7 @@ def test_threaded_batches_equal_serial_ranking_and_survive_pickle_and_fork(small
     queries = [task.question for task in small_bundle.tasks.tasks[:50]]
     serial = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=1)
     threaded = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=3)
+    threaded.min_postings_per_thread = 1  # a small corpus is otherwise never worth splitting
     expected = serial.search(queries, 10)
     assert threaded.search(queries, 10) == expected
     assert threaded._pool is not None and serial._pool is None  # one thread never starts a pool
@@ -323,7 +324,11 @@ def test_threaded_batches_equal_serial_ranking_and_survive_pickle_and_fork(small
 
     copy = pickle.loads(pickle.dumps(threaded))
     assert copy._pool is None and copy.threads == 3
-    assert copy.search(queries, 10) == expected
+    assert copy.search(queries, 10) == expected and copy._pool is not None
+
+    small_batches = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=3)
+    assert small_batches.search(queries, 10) == expected
+    assert small_batches._pool is None  # default threshold: too few postings to be worth threads
 
     # a forked child inherits the pool object without its threads: it must make its own
     context = multiprocessing.get_context("fork")

@@ -210,6 +210,29 @@ def test_reward_of_real_traces(tasks, records):
         assert trace.metrics["searchgym_answered"] == 1.0
 
 
+def test_reward_and_metric_hooks_share_one_replay(tasks, monkeypatch):
+    """Scoring a rollout replays its actions through the env once, for both hooks."""
+    from searchgym.integrations.tool_session import ToolSession
+
+    replays = []
+    original = ToolSession.replay
+
+    def counting_replay(self, task_key, actions):
+        replays.append(task_key)
+        return original(self, task_key, actions)
+
+    monkeypatch.setattr(ToolSession, "replay", counting_replay)
+    sgv._replay_actions.cache_clear()
+    task = tasks[2]
+    gold = [(n, a, "") for n, a in oracle_actions(task.key)]
+    trace = score(task, make_trace(task, gold))
+    assert trace.reward == 1.0 and trace.metrics["searchgym_em"] == 1.0
+    assert replays == [task.key]
+    short = [(n, a, "") for n, a in oracle_actions(task.key)[:-1]]  # different actions: a new replay
+    assert score(task, make_trace(task, short)).reward == 0.0
+    assert replays == [task.key, task.key]
+
+
 # --------------------------------------------------------------------------- the served rollout
 
 

@@ -22,6 +22,7 @@ tool server (that is how verifiers launches it).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -218,8 +219,25 @@ def _session_for(task_key: str, env_id: str, overrides_json: str) -> ToolSession
 
 
 def _replay_metrics(task: Any, trace: Any) -> dict[str, float]:
-    """Replay a finished v1 trace through the env (the same scorer as v0 and every adapter)."""
-    return score_messages(list(trace.messages), task.task_key, task.env_id, **json.loads(task.overrides_json))
+    """Replay a finished v1 trace through the env (the same scorer as v0 and every adapter).
+
+    The ``@vf.reward`` and the ``@vf.metric`` hook of a rollout both ask for it; the replay
+    is memoised on what determines it (task, env, overrides and the agent's actions), so a
+    rollout is replayed once and both hooks see the same episode.
+    """
+    messages = list(trace.messages)
+    try:
+        actions = json.dumps(agent_actions(messages), sort_keys=True)
+    except (TypeError, ValueError):  # arguments JSON cannot hold exactly: replay unmemoised
+        return score_messages(messages, task.task_key, task.env_id, **json.loads(task.overrides_json))
+    return dict(_replay_actions(task.task_key, task.env_id, task.overrides_json, actions))
+
+
+@functools.lru_cache(maxsize=1024)
+def _replay_actions(task_key: str, env_id: str, overrides_json: str, actions_json: str) -> dict[str, float]:
+    session = ToolSession(env_id, **json.loads(overrides_json or "{}"))
+    session.replay(task_key, json.loads(actions_json))
+    return session.metrics()
 
 
 if vf is not None:

@@ -54,6 +54,7 @@ def _stemmer_version() -> str:
 
 _MAX_DENSE_SCORES = 16_000_000  # bound on queries x documents per sparse product (memory)
 _MAX_DEFAULT_THREADS = 8
+_MIN_POSTINGS_PER_THREAD = 100_000
 
 
 def default_threads() -> int:
@@ -127,6 +128,7 @@ class BM25Engine:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive int, got {threads!r}")
         self.threads = threads
+        self.min_postings_per_thread = _MIN_POSTINGS_PER_THREAD
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -276,11 +278,20 @@ class BM25Engine:
         return self._matrix
 
     def _rank(self, batch_ids: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
-        """Rank a batch, split into up to ``threads`` contiguous parts ranked in parallel."""
-        parts = min(self.threads, len(batch_ids))
-        if parts <= 1 or self._retriever.nonoccurrence_array is not None:
+        """Rank a batch, split into up to ``threads`` contiguous parts ranked in parallel.
+
+        Only batches with at least ``min_postings_per_thread`` postings per part are split: below that, handing work to threads costs more than it saves. Measured on two
+        cores: 16 queries over 11k passages (48k postings per part) ranked 20% slower on two
+        threads, 4 queries over 100k passages (112k per part) 23% faster, 16 of them 40% faster.
+        """
+        if self.threads <= 1 or len(batch_ids) <= 1 or self._retriever.nonoccurrence_array is not None:
             return self._rank_serial(batch_ids, k)
-        self._score_matrix()  # built once here, not raced by the workers
+        indptr = self._score_matrix().indptr  # built here, once, not raced by the workers
+        terms = np.fromiter((i for ids in batch_ids for i in ids), dtype=np.int64)
+        postings = int((indptr[terms + 1] - indptr[terms]).sum())
+        parts = min(self.threads, len(batch_ids), postings // max(1, self.min_postings_per_thread))
+        if parts <= 1:
+            return self._rank_serial(batch_ids, k)
         bounds = np.linspace(0, len(batch_ids), parts + 1).round().astype(int)
         chunks = [batch_ids[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
         ranked: list[list[tuple[int, float]]] = []
