@@ -74,3 +74,17 @@ def test_bad_shapes_are_clear_errors():
     with pytest.raises(ValueError, match="max_scores"):
         ExactInnerProductIndex(np.eye(3, dtype=np.float32), max_scores=0)
     assert index.search(np.zeros((0, 3), dtype=np.float32), 2)[0].shape == (0, 2)
+
+
+def test_single_queries_and_batches_agree_across_the_two_layouts():
+    """One query uses the transposed copy, a batch the caller's rows: same neighbours."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    queries = rng.standard_normal((12, 32)).astype(np.float32)
+    index = ExactInnerProductIndex(vectors)
+    assert index.nbytes == vectors.nbytes  # the copy; the row layout shares the caller's array
+    batch_scores, batch_rows = index.search(queries, 7)
+    for query, scores, rows in zip(queries, batch_scores, batch_rows):
+        single_scores, single_rows = index.search(query[None], 7)
+        np.testing.assert_array_equal(single_rows[0], rows)
+        np.testing.assert_allclose(single_scores[0], scores, rtol=1e-5, atol=1e-6)

@@ -50,11 +50,16 @@ def top_k_of_row(scores: np.ndarray, k: int, candidates: np.ndarray | None = Non
 class ExactInnerProductIndex:
     """Exact maximum-inner-product search over fixed vectors (rows = corpus order).
 
-    The product runs in torch, on ``device``: on the CPU it then shares the thread pool of the
-    sentence-transformers encoder that produced the queries. A second BLAS pool (numpy's
+    The products run in torch, on ``device``: on the CPU they then share the thread pool of
+    the sentence-transformers encoder that produced the queries. A second BLAS pool (numpy's
     OpenBLAS) measured 2x slower per single query here, its idle threads spinning against
-    torch's. On a GPU the corpus vectors stay in GPU memory. The vectors are kept transposed
-    and contiguous, ``(d, N)``, which makes a single query a plain matrix-vector product.
+    torch's. On a GPU the corpus vectors stay in GPU memory.
+
+    Two layouts, each where it is fastest (measured on 100k x 384, 2 cores): a batch is
+    ``vectors @ queries.T`` over the vectors as given (shared with the caller's array, no
+    copy on the CPU): 4.9 ms/query at 2 queries, 1.5 at 16. A single query is a
+    matrix-vector product over a transposed contiguous copy ``(d, N)``: 7.4 ms against 14.6
+    over the row layout. The copy is only made on the CPU.
     """
 
     def __init__(
@@ -66,9 +71,10 @@ class ExactInnerProductIndex:
             raise ValueError(f"vectors must be a non-empty 2-D array, got shape {vectors.shape}")
         if max_scores < 1:
             raise ValueError(f"max_scores must be at least 1, got {max_scores}")
-        columns = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).T)
-        self._columns = torch.from_numpy(columns).to(device)
-        self.d, self.ntotal = columns.shape
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._rows = torch.from_numpy(vectors).to(device)
+        self._columns = self._rows.T.contiguous() if self._rows.device.type == "cpu" else None
+        self.ntotal, self.d = vectors.shape
         self.device = device
         self.max_scores = max_scores
 
@@ -88,7 +94,10 @@ class ExactInnerProductIndex:
         with torch.inference_mode():
             for start in range(0, len(queries), chunk):
                 block = torch.from_numpy(queries[start : start + chunk]).to(self.device)
-                scores = block @ self._columns
+                if len(block) == 1 and self._columns is not None:
+                    scores = block @ self._columns
+                else:
+                    scores = (self._rows @ block.T).T.contiguous()
                 # topk only fixes the k-th score; the exact order and ties are settled below
                 candidates = None if k >= self.ntotal else torch.topk(scores, k, dim=1).indices.cpu().numpy()
                 scores = scores.cpu().numpy()
@@ -99,7 +108,8 @@ class ExactInnerProductIndex:
 
     @property
     def nbytes(self) -> int:
-        return self.d * self.ntotal * 4
+        """Memory held beyond the caller's array: the transposed copy (CPU only)."""
+        return 0 if self._columns is None else self.d * self.ntotal * 4
 
     def __repr__(self) -> str:
         return f"ExactInnerProductIndex(ntotal={self.ntotal}, d={self.d}, device={self.device!r})"
