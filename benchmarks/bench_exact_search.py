@@ -11,6 +11,11 @@ no cheaper per query in batches on this machine; this script is that measurement
 
     python benchmarks/bench_exact_search.py                      # 100k passages
     python benchmarks/bench_exact_search.py --sizes 10k --batches 1,16
+    python benchmarks/bench_exact_search.py --random-vectors 1016321 --batches 1,16,64
+
+``--random-vectors N`` times the kernels alone on N random unit vectors of dimension 384 instead
+of a corpus: for corpus sizes whose real embeddings would take hours to encode on a CPU (a
+kernel's cost depends on the shape, not on the values). No engine table is made then.
 """
 
 from __future__ import annotations
@@ -69,10 +74,33 @@ def per_query_ms(search: Callable[[Any], Any], batches: list[Any], repeats: int)
     return median(rounds)
 
 
+def run_random(args: argparse.Namespace) -> list[list[str]]:
+    """Kernel timings on random unit vectors (shape-only cost), for corpora too big to encode."""
+    from searchgym.search.exact import ExactInnerProductIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((args.random_vectors, 384), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = rng.standard_normal((args.queries, 384), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    kernels = [FaissFlat(vectors), ExactInnerProductIndex(vectors)]
+    rows = []
+    for batch in args.batches:
+        chunks = [queries[i:i + batch] for i in range(0, len(queries), batch)]
+        cells = ["random unit vectors", f"{args.random_vectors:,}", str(batch)]
+        for kernel in kernels:
+            cells.append(fmt(per_query_ms(lambda b, kernel=kernel: kernel.search(b, args.k), chunks, args.repeats), 2))
+        rows.append(cells)
+        console.print(" | ".join(cells))
+    return rows
+
+
 def run(args: argparse.Namespace) -> tuple[list[list[str]], list[list[str]]]:
     from searchgym.search.dense import DenseEngine
     from searchgym.search.exact import ExactInnerProductIndex
 
+    if args.random_vectors:
+        return run_random(args), []
     kernel_rows, engine_rows = [], []
     for size in parse_sizes(args.sizes, allow_1m=args.include_1m):
         bundle = load_bundle(size)
@@ -110,6 +138,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=128, help="queries per measurement (default 128)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds per measurement; the median is kept")
     parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--random-vectors", type=int, default=0,
+                        help="time the kernels only, on this many random unit vectors (no corpus)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args(argv)
@@ -122,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     engine_headers = ["corpus", "passages", "exact kernel", "B", "DenseEngine.search ms/query"]
     for title, headers, rows in (("search kernel only", kernel_headers, kernel_rows),
                                  ("DenseEngine.search (encode + search)", engine_headers, engine_rows)):
+        if not rows:
+            continue
         table = Table(title=title)
         for header in headers:
             table.add_column(header)
@@ -129,14 +161,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             table.add_row(*row)
         console.print(table)
     if not args.no_write and kernel_rows:
-        body = "\n\n".join([
-            "Search kernel only (query embeddings precomputed):",
-            markdown_table(kernel_headers, kernel_rows),
-            "Whole `DenseEngine.search` (MiniLM query encoding + kernel + hits):",
-            markdown_table(engine_headers, engine_rows),
-            f"- k={args.k}; {args.queries} queries (task questions) per measurement, median of "
-            f"{args.repeats} rounds; real MiniLM embeddings of the corpus.",
-        ])
+        if args.random_vectors:
+            body = "\n\n".join([
+                "Search kernel only, on random unit vectors (d=384; the cost depends on the shape only):",
+                markdown_table(kernel_headers, kernel_rows),
+                f"- k={args.k}; {args.queries} random queries per measurement, median of {args.repeats} rounds.",
+            ])
+        else:
+            body = "\n\n".join([
+                "Search kernel only (query embeddings precomputed):",
+                markdown_table(kernel_headers, kernel_rows),
+                "Whole `DenseEngine.search` (MiniLM query encoding + kernel + hits):",
+                markdown_table(engine_headers, engine_rows),
+                f"- k={args.k}; {args.queries} queries (task questions) per measurement, median of "
+                f"{args.repeats} rounds; real MiniLM embeddings of the corpus.",
+            ])
         command = "python benchmarks/bench_exact_search.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         append_results("Exact dense search (bench_exact_search.py)", command.strip(), body, args.results)
         console.print(f"appended to {args.results}")
