@@ -8,6 +8,7 @@ saves that matrix as plain ``.npy``/``.json`` files, which we keep in the
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -293,7 +294,7 @@ class BM25Engine:
         if parts <= 1:
             return self._rank_serial(batch_ids, k)
         bounds = np.linspace(0, len(batch_ids), parts + 1).round().astype(int)
-        chunks = [batch_ids[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        chunks = [batch_ids[start:end] for start, end in itertools.pairwise(bounds)]
         ranked: list[list[tuple[int, float]]] = []
         for part in self._thread_pool().map(lambda chunk: self._rank_serial(chunk, k), chunks):
             ranked.extend(part)
