@@ -98,3 +98,37 @@ def test_eval_cli_rejects_an_option_scoped_to_an_absent_agent(tmp_path):
     )
     assert result.returncode != 0
     assert "'openai' is not one of the agents" in result.stderr + result.stdout
+
+
+def _heuristic_on(question: str, observations: list[str]) -> list[str]:
+    """The heuristic's actions for ``question`` given each search's results in turn."""
+    agent = HeuristicAgent()
+    prompt = f"Answer the given question. Question: {question}\n"
+    agent.begin(prompt, {}, None, 0)
+    actions = [agent.act(prompt, {})]
+    for observation in observations:
+        actions.append(agent.act(observation, {}))
+    return actions
+
+
+def test_heuristic_reads_the_first_sentence_that_names_something():
+    """A page opens with "X is a feature film.", as close to the question as the sentence
+    that answers it; the heuristic must read on to the one that names the studio."""
+    page = ("<information>Doc 1 (Title: Vadratrum Rising) [id: film_1-p0] Vadratrum Rising is a feature "
+            "film. Vadratrum Rising is a production of Prupei Laboratories. Vadratrum Rising was released "
+            "in 1935.</information>")
+    assert _heuristic_on("Which studio produced Vadratrum Rising?", [page])[-1] == "<answer>Prupei Laboratories</answer>"
+    person = ("<information>Doc 1 (Title: Wycom Pebryk) [id: person_1-p0] Wycom Pebryk is a person listed in "
+              "this encyclopedia. Wycom Pebryk works for Meikris Mills. Wycom Pebryk works as an engineer."
+              "</information>")
+    assert _heuristic_on("What is the occupation of Wycom Pebryk?", [person])[-1] == "<answer>engineer</answer>"
+
+
+def test_heuristic_follows_an_entity_on_intermediate_hops_and_extracts_the_answer_last():
+    film = ("<information>Doc 1 (Title: A Winter in Sulae) [id: film_2-p0] Skaefek Jikrex directed A Winter "
+            "in Sulae. A Winter in Sulae was released in 1935.</information>")
+    director = ("<information>Doc 1 (Title: Skaefek Jikrex) [id: person_2-p0] Skaefek Jikrex is a person "
+                "listed in this encyclopedia. Skaefek Jikrex was born in 1908.</information>")
+    actions = _heuristic_on("In which year was the director of A Winter in Sulae born?", [film, director])
+    assert actions[1].startswith("<search>Skaefek Jikrex ")  # the bridge entity, not the film's year
+    assert actions[-1] == "<answer>1908</answer>"

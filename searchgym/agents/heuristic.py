@@ -1,8 +1,9 @@
 """A classical multi-hop heuristic agent (no learning, no LLM).
 
-Iterative retrieval in the style of pre-LLM multi-hop QA pipelines: search, pick the sentence
-that best overlaps the question, extract an entity (or a number) from it, search that entity,
-and repeat once per estimated hop. Comparisons search both options and compare the numbers
+Iterative retrieval in the style of pre-LLM multi-hop QA pipelines: search, rank sentences by
+(stemmed) overlap with the question, take from the best one that yields something an entity
+name (intermediate hops) or the answer (last hop), search that entity, and repeat once per
+estimated hop. Comparisons search both options and compare the numbers
 found next to the attribute's cue word. It is a reference point between the random floor and
 the oracle ceiling, not a strong system.
 """
@@ -31,9 +32,15 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
 
 
+def _stems(words: set[str]) -> set[str]:
+    """Five-letter prefixes: a crude stemmer, so "produced" meets "production" and
+    "founder" meets "founded" (what a pre-neural pipeline would get from Porter stemming)."""
+    return {word[:5] for word in words}
+
+
 def _sentences(observation: str) -> list[str]:
     sentences = []
-    for line in observation.splitlines():
+    for line in observation.replace("<information>", "").replace("</information>", "").splitlines():
         match = _DOC.search(line)
         body = match.group("text") if match else line
         sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", body) if s.strip()]
@@ -50,21 +57,50 @@ class HeuristicAgent:
     def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
         self.question = observation.rsplit("Question:", 1)[-1].strip()
         self.words = _content_words(self.question)
+        self.stems = _stems(self.words)
         self.comparison = _COMPARISON.match(self.question)
-        self.hops_left = 1 + len(re.findall(r"\bthe \w+(?: \w+)? (?:of|that|where|in which|whose)\b", self.question))
+        # each nested "the <noun> of|that|where|whose ..." is one more hop, except the question's
+        # own "What is the <attribute> of ...", which is the last hop itself
+        nested = len(re.findall(r"\bthe \w+(?: \w+)? (?:of|that|where|in which|whose)\b", self.question))
+        own = 1 if re.match(r"(?:what|who) (?:is|was) the \w+(?: \w+)? (?:of|that|where|in which|whose)\b",
+                            self.question, re.IGNORECASE) else 0
+        self.hops_left = 1 + nested - own
         self.hops_left = min(self.hops_left, self.max_hops)
         self.candidate: str | None = None
         self.values: list[float | None] = []
         self.turn = 0
 
     # -- extraction ---------------------------------------------------------------------------
-    def _best_sentence(self, observation: str, focus: str | None) -> str | None:
+    def _ranked_sentences(self, observation: str, focus: str | None) -> list[str]:
+        """Sentences by overlap with the question (stems), plus a bonus for naming ``focus``."""
         scored = []
         for sentence in _sentences(observation):
-            words = _content_words(sentence)
-            score = len(words & self.words) + (3 if focus and focus.lower() in sentence.lower() else 0)
+            score = len(_stems(_content_words(sentence)) & self.stems)
+            score += 3 if focus and focus.lower() in sentence.lower() else 0
             scored.append((score, -len(scored), sentence))
-        return max(scored)[2] if scored else None
+        return [sentence for *_, sentence in sorted(scored, reverse=True)]
+
+    def _best_extraction(self, observation: str, focus: str | None, final: bool) -> str | None:
+        """What the best-overlapping sentence that yields something gives: the answer on the
+        last hop, an entity name (the next bridge) before it.
+
+        Why not only the best sentence: an entity's page opens with "X is a feature film.",
+        which overlaps the question as much as "X is a production of Y." but names nothing.
+        """
+        for sentence in self._ranked_sentences(observation, focus):
+            found = self._extract(sentence) if final else self._fresh_name(sentence)
+            if found:
+                return found
+        return None
+
+    def _fresh_name(self, sentence: str) -> str | None:
+        """The last capitalised name in ``sentence`` that is neither in the question nor the
+        entity being followed (a bridge must lead somewhere new)."""
+        seen = self.question.lower()
+        current = (self.candidate or "").lower()
+        names = [n.strip() for n in _NAME.findall(sentence)]
+        fresh = [n for n in names if n.lower() not in seen and n.lower() != current and n not in ("The", "A")]
+        return fresh[-1] if fresh else None
 
     def _extract(self, sentence: str) -> str | None:
         lowered = self.question.lower()
@@ -77,12 +113,13 @@ class HeuristicAgent:
         if lowered.startswith(("how many", "how tall", "what is the population", "what is the area")):
             numbers = _NUMBER.findall(sentence)
             return numbers[-1] if numbers else None
-        if lowered.startswith(("what is the occupation", "in which industry", "what is the genre")):
+        if lowered.startswith("what is the occupation"):
+            role = re.search(r"\bas an? ([a-z][\w ]*?)\.$", sentence) or re.search(r"\bis an? ([a-z][\w ]*?) by profession\.$", sentence)
+            return role.group(1) if role else None
+        if lowered.startswith(("in which industry", "what is the genre")):
             tail = re.search(r"(?:is an? |as an? |the )(\w[\w ]*?)(?: by profession| industry| business| film| genre)?\.$", sentence)
             return tail.group(1) if tail else None
-        names = [n.strip() for n in _NAME.findall(sentence)]
-        fresh = [n for n in names if n.lower() not in self.question.lower() and n not in ("The", "A")]
-        return fresh[-1] if fresh else None
+        return self._fresh_name(sentence)
 
     def _value_near_cue(self, observation: str) -> float | None:
         cue = next((c for key, c in _CUES.items() if key in self.question), None)
@@ -99,8 +136,7 @@ class HeuristicAgent:
         if self.comparison is not None:
             return self._act_comparison(observation)
         if self.turn > 1:
-            sentence = self._best_sentence(observation, self.candidate)
-            found = self._extract(sentence) if sentence else None
+            found = self._best_extraction(observation, self.candidate, final=self.hops_left <= 1)
             self.candidate = found or self.candidate
             self.hops_left -= 1
         if self.turn == 1:
