@@ -62,6 +62,8 @@ class HeuristicAgent:
         # each nested "the <noun> of|that|where|whose ..." is one more hop, except the question's
         # own "What is the <attribute> of ...", which is the last hop itself
         nested = len(re.findall(r"\bthe \w+(?: \w+)? (?:of|that|where|in which|whose)\b", self.question))
+        # ... and each reduced relative clause, "the university X attended"
+        nested += len(re.findall(r"\bthe \w+ [^?]+? attended\b", self.question))
         own = 1 if re.match(r"(?:what|who) (?:is|was) the \w+(?: \w+)? (?:of|that|where|in which|whose)\b",
                             self.question, re.IGNORECASE) else 0
         self.hops_left = 1 + nested - own
