@@ -155,8 +155,14 @@ def agent_actions(messages: Sequence[Any]) -> list[Any]:
 def score_messages(messages: Sequence[Any], task_key: str, env_id: str = DEFAULT_ENV_ID,
                    **overrides: Any) -> dict[str, float]:
     """Replay a completion's agent turns through the env; return its reward and metrics."""
+    return replay_actions(agent_actions(messages), task_key, env_id, **overrides)
+
+
+def replay_actions(actions: Sequence[Any], task_key: str, env_id: str = DEFAULT_ENV_ID,
+                   **overrides: Any) -> dict[str, float]:
+    """Step a fresh episode on ``task_key`` through ``actions``; its reward and metrics."""
     session = ToolSession(env_id, **overrides)
-    session.replay(task_key, agent_actions(messages))
+    session.replay(task_key, list(actions))
     return session.metrics()
 
 
@@ -235,9 +241,7 @@ def _replay_metrics(task: Any, trace: Any) -> dict[str, float]:
 
 @functools.lru_cache(maxsize=1024)
 def _replay_actions(task_key: str, env_id: str, overrides_json: str, actions_json: str) -> dict[str, float]:
-    session = ToolSession(env_id, **json.loads(overrides_json or "{}"))
-    session.replay(task_key, json.loads(actions_json))
-    return session.metrics()
+    return replay_actions(json.loads(actions_json), task_key, env_id, **json.loads(overrides_json or "{}"))
 
 
 if vf is not None:

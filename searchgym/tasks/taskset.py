@@ -47,11 +47,15 @@ class TaskSet:
             and (hops is None or task.hops in hops)
         ]
 
+    def jsonl_lines(self) -> Iterator[str]:
+        """One canonical JSON line per task, in order (what :meth:`save` writes)."""
+        return (stable_json(task.to_dict()) + "\n" for task in self.tasks)
+
     def to_jsonl(self) -> str:
-        return "".join(stable_json(task.to_dict()) + "\n" for task in self.tasks)
+        return "".join(self.jsonl_lines())
 
     def save(self, path: Path) -> None:
-        atomic_write_lines(path, (stable_json(task.to_dict()) + "\n" for task in self.tasks))
+        atomic_write_lines(path, self.jsonl_lines())
 
     @classmethod
     def load(cls, path: Path, world_id: str) -> "TaskSet":
