@@ -281,9 +281,10 @@ class BM25Engine:
     def _rank(self, batch_ids: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
         """Rank a batch, split into up to ``threads`` contiguous parts ranked in parallel.
 
-        Only batches with at least ``min_postings_per_thread`` postings per part are split: below that, handing work to threads costs more than it saves. Measured on two
-        cores: 16 queries over 11k passages (48k postings per part) ranked 20% slower on two
-        threads, 4 queries over 100k passages (112k per part) 23% faster, 16 of them 40% faster.
+        Only batches with at least ``min_postings_per_thread`` postings per part are split:
+        below that, handing work to threads costs more than it saves. Measured on two cores:
+        16 queries over 11k passages (48k postings per part) ranked 20% slower on two threads,
+        4 queries over 100k passages (112k per part) 23% faster, 16 of them 40% faster.
         """
         if self.threads <= 1 or len(batch_ids) <= 1 or self._retriever.nonoccurrence_array is not None:
             return self._rank_serial(batch_ids, k)

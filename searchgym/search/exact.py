@@ -1,9 +1,9 @@
 """Exact top-k inner-product search: one BLAS matrix product per batch of queries.
 
 Why not faiss's ``IndexFlatIP`` for the exact ("flat") dense index: faiss scans the corpus once
-per query, so a batch of queries costs the same per query as one query: with faiss-cpu 1.15 on
-a 2-core machine, 100k x 384 vectors cost 5.2-6.8 ms per query at every batch size from 1 to 256
-(``benchmarks/RESULTS.md``, "Exact dense search"). A single ``(B, d) @ (d, N)`` product reads the
+per query, so a batch costs about as much per query as single queries: with faiss-cpu 1.15 on
+a 2-core machine, 100k x 384 vectors cost 5.2-5.9 ms per query at every batch size from 2 to 64
+and 12.8 ms for one (``benchmarks/RESULTS.md``, "Exact dense search"). A single ``(B, d) @ (d, N)`` product reads the
 corpus vectors once for the whole batch, which is what the batched vector env needs, since it
 sends the queries of all its sub-envs in one call.
 IVF and HNSW stay with faiss: they are approximate indexes, and their per-query cost does not
