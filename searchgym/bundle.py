@@ -2,9 +2,17 @@
 
 Envs, servers and exporters all start from a :class:`WorldBundle`. Building one for a large
 world takes a while, so it is cached under the searchgym cache dir keyed by a hash of everything
-it derives from (schema text, size, seed, corpus and task options, format versions); a second
-process, a vector env's workers or a restarted training job load it in a fraction of the time.
-Within one process, bundles are also memoised so that N envs share one copy.
+it derives from (schema and wording text, size, seed, corpus and task options, format
+versions); a second process, a vector env's workers or a restarted training job load it in a
+fraction of the time. Within one process, bundles are also memoised so that N envs share one copy.
+
+Every build is linted (:mod:`searchgym.world.lint`, :mod:`searchgym.corpus.lint`): a world that
+breaks its schema, or a passage stating something the world does not back, fails the build.
+
+Splits are worlds. The train split of ``world_seed = s`` is the world of seed ``s``; validation
+and test are worlds of seeds derived from ``s`` in a range no train seed uses (``2**31`` and
+up), each with its own corpus, index and tasks, so a policy trained on train cannot have read
+a single test fact (:func:`split_world_seed`).
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from searchgym.cache import ArtifactCache, atomic_write_bytes, content_hash
@@ -20,8 +30,13 @@ from searchgym.corpus import Corpus, CorpusOptions, write_corpus
 from searchgym.corpus.writer import CORPUS_FORMAT_VERSION
 from searchgym.tasks import TaskOptions, TaskSet, generate_tasks
 from searchgym.tasks.generate import TASK_FORMAT_VERSION
+from searchgym.corpus.lint import lint_corpus
 from searchgym.world import Schema, World, build_world, load_schema
 from searchgym.world.generate import WORLD_FORMAT_VERSION
+from searchgym.world.lint import lint_world
+
+EVAL_SEED_BASE = 2**31
+"""Validation and test worlds use seeds from here up: no train world (a user seed) is one of them."""
 
 _MEMO: dict[str, "WorldBundle"] = {}
 _LOCK = threading.Lock()
@@ -37,6 +52,22 @@ class WorldBundle:
     @property
     def world_id(self) -> str:
         return self.world.world_id
+
+
+def split_world_seed(world_seed: int, split: str) -> int:
+    """The seed of ``split``'s world: ``world_seed`` itself for train, a derived seed in
+    ``[2**31, 2**32)`` for validation and test (distinct per split and per ``world_seed``)."""
+    if split == "train":
+        return int(world_seed)
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be train, validation or test, got {split!r}")
+    return EVAL_SEED_BASE + int(content_hash("split-world", str(world_seed), split, length=8), 16) % EVAL_SEED_BASE
+
+
+def bundle_for_config(config: Any, *, show_progress: bool = False) -> "WorldBundle":
+    """The bundle of an env config's split: its world, corpus and tasks (see the module docstring)."""
+    return build_bundle(config.schema, config.world_size, split_world_seed(config.world_seed, config.split),
+                        config.corpus_options(), config.task_options(), show_progress=show_progress)
 
 
 def bundle_key(schema: Schema, size: int, seed: int, corpus_options: CorpusOptions, task_options: TaskOptions) -> str:
@@ -71,21 +102,22 @@ def build_bundle(
 
     def build_all() -> tuple[World, Corpus, TaskSet]:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      disable=not show_progress, transient=True) as progress:
+                      console=Console(stderr=True), disable=not show_progress, transient=True) as progress:
             step = progress.add_task(f"building world {schema.name} n={size} seed={seed}", total=3)
             world = build_world(schema, size, seed)
-            progress.update(step, advance=1, description="writing the corpus")
+            lint_world(world)
+            progress.update(step, advance=1, description="writing and linting the corpus")
             corpus = write_corpus(world, corpus_options)
-            progress.update(step, advance=1, description="generating and verifying tasks")
-            tasks = generate_tasks(world, corpus, task_options)
+            lint_corpus(world, corpus)
+            progress.update(step, advance=1, description="generating tasks and measuring their depth")
+            tasks = generate_tasks(world, corpus, task_options, cache=store)
             progress.update(step, advance=1)
         return world, corpus, tasks
 
-    if cache is False:
+    store = None if cache is False else cache if isinstance(cache, ArtifactCache) else ArtifactCache()
+    if store is None:
         world, corpus, tasks = build_all()
         return WorldBundle(world, corpus, tasks, key)
-
-    store = cache if isinstance(cache, ArtifactCache) else ArtifactCache()
 
     def build_into(directory: Path) -> dict:
         world, corpus, tasks = build_all()

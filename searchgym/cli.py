@@ -1,4 +1,4 @@
-"""The ``searchgym`` command line: ``eval`` (the main job), ``serve``, ``info``."""
+"""The ``searchgym`` command line: ``eval`` (the main job), ``audit``, ``serve``, ``export``, ``info``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+
+
+def output_console() -> Console:
+    """The console results go to: as wide as the tables when stdout is a file or a pipe (rich
+    would otherwise wrap them at 80 columns), the terminal's own width otherwise."""
+    return Console() if sys.stdout.isatty() else Console(width=140)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -50,7 +56,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from searchgym.agents import make_agent
     from searchgym.evaluation import evaluate, render_tables, save_report
 
-    console = Console()
+    console = output_console()
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
     agent_options = parse_overrides(args.agent_option)
     agents = [make_agent(name, **options_for_agent(agent_options, name, names)) for name in names]
@@ -63,6 +69,49 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     output = Path(args.output or f"results/eval-{args.env.replace('/', '_')}.json")
     save_report(report, output)
     console.print(f"results saved to [bold]{output}[/bold]")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from searchgym.audit import run_audit
+    from searchgym.audit.render import render_audit
+    from searchgym.evaluation import save_report
+
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    unknown = sorted(set(splits) - {"train", "validation", "test"})
+    if unknown or not splits:
+        raise SystemExit(f"--splits: {unknown or 'nothing'} given; use train, validation and/or test")
+    console = output_console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=args.no_progress, transient=True) as progress:
+        report = run_audit(args.env, splits, env_kwargs=parse_overrides(args.set), progress=progress)
+    render_audit(report, console)
+    output = Path(args.output or f"results/audit-{args.env.replace('/', '_')}.json")
+    save_report(report, output)
+    console.print(f"audit saved to [bold]{output}[/bold]")
+    return 0 if report["passed"] else 1
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from searchgym.compare import CompareError, compare_reports, render_comparison
+    from searchgym.evaluation import save_report
+
+    names: tuple[str | None, str | None] = (None, None)
+    if args.agents:
+        parts = [part.strip() or None for part in args.agents.split(",")]
+        if len(parts) != 2:
+            raise SystemExit("--agents takes two names, A,B (the agent of the first file, then of the second)")
+        names = (parts[0], parts[1])
+    second = args.second or args.first
+    try:
+        result = compare_reports(args.first, second, names)
+    except CompareError as error:
+        raise SystemExit(f"searchgym compare: {error}") from None
+    render_comparison(result, output_console())
+    if args.output:
+        save_report(result, Path(args.output))
     return 0
 
 
@@ -79,7 +128,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from searchgym.envs.config import load_spec, spec_files
 
-    console = Console()
+    console = output_console()
     for env_id in spec_files():
         config = load_spec(env_id)
         console.print(f"[bold]{env_id}[/bold]: {config.description} (engine={config.engine}, "
@@ -106,6 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--output", help="JSON results path (default results/eval-<env>.json)")
     evaluation.add_argument("--no-progress", action="store_true")
     evaluation.set_defaults(func=_cmd_eval)
+
+    audit = commands.add_parser("audit", help="measure an env's task depth, shortcuts, priors and split isolation")
+    audit.add_argument("--env", default="SearchQA-v0")
+    audit.add_argument("--splits", default="train,validation,test", help="comma-separated splits to audit")
+    audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="env setting override, e.g. --set top_k=5 (repeatable)")
+    audit.add_argument("--output", help="JSON report path (default results/audit-<env>.json)")
+    audit.add_argument("--no-progress", action="store_true")
+    audit.set_defaults(func=_cmd_audit)
+
+    compare = commands.add_parser("compare", help="paired difference of two agents' EM and F1, with a bootstrap CI")
+    compare.add_argument("first", help="a searchgym eval results JSON")
+    compare.add_argument("second", nargs="?", help="another results JSON (default: the first, for two of its agents)")
+    compare.add_argument("--agents", help="A,B: the agent of the first file and of the second (needed when a file "
+                                          "holds several)")
+    compare.add_argument("--output", help="also save the comparison as JSON")
+    compare.set_defaults(func=_cmd_compare)
 
     serving = commands.add_parser("serve", help="serve an env's corpus with the Search-R1 /retrieve API")
     serving.add_argument("--env", default="SearchQA-v0")

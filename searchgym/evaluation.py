@@ -42,6 +42,7 @@ from rich.table import Table
 import searchgym
 from searchgym.agents.base import Agent
 from searchgym.cache import atomic_write_text
+from searchgym.stats import bootstrap_mean_ci, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class EpisodeResult:
     evidence_recall: float
     prediction: str | None
     invalid: int = 0  # malformed or disallowed actions (an <access> of an unknown doc id is not one)
+    min_searches: int = 0  # the task's measured depth: fewest searches of a knowledge-free agent
 
 
 def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
@@ -78,12 +80,13 @@ def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int) -> Episode
         agent=agent.name, task_key=task_key, task_type=info["task_type"], hops=info["hops"],
         em=info["em"], f1=info["f1"], searches=info["num_searches"], turns=info["turn"],
         answered=info["answered"], evidence_recall=info["evidence_recall"], prediction=info["prediction"],
-        invalid=info["num_invalid"],
+        invalid=info["num_invalid"], min_searches=int(info.get("min_searches", 0)),
     )
 
 
-def summarize(results: Iterable[EpisodeResult], by: str) -> dict[str, dict[str, float]]:
-    """Mean EM, F1, searches, turns and evidence recall per group (``by`` = a result field)."""
+def summarize(results: Iterable[EpisodeResult], by: str) -> dict[str, dict[str, Any]]:
+    """Mean EM, F1, searches, turns and evidence recall per group (``by`` = a result field), with
+    95% intervals for EM (Wilson) and F1 (bootstrap), and the mean measured depth of the tasks."""
     groups: dict[str, list[EpisodeResult]] = defaultdict(list)
     for result in results:
         groups[str(getattr(result, by))].append(result)
@@ -92,8 +95,11 @@ def summarize(results: Iterable[EpisodeResult], by: str) -> dict[str, dict[str, 
         group: {
             "episodes": len(items),
             "em": float(np.mean([r.em for r in items])),
+            "em_ci": list(wilson_interval(sum(r.em for r in items), len(items))),
             "f1": float(np.mean([r.f1 for r in items])),
+            "f1_ci": list(bootstrap_mean_ci([r.f1 for r in items])),
             "searches": float(np.mean([r.searches for r in items])),
+            "min_searches": float(np.mean([r.min_searches for r in items])),
             "turns": float(np.mean([r.turns for r in items])),
             "evidence_recall": float(np.mean([r.evidence_recall for r in items])),
             "invalid": float(np.mean([r.invalid for r in items])),
@@ -140,6 +146,7 @@ def evaluate(
                 report["agents"][agent.name] = {
                     "by_task_type": summarize(results, "task_type"),
                     "by_hops": summarize(results, "hops"),
+                    "by_depth": summarize(results, "min_searches"),
                     "episodes": [asdict(r) for r in results],
                 }
     finally:
@@ -181,7 +188,7 @@ def _result(agent: Any, task_key: str, info: dict[str, Any]) -> EpisodeResult:
         agent=agent.name, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),
         em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
         answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
-        prediction=info["prediction"], invalid=int(info["num_invalid"]),
+        prediction=info["prediction"], invalid=int(info["num_invalid"]), min_searches=int(info.get("min_searches", 0)),
     )
 
 
@@ -300,15 +307,29 @@ class LockstepAgents:
         return [self._agents[slot].act(obs, info) for slot, obs, info in zip(slots, observations, infos)]
 
 
+def _interval(row: dict[str, Any], key: str) -> str:
+    low, high = row.get(f"{key}_ci", (row[key], row[key]))
+    return f"{row[key]:.3f} [{low:.2f}-{high:.2f}]"
+
+
 def render_tables(report: dict[str, Any], console: Console) -> None:
-    for grouping, title in (("by_task_type", "task type"), ("by_hops", "hops")):
-        table = Table(title=f"{report['env']} — results by {title} ({report['episodes']} episodes)")
-        for column in ("agent", title, "n", "EM", "F1", "searches", "turns", "evidence recall"):
+    """Results by task type, by hop count and by measured depth (min searches), with 95% CIs.
+
+    "min" is the mean measured depth of the tasks (the fewest searches a knowledge-free agent
+    needs), printed beside each agent's own mean number of searches ("srch"). F1 intervals are in
+    the JSON report."""
+    groupings = (("by_task_type", "task type"), ("by_hops", "hops"), ("by_depth", "min searches"))
+    for grouping, title in groupings:
+        if not any(grouping in data for data in report["agents"].values()):
+            continue
+        table = Table(title=f"{report['env']} — results by {title} ({report['episodes']} episodes, 95% CI)")
+        for column in ("agent", title, "n", "EM [95% CI]", "F1", "srch", "min", "turns", "recall"):
             table.add_column(column, justify="left" if column in ("agent", title) else "right")
         for agent, data in report["agents"].items():
-            for group, row in data[grouping].items():
-                table.add_row(agent, group, str(row["episodes"]), f"{row['em']:.3f}", f"{row['f1']:.3f}",
-                              f"{row['searches']:.2f}", f"{row['turns']:.2f}", f"{row['evidence_recall']:.3f}")
+            for group, row in data.get(grouping, {}).items():
+                table.add_row(agent, group, str(row["episodes"]), _interval(row, "em"), f"{row['f1']:.3f}",
+                              f"{row['searches']:.2f}", f"{row.get('min_searches', 0):.2f}", f"{row['turns']:.2f}",
+                              f"{row['evidence_recall']:.3f}")
             table.add_section()
         console.print(table)
 

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from searchgym.bundle import WorldBundle, build_bundle
+from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import atomic_write_lines
 from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.prompts import render_prompt
@@ -80,17 +80,17 @@ def _resolve(env_id_or_env: Any, split: str | None, overrides: dict[str, Any]) -
             overrides = {**overrides, "split": split}
         if overrides:
             config = config.with_overrides(overrides)
-        bundle = build_bundle(config.schema, config.world_size, config.world_seed,
-                              config.corpus_options(), config.task_options())
-        return config, bundle
+        return config, bundle_for_config(config)
     env = getattr(env_id_or_env, "unwrapped", env_id_or_env)
     if not hasattr(env, "config") or not hasattr(env, "bundle"):
         raise TypeError(f"expected an env id, a spec path, an EnvConfig or a SearchQAEnv, got {type(env_id_or_env).__name__}")
     if overrides:
         raise ValueError(f"env overrides {sorted(overrides)} cannot be applied to an already built env; "
                          "pass the env id instead")
-    config = env.config if split is None else env.config.with_overrides({"split": split})
-    return config, env.bundle
+    if split is None or split == env.config.split:
+        return env.config, env.bundle
+    config = env.config.with_overrides({"split": split})
+    return config, bundle_for_config(config)  # another split is another world
 
 
 def spec_overrides(config: EnvConfig) -> dict[str, Any]:
@@ -116,8 +116,7 @@ def spec_overrides(config: EnvConfig) -> dict[str, Any]:
 
 def _select(config: EnvConfig, bundle: WorldBundle) -> list[Task]:
     """The env's task list for this config (same filter and order as ``SearchQAEnv.tasks``)."""
-    split = None if config.split == "all" else config.split
-    tasks = bundle.tasks.select(split, config.task_types, config.hops or None)
+    tasks = bundle.tasks.select(config.split, config.task_types, config.hops or None)
     if not tasks:
         raise ValueError(f"{config.id}: no task matches split={config.split!r}, task_types={config.task_types}, "
                          f"hops={config.hops}")
@@ -282,7 +281,7 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
         env_id_or_env: env id (``"SearchQA-v0"``), spec path, :class:`EnvConfig` or a built env.
         fmt: ``verl``, ``trl``, ``skyrl``, ``jsonl`` or ``parquet``.
         path: output file; parent directories are created. Written atomically.
-        split: ``train``/``validation``/``test``/``all``; default the env's configured split.
+        split: ``train``/``validation``/``test`` (each its own world); default the env's configured split.
         limit: write only the first ``limit`` tasks.
         verl_agent_name: verl rows' ``agent_name``: ``tool_agent`` (default) or ``searchgym_agent``.
         **env_overrides: :class:`EnvConfig` fields (``world_size=300``, ``prompt_style="tools"``).
@@ -335,7 +334,7 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--env", default="SearchQA-v0", help="env id or spec path (becomes data_source)")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="output file (.parquet, or .jsonl for JSON lines)")
-    parser.add_argument("--split", default=None, help="train, validation, test or all (default: the env's split)")
+    parser.add_argument("--split", default=None, help="train, validation or test (default: the env's split)")
     parser.add_argument("--limit", type=int, default=None, help="export only the first N tasks")
     parser.add_argument("--verl-agent", default=VERL_AGENT_NAME, choices=VERL_AGENT_NAMES,
                         help="verl rows' agent loop: tool_agent (tool calls, default) or searchgym_agent (tags)")

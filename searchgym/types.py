@@ -104,9 +104,17 @@ class HopStep:
 class Task:
     """A verified question with a unique answer.
 
-    ``evidence`` holds, for each gold fact (same order as ``chain``), the ids of all passages
-    that state it; finding any one of them is enough. ``gold_passages`` is the flat, ordered,
-    de-duplicated list of canonical evidence passages (one per fact, the subject's own page).
+    ``chain`` is the gold facts in reasoning order. ``evidence`` holds, for each *evidence unit*,
+    the ids of all passages that state it; retrieving any one of them is enough. A unit is one
+    gold fact, except for counting, whose single unit is the complete list (so neither the
+    number of units nor evidence recall reveals the count). ``gold_passages`` is the ordered,
+    de-duplicated list of canonical evidence passages (one per unit, preferably the subject's
+    own page).
+
+    ``hops`` counts dependent reasoning steps (a k-hop chain: k; a comparison: 1, its two
+    look-ups being parallel; a bridge comparison: 2). ``min_searches`` is *measured*: the fewest
+    searches a knowledge-free agent needs with the generation engine and top-k to retrieve every
+    unit (:mod:`searchgym.tasks.depth`).
     """
 
     task_key: str
@@ -121,6 +129,7 @@ class Task:
     gold_passages: tuple[str, ...]
     split: str
     world_id: str
+    min_searches: int = 0
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

@@ -10,7 +10,7 @@ import gymnasium as gym
 
 import searchgym  # noqa: F401  (registers the envs)
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 def run_env(task_key: str, actions: Sequence[Any], **overrides: Any) -> tuple[float, dict, list[str]]:

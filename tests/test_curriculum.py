@@ -20,7 +20,7 @@ from searchgym.wrappers import (
     noise_probability,
 )
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 STAGES = [{"task_types": ["chain"], "hops": [1]}, {"task_types": ["chain"], "hops": [2]},
           {"task_types": ["chain"], "hops": [3, 4]}]
 

@@ -14,7 +14,7 @@ import searchgym  # noqa: F401  (registers the envs)
 from searchgym.envs.config import load_spec
 from searchgym.search.dense import default_model_path
 
-SMALL = {"world_size": 300, "tasks_per_type": 20}
+SMALL = {"world_size": 300, "tasks_per_type": 20, "eval_tasks_per_type": 20}
 
 
 @pytest.mark.parametrize(("env_id", "engine"), [("SearchQA-Dense-v0", "dense"), ("SearchQA-Hybrid-v0", "hybrid")])

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 import searchgym  # noqa: F401
 from searchgym.envs import SpecError
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 @pytest.fixture()
@@ -39,11 +39,20 @@ def test_same_seed_same_episode(env):
     assert len(keys) > 5
 
 
-def test_task_key_replays_a_task_from_any_split(env):
-    test_task = env.unwrapped.bundle.tasks.select(split="test")[0]
-    observation, info = env.reset(options={"task_key": test_task.task_key})
-    assert info["task_key"] == test_task.task_key
-    assert test_task.question.rstrip("?") in observation
+def test_task_key_replays_a_task_of_the_split(env):
+    task = env.unwrapped.tasks[5]
+    observation, info = env.reset(options={"task_key": task.task_key})
+    assert info["task_key"] == task.task_key
+    assert task.question.rstrip("?") in observation
+
+
+def test_each_split_is_its_own_world_and_a_test_key_is_unknown_to_train(env):
+    test_env = gym.make("SearchQA-v0", split="test", **SMALL)
+    train_world, test_world = env.unwrapped.world, test_env.unwrapped.world
+    assert train_world.world_id != test_world.world_id
+    assert {t.split for t in test_env.unwrapped.tasks} == {"test"}
+    with pytest.raises(KeyError, match="unknown task_key"):
+        env.reset(options={"task_key": test_env.unwrapped.tasks[0].task_key})
 
 
 def test_correct_answer_terminates_with_reward_one(env):

@@ -7,7 +7,7 @@ import gymnasium as gym
 import searchgym  # noqa: F401
 from searchgym.serve import BackgroundServer
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 def test_env_with_remote_engine_matches_the_local_engine():

@@ -11,7 +11,7 @@ import searchgym  # noqa: F401  (registers the envs)
 from searchgym.export import FORMATS, add_export_parser, export_tasks, read_rows, task_records
 from searchgym.metrics import normalize_answer
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 def _suffix(fmt: str) -> str:
@@ -160,7 +160,8 @@ def test_cli_parser(tmp_path, capsys):
     add_export_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "skyrl.parquet"
     args = parser.parse_args(["export", "--env", "SearchQA-v0", "--format", "skyrl", "--output", str(out),
-                              "--split", "validation", "--set", "world_size=300", "--set", "tasks_per_type=30"])
+                              "--split", "validation", "--set", "world_size=300", "--set", "tasks_per_type=30",
+                              "--set", "eval_tasks_per_type=30"])
     assert args.func(args) == 0
     rows = read_rows(out)
     assert rows and {row["extra_info"]["split"] for row in rows} == {"validation"}

@@ -25,7 +25,7 @@ from searchgym.integrations.tool_session import (
 )
 from searchgym.integrations.verl import compute_score
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from searchgym.evaluation import (
 )
 from searchgym.llm import GenerationConfig, LLMRequestError, apply_stop
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -266,7 +266,7 @@ def test_eval_cli_runs_the_llm_agent(tmp_path):
     output = tmp_path / "llm.json"
     completed = subprocess.run(
         [sys.executable, "-m", "searchgym.cli", "eval", "--agents", "llm", "--episodes", "2", "--no-progress",
-         "--set", "world_size=300", "--set", "tasks_per_type=30", "--set", "max_turns=2",
+         "--set", "world_size=300", "--set", "tasks_per_type=30", "--set", "eval_tasks_per_type=30", "--set", "max_turns=2",
          "--agent-option", "max_new_tokens=16", "--agent-option", "num_threads=1",
          "--agent-option", "device=cpu", "--agent-option", "batch_size=2", "--output", str(output)],
         check=False, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},

@@ -12,7 +12,7 @@ ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sear
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from searchgym.wrappers import (
 from searchgym.wrappers.reward_outcome import candidate_count
 from searchgym.wrappers.reward_process import chain_frontier
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 def make(**overrides):
@@ -122,12 +122,12 @@ def test_answer_reward_correct_and_stuffed(metric):
 
 def test_answer_reward_f1_partial_and_length_guard():
     env = AnswerReward(make(), metric="f1", max_answer_tokens=3)
-    task = start(env, "intersection", 2)
+    task = start(env, "intersection", 1)
     first = task.answer.split()[0]
     (reward, _), = run(env, [answer(first)])
     expected = 2 * (1 / len(task.answer.split())) / (1 + 1 / len(task.answer.split()))
     assert reward == pytest.approx(expected)
-    start(env, "intersection", 2)
+    start(env, "intersection", 1)
     (reward, info), = run(env, [answer(f"maybe it is {task.answer}")])
     assert reward == 0.0 and info["reward_details"]["answer"]["guard"] == "too_long"
 

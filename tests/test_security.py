@@ -16,7 +16,7 @@ import searchgym
 from searchgym.cache import MANIFEST_NAME, ArtifactCache, CacheError, file_sha256, safe_name
 
 PACKAGE = Path(searchgym.__file__).resolve().parent
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 # --------------------------------------------------------------------------- deserialisation

@@ -130,7 +130,7 @@ def test_policy_self_search_prompts_the_generator_in_one_batch() -> None:
 def test_self_search_spec_runs_an_episode() -> None:
     config = load_spec(ENVS / "SearchQA-SelfSearch-v0.toml")
     assert config.engine == "self" and config.engine_options["generator"] == "template"
-    config = config.with_overrides({"world_size": 300, "tasks_per_type": 30})
+    config = config.with_overrides({"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30})
     from searchgym.bundle import build_bundle
 
     bundle = build_bundle(config.schema, config.world_size, config.world_seed,

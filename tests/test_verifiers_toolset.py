@@ -36,7 +36,7 @@ from searchgym.agents.oracle import OracleAgent
 from searchgym.export import task_records
 from searchgym.integrations import verifiers as sgv
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 _TAG = re.compile(r"<(search|access|answer)>(.*?)</\1>", re.DOTALL)
 _ARG = {"search": "query", "access": "doc_id", "answer": "answer"}
 

@@ -40,7 +40,7 @@ from searchgym.integrations.verl_agent_loop import (
     stop_sampling_params,
 )
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 NO_VERL = "verl is not installed (pip install --no-deps verl)"
 NO_AGENT_LOOP = ("verl.experimental.agent_loop does not import (a --no-deps verl also needs hydra-core, "
                  "orjson and cachetools)")

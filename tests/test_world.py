@@ -159,5 +159,61 @@ cardinality = "n-1"
 """
     path = tmp_path / "tiny.toml"
     path.write_text(text)
-    world = build_world(load_schema(path), 60, 1)
+    with pytest.raises(SchemaError, match="wording file .* is missing"):
+        load_schema(path)  # wording belongs to the schema: no silent generic prose
+    (tmp_path / "tiny.wording.toml").write_text(TINY_WORDING)
+    schema = load_schema(path)
+    world = build_world(schema, 60, 1)
     assert all(len(world.targets(r, "assembled_at")) == 1 for r in world.of_type("robot"))
+    from searchgym.corpus import write_corpus
+    from searchgym.corpus.lint import corpus_violations
+
+    corpus = write_corpus(world)
+    assert corpus_violations(world, corpus) == []
+    assert any("was assembled at" in p.text for p in corpus)
+
+
+TINY_WORDING = """
+[types.robot]
+noun = "robot"
+plural = "robots"
+pronouns = ["it"]
+short_name = "full"
+sections = ["Overview"]
+leads = ["{name} is a robot.", "{name} is a robot with serial number {serial}."]
+[types.lab]
+noun = "lab"
+plural = "labs"
+pronouns = ["it"]
+short_name = "full"
+sections = ["Overview", "Robots"]
+leads = ["{name} is a lab opened in {opened}."]
+[relations.assembled_at]
+target_section = "Robots"
+label = "Assembled at"
+forward = ["{s} was assembled at {o}."]
+inverse_one = ["{item} was assembled at {t}."]
+inverse_list = ["The robots assembled at {t} are {items}."]
+noun = ["the lab where {x} was assembled"]
+question = ["Where was {x} assembled?"]
+filter = ["was assembled at {o}"]
+count = ["How many robots were assembled at {x}?"]
+bridge = ["lab"]
+[attributes.serial]
+label = "Serial"
+sentences = ["{s} has serial number {v}."]
+question = ["What is the serial number of {x}?"]
+larger = ["has the higher serial number"]
+smaller = ["has the lower serial number"]
+[attributes.opened]
+label = "Opened"
+sentences = ["{s} opened in {v}."]
+question = ["When did {x} open?"]
+larger = ["opened later"]
+smaller = ["opened earlier"]
+[questions]
+comparison = ["Which {type} {predicate}: {a} or {b}?"]
+bridge_comparison = ["Which {type}'s {bridge} {predicate}: {a} or {b}?"]
+intersection = ["Which {type} {f1} and {f2}?"]
+intersection_same = ["Which {type} {f}?"]
+"""

@@ -1,11 +1,13 @@
 """A classical multi-hop heuristic agent (no learning, no LLM).
 
-Iterative retrieval in the style of pre-LLM multi-hop QA pipelines: search, rank sentences by
-(stemmed) overlap with the question, take from the best one that yields something an entity
-name (intermediate hops) or the answer (last hop), search that entity, and repeat once per
-estimated hop. Comparisons search both options and compare the numbers
-found next to the attribute's cue word. It is a reference point between the random floor and
-the oracle ceiling, not a strong system.
+Iterative retrieval in the style of pre-LLM multi-hop QA pipelines: search the question, rank
+result sentences by (stemmed) overlap with the question, take from the best one that yields
+something an entity name (intermediate hops) or the answer (last hop), search that entity, and
+repeat once per estimated hop. The hop count is estimated from the question's nested noun
+phrases ("the X of the Y of ..."). Comparisons look up each named option (and, for "whose
+<bridge> ...", the option's neighbour first) and compare the numbers found next to the
+attribute's cue word. It reads only what any agent reads — the prompt and its observations —
+and is a reference point between the random floor and the oracle ceiling, not a strong system.
 """
 
 from __future__ import annotations
@@ -17,15 +19,28 @@ import gymnasium as gym
 
 _STOP = set("a an the of in on at by to is was were are did does do which what who whom whose how many "
             "much year and or for from with as it its their".split())
-_NAME = re.compile(r"[A-Z][\w'-]*(?: (?:of|from|and|to|the)? ?[A-Z][\w'-]*)*")
-_NUMBER = re.compile(r"\b\d[\d,]*\b")
+_NAME = re.compile(r"[A-Z][\w'-]*(?: (?:of|from|to|in)? ?[A-Z][\w'-]*)*")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?![\w])")
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
 _DOC = re.compile(r"Doc \d+ \(Title: (?P<title>[^)]*)\)(?: \[id: [^\]]+\])? (?P<text>.*)")
-_COMPARISON = re.compile(r"^Which (?P<type>[\w ]+?)(?P<bridge>'s [\w ]+?)? (?P<phrase>(?:was|is|has) [\w ]+): (?P<a>.+) or (?P<b>.+)\?$")
-_SMALLER_WINS = ("earlier", "smaller", "fewer", "shorter")
-_CUES = {"born": "born", "founded": "founded", "released": "released", "population": "population",
-         "taller": "cm", "shorter": "cm", "employees": "employ", "students": "students",
-         "longer": "minutes", "area": "area"}
+_OPTIONS = (  # the comparison wordings, most specific first
+    re.compile(r"^Whose (?P<cue>.+?), (?P<a>.+?)'s or (?P<b>.+?)'s\?$"),
+    re.compile(r"^Between (?P<a>.+?) and (?P<b>.+?), which (?P<cue>.+)\?$"),
+    re.compile(r"^Of (?:the \w+ )?(?P<a>.+?) and (?P<b>.+?), (?:which|whose) (?P<cue>.+)\?$"),
+    re.compile(r"^Which of the \w+ (?P<a>[A-Z].+?) and (?P<b>[A-Z].+?) (?P<cue>(?:is|was|has|covers) .+)\?$"),
+    re.compile(r"^(?P<a>[A-Z].+?) or (?P<b>[A-Z].+?): which (?P<cue>.+)\?$"),
+    re.compile(r"^Which (?P<cue>.+?): (?P<a>.+) or (?P<b>.+)\?$"),
+)
+_SMALLER_WINS = ("earlier", "smaller", "fewer", "shorter", "less", "older")
+_CUES = (("born", ("born",)), ("founded", ("founded", "establish", "founding")), ("released", ("releas", "premier")),
+         ("populous", ("population", "inhabitants", "people live")), ("population", ("population", "inhabitants")),
+         ("taller", ("cm", "tall", "height")), ("shorter", ("minutes", "cm", "tall", "height", "running")),
+         ("employees", ("employ", "workforce")), ("workforce", ("employ", "workforce")),
+         ("students", ("student", "enrol")), ("student body", ("student", "enrol")),
+         ("longer", ("minutes", "running")), ("running time", ("minutes", "running")),
+         ("area", ("area", "km2", "square")), ("land", ("area", "km2", "square")),
+         ("younger", ("born", "founded")), ("older", ("born", "founded")), ("recent", ("releas",)))
+_OWN_THE = re.compile(r"^(?:what|who|which \w+|where) (?:is|was) the\b", re.IGNORECASE)
 
 
 def _content_words(text: str) -> set[str]:
@@ -33,8 +48,7 @@ def _content_words(text: str) -> set[str]:
 
 
 def _stems(words: set[str]) -> set[str]:
-    """Five-letter prefixes: a crude stemmer, so "produced" meets "production" and
-    "founder" meets "founded" (what a pre-neural pipeline would get from Porter stemming)."""
+    """Five-letter prefixes: a crude stemmer, so "produced" meets "production"."""
     return {word[:5] for word in words}
 
 
@@ -43,8 +57,16 @@ def _sentences(observation: str) -> list[str]:
     for line in observation.replace("<information>", "").replace("</information>", "").splitlines():
         match = _DOC.search(line)
         body = match.group("text") if match else line
-        sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", body) if s.strip()]
+        sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+| · ", body) if s.strip()]
     return sentences
+
+
+def estimate_hops(question: str) -> int:
+    """Nested noun phrases start with a lower-case "the" ("the birthplace of the director of
+    X"); the question's own "What is the ..." is the last hop itself, not one more."""
+    nested = len(re.findall(r"\bthe\b", question))
+    own = 1 if _OWN_THE.match(question) else 0
+    return max(1, min(4, nested + 1 - own))
 
 
 class HeuristicAgent:
@@ -52,29 +74,23 @@ class HeuristicAgent:
 
     def __init__(self, max_hops: int = 4) -> None:
         self.max_hops = max_hops
-        self._plan: list[str] = []
 
     def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
         self.question = observation.rsplit("Question:", 1)[-1].strip()
         self.words = _content_words(self.question)
         self.stems = _stems(self.words)
-        self.comparison = _COMPARISON.match(self.question)
-        # each nested "the <noun> of|that|where|whose ..." is one more hop, except the question's
-        # own "What is the <attribute> of ...", which is the last hop itself
-        nested = len(re.findall(r"\bthe \w+(?: \w+)? (?:of|that|where|in which|whose)\b", self.question))
-        # ... and each reduced relative clause, "the university X attended"
-        nested += len(re.findall(r"\bthe \w+ [^?]+? attended\b", self.question))
-        own = 1 if re.match(r"(?:what|who) (?:is|was) the \w+(?: \w+)? (?:of|that|where|in which|whose)\b",
-                            self.question, re.IGNORECASE) else 0
-        self.hops_left = 1 + nested - own
-        self.hops_left = min(self.hops_left, self.max_hops)
+        self.options = next((m for m in (p.match(self.question) for p in _OPTIONS) if m), None)
+        self.bridge = bool(self.options) and ("'s " in self.question or self.question.startswith("Whose")
+                                               or " has the " in self.question)
+        self.counting = bool(re.match(r"^(?:how many|in how many|what is the number of)\b", self.question, re.I))
+        self.hops_left = min(self.max_hops, estimate_hops(self.question)) if not self.counting else 1
         self.candidate: str | None = None
         self.values: list[float | None] = []
+        self.pending: list[str] = []
         self.turn = 0
 
     # -- extraction ---------------------------------------------------------------------------
     def _ranked_sentences(self, observation: str, focus: str | None) -> list[str]:
-        """Sentences by overlap with the question (stems), plus a bonus for naming ``focus``."""
         scored = []
         for sentence in _sentences(observation):
             score = len(_stems(_content_words(sentence)) & self.stems)
@@ -82,51 +98,61 @@ class HeuristicAgent:
             scored.append((score, -len(scored), sentence))
         return [sentence for *_, sentence in sorted(scored, reverse=True)]
 
-    def _best_extraction(self, observation: str, focus: str | None, final: bool) -> str | None:
-        """What the best-overlapping sentence that yields something gives: the answer on the
-        last hop, an entity name (the next bridge) before it.
+    def _fresh_name(self, sentence: str) -> str | None:
+        """The last capitalised name in ``sentence`` that is neither in the question nor the
+        entity being followed (a bridge must lead somewhere new)."""
+        seen, current = self.question.lower(), (self.candidate or "").lower()
+        names = [n.strip() for n in _NAME.findall(sentence.split(": ", 1)[-1])]
+        fresh = [n for n in names if n.lower() not in seen and n.lower() != current
+                 and n not in ("The", "A", "He", "She", "It", "His", "Her", "Its")]
+        return fresh[-1] if fresh else None
 
-        Why not only the best sentence: an entity's page opens with "X is a feature film.",
-        which overlaps the question as much as "X is a production of Y." but names nothing.
-        """
-        for sentence in self._ranked_sentences(observation, focus):
+    def _extract(self, sentence: str) -> str | None:
+        lowered = self.question.lower()
+        if self.counting:
+            listed = re.split(r", | and ", re.split(r" (?:are|include|includes|directed|produced|founded|mentored|"
+                                                    r"starred in|appeared in|set up)\b|: ", sentence, 1)[-1].rstrip("."))
+            items = [i for i in listed if i.strip() and i.strip()[:1].isupper()]
+            return str(len(items)) if items else None
+        if "year" in lowered or lowered.startswith("when "):
+            years = _YEAR.findall(sentence)
+            return years[0] if years else None
+        if lowered.startswith(("how many", "how tall", "how large", "how long", "what is the population",
+                               "what is the area", "what is the size", "what is the height", "what height",
+                               "what is the running", "what is the runtime", "what is the total area",
+                               "what is the enrolment", "what is the number")):
+            numbers = _NUMBER.findall(sentence)
+            return numbers[-1].replace(",", "") if numbers else None
+        if re.search(r"\b(occupation|profession|for a living|industry|sector|business|genre|kind of film)\b", lowered):
+            return self._category(sentence)
+        return self._fresh_name(sentence)
+
+    @staticmethod
+    def _category(sentence: str) -> str | None:
+        """A lower-case category value: an infobox entry ("Occupation: engineer") or the noun
+        after "a"/"as"/"the" in prose ("works as an engineer", "in the mining industry")."""
+        labelled = re.search(r"\b(?:Occupation|Industry|Genre): ([a-z][a-z ]*?)(?:\.| ·|$)", sentence)
+        if labelled:
+            return labelled.group(1)
+        for pattern in (r"\bas an? ([a-z][a-z ]*?)\b(?: at| by|\.)", r"\bis an? ([a-z][a-z ]*?) by profession\b",
+                        r"\bthe ([a-z][a-z ]*?) (?:industry|sector|genre)\b", r"\bis an? ([a-z][a-z ]*?) (?:business|film)\.",
+                        r"\b(?:profession|genre|business) is ([a-z][a-z ]*?)\."):
+            prose = re.search(pattern, sentence)
+            if prose:
+                return prose.group(1)
+        return None
+
+    def _best(self, observation: str, final: bool) -> str | None:
+        for sentence in self._ranked_sentences(observation, self.candidate):
             found = self._extract(sentence) if final else self._fresh_name(sentence)
             if found:
                 return found
         return None
 
-    def _fresh_name(self, sentence: str) -> str | None:
-        """The last capitalised name in ``sentence`` that is neither in the question nor the
-        entity being followed (a bridge must lead somewhere new)."""
-        seen = self.question.lower()
-        current = (self.candidate or "").lower()
-        names = [n.strip() for n in _NAME.findall(sentence)]
-        fresh = [n for n in names if n.lower() not in seen and n.lower() != current and n not in ("The", "A")]
-        return fresh[-1] if fresh else None
-
-    def _extract(self, sentence: str) -> str | None:
-        lowered = self.question.lower()
-        if lowered.startswith(("how many", "in how many")) and ("are " in sentence or "starred in" in sentence):
-            items = re.split(r", | and ", sentence.split(" are ", 1)[-1].split(" in ", 1)[-1].rstrip("."))
-            return str(len([i for i in items if i.strip()]))
-        if "year" in lowered:
-            years = _YEAR.findall(sentence)
-            return years[0] if years else None
-        if lowered.startswith(("how many", "how tall", "what is the population", "what is the area")):
-            numbers = _NUMBER.findall(sentence)
-            return numbers[-1] if numbers else None
-        if lowered.startswith("what is the occupation"):
-            role = re.search(r"\bas an? ([a-z][\w ]*?)\.$", sentence) or re.search(r"\bis an? ([a-z][\w ]*?) by profession\.$", sentence)
-            return role.group(1) if role else None
-        if lowered.startswith(("in which industry", "what is the genre")):
-            tail = re.search(r"(?:is an? |as an? |the )(\w[\w ]*?)(?: by profession| industry| business| film| genre)?\.$", sentence)
-            return tail.group(1) if tail else None
-        return self._fresh_name(sentence)
-
     def _value_near_cue(self, observation: str) -> float | None:
-        cue = next((c for key, c in _CUES.items() if key in self.question), None)
+        cue_words = next((cues for key, cues in _CUES if key in self.question), ())
         for sentence in _sentences(observation):
-            if cue is None or cue in sentence:
+            if not cue_words or any(c in sentence.lower() for c in cue_words):
                 numbers = _NUMBER.findall(sentence)
                 if numbers:
                     return float(numbers[0].replace(",", ""))
@@ -135,10 +161,10 @@ class HeuristicAgent:
     # -- policy -------------------------------------------------------------------------------
     def act(self, observation: str, info: dict[str, Any]) -> str:
         self.turn += 1
-        if self.comparison is not None:
+        if self.options is not None:
             return self._act_comparison(observation)
         if self.turn > 1:
-            found = self._best_extraction(observation, self.candidate, final=self.hops_left <= 1)
+            found = self._best(observation, final=self.hops_left <= 1)
             self.candidate = found or self.candidate
             self.hops_left -= 1
         if self.turn == 1:
@@ -148,14 +174,25 @@ class HeuristicAgent:
         return f"<search>{self.candidate} {' '.join(sorted(self.words))}</search>"
 
     def _act_comparison(self, observation: str) -> str:
-        options = [self.comparison.group("a"), self.comparison.group("b")]
+        assert self.options is not None
+        options = [self.options.group("a"), self.options.group("b")]
         if self.turn > 1:
-            self.values.append(self._value_near_cue(observation))
+            if self.pending:  # a bridge: the option's page named its neighbour; look that up next
+                name = self._best(observation, final=False)
+                self.pending.pop(0)
+                if name is not None:
+                    return f"<search>{name}</search>"
+                self.values.append(None)
+            else:
+                self.values.append(self._value_near_cue(observation))
         if len(self.values) < 2:
-            return f"<search>{options[len(self.values)]}</search>"
+            option = options[len(self.values)]
+            if self.bridge:
+                self.pending = [option]
+            return f"<search>{option}</search>"
         first, second = self.values
         if first is None or second is None:
-            return f"<answer>{options[0]}</answer>"
-        smaller_wins = any(word in self.comparison.group("phrase") for word in _SMALLER_WINS)
+            return f"<answer>{options[0] if first is not None else options[1]}</answer>"
+        smaller_wins = any(word in self.options.group("cue") for word in _SMALLER_WINS)
         winner = 0 if (first < second) == smaller_wins else 1
         return f"<answer>{options[winner]}</answer>"

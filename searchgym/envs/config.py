@@ -41,7 +41,9 @@ class EnvConfig:
     distractor_ratio: float = 0.1
     # [tasks]
     tasks_per_type: int = 200
+    eval_tasks_per_type: int = 0  # validation and test tasks per stratum; 0: as tasks_per_type
     max_hops: int = 4
+    depth_top_k: int = 3  # top-k of the engine that measures task depth at generation
     task_types: tuple[str, ...] = TASK_TYPES
     # [env]
     split: str = "train"
@@ -61,7 +63,9 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.split in SPLITS or self.split == "all", "split", f"one of {SPLITS} or 'all'"),
+            (self.split in SPLITS, "split", f"one of {SPLITS} (each split is its own world)"),
+            (0 <= self.eval_tasks_per_type <= 100_000, "eval_tasks_per_type", "in [0, 100000]"),
+            (1 <= self.depth_top_k <= 100, "depth_top_k", "in [1, 100]"),
             (self.engine.strip() != "", "engine", "a non-empty engine name"),
             (1 <= self.top_k <= 100, "top_k", "in [1, 100]"),
             (1 <= self.max_turns <= 1000, "max_turns", "in [1, 1000]"),
@@ -87,7 +91,13 @@ class EnvConfig:
         return CorpusOptions(passage_words=self.passage_words, distractor_ratio=self.distractor_ratio)
 
     def task_options(self) -> TaskOptions:
-        return TaskOptions(per_type=self.tasks_per_type, max_hops=self.max_hops)
+        """The tasks of this config's split: ``tasks_per_type`` per stratum for train,
+        ``eval_tasks_per_type`` (when set) for validation and test."""
+        per_type = self.tasks_per_type
+        if self.split != "train" and self.eval_tasks_per_type:
+            per_type = self.eval_tasks_per_type
+        return TaskOptions(per_type=per_type, max_hops=self.max_hops, split=self.split,
+                           depth_top_k=self.depth_top_k)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

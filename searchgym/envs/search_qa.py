@@ -15,7 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from searchgym.bundle import WorldBundle, build_bundle
+from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
 from searchgym.envs.actions import ParsedAction, parse_action
 from searchgym.envs.config import EnvConfig, load_spec
@@ -111,10 +111,7 @@ class SearchQAEnv(gym.Env[str, str]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
-        self.bundle = build_bundle(
-            self.config.schema, self.config.world_size, self.config.world_seed,
-            self.config.corpus_options(), self.config.task_options(),
-        )
+        self.bundle = bundle_for_config(self.config)
         if engine is None:
             # Simulated engines need the world (to ground documents) and hold per-episode
             # context, so each env gets its own; their heavy parts are shared inside the module.
@@ -124,8 +121,7 @@ class SearchQAEnv(gym.Env[str, str]):
                 engine = make_simulated_engine(self.bundle, self.config.engine, **dict(self.config.engine_options))
         self.engine = engine or shared_engine(self.bundle, self.config.engine, dict(self.config.engine_options))
         self.group_seed = 0
-        split = None if self.config.split == "all" else self.config.split
-        self.tasks = self.bundle.tasks.select(split, self.config.task_types, self.config.hops or None)
+        self.tasks = self.bundle.tasks.select(self.config.split, self.config.task_types, self.config.hops or None)
         if not self.tasks:
             raise ValueError(
                 f"{self.config.id}: no task matches split={self.config.split!r}, "
@@ -301,6 +297,7 @@ class SearchQAEnv(gym.Env[str, str]):
             "task_key": state.task.task_key,
             "task_type": state.task.task_type,
             "hops": state.task.hops,
+            "min_searches": state.task.min_searches,
             "split": state.task.split,
             "turn": state.turn,
             "num_searches": state.num_searches,

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 CACHE_NAMESPACE: Final = "bm25"
 _INDEX_SUBDIR: Final = "index"
 _DOC_IDS: Final = "doc_ids.json"
-_FORMAT: Final = "bm25-v1"  # bump when what we index (e.g. the text of a passage) changes
+_FORMAT: Final = "bm25-v2"  # bump when what we index (e.g. the text of a passage) changes
 _STOPWORDS: Final = "en"
 _METHODS: Final = ("robertson", "lucene", "atire", "bm25l", "bm25+")
 
@@ -90,6 +90,26 @@ def _top_k_sparse(rows: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[in
     tied = tied[np.argsort(rows[tied], kind="stable")][: k - len(above)]
     keep = np.concatenate([above, tied])
     return _order(rows[keep], scores[keep])
+
+
+def _sorted_vocabulary(tokens: Any) -> Any:
+    """Renumber bm25s's token ids in sorted-vocabulary order.
+
+    Why: bm25s numbers tokens in an order that depends on the process's string hash seed, and a
+    query's score is a float32 sum over its terms in id order — so two processes scored the same
+    passages 1e-7 apart and broke near-ties differently, and a worker that built its own index
+    ranked (and so generated tasks) unlike its parent. Sorted ids make the index, and every
+    ranking, byte-identical across processes.
+    """
+    from bm25s.tokenization import Tokenized
+
+    order = sorted(tokens.vocab)
+    new_id = {token: index for index, token in enumerate(order)}
+    remap = np.empty(len(tokens.vocab), dtype=np.int64)
+    for token, old in tokens.vocab.items():
+        remap[old] = new_id[token]
+    ids = [remap[np.asarray(row, dtype=np.int64)].tolist() if len(row) else [] for row in tokens.ids]
+    return Tokenized(ids=ids, vocab=new_id)
 
 
 class BM25Engine:
@@ -208,7 +228,7 @@ class BM25Engine:
 
     def _build(self) -> bm25s.BM25:
         texts = [PassageStore.index_text(passage) for passage in self.store.passages]
-        tokens = self._tokenize(texts, return_ids=True)
+        tokens = _sorted_vocabulary(self._tokenize(texts, return_ids=True))
         retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
         retriever.index(tokens, show_progress=self.show_progress)
         return retriever

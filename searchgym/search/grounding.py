@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from searchgym.corpus import templates as T
+from searchgym.corpus.realize import Reference, format_value, render
 from searchgym.types import Fact
 from searchgym.world.world import World
 
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])")
 # Single-token "names" that are ordinary words would match everyday queries; the generated
 # names are invented words, but a custom schema could produce these.
 _STOPWORDS = frozenset(
@@ -79,44 +78,50 @@ def edit_distance(a: str, b: str, limit: int | None = None) -> int:
 
 
 def _value_text(value: object) -> str:
-    return T.format_value(value)  # type: ignore[arg-type]
+    return format_value(value)  # type: ignore[arg-type]
 
 
 def render_fact(world: World, fact: Fact) -> str:
-    """A fact as one short, true sentence (the corpus's first template for its relation)."""
+    """A fact as one short, true sentence (its first sentence template in the schema's wording)."""
+    wording = world.schema.wording
+    if wording is None:
+        raise ValueError(f"schema {world.schema.name!r} has no wording: load it with load_schema()")
     subject = world.name(fact.subject)
     if fact.is_relation:
-        text = T.relation_templates(fact.relation)[0].format(s=subject, o=world.name(str(fact.object)))
+        template = wording.relations[fact.relation].forward[0]
+        slots = {"o": world.name(str(fact.object))}
     else:
-        text = T.attribute_templates(fact.relation)[0].format(s=subject, v=_value_text(fact.object))
-    return _ARTICLE.sub(lambda m: m.group(1) + "n ", text)
+        template = wording.attributes[fact.relation].sentences[0]
+        slots = {"v": _value_text(fact.object)}
+    return render(template, Reference(subject, subject, "it"), "name", slots)
 
 
-_PLACEHOLDER = re.compile(r"\{[a-z]+\}")
+_PLACEHOLDER = re.compile(r"\{[a-z_0-9]+\}")
 _GENERIC = _STOPWORDS | frozenset("how many much are has have had its their there also one person they".split())
 
 
-def relation_vocabulary(relation: str) -> frozenset[str]:
-    """Words that signal ``relation`` in a query: its name, the corpus sentence templates and the
-    question phrasings (``founded_year`` -> founded, established, year, ...)."""
-    return _relation_vocabulary(relation)
-
-
-def _relation_vocabulary(relation: str, _memo: dict[str, frozenset[str]] = {}) -> frozenset[str]:
-    cached = _memo.get(relation)
+def relation_vocabulary(world: World, relation: str) -> frozenset[str]:
+    """Words that signal ``relation`` (or an attribute) in a query: its name and every sentence,
+    noun phrase and question of its wording (``founded_year`` -> founded, established, year, ...)."""
+    key = (world.schema.name, world.schema_hash, relation)
+    cached = _VOCABULARY.get(key)
     if cached is None:
-        from searchgym.tasks import phrases as P
-
-        texts = [T.words(relation), *T.relation_templates(relation), *T.inverse_templates(relation),
-                 *T.attribute_templates(relation)]
-        for table in ("FORWARD_NOUNS", "INVERSE_NOUNS", "FORWARD_QUESTIONS", "INVERSE_QUESTIONS",
-                      "ATTRIBUTE_QUESTIONS"):
-            phrase = getattr(P, table, {}).get(relation)
-            if phrase:
-                texts.append(phrase)
-        words = {w for text in texts for w in tokenize(_PLACEHOLDER.sub(" ", text))}
-        cached = _memo[relation] = frozenset(w for w in words - _GENERIC if len(w) > 1)
+        wording = world.schema.wording
+        texts = [relation.replace("_", " ")]
+        if wording is not None and relation in wording.relations:
+            words = wording.relations[relation]
+            texts += [*words.forward, *words.forward_list, *words.inverse_one, *words.inverse_list,
+                      *words.inverse_notable, *words.noun, *words.question, *words.inverse_noun,
+                      *words.inverse_question]
+        elif wording is not None and relation in wording.attributes:
+            words_a = wording.attributes[relation]
+            texts += [*words_a.sentences, *words_a.question]
+        tokens = {w for text in texts for w in tokenize(_PLACEHOLDER.sub(" ", text))}
+        cached = _VOCABULARY[key] = frozenset(w for w in tokens - _GENERIC if len(w) > 1)
     return cached
+
+
+_VOCABULARY: dict[tuple[str, str, str], frozenset[str]] = {}
 
 
 def _surface_forms(world: World, entity_id: str) -> list[str]:

@@ -230,10 +230,11 @@ class _SimulatedBase:
         return k if self.docs_per_query is None else min(k, self.docs_per_query)
 
     def _safe_for(self, passage: Passage, asked: set[str]) -> bool:
-        """True when ``passage`` says nothing about the asked entities (noise must not help or lie)."""
-        if passage.kind == "distractor":
-            return not passage.facts
-        return passage.entity_id not in asked and not asked.intersection(passage.mentions)
+        """True when ``passage`` says nothing about the asked entities (noise must not help or lie):
+        it is not their page, does not name them, and states no fact involving them."""
+        if passage.entity_id in asked or asked.intersection(passage.mentions):
+            return False
+        return not any(set(fact_id.split("|", 2)[::2]) & asked for fact_id in passage.facts)
 
     def _noise_rows(self, grounding: Grounding, query_tokens: list[str], count: int,
                     rng: np.random.Generator, exclude: set[int]) -> tuple[list[int], str]:
@@ -299,7 +300,7 @@ class _SimulatedBase:
             for fact_id in passage.facts:
                 subject, relation, obj = fact_id.split("|", 2)
                 if subject in mentioned_set or obj in mentioned_set:
-                    relevance = max(relevance, len(query_set & relation_vocabulary(relation)))
+                    relevance = max(relevance, len(query_set & relation_vocabulary(self.world, relation)))
             bonus = 0.5 * len(mentioned_set.intersection(passage.mentions))
             bonus += 1.0 if passage.entity_id in mentioned_set else 0.0
             return (-(3.0 * relevance + self.index.score(query_tokens, row) + bonus), row)
@@ -679,7 +680,7 @@ class LLMSimulatedEngine(_SimulatedBase):
 
         def rank(fact: Fact) -> tuple[int, int, int, str]:
             overlap = len(tokens & set(tokenize(self.grounder.statements([fact])[0])))
-            return (0 if fact.fact_id in needed else 1, -len(tokens & relation_vocabulary(fact.relation)),
+            return (0 if fact.fact_id in needed else 1, -len(tokens & relation_vocabulary(self.world, fact.relation)),
                     -overlap, fact.fact_id)
 
         facts = sorted(facts, key=rank)[: self.max_facts]

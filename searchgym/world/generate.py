@@ -7,9 +7,10 @@ Design choices, and why:
 * Targets are drawn with Zipf-like weights over a random ranking, giving the power-law degrees
   of real knowledge graphs (a few hub cities, many small ones).
 * Cardinalities are enforced by construction: a functional relation draws exactly one target, an
-  inverse-functional one is drawn from the target side, 1-1 relations are matchings. Temporal
-  constraints (a director is born before their film) are enforced by rejection sampling, so the
-  world never contradicts itself.
+  inverse-functional one is drawn from the target side, 1-1 relations are matchings. Gap
+  constraints between related entities' attributes (a director is 20 to 85 years older than the
+  film, a studio is founded before its films) are enforced while sampling, and counted
+  attributes are raised to their counts; :mod:`searchgym.world.lint` re-checks everything.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from searchgym.world.names import NameGenerator
 from searchgym.world.schema import AttributeSpec, RelationSpec, Schema, load_schema
 from searchgym.world.world import Entity, World
 
-WORLD_FORMAT_VERSION = 2  # bump whenever generation changes: it keys the bundle cache
+WORLD_FORMAT_VERSION = 3  # bump whenever generation changes: it keys the bundle cache
 MIN_WORLD_SIZE = 20
 MAX_WORLD_SIZE = 5_000_000
 _REJECTION_TRIES = 24
@@ -128,40 +129,39 @@ class _WorldBuilder:
     def _satisfies(self, relation: RelationSpec, source: str, target: str) -> bool:
         if source == target:
             return False
-        constraint = relation.constraint
-        if constraint is None:
-            return True
-        source_value = self.entities[source].attributes[constraint.source_attr]
-        target_value = self.entities[target].attributes[constraint.target_attr]
-        if constraint.target_before_source:
-            return target_value + constraint.min_gap <= source_value  # type: ignore[operator]
-        return source_value + constraint.min_gap <= target_value  # type: ignore[operator]
+        source_attrs, target_attrs = self.entities[source].attributes, self.entities[target].attributes
+        return all(c.holds(int(source_attrs[c.source_attr]), int(target_attrs[c.target_attr]))  # type: ignore[arg-type]
+                   for c in relation.constraints)
 
-    def _sampler(self, relation: RelationSpec, candidates: list[str], type_name: str, attribute: str | None) -> _TargetSampler:
+    def _sampler(self, relation: RelationSpec, candidates: list[str], attribute: str | None) -> _TargetSampler:
         keys = None
         if attribute is not None:
             keys = {c: int(self.entities[c].attributes[attribute]) for c in candidates}  # type: ignore[arg-type]
         return _TargetSampler(self.rng, candidates, relation.degree_exponent, keys)
 
+    @staticmethod
+    def _narrow(ranges: list[tuple[int | None, int | None]]) -> tuple[int | None, int | None]:
+        lows = [low for low, _ in ranges if low is not None]
+        highs = [high for _, high in ranges if high is not None]
+        return (max(lows) if lows else None), (min(highs) if highs else None)
+
     def _target_range(self, relation: RelationSpec, source: str) -> tuple[int | None, int | None]:
-        """Allowed values of the target's constrained attribute, given the source."""
-        constraint = relation.constraint
-        if constraint is None:
+        """Allowed values of the target's sampled attribute (the first constraint's), given the source."""
+        if not relation.constraints:
             return None, None
-        value = int(self.entities[source].attributes[constraint.source_attr])  # type: ignore[arg-type]
-        if constraint.target_before_source:
-            return None, value - constraint.min_gap
-        return value + constraint.min_gap, None
+        key = relation.constraints[0].target_attr
+        attrs = self.entities[source].attributes
+        return self._narrow([c.target_range(int(attrs[c.source_attr]))  # type: ignore[arg-type]
+                             for c in relation.constraints if c.target_attr == key])
 
     def _source_range(self, relation: RelationSpec, target: str) -> tuple[int | None, int | None]:
-        """Allowed values of the source's constrained attribute, given the target."""
-        constraint = relation.constraint
-        if constraint is None:
+        """Allowed values of the source's sampled attribute (the first constraint's), given the target."""
+        if not relation.constraints:
             return None, None
-        value = int(self.entities[target].attributes[constraint.target_attr])  # type: ignore[arg-type]
-        if constraint.target_before_source:
-            return value + constraint.min_gap, None
-        return None, value - constraint.min_gap
+        key = relation.constraints[0].source_attr
+        attrs = self.entities[target].attributes
+        return self._narrow([c.source_range(int(attrs[c.target_attr]))  # type: ignore[arg-type]
+                             for c in relation.constraints if c.source_attr == key])
 
     def make_relation(self, relation: RelationSpec) -> None:
         sources, targets = self.by_type[relation.source], self.by_type[relation.target]
@@ -174,12 +174,12 @@ class _WorldBuilder:
 
     def _make_forward(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
         """n-1 (exactly one target) and n-n (up to max_per_source distinct targets)."""
-        sampler = self._sampler(relation, targets, relation.target, relation.constraint.target_attr if relation.constraint else None)
+        sampler = self._sampler(relation, targets, relation.constraints[0].target_attr if relation.constraints else None)
         order = [sources[i] for i in self.rng.permutation(len(sources))]
         # A total n-1 relation without constraints first gives every target one source, so that
         # e.g. every country has at least one city (its capital needs one).
         seeded = 0
-        if relation.cardinality == "n-1" and relation.coverage >= 1.0 and relation.constraint is None:
+        if relation.cardinality == "n-1" and relation.coverage >= 1.0 and not relation.constraints:
             for source, target in zip(order, sampler.candidates):
                 if source != target:
                     self.add_edge(source, relation, target)
@@ -199,12 +199,13 @@ class _WorldBuilder:
 
     def _make_inverse_functional(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
         """1-n: drawn from the target side, each target gets at most one source."""
-        sampler = self._sampler(relation, sources, relation.source, relation.constraint.source_attr if relation.constraint else None)
+        sampler = self._sampler(relation, sources, relation.constraints[0].source_attr if relation.constraints else None)
         for target in targets:
             if self.rng.random() >= relation.coverage:
                 continue
             low, high = self._source_range(relation, target)
-            source = sampler.draw(lambda s: self._satisfies(relation, s, target), low, high)
+            source = sampler.draw(lambda s: len(self.targets[(s, relation.name)]) < relation.max_per_source
+                                  and self._satisfies(relation, s, target), low, high)
             if source is not None:
                 self.add_edge(source, relation, target)
 
@@ -223,11 +224,15 @@ class _WorldBuilder:
                     self.add_edge(source, relation, target)
             return
         if relation.symmetric:
-            pool = [sources[i] for i in self.rng.permutation(len(sources))]
-            pairs = int(len(pool) * relation.coverage) // 2
-            for index in range(pairs):
-                first, second = pool[2 * index], pool[2 * index + 1]
-                if self._satisfies(relation, first, second):
+            # Partners are drawn among people of similar age (by the first constrained
+            # attribute), so that an age-gap constraint does not reject most random pairs.
+            chosen = [sources[i] for i in self.rng.permutation(len(sources))][: int(len(sources) * relation.coverage)]
+            if relation.constraints:
+                attribute = relation.constraints[0].source_attr
+                chosen.sort(key=lambda e: int(self.entities[e].attributes[attribute]))  # type: ignore[arg-type]
+            for index in range(len(chosen) // 2):
+                first, second = chosen[2 * index], chosen[2 * index + 1]
+                if self._satisfies(relation, first, second) and self._satisfies(relation, second, first):
                     self.add_edge(min(first, second), relation, max(first, second))
             return
         shuffled_targets = [targets[i] for i in self.rng.permutation(len(targets))]
@@ -236,10 +241,24 @@ class _WorldBuilder:
             if self.rng.random() < relation.coverage and self._satisfies(relation, source, target):
                 self.add_edge(source, relation, target)
 
+    def raise_counted_attributes(self) -> None:
+        """Make every ``at_least`` attribute at least its relation's number of sources, so a page
+        never says "12 employees" of an organization that lists 14 people working there."""
+        for spec in self.schema.entity_types:
+            for attribute in spec.attributes:
+                if attribute.at_least is None:
+                    continue
+                for entity_id in self.by_type[spec.name]:
+                    count = len(self.sources[(entity_id, attribute.at_least)])
+                    values = self.entities[entity_id].attributes
+                    if int(values[attribute.name]) < count:  # type: ignore[arg-type]
+                        values[attribute.name] = count
+
     def build(self, size: int, seed: int) -> World:
         self.make_entities()
         for relation in self.schema.relations:
             self.make_relation(relation)
+        self.raise_counted_attributes()
         return World(self.schema, size, seed, list(self.entities.values()), self.edges)
 
 

@@ -32,9 +32,18 @@ _UNIVERSITY_FORMS = (
     "Royal Academy of {w}",
 )
 _FILM_FORMS = (
-    "{w}", "The {w}", "The {w} of {v}", "{w} and {v}", "Return to {w}", "Beyond {w}",
+    "{w}", "The {w}", "The {w} of {v}", "Return to {w}", "Beyond {w}",
     "A Winter in {w}", "The Last {w}", "{w} Rising", "Letters from {w}",
 )
+
+
+# A name that contains a list separator would make "A, B and C" ambiguous (and let a stuffed
+# answer look like a name), so generated names never contain one.
+LIST_SEPARATORS = re.compile(r"[,;/|&+:]|\b(?:and|or|nor|vs)\b", re.IGNORECASE)
+
+
+def has_list_separator(name: str) -> bool:
+    return LIST_SEPARATORS.search(name) is not None
 
 
 def normalize_name(name: str) -> str:
@@ -96,6 +105,8 @@ class NameGenerator:
     def _claim(self, name: str, aliases: tuple[str, ...]) -> bool:
         keys = [normalize_name(name), *(normalize_name(alias) for alias in aliases)]
         if any(not key or key in self._taken for key in keys) or len(set(keys)) != len(keys):
+            return False
+        if any(has_list_separator(text) for text in (name, *aliases)):
             return False
         self._taken.update(keys)
         return True

@@ -1,23 +1,33 @@
 """World schemas: which entity types, attributes and relations a synthetic world has.
 
 Schemas are TOML files (see ``corpora/schemas/default.toml``) so that a researcher can add a
-relation or an entity type without touching code. Loading validates everything up front and
-fails with a message naming the offending key, because a bad schema found mid-generation would
-waste minutes and produce a half-built world.
+relation or an entity type without touching code; how each fact reads lives in the wording file
+beside it (:mod:`searchgym.world.wording`). Loading validates everything up front and fails with
+a message naming the offending key (unknown keys included), because a bad schema found
+mid-generation would waste minutes and produce a half-built world, and an ignored key is a
+silent bug.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from searchgym.resources import data_path
+from searchgym.world.wording import Wording, WordingError, parse_wording
 
 CARDINALITIES = ("1-1", "1-n", "n-1", "n-n")
 ATTRIBUTE_KINDS = ("year", "number", "category")
 NAME_STYLES = ("person", "city", "country", "organization", "university", "film", "generic")
+INVERSE_LISTS = ("complete", "notable", "none")
+_SCHEMA_KEYS = {"name", "version", "description", "wording", "entity_types", "relations"}
+_TYPE_KEYS = {"share", "min_count", "name_style", "attributes"}
+_ATTRIBUTE_KEYS = {"kind", "min", "max", "values", "at_least"}
+_RELATION_KEYS = {"source", "target", "cardinality", "coverage", "symmetric", "max_per_source", "consistent_with",
+                  "degree_exponent", "constraints", "inverse_list", "notable_max"}
+_CONSTRAINT_KEYS = {"source_attr", "target_attr", "min_gap", "max_gap"}
 
 
 class SchemaError(ValueError):
@@ -31,6 +41,7 @@ class AttributeSpec:
     min: int | None = None
     max: int | None = None
     values: tuple[str, ...] = ()
+    at_least: str | None = None  # a relation: the value is at least its number of sources here
 
 
 @dataclass(frozen=True)
@@ -46,16 +57,41 @@ class EntityTypeSpec:
 
 
 @dataclass(frozen=True)
-class TemporalConstraint:
-    """``target.<target_attr> + min_gap <= source.<source_attr>`` (or the reverse if flipped).
+class GapConstraint:
+    """``min_gap <= source.<source_attr> - target.<target_attr> <= max_gap`` for every edge.
 
-    Keeps the world free of absurd facts such as a film directed by someone born after it.
+    Keeps the world free of absurd facts: a film directed by someone born after it, a studio
+    releasing films before it was founded, a mentor younger than their protégé.
     """
 
     source_attr: str
     target_attr: str
-    min_gap: int
-    target_before_source: bool = True
+    min_gap: int | None = None
+    max_gap: int | None = None
+
+    def holds(self, source_value: int, target_value: int) -> bool:
+        gap = source_value - target_value
+        return (self.min_gap is None or gap >= self.min_gap) and (self.max_gap is None or gap <= self.max_gap)
+
+    def target_range(self, source_value: int) -> tuple[int | None, int | None]:
+        """Allowed target values given the source's."""
+        low = None if self.max_gap is None else source_value - self.max_gap
+        high = None if self.min_gap is None else source_value - self.min_gap
+        return low, high
+
+    def source_range(self, target_value: int) -> tuple[int | None, int | None]:
+        """Allowed source values given the target's."""
+        low = None if self.min_gap is None else target_value + self.min_gap
+        high = None if self.max_gap is None else target_value + self.max_gap
+        return low, high
+
+    def describe(self) -> str:
+        bounds = []
+        if self.min_gap is not None:
+            bounds.append(f">= {self.min_gap}")
+        if self.max_gap is not None:
+            bounds.append(f"<= {self.max_gap}")
+        return f"source.{self.source_attr} - target.{self.target_attr} {' and '.join(bounds)}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +105,9 @@ class RelationSpec:
     max_per_source: int = 1
     consistent_with: str | None = None
     degree_exponent: float = 0.8
-    constraint: TemporalConstraint | None = None
+    constraints: tuple[GapConstraint, ...] = ()
+    inverse_list: str = "complete"
+    notable_max: int = 4
 
     @property
     def functional(self) -> bool:
@@ -81,6 +119,15 @@ class RelationSpec:
         """Each target has at most one source, so the inverse reading is well defined."""
         return self.cardinality in ("1-n", "1-1")
 
+    @property
+    def countable(self) -> bool:
+        """Whether "how many ..." questions may count this relation from one page: the targets
+        of a 1-n source are always all listed on its page; the sources of an n-1 or n-n target
+        only when its page lists them completely."""
+        if self.symmetric or self.cardinality == "1-1":
+            return False
+        return self.cardinality == "1-n" or self.inverse_list == "complete"
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -90,6 +137,7 @@ class Schema:
     entity_types: tuple[EntityTypeSpec, ...]
     relations: tuple[RelationSpec, ...]
     source_text: str = field(default="", compare=False, repr=False)
+    wording: Wording | None = field(default=None, compare=False, repr=False)
 
     def entity_type(self, name: str) -> EntityTypeSpec:
         for spec in self.entity_types:
@@ -110,9 +158,16 @@ def _require(table: dict[str, Any], key: str, where: str) -> Any:
     return table[key]
 
 
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SchemaError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(allowed)}")
+
+
 def _parse_attribute(name: str, table: Any, where: str) -> AttributeSpec:
     if not isinstance(table, dict):
         raise SchemaError(f"{where}: must be a table like {{ kind = \"year\", min = 1900, max = 2000 }}")
+    _check_keys(table, _ATTRIBUTE_KEYS, where)
     kind = _require(table, "kind", where)
     if kind not in ATTRIBUTE_KINDS:
         raise SchemaError(f"{where}.kind: {kind!r} is not one of {ATTRIBUTE_KINDS}")
@@ -122,17 +177,25 @@ def _parse_attribute(name: str, table: Any, where: str) -> AttributeSpec:
             raise SchemaError(f"{where}.values: a category needs a list of at least two strings")
         if len(set(values)) != len(values):
             raise SchemaError(f"{where}.values: duplicate category values")
+        if "at_least" in table or "min" in table or "max" in table:
+            raise SchemaError(f"{where}: a category takes only 'values'")
         return AttributeSpec(name=name, kind=kind, values=tuple(values))
+    if "values" in table:
+        raise SchemaError(f"{where}.values: only categories have values")
     low, high = _require(table, "min", where), _require(table, "max", where)
     if not (isinstance(low, int) and isinstance(high, int)) or low >= high:
         raise SchemaError(f"{where}: min and max must be integers with min < max (got {low!r}, {high!r})")
-    return AttributeSpec(name=name, kind=kind, min=low, max=high)
+    at_least = table.get("at_least")
+    if at_least is not None and (kind != "number" or not isinstance(at_least, str)):
+        raise SchemaError(f"{where}.at_least: only a number attribute can be at least a relation's count")
+    return AttributeSpec(name=name, kind=kind, min=low, max=high, at_least=at_least)
 
 
 def _parse_entity_type(name: str, table: Any) -> EntityTypeSpec:
     where = f"entity_types.{name}"
     if not isinstance(table, dict):
         raise SchemaError(f"{where}: must be a table")
+    _check_keys(table, _TYPE_KEYS, where)
     share = _require(table, "share", where)
     if not isinstance(share, (int, float)) or share <= 0:
         raise SchemaError(f"{where}.share: must be a positive number")
@@ -156,23 +219,37 @@ def _parse_entity_type(name: str, table: Any) -> EntityTypeSpec:
     )
 
 
-def _parse_constraint(table: Any, where: str) -> TemporalConstraint | None:
-    if table is None:
-        return None
-    if not isinstance(table, dict):
-        raise SchemaError(f"{where}: must be a table")
-    return TemporalConstraint(
-        source_attr=_require(table, "source_attr", where),
-        target_attr=_require(table, "target_attr", where),
-        min_gap=int(table.get("min_gap", 0)),
-        target_before_source=bool(table.get("target_before_source", True)),
-    )
+def _parse_constraints(value: Any, where: str, source: EntityTypeSpec, target: EntityTypeSpec) -> tuple[GapConstraint, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SchemaError(f"{where}: must be a list of tables like {{ source_attr = ..., target_attr = ..., min_gap = 0 }}")
+    constraints = []
+    for index, table in enumerate(value):
+        here = f"{where}[{index}]"
+        if not isinstance(table, dict):
+            raise SchemaError(f"{here}: must be a table")
+        _check_keys(table, _CONSTRAINT_KEYS, here)
+        source_attr, target_attr = _require(table, "source_attr", here), _require(table, "target_attr", here)
+        for role, spec, attr in (("source_attr", source, source_attr), ("target_attr", target, target_attr)):
+            found = spec.attribute(attr) if isinstance(attr, str) else None
+            if found is None or found.kind not in ("year", "number"):
+                raise SchemaError(f"{here}.{role}: {spec.name} has no numeric attribute {attr!r}")
+        bounds = [table.get("min_gap"), table.get("max_gap")]
+        if all(b is None for b in bounds) or any(b is not None and (not isinstance(b, int) or isinstance(b, bool))
+                                                 for b in bounds):
+            raise SchemaError(f"{here}: needs an integer min_gap and/or max_gap")
+        if None not in bounds and bounds[0] > bounds[1]:
+            raise SchemaError(f"{here}: min_gap {bounds[0]} is above max_gap {bounds[1]}")
+        constraints.append(GapConstraint(source_attr, target_attr, bounds[0], bounds[1]))
+    return tuple(constraints)
 
 
 def _parse_relation(name: str, table: Any, types: dict[str, EntityTypeSpec]) -> RelationSpec:
     where = f"relations.{name}"
     if not isinstance(table, dict):
         raise SchemaError(f"{where}: must be a table")
+    _check_keys(table, _RELATION_KEYS, where)
     source, target = _require(table, "source", where), _require(table, "target", where)
     for role, type_name in (("source", source), ("target", target)):
         if type_name not in types:
@@ -189,15 +266,18 @@ def _parse_relation(name: str, table: Any, types: dict[str, EntityTypeSpec]) -> 
     max_per_source = int(table.get("max_per_source", 1 if cardinality in ("n-1", "1-1") else 3))
     if max_per_source < 1:
         raise SchemaError(f"{where}.max_per_source: must be at least 1")
-    constraint = _parse_constraint(table.get("constraint"), f"{where}.constraint")
-    if constraint is not None:
-        if types[source].attribute(constraint.source_attr) is None:
-            raise SchemaError(f"{where}.constraint.source_attr: {source} has no attribute {constraint.source_attr!r}")
-        if types[target].attribute(constraint.target_attr) is None:
-            raise SchemaError(f"{where}.constraint.target_attr: {target} has no attribute {constraint.target_attr!r}")
+    constraints = _parse_constraints(table.get("constraints"), f"{where}.constraints", types[source], types[target])
     exponent = table.get("degree_exponent", 0.8)
     if not isinstance(exponent, (int, float)) or exponent < 0:
         raise SchemaError(f"{where}.degree_exponent: must be a non-negative number")
+    inverse_list = table.get("inverse_list", "complete")
+    if inverse_list not in INVERSE_LISTS:
+        raise SchemaError(f"{where}.inverse_list: {inverse_list!r} is not one of {INVERSE_LISTS}")
+    if symmetric and inverse_list != "none":
+        raise SchemaError(f"{where}.inverse_list: a symmetric relation is written on both pages; use \"none\"")
+    notable_max = table.get("notable_max", 4)
+    if not isinstance(notable_max, int) or notable_max < 1:
+        raise SchemaError(f"{where}.notable_max: must be a positive integer")
     return RelationSpec(
         name=name,
         source=source,
@@ -208,16 +288,19 @@ def _parse_relation(name: str, table: Any, types: dict[str, EntityTypeSpec]) -> 
         max_per_source=max_per_source,
         consistent_with=table.get("consistent_with"),
         degree_exponent=float(exponent),
-        constraint=constraint,
+        constraints=constraints,
+        inverse_list=inverse_list,
+        notable_max=notable_max,
     )
 
 
-def parse_schema(text: str, *, origin: str = "<string>") -> Schema:
-    """Parse and validate schema TOML text."""
+def parse_schema(text: str, *, origin: str = "<string>", wording_text: str | None = None) -> Schema:
+    """Parse and validate schema TOML text (and its wording, when given)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SchemaError(f"{origin}: not valid TOML: {error}") from error
+    _check_keys(data, _SCHEMA_KEYS, origin)
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise SchemaError(f"{origin}: missing required key 'name'")
@@ -230,6 +313,7 @@ def parse_schema(text: str, *, origin: str = "<string>") -> Schema:
         raise SchemaError(f"{origin}: [relations] must be a table")
     relations = tuple(_parse_relation(rel, table, types) for rel, table in raw_relations.items())
     names = {relation.name for relation in relations}
+    attribute_names = {attr.name for t in types.values() for attr in t.attributes}
     for relation in relations:
         if relation.consistent_with is not None:
             if relation.consistent_with not in names:
@@ -240,25 +324,53 @@ def parse_schema(text: str, *, origin: str = "<string>") -> Schema:
                     f"relations.{relation.name}.consistent_with: {other.name} must be a functional relation "
                     f"between the same types"
                 )
-        collisions = {attr.name for t in types.values() for attr in t.attributes} & {relation.name}
-        if collisions:
+        if relation.name in attribute_names:
             raise SchemaError(f"relations.{relation.name}: name clashes with an attribute name")
-    return Schema(
+    for type_spec in types.values():
+        for attr in type_spec.attributes:
+            if attr.at_least is None:
+                continue
+            counted = next((r for r in relations if r.name == attr.at_least), None)
+            if counted is None or counted.target != type_spec.name:
+                raise SchemaError(f"entity_types.{type_spec.name}.attributes.{attr.name}.at_least: "
+                                  f"{attr.at_least!r} is not a relation pointing at {type_spec.name}")
+    schema = Schema(
         name=name,
         version=int(data.get("version", 1)),
         description=str(data.get("description", "")),
         entity_types=tuple(types.values()),
         relations=relations,
-        source_text=text,
+        source_text=text + ("" if wording_text is None else "\n# --- wording ---\n" + wording_text),
     )
+    if wording_text is None:
+        return schema
+    try:
+        wording = parse_wording(wording_text, schema, origin=f"wording of {origin}")
+    except WordingError as error:
+        raise SchemaError(str(error)) from None
+    return replace(schema, wording=wording)
 
 
 def load_schema(name_or_path: str | Path) -> Schema:
-    """Load a schema by bundled name (``"default"``) or by path to a TOML file."""
+    """Load a schema by bundled name (``"default"``) or by path to a TOML file.
+
+    Its wording file is the schema's ``wording`` key (a path relative to the schema file), or
+    ``<stem>.wording.toml`` beside it; a schema without wording cannot be written as a corpus.
+    """
     path = Path(name_or_path)
     if not path.suffix:
         path = data_path("corpora") / "schemas" / f"{name_or_path}.toml"
     if not path.is_file():
-        bundled = sorted(p.stem for p in (data_path("corpora") / "schemas").glob("*.toml"))
+        bundled = sorted(p.stem for p in (data_path("corpora") / "schemas").glob("*.toml")
+                         if not p.stem.endswith(".wording"))
         raise SchemaError(f"no schema file {str(name_or_path)!r}; bundled schemas: {bundled}")
-    return parse_schema(path.read_text(encoding="utf-8"), origin=str(path))
+    text = path.read_text(encoding="utf-8")
+    try:
+        declared = tomllib.loads(text).get("wording")
+    except tomllib.TOMLDecodeError as error:
+        raise SchemaError(f"{path}: not valid TOML: {error}") from error
+    wording_path = path.parent / (declared if isinstance(declared, str) else f"{path.stem}.wording.toml")
+    if not wording_path.is_file():
+        raise SchemaError(f"{path}: its wording file {wording_path} is missing (every schema needs one: "
+                          f"see corpora/schemas/default.wording.toml)")
+    return parse_schema(text, origin=str(path), wording_text=wording_path.read_text(encoding="utf-8"))

@@ -65,8 +65,8 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
 
     Args:
         stages: a list of filters, easiest first; each may set ``hops`` (list of hop counts),
-            ``task_types`` (list of types; default: the env config's) and ``split`` (default:
-            the env config's, ``"all"`` for any). Each stage's tasks are
+            ``task_types`` (list of types; default: the env config's) and ``split`` (only the
+            env config's: each split is its own world). Each stage's tasks are
             ``env.unwrapped.bundle.tasks.select(split, task_types, hops)``; an empty stage is an
             error at construction.
         promote_at: move to the next stage when the success rate over the last ``window``
@@ -127,7 +127,9 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
         base = self.env.unwrapped
         config = base.config
         split = stage.get("split", config.split)
-        split = None if split in (None, "all") else split
+        if split != config.split:  # each split is its own world: another split's tasks are not here
+            raise ValueError(f"stage {index}: split {split!r} is not this env's split {config.split!r}; "
+                             f"a split is its own world, so make an env of that split instead")
         types = stage.get("task_types") or config.task_types
         hops = stage.get("hops") or None
         tasks = base.bundle.tasks.select(split, tuple(types) if types else None, tuple(hops) if hops else None)
@@ -371,7 +373,10 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
             keys = [task.task_key for task in base.tasks]
         else:
             wanted_split = base.config.split if split is None else split
-            tasks = base.bundle.tasks.select(None if wanted_split == "all" else wanted_split,
+            if wanted_split != base.config.split:
+                raise ValueError(f"AdaptiveTaskSampling: split {wanted_split!r} is not the env's split "
+                                 f"{base.config.split!r} (each split is its own world)")
+            tasks = base.bundle.tasks.select(wanted_split,
                                              tuple(task_types) if task_types else base.config.task_types,
                                              tuple(hops) if hops else None)
             keys = [task.task_key for task in tasks]

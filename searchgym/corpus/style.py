@@ -1,0 +1,33 @@
+"""Known wording defects, found by pattern: the checks the corpus linter and the tests share.
+
+Each pattern is a defect seen in generated text at some point ("is located is located",
+"has X as its mentor of?", "stars A and stars B", "an university", "is a person listed in this
+encyclopedia"); keeping them in one list means a new defect is fixed once and guarded forever.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["DEFECT_PATTERNS", "wording_defects"]
+
+DEFECT_PATTERNS: dict[str, re.Pattern[str]] = {
+    "repeated word": re.compile(r"\b(\w+) \1\b", re.IGNORECASE),
+    "repeated phrase": re.compile(r"\b(\w+ \w+) \1\b", re.IGNORECASE),
+    "clause ending twice": re.compile(r"\b(is|was) (\w+ed) (is|was) \2\b", re.IGNORECASE),
+    "'as its ... of'": re.compile(r"\bas (?:its|their|his|her) \w+ of\b"),
+    "verb repeated around 'and'": re.compile(r"\b([a-z]+) [A-Z][\w']*(?: [A-Z][\w']*)* and \1 [A-Z]"),
+    "'an' before a consonant sound": re.compile(r"\b[Aa]n (?:uni|use|usu|eu|one\b|[bcdfgjklmnpqrstvwxyz])"),
+    "'a' before a vowel sound": re.compile(r"\b[Aa] (?!uni|use|usu|eu|one\b)[aeiou]", re.IGNORECASE),
+    "meta reference to the encyclopedia": re.compile(r"listed in this encyclopedia|in this encyclopedia", re.I),
+    "unfilled slot": re.compile(r"[{}]"),
+    "space before punctuation": re.compile(r" [.,;:?!]"),
+    "double space": re.compile(r"  "),
+    "doubled punctuation": re.compile(r"(?<!\.)\.\.(?!\.)|,,|\?\?|\.\?|\?\."),
+    "lower-case sentence start": re.compile(r"(?:^|[.!?] )[a-z]"),
+}
+
+
+def wording_defects(text: str) -> list[str]:
+    """The names of the defect patterns found in ``text`` (empty when it reads clean)."""
+    return [name for name, pattern in DEFECT_PATTERNS.items() if pattern.search(text)]

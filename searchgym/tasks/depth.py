@@ -1,0 +1,324 @@
+"""Measured task depth: the fewest searches a knowledge-free agent needs to gather the evidence.
+
+A hop label is a claim; this module measures it, with the env's own engine and top-k. The
+*knowledge-free agent* knows only what it has read: it may search the question text and the
+names of entities it has seen (in the question or in earlier results), and it has found a gold
+fact when some result passage states it (as the env's evidence recall counts it). ``min_searches``
+is the size of the smallest such plan that covers every evidence unit of the task.
+
+How it is computed, and why it is exact where it claims to be:
+
+* every entity name is searched once (batched) and its top-k rows kept: that gives, per name,
+  the passages it retrieves and the names those passages *reveal* (a sparse reveal graph), and,
+  per passage, which name queries retrieve it;
+* a multi-source BFS from the question's names (plus the question-text query) over the reveal
+  graph gives ``delta(q)``, the searches needed before ``q`` can be asked; a unit is covered at
+  the earliest ``delta(q) + 1`` over the queries ``q`` that retrieve one of its passages. The
+  largest of these is a lower bound (LB) on ``min_searches``; a BFS-tree path to each chosen
+  query, merged, is a plan and so an upper bound (UB);
+* when LB < UB, an IDA* search over plans (admissible heuristic: per uncovered unit, the
+  backward BFS distance from the known names to a covering query) finds the exact minimum
+  within a node budget; beyond it the task keeps UB with ``exact = False`` and LB as its bound.
+
+For an honest k-hop chain LB == UB == k and no search is needed. The BFS runs on index arrays
+(numpy gathers over CSR rows) and stops as soon as every unit is reached, so one task costs a
+few array operations per level — which is what lets depth be measured for 100k-entity worlds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from searchgym.corpus.corpus import Corpus
+from searchgym.search.grounding import Grounder
+from searchgym.world.world import World
+
+__all__ = ["QUESTION", "Depth", "DepthMeter", "DepthQuery"]
+
+QUESTION = "\0question"  # the question-text query, as it appears in a plan
+DEFAULT_NODE_BUDGET = 20_000
+MAX_DEPTH = 16
+_FAR = np.int32(1 << 20)
+
+
+@dataclass(frozen=True)
+class DepthQuery:
+    """What depth is measured for: the question and its evidence units (passage ids per unit)."""
+
+    question: str
+    units: tuple[tuple[str, ...], ...]
+    needed: int = 0  # a lower bound below this rejects the task anyway: skip the exact search
+
+
+@dataclass(frozen=True)
+class Depth:
+    """``min_searches`` (``None`` when no knowledge-free plan reaches every unit), its lower
+    bound, whether it is exact, and whether the question-text search alone retrieves each unit."""
+
+    min_searches: int | None
+    lower_bound: int | None
+    exact: bool
+    question_covers: tuple[bool, ...]
+    plan: tuple[str, ...] = ()  # queries of a minimal (or the UB) plan: entity ids or QUESTION
+    question_names: frozenset[str] = frozenset()  # entities named by the question search's results
+
+
+class _Csr:
+    """Rows of int32 columns, with a vectorised gather of many rows at once."""
+
+    def __init__(self, rows: Sequence[Sequence[int]]) -> None:
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        self.indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.indices = np.fromiter((c for r in rows for c in r), dtype=np.int32, count=int(self.indptr[-1]))
+
+    def row(self, i: int) -> np.ndarray:
+        return self.indices[self.indptr[i] : self.indptr[i + 1]]
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.empty(0, dtype=np.int32)
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        return self.indices[np.arange(total) + offsets]
+
+
+class DepthMeter:
+    """Measures depth for many tasks of one corpus with one engine and top-k."""
+
+    def __init__(self, world: World, corpus: Corpus, engine: object, top_k: int, *,
+                 node_budget: int = DEFAULT_NODE_BUDGET, batch_size: int = 4096) -> None:
+        self.world, self.corpus, self.engine, self.top_k = world, corpus, engine, int(top_k)
+        self.node_budget = node_budget
+        self.grounder = Grounder(world, max_edit_distance=0)
+        self.row_of = {passage.doc_id: row for row, passage in enumerate(corpus.passages)}
+        self.entity_ids = list(world.entities)
+        self.index_of = {e: i for i, e in enumerate(self.entity_ids)}
+        self.passage_mentions = _Csr([sorted(self.index_of[m] for m in p.mentions if m in self.index_of)
+                                      for p in corpus.passages])
+        names = [world.name(e) for e in self.entity_ids]
+        results: list[list[int]] = []
+        for start in range(0, len(names), batch_size):
+            for row_hits in engine.search(names[start : start + batch_size], self.top_k):  # type: ignore[attr-defined]
+                results.append([self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of])
+        self.results = _Csr(results)
+        self.reveal = _Csr([np.unique(self.passage_mentions.gather(np.asarray(rows, dtype=np.int64))).tolist()
+                            for rows in results])
+        retrieved_by: list[list[int]] = [[] for _ in corpus.passages]
+        revealed_by: list[list[int]] = [[] for _ in self.entity_ids]
+        for query, rows in enumerate(results):
+            for row in rows:
+                retrieved_by[row].append(query)
+            for other in self.reveal.row(query):
+                revealed_by[int(other)].append(query)
+        self.retrieved_by = _Csr(retrieved_by)
+        self.revealed_by = _Csr(revealed_by)
+
+    # -- public -------------------------------------------------------------------------------
+    def measure_many(self, queries: Sequence[DepthQuery], batch_size: int = 4096) -> list[Depth]:
+        """Depth of every query (question searches batched)."""
+        out: list[Depth] = []
+        for start in range(0, len(queries), batch_size):
+            chunk = queries[start : start + batch_size]
+            hits = self.engine.search([q.question for q in chunk], self.top_k)  # type: ignore[attr-defined]
+            for query, row_hits in zip(chunk, hits):
+                rows = np.asarray([self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of], dtype=np.int64)
+                out.append(self._measure(query, rows))
+        return out
+
+    def known_names(self, question: str) -> list[int]:
+        """The entities a reader of the question knows by name (as indexes)."""
+        return sorted({self.index_of[m.entity_id] for m in self.grounder.mentions(question)})
+
+    # -- one task -------------------------------------------------------------------------------
+    def _measure(self, query: DepthQuery, question_rows: np.ndarray) -> Depth:
+        units = [np.asarray(sorted({self.row_of[d] for d in unit if d in self.row_of}), dtype=np.int64)
+                 for unit in query.units]
+        question_reveal = np.unique(self.passage_mentions.gather(question_rows))
+        question_names = frozenset(self.entity_ids[int(i)] for i in question_reveal)
+        question_covers = tuple(bool(np.isin(unit, question_rows).any()) for unit in units)
+        covers = [np.unique(self.retrieved_by.gather(unit)) for unit in units]
+        known = np.asarray(self.known_names(query.question), dtype=np.int64)
+        delta = self._forward(known, question_reveal, covers, question_covers)
+        costs: list[int] = []
+        reachable: list[np.ndarray] = []
+        for cover, by_question in zip(covers, question_covers):
+            reached = cover[delta[cover] < _FAR]
+            cost = int(delta[reached].min()) + 1 if len(reached) else int(_FAR)
+            if by_question:
+                cost = 1
+            if cost >= _FAR:
+                return Depth(None, None, True, question_covers, (), question_names)
+            costs.append(cost)
+            # the queries that cover the unit at that cost (-1: the question itself)
+            ties = reached[delta[reached] == cost - 1] if len(reached) else reached
+            reachable.append(np.concatenate([[-1], ties]) if by_question else ties)
+        lower = max(costs)
+        plan = self._plan(costs, reachable, delta, known, question_reveal)
+        upper = len(plan)
+        if lower == upper:
+            return Depth(lower, lower, True, question_covers, self._names(plan), question_names)
+        if lower < query.needed:
+            return Depth(upper, lower, False, question_covers, self._names(plan), question_names)
+        if lower == 1:  # one search suffices only if one askable query covers every unit
+            if all(question_covers):
+                return Depth(1, 1, True, question_covers, (QUESTION,), question_names)
+            common = set(known.tolist()).intersection(*(set(c.tolist()) for c in covers))
+            if common:
+                return Depth(1, 1, True, question_covers, self._names({min(common)}), question_names)
+            lower = 2
+            if upper == 2:
+                return Depth(2, 2, True, question_covers, self._names(plan), question_names)
+        found = self._search(known, question_rows, question_reveal, units, covers, lower, upper)
+        if found is None:
+            return Depth(upper, lower, False, question_covers, self._names(plan), question_names)
+        return Depth(found[0], found[0], True, question_covers, self._names(found[1] or plan), question_names)
+
+    def _names(self, plan: Sequence[int] | set[int]) -> tuple[str, ...]:
+        return tuple(sorted(QUESTION if q < 0 else self.entity_ids[q] for q in plan))
+
+    def _forward(self, known: np.ndarray, question_reveal: np.ndarray, covers: list[np.ndarray],
+                 question_covers: tuple[bool, ...]) -> np.ndarray:
+        """``delta``: searches needed before each name can be asked (0 for the question's names;
+        the question query is askable at once), by levels, until every unit is reached."""
+        delta = np.full(len(self.entity_ids), _FAR, dtype=np.int32)
+        delta[known] = 0
+        pending = [c for c, by_q in zip(covers, question_covers) if not by_q]
+        frontier, level = known, 0
+        while level < MAX_DEPTH:
+            pending = [c for c in pending if not (delta[c] < _FAR).any()]
+            if not pending:
+                break
+            revealed = self.reveal.gather(frontier)
+            if level == 0:
+                revealed = np.concatenate([revealed, question_reveal.astype(np.int32)])
+            fresh = np.unique(revealed[delta[revealed] == _FAR])
+            if len(fresh) == 0:
+                break
+            delta[fresh] = level + 1
+            frontier, level = fresh.astype(np.int64), level + 1
+        return delta
+
+    def _plan(self, costs: list[int], reachable: list[np.ndarray], delta: np.ndarray, known: np.ndarray,
+              question_reveal: np.ndarray) -> set[int]:
+        """A plan through BFS-tree paths to a cheapest covering query of each unit, grown
+        greedily (deepest unit first; among tied queries and parents, the ones sharing most of
+        the plan so far) — an upper bound on the minimum, equal to it for honest chains."""
+        plan: set[int] = set()
+        known_set = set(known.tolist())
+        revealed_by_question = set(question_reveal.tolist())
+
+        def path(node: int) -> list[int]:
+            nodes: list[int] = []
+            while node not in plan and node not in nodes:
+                nodes.append(node)
+                if node < 0 or node in known_set:
+                    break
+                level = int(delta[node])
+                parents = self.revealed_by.row(node)
+                parents = parents[delta[parents] == level - 1]
+                shared = [int(p) for p in parents if int(p) in plan]
+                if shared:
+                    node = min(shared)
+                elif len(parents):
+                    node = int(parents.min())
+                elif level == 1 and node in revealed_by_question:
+                    node = -1
+                else:  # pragma: no cover - the BFS that set delta guarantees a parent
+                    raise AssertionError(f"no BFS parent for entity {node} at level {level}")
+            return nodes
+
+        for index in sorted(range(len(costs)), key=lambda i: -costs[i]):
+            options = [path(int(q)) for q in reachable[index][:64]]
+            plan.update(min(options, key=lambda nodes: (len(nodes), nodes)))
+        return plan
+
+    # -- exact search (only when the bounds differ) ------------------------------------------------
+    def _backward(self, cover: np.ndarray, depth: int) -> np.ndarray:
+        """``b[q]``: searches needed to cover the unit when ``q`` is the next query."""
+        distance = np.full(len(self.entity_ids), _FAR, dtype=np.int32)
+        distance[cover] = 1
+        frontier = cover
+        for level in range(1, depth):
+            revealers = self.revealed_by.gather(frontier.astype(np.int64))
+            fresh = np.unique(revealers[distance[revealers] == _FAR])
+            if len(fresh) == 0:
+                break
+            distance[fresh] = level + 1
+            frontier = fresh
+        return distance
+
+    def _search(self, known: np.ndarray, question_rows: np.ndarray, question_reveal: np.ndarray,
+                units: list[np.ndarray], covers: list[np.ndarray], lower: int,
+                upper: int) -> tuple[int, tuple[int, ...]] | None:
+        backward = [self._backward(cover, upper) for cover in covers]
+        question_distance = []
+        for index, unit in enumerate(units):
+            if np.isin(unit, question_rows).any():
+                question_distance.append(1)
+            else:
+                reached = backward[index][question_reveal] if len(question_reveal) else np.empty(0)
+                question_distance.append(int(reached.min()) + 1 if len(reached) and reached.min() < _FAR else int(_FAR))
+        all_units = (1 << len(units)) - 1
+        unit_sets = [set(unit.tolist()) for unit in units]
+        budget = [self.node_budget]
+
+        def covered_by(query: int) -> int:
+            rows = set((question_rows if query < 0 else self.results.row(query)).tolist())
+            return sum(1 << i for i, unit in enumerate(unit_sets) if unit & rows)
+
+        def heuristic(names: np.ndarray, asked_question: bool, covered: int) -> int:
+            worst = 0
+            for index in range(len(units)):
+                if covered >> index & 1:
+                    continue
+                best = int(backward[index][names].min()) if len(names) else int(_FAR)
+                if not asked_question:
+                    best = min(best, question_distance[index])
+                if best >= _FAR:
+                    return MAX_DEPTH + 1
+                worst = max(worst, best)
+            return worst
+
+        def dfs(names: np.ndarray, asked: tuple[int, ...], covered: int, bound: int) -> tuple[int, ...] | None:
+            if covered == all_units:
+                return asked
+            if len(asked) + heuristic(names, -1 in asked, covered) > bound:
+                return None
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _BudgetExceeded
+            children = []
+            for query in [-1, *names.tolist()]:
+                if query in asked:
+                    continue
+                new_cover = covered | covered_by(query)
+                revealed = question_reveal if query < 0 else self.reveal.row(query)
+                new_names = np.union1d(names, revealed).astype(np.int64)
+                if new_cover == covered and len(new_names) == len(names):
+                    continue
+                score = heuristic(new_names, query < 0 or -1 in asked, new_cover)
+                children.append((score, query, new_cover, new_names))
+            children.sort(key=lambda child: (child[0], child[1]))
+            for _, query, new_cover, new_names in children:
+                found = dfs(new_names, (*asked, query), new_cover, bound)
+                if found is not None:
+                    return found
+            return None
+
+        try:
+            for bound in range(lower, upper):
+                found = dfs(known.astype(np.int64), (), 0, bound)
+                if found is not None:
+                    return len(found), tuple(sorted(found))
+        except _BudgetExceeded:
+            return None
+        return upper, ()
+
+
+class _BudgetExceeded(Exception):
+    pass
