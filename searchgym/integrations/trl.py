@@ -43,7 +43,7 @@ from typing import Any
 
 from searchgym.integrations.tool_session import DEFAULT_ENV_ID, ToolSession
 
-__all__ = ["SearchGymTRLEnv", "tool_capable_tokenizer", "trl_environment_factory"]
+__all__ = ["SearchGymTRLEnv", "row_instruction", "tool_capable_tokenizer", "trl_environment_factory"]
 
 TRL_PROMPT_STYLE = "tools"
 
@@ -69,7 +69,7 @@ class SearchGymTRLEnv:
         if source is not None and str(source).removeprefix("searchgym/") != config.id:
             raise ValueError(f"row data_source {source!r} does not match this environment ({config.id!r})")
         prompt = self.session.start(kwargs.get("task_key"))
-        row_prompt = _last_user_text(kwargs.get("prompt"))
+        row_prompt = row_instruction(kwargs.get("prompt"))
         if row_prompt is not None and row_prompt != prompt:
             exported = kwargs.get("prompt_style")
             raise ValueError(
@@ -117,7 +117,7 @@ class SearchGymTRLEnv:
         return self.session.reward
 
 
-def _last_user_text(prompt: Any) -> str | None:
+def row_instruction(prompt: Any) -> str | None:
     """The instruction of a TRL ``prompt`` column: a string, or the last user message."""
     if prompt is None:
         return None
