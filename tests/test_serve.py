@@ -244,6 +244,20 @@ def test_empty_query_list_answers_an_empty_result(client) -> None:
     assert response.json() == {"result": []}
 
 
+def test_default_limits_take_4096_queries_in_one_request(engine) -> None:
+    """Search-R1 posts a whole training step at once (512 prompts x 5 rollouts = 2,560)."""
+    queries = [f"{_NAMES[i % len(_NAMES)]} {_WORDS[i % len(_WORDS)]} {i}" for i in range(4096)]
+    with BackgroundServer(engine) as srv, httpx.Client(timeout=60.0, trust_env=False) as http:
+        response = http.post(srv.retrieve_url, json={"queries": queries, "topk": 2, "return_scores": True})
+        assert response.status_code == 200
+        result = response.json()["result"]
+        assert len(result) == 4096
+        assert [[item["document"]["id"] for item in hits] for hits in result[:50]] == \
+            [[hit.doc_id for hit in hits] for hits in engine.search(queries[:50], 2)]
+        too_many = http.post(srv.retrieve_url, json={"queries": queries + ["one more"]})
+        assert too_many.status_code == 422 and "4097 > max_batch 4096" in too_many.json()["detail"]
+
+
 def test_over_long_queries_are_truncated_not_failed(client, engine, base) -> None:
     long_query = "glacier comet " + "x" * 400
     response = client.post("/retrieve", json={"queries": ["Arvel Quint river", long_query], "topk": 2})

@@ -85,17 +85,24 @@ def test_a_wiki_rollout_turn(wiki_server, engine, small_env):
         assert obs.startswith(f"\n\n<information>Doc 1: {first.text}\nDoc 2: ")
 
 
+def simulated_turn(sim_server, tasks, mode: str, gt_threshold: float) -> list[str]:
+    """One rollout turn in which every task searches its question through ``mode``.
+
+    ``gt_threshold`` is ZeroSearch's noise probability: 0 -> every call asks for useful
+    documents, 1 -> every call asks for noisy ones.
+    """
+    mgr = manager(llm_ip=sim_server.host)
+    predictions = [f"<search>{t.question}</search>" for t in tasks]
+    next_obs, *_ = within(120, mgr.execute_predictions, predictions, [t.question for t in tasks],
+                          [[t.answer] for t in tasks], mode, gt_threshold, [True] * len(tasks))
+    return next_obs
+
+
 @pytest.mark.parametrize("mode", ["simulate_sft", "simulate_prompt"])
 def test_simulated_search_answers_useful_prompts_with_grounded_documents(sim_server, simulator, small_env, mode):
     tasks = list(small_env.bundle.tasks)[:3]
-    mgr = manager(llm_ip=sim_server.host)
-    predictions = [f"<search>{t.question}</search>" for t in tasks]
-    # gt_threshold is ZeroSearch's noise probability: 0 -> every call asks for useful documents
-    next_obs, *_ = within(120, mgr.execute_predictions, predictions, [t.question for t in tasks],
-                          [[t.answer] for t in tasks], mode, 0.0, [True] * len(tasks))
-    for task, obs in zip(tasks, next_obs):
-        wanted = generation_request(task, useful=True, mode=mode)
-        hits, record = simulator.documents(wanted)
+    for task, obs in zip(tasks, simulated_turn(sim_server, tasks, mode, 0.0)):
+        hits, record = simulator.documents(generation_request(task, useful=True, mode=mode))
         assert record["task_key"] == task.task_key and record["mode"] == "useful"
         assert obs == f"\n\n<information>{simulator.render(hits)}</information>\n\n"
         assert 1 <= obs.count("Doc ") <= 5 and "Doc 6" not in obs  # at most the five asked for
@@ -104,12 +111,7 @@ def test_simulated_search_answers_useful_prompts_with_grounded_documents(sim_ser
 @pytest.mark.parametrize("mode", ["simulate_sft", "simulate_prompt"])
 def test_noisy_prompts_get_documents_without_the_answer(sim_server, simulator, small_env, mode):
     tasks = list(small_env.bundle.tasks)[:6]
-    mgr = manager(llm_ip=sim_server.host)
-    predictions = [f"<search>{t.question}</search>" for t in tasks]
-    # gt_threshold 1 -> every call asks for noisy documents
-    next_obs, *_ = within(120, mgr.execute_predictions, predictions, [t.question for t in tasks],
-                          [[t.answer] for t in tasks], mode, 1.0, [True] * len(tasks))
-    for task, obs in zip(tasks, next_obs):
+    for task, obs in zip(tasks, simulated_turn(sim_server, tasks, mode, 1.0)):
         hits, record = simulator.documents(generation_request(task, useful=False, mode=mode))
         assert record["mode"] == "noisy"
         assert obs == f"\n\n<information>{simulator.render(hits)}</information>\n\n"
