@@ -93,8 +93,8 @@ TOOL_RESPONSE_TEMPLATE: dict[str, Any] = {
 }
 """How ``tokenizer.parse_response`` reads a generation rendered by :data:`TOOL_CHAT_TEMPLATE`."""
 
-HERMES_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.IGNORECASE | re.DOTALL)
-"""A ``<tool_call>`` block; an unclosed last block (the model stopped at EOS) runs to the end."""
+HERMES_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.IGNORECASE | re.DOTALL)
+"""One ``<tool_call>...</tool_call>`` block (an unclosed one is text, as the env reads it)."""
 
 _SENTINEL_NAME, _SENTINEL_ARG, _SENTINEL_RESULT = "tool_name_5e1f", "tool_arg_9c2d", "tool_result_7b3a"
 
