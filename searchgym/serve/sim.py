@@ -9,7 +9,8 @@ chat endpoint and reads the same prompts (the SFT and the prompt-based ones, and
 the world: a useful call gets real corpus passages about the entities the query names; a noisy
 call gets the template simulator's controlled noise (look-alike entities, passages on the same
 topic about other entities, distractors), never a statement about the asked entity and never one
-containing the gold answer the prompt gave. So ZeroSearch's loop, prompts and noise schedule run
+containing the gold answer the prompt gave. A useful call with fewer true passages than asked for
+is filled up with that noise, as a real engine ranks unrelated pages below the relevant ones. So ZeroSearch's loop, prompts and noise schedule run
 unchanged, and its documents can no longer contradict the gold answer.
 
 The reply is ZeroSearch's text format, ``Doc 1: ...`` to ``Doc n:``, one document per line (its
@@ -107,8 +108,17 @@ class GroundedSimulator:
             gold = f" {normalize(request.answer)} "
             hits = [hit for hit in hits if gold not in f" {normalize(hit.title + ' ' + hit.text)} "]
         hits = hits[: request.num_docs]
+        padding = 0
+        if request.useful and len(hits) < request.num_docs:
+            # Fewer true passages about the query than asked for: fill up with the noise a real
+            # engine would rank below them (true statements about other entities), as 5 results.
+            with self.lock:
+                (extra,) = self.noisy.search_batch([request.query], 2 * request.num_docs, [context])
+            shown = {hit.doc_id for hit in hits}
+            extra = [hit for hit in extra if hit.doc_id not in shown][: request.num_docs - len(hits)]
+            hits, padding = hits + extra, len(extra)
         record = {"mode": "useful" if request.useful else "noisy", "query": request.query, "task_key": task_key,
-                  "doc_ids": [hit.doc_id for hit in hits], "noise_kind": call.get("noise_kind"),
+                  "doc_ids": [hit.doc_id for hit in hits], "noise_kind": call.get("noise_kind"), "padding": padding,
                   "contains_needed_fact": call.get("contains_needed_fact") if request.useful else None}
         return hits, record
 

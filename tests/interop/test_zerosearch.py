@@ -105,7 +105,7 @@ def test_simulated_search_answers_useful_prompts_with_grounded_documents(sim_ser
         hits, record = simulator.documents(generation_request(task, useful=True, mode=mode))
         assert record["task_key"] == task.task_key and record["mode"] == "useful"
         assert obs == f"\n\n<information>{simulator.render(hits)}</information>\n\n"
-        assert 1 <= obs.count("Doc ") <= 5 and "Doc 6" not in obs  # at most the five asked for
+        assert obs.count("Doc ") == 5 and "Doc 6" not in obs  # the five asked for
 
 
 @pytest.mark.parametrize("mode", ["simulate_sft", "simulate_prompt"])
