@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from searchgym.llm.openai_server import add_error_handlers
@@ -143,7 +143,7 @@ def create_sim_app(simulator: GroundedSimulator, model_name: str = "searchgym-si
         return {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "searchgym"}]}
 
     @app.post("/v1/chat/completions", response_model=None)
-    def chat(request: ChatCompletionRequest, http: Request) -> Any:
+    def chat(request: ChatCompletionRequest) -> Any:
         user = [m for m in request.messages if m.role == "user"]
         if not user:
             raise APIError(400, "no user message: send the simulation prompt as the user message", param="messages")
