@@ -1,4 +1,5 @@
-"""The ``searchgym`` command line: ``eval`` (the main job), ``audit``, ``serve``, ``export``, ``info``."""
+"""The ``searchgym`` command line: ``eval`` (the main job), ``audit``, ``compare``, the servers
+(``serve``, ``serve-llm``, ``serve-sim``, ``serve-env``), ``export``, ``info``."""
 
 from __future__ import annotations
 
@@ -115,16 +116,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import gymnasium as gym
-
-    from searchgym.serve import serve
-
-    env = gym.make(args.env, **parse_overrides(args.set))
-    serve(env.unwrapped.engine, host=args.host, port=args.port, default_topk=args.topk)
-    return 0
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
     from searchgym.envs.config import load_spec, spec_files
 
@@ -173,13 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--output", help="also save the comparison as JSON")
     compare.set_defaults(func=_cmd_compare)
 
-    serving = commands.add_parser("serve", help="serve an env's corpus with the Search-R1 /retrieve API")
-    serving.add_argument("--env", default="SearchQA-v0")
-    serving.add_argument("--host", default="127.0.0.1")
-    serving.add_argument("--port", type=int, default=8000)
-    serving.add_argument("--topk", type=int, default=3)
-    serving.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    serving.set_defaults(func=_cmd_serve)
+    from searchgym.serve.commands import add_server_parsers
+
+    add_server_parsers(commands)
 
     from searchgym.export import add_export_parser
 

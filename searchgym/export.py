@@ -25,7 +25,7 @@ verl       data_source, prompt, ability, reward_model, extra_info, agent_name   
 skyrl      data_source, prompt, env_class, reward_spec, extra_info, task_key,     parquet
            env_id
 trl        prompt, task_key, data_source, question, hops, task_type, split,       parquet
-           index
+           index, prompt_style (``"tools"`` unless asked: TRL acts by tool calls)
 jsonl      the canonical record (ground truth, evidence, chain ids)              JSON lines
 parquet    the canonical record                                                  parquet
 ========== ===================================================================== =========
@@ -130,7 +130,7 @@ def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None
     Keys: ``index``, ``task_key``, ``data_source`` (env id), ``question``, ``prompt`` (one user
     message), ``answer``, ``answers`` (answer + aliases), ``gold_doc_ids``, ``evidence`` (per gold
     fact, the doc ids stating it), ``hops``, ``task_type``, ``split``, ``world_id``,
-    ``env_overrides_json`` (:func:`spec_overrides` of the resolved config, as JSON).
+    ``env_overrides_json`` (:func:`spec_overrides` of the resolved config, as JSON), ``prompt_style``.
     """
     config, bundle = _resolve(env_id_or_env, split, dict(env_overrides))
     overrides_json = json.dumps(spec_overrides(config), sort_keys=True, default=str)
@@ -153,6 +153,7 @@ def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None
             "split": task.split,
             "world_id": task.world_id,
             "env_overrides_json": overrides_json,
+            "prompt_style": config.prompt_style,
         })
     return records
 
@@ -216,6 +217,7 @@ def _trl_row(record: dict[str, Any]) -> dict[str, Any]:
         "task_type": record["task_type"],
         "split": record["split"],
         "index": record["index"],
+        "prompt_style": record["prompt_style"],
     }
 
 
@@ -284,7 +286,8 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
         split: ``train``/``validation``/``test`` (each its own world); default the env's configured split.
         limit: write only the first ``limit`` tasks.
         verl_agent_name: verl rows' ``agent_name``: ``tool_agent`` (default) or ``searchgym_agent``.
-        **env_overrides: :class:`EnvConfig` fields (``world_size=300``, ``prompt_style="tools"``).
+        **env_overrides: :class:`EnvConfig` fields (``world_size=300``, ``prompt_style="tools"``;
+            ``fmt="trl"`` exports of an env id default to ``prompt_style="tools"``).
 
     Returns the path written.
     """
@@ -292,6 +295,9 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
         raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+    if fmt == "trl" and isinstance(env_id_or_env, (str, Path)):
+        # TRL's environment_factory gives the model native tools: its rows say so by default.
+        env_overrides.setdefault("prompt_style", "tools")
     records = task_records(env_id_or_env, split=split, **env_overrides)
     if limit is not None:
         records = records[:limit]

@@ -383,7 +383,12 @@ def test_verifiers_real_library(records):
     tasks = list(loaded)
     assert [t.key for t in tasks] == [r["task_key"] for r in records]
     task, record = tasks[0], records[0]
-    assert task.data.prompt == record["prompt"][0]["content"]
+    # its tools are native (MCP) tools, so its default instruction is the tools prompt
+    tools_record = task_records("SearchQA-v0", prompt_style="tools", **SMALL)[0]
+    assert task.data.prompt == tools_record["prompt"][0]["content"] != record["prompt"][0]["content"]
+    assert json.loads(task.data.overrides_json)["prompt_style"] == "tools"
+    assert next(iter(load_environment("SearchQA-v0", prompt_style="search_r1", **SMALL))).data.prompt == \
+        record["prompt"][0]["content"]
     (reward_fn,) = task.hooks("reward")
 
     class FakeTrace:  # stands in for vf.Trace: only .messages is read

@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from typing import Any
 
-import gymnasium as gym
 import pytest
+from episodes import oracle_tool_calls as oracle_actions
 
 pytest.importorskip("verifiers.v1", reason="verifiers >= 0.4 (the v1 API) is not installed")
 
@@ -32,12 +31,10 @@ from verifiers.v1.runtimes import SubprocessConfig, provision_runtime
 from verifiers.v1.session import RolloutSession
 
 import searchgym  # noqa: F401
-from searchgym.agents.oracle import OracleAgent
 from searchgym.export import task_records
 from searchgym.integrations import verifiers as sgv
 
 SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
-_TAG = re.compile(r"<(search|access|answer)>(.*?)</\1>", re.DOTALL)
 _ARG = {"search": "query", "access": "doc_id", "answer": "answer"}
 
 Action = tuple[str, dict[str, str]]
@@ -59,24 +56,6 @@ def tasks(taskset):
 @pytest.fixture(scope="module")
 def records():
     return {r["task_key"]: r for r in task_records("SearchQA-v0", **SMALL)}
-
-
-def oracle_actions(task_key: str) -> list[Action]:
-    """The oracle's gold trajectory on a private env, as (tool name, arguments) calls.
-
-    The env is deterministic, so the same calls replayed anywhere take the same path.
-    """
-    env = gym.make("SearchQA-v0", **SMALL)
-    observation, info = env.reset(options={"task_key": task_key})
-    oracle, actions = OracleAgent(), []
-    oracle.begin(observation, info, env, 0)
-    while True:
-        tag = oracle.act(observation, info)
-        name, argument = _TAG.search(tag).groups()
-        actions.append((name, {_ARG[name]: argument.strip()}))
-        observation, _, terminated, truncated, info = env.step(tag)
-        if terminated or truncated:
-            return actions
 
 
 def wrong_actions(record: dict[str, Any]) -> list[Action]:

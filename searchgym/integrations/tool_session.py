@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from searchgym.envs.search_qa import SearchQAEnv
+from searchgym.llm.chat_template import HERMES_TOOL_CALL, hermes_tool_calls
 
 __all__ = [
     "DEFAULT_ENV_ID",
@@ -38,7 +39,7 @@ __all__ = [
 
 DEFAULT_ENV_ID = "SearchQA-v0"
 
-_HERMES_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.IGNORECASE | re.DOTALL)
+_HERMES_RE = HERMES_TOOL_CALL
 # Text an agent did not write: env observations (<information>) and tool results rendered by a
 # chat template (<tool_response>). An unclosed block runs to the end of the text.
 _OBSERVATION_RE = re.compile(
@@ -67,23 +68,6 @@ def make_env(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> SearchQAEnv:
     spec = env_id.split("/", 1)[1] if env_id.startswith("searchgym/") else env_id
     with _ENV_LOCK:
         return SearchQAEnv(spec, **overrides)
-
-
-def hermes_tool_calls(text: str) -> list[dict[str, Any]]:
-    """The ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks of ``text``.
-
-    Blocks whose body is not a JSON object with a string ``name`` are skipped (the caller
-    then falls back to the tag protocol, which reports the turn as invalid).
-    """
-    calls = []
-    for match in _HERMES_RE.finditer(text):
-        try:
-            call = json.loads(match.group(1))
-        except (json.JSONDecodeError, ValueError):
-            continue
-        if isinstance(call, dict) and isinstance(call.get("name"), str):
-            calls.append({"name": call["name"], "arguments": call.get("arguments", {})})
-    return calls
 
 
 def unwrap_information(observation: str) -> str:

@@ -6,31 +6,46 @@ TRL builds one environment instance per rollout slot (pooled and reused), calls
 ``transformers.utils.get_json_schema``), returns a tool's exception text to the model, and
 calls ``get_reward()`` once per finished rollout.
 
-Usage::
+What TRL needs besides the factory (``baselines/trl_grpo.py`` runs it on CPU)::
 
-    from trl import GRPOTrainer
-    from searchgym.export import export_tasks
-    from searchgym.integrations.trl import trl_environment_factory
+    from trl import GRPOConfig, GRPOTrainer
+    from searchgym.export import export_tasks, read_rows
+    from searchgym.integrations.trl import tool_capable_tokenizer, trl_environment_factory
 
-    export_tasks("SearchQA-v0", "trl", "train.parquet", prompt_style="tools")
-    trainer = GRPOTrainer(model=..., train_dataset=load_dataset("parquet", data_files="train.parquet")["train"],
-                          environment_factory=trl_environment_factory("SearchQA-v0", prompt_style="tools"))
+    model, tokenizer = tool_capable_tokenizer()          # bundled SmolLM2 folder + a tool template
+    rows = read_rows(export_tasks("SearchQA-v0", "trl", "train.parquet"))  # prompt_style "tools"
+    trainer = GRPOTrainer(model=str(model), processing_class=tokenizer, train_dataset=Dataset.from_list(rows),
+                          environment_factory=trl_environment_factory("SearchQA-v0"), args=GRPOConfig(...))
 
-Rows exported with ``fmt="trl"`` carry a ``prompt`` column (the full instruction), so
-``reset`` returns ``""`` (nothing to append). Without a ``prompt`` column (env-owned data),
-``reset`` returns the env's prompt, which TRL appends to the (empty) user message. Rewards come
-from the env: ``get_reward()`` equals what ``SearchQAEnv`` gives for the same actions.
+* TRL renders the tools into the chat template and refuses a template that drops them ("The
+  provided chat template does not support tool calling"): SmolLM2's does.
+  :func:`tool_capable_tokenizer` gives a ChatML tokenizer
+  :data:`~searchgym.llm.chat_template.TOOL_CHAT_TEMPLATE` and the response template TRL's
+  ``parse_response`` reads tool calls back with.
+* The agent acts through tool calls, so both the export (``fmt="trl"`` defaults to it) and the
+  factory (default) use ``prompt_style="tools"``. :meth:`SearchGymTRLEnv.reset` compares each
+  row's prompt with the env's own prompt for that task and refuses a mismatch (a tag-prompt
+  export, or one made with other settings), instead of training on instructions that describe
+  ``<search>`` tags while the model is given tools.
+
+Rows exported with ``fmt="trl"`` carry a ``prompt`` column (the full instruction), so ``reset``
+returns ``""`` (nothing to append). Without a ``prompt`` column (env-owned data), ``reset``
+returns the env's prompt, which TRL appends to the (empty) user message. Rewards come from the
+env: ``get_reward()`` equals what ``SearchQAEnv`` gives for the same actions.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from searchgym.integrations.tool_session import DEFAULT_ENV_ID, ToolSession
 
-__all__ = ["SearchGymTRLEnv", "trl_environment_factory"]
+__all__ = ["SearchGymTRLEnv", "row_instruction", "tool_capable_tokenizer", "trl_environment_factory"]
+
+TRL_PROMPT_STYLE = "tools"
 
 
 class SearchGymTRLEnv:
@@ -39,21 +54,30 @@ class SearchGymTRLEnv:
     Args:
         env_id: env id; the ``data_source`` column of a row overrides it only when equal
             (a row for another env raises, rather than silently answering the wrong task).
+        prompt_style: the instruction style (default ``"tools"``: TRL acts through tool calls).
         **overrides: :class:`~searchgym.envs.config.EnvConfig` fields (``world_size=...``).
     """
 
-    def __init__(self, env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> None:
-        self.session = ToolSession(env_id, **overrides)
+    def __init__(self, env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
+                 **overrides: Any) -> None:
+        self.session = ToolSession(env_id, prompt_style=prompt_style, **overrides)
 
     def reset(self, **kwargs: Any) -> str:
         """Start the episode of a dataset row (``task_key`` column; a random task without one)."""
         source = kwargs.get("data_source")
-        if source is not None and str(source).removeprefix("searchgym/") != self.session.env.config.id:
-            raise ValueError(f"row data_source {source!r} does not match this environment "
-                             f"({self.session.env.config.id!r})")
-        task_key = kwargs.get("task_key")
-        prompt = self.session.start(task_key)
-        return "" if kwargs.get("prompt") else prompt
+        config = self.session.env.config
+        if source is not None and str(source).removeprefix("searchgym/") != config.id:
+            raise ValueError(f"row data_source {source!r} does not match this environment ({config.id!r})")
+        prompt = self.session.start(kwargs.get("task_key"))
+        row_prompt = row_instruction(kwargs.get("prompt"))
+        if row_prompt is not None and row_prompt != prompt:
+            exported = kwargs.get("prompt_style")
+            raise ValueError(
+                f"the row's prompt is not this environment's prompt for task {self.session.task_key!r}: "
+                f"the row was exported with prompt_style={exported!r} (or other settings) while the "
+                f"environment uses prompt_style={config.prompt_style!r}. Export with the same settings: "
+                f"export_tasks({config.id!r}, 'trl', path, prompt_style={config.prompt_style!r}, ...)")
+        return "" if row_prompt is not None else prompt
 
     def search(self, query: str) -> str:
         """Search the knowledge base for documents relevant to a query.
@@ -93,6 +117,35 @@ class SearchGymTRLEnv:
         return self.session.reward
 
 
-def trl_environment_factory(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> Callable[[], SearchGymTRLEnv]:
+def row_instruction(prompt: Any) -> str | None:
+    """The instruction of a TRL ``prompt`` column: a string, or the last user message."""
+    if prompt is None:
+        return None
+    if isinstance(prompt, str):
+        return prompt or None
+    users = [m for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+    return str(users[-1].get("content") or "") if users else None
+
+
+def trl_environment_factory(env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
+                            **overrides: Any) -> Callable[[], SearchGymTRLEnv]:
     """A zero-argument factory for ``GRPOTrainer(environment_factory=...)``."""
-    return functools.partial(SearchGymTRLEnv, env_id, **overrides)
+    return functools.partial(SearchGymTRLEnv, env_id, prompt_style=prompt_style, **overrides)
+
+
+def tool_capable_tokenizer(model: str | Path | None = None) -> tuple[Path, Any]:
+    """A local model folder and its tokenizer, made able to render and parse tool calls.
+
+    ``model``: None for the bundled SmolLM2 (converted once into the searchgym cache), or a local
+    Hugging Face folder. A template that already renders tools is kept; a ChatML one that drops
+    them gets :data:`~searchgym.llm.chat_template.TOOL_CHAT_TEMPLATE`. Nothing is downloaded.
+    """
+    from transformers import AutoTokenizer
+
+    from searchgym.llm.chat_template import ensure_tool_template
+    from searchgym.llm.transformers_backend import resolve_model_dir
+
+    folder, _ = resolve_model_dir(model)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    ensure_tool_template(tokenizer)
+    return folder, tokenizer

@@ -18,6 +18,11 @@ The framework-free surface (:func:`dataset_rows`, :func:`make_tools`, :func:`sco
 :func:`searchgym_reward`) works without verifiers installed; the v1 classes exist only when
 ``verifiers.v1`` imports. ``python -m searchgym.integrations.verifiers`` serves one rollout's
 tool server (that is how verifiers launches it).
+
+``vf-eval searchgym`` finds the taskset with no extra install: verifiers imports the top-level
+module named after the id (``searchgym``) and takes the ``Taskset`` and ``Harness`` subclasses
+its ``__all__`` exports (:class:`SearchGymTaskset`, and
+:class:`~searchgym.integrations.verifiers_harness.SearchGymHarness` as the default harness).
 """
 
 from __future__ import annotations
@@ -359,13 +364,21 @@ if vf is not None:
             return {f"searchgym_{name}": value for name, value in metrics.items()}
 
     class SearchGymTasksetConfig(vf.TasksetConfig):
-        """Which searchgym tasks load: the env id, split and EnvConfig overrides."""
+        """Which searchgym tasks load: the env id, split, prompt style and EnvConfig overrides.
+
+        ``prompt_style`` defaults to ``"tools"``: the tasks' tools are MCP tools called natively,
+        so the instruction must describe tool calls, not Search-R1's tags.
+        """
 
         id: str = "searchgym"
         env_id: str = DEFAULT_ENV_ID
         split: str | None = None
+        prompt_style: str = "tools"
         overrides: dict[str, Any] = Field(default_factory=dict)
         task: SearchGymTaskConfig = SearchGymTaskConfig()
+
+        def env_overrides(self) -> dict[str, Any]:
+            return {**self.overrides, "prompt_style": self.prompt_style}
 
     class SearchGymTaskset(vf.Taskset[SearchGymTask, SearchGymTasksetConfig]):
         """searchgym's split as v1 tasks, keyed by ``task_key`` (records built once, lazily)."""
@@ -376,9 +389,10 @@ if vf is not None:
 
         def load(self) -> Iterator[SearchGymTask]:
             config = self.config
+            overrides = config.env_overrides()
             if self._records is None:
-                self._records = task_records(config.env_id, split=config.split, **config.overrides)
-            overrides_json = json.dumps(config.overrides, sort_keys=True)
+                self._records = task_records(config.env_id, split=config.split, **overrides)
+            overrides_json = json.dumps(overrides, sort_keys=True)
             for record in self._records:
                 yield SearchGymTask(SearchGymTaskData(
                     id=record["task_key"], name=record["task_key"], prompt=record["prompt"][0]["content"],
@@ -386,14 +400,20 @@ if vf is not None:
                 ), config.task)
 
 
-    __all__ += ["SearchGymState", "SearchGymTask", "SearchGymTaskConfig", "SearchGymTaskData",
-                "SearchGymTaskset", "SearchGymTasksetConfig", "SearchGymToolset"]
+    from searchgym.integrations.verifiers_harness import SearchGymHarness, SearchGymHarnessConfig
+
+    __all__ += ["SearchGymHarness", "SearchGymHarnessConfig", "SearchGymState", "SearchGymTask",
+                "SearchGymTaskConfig", "SearchGymTaskData", "SearchGymTaskset", "SearchGymTasksetConfig",
+                "SearchGymToolset"]
 
 
 def _v1_taskset(env_id: str, split: str | None, overrides: dict[str, Any]) -> Any:
     if vf is None:
         raise ImportError("verifiers.v1 is not importable; install verifiers>=0.4")
-    return SearchGymTaskset(SearchGymTasksetConfig(env_id=env_id, split=split, overrides=overrides))
+    overrides = dict(overrides)
+    style = overrides.pop("prompt_style", "tools")
+    return SearchGymTaskset(SearchGymTasksetConfig(env_id=env_id, split=split, prompt_style=style,
+                                                   overrides=overrides))
 
 
 def load_environment(env_id: str = DEFAULT_ENV_ID, split: str | None = None, **overrides: Any) -> Any:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from searchgym.llm.base import (
+    Generation,
     GenerationConfig,
     LLMError,
     LLMRequestError,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from searchgym.llm.transformers_backend import TransformersGenerator
 
 __all__ = [
+    "Generation",
     "GenerationConfig",
     "LLMError",
     "LLMRequestError",

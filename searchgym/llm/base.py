@@ -92,6 +92,20 @@ class GenerationConfig:
         return self.temperature == 0.0
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One generation with what an API server reports about it.
+
+    ``finish_reason`` is ``"stop"`` (end of sequence or a stop string) or ``"length"`` (the
+    ``max_new_tokens`` budget ran out); token counts are None when the backend cannot tell.
+    """
+
+    text: str
+    finish_reason: str = "stop"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
 @runtime_checkable
 class TextGenerator(Protocol):
     """Batched text generation: one output string (the new text only) per prompt, in order."""
@@ -143,6 +157,8 @@ def validate_prompt(prompt: Any, index: int = 0) -> Prompt:
                     f"prompt {index}, message {position}: role must be one of "
                     f"{sorted(CHAT_ROLES)}, got {role!r}"
                 )
+            if content is None and message.get("tool_calls"):
+                continue  # an assistant turn that only calls tools
             if not isinstance(content, str):
                 raise LLMRequestError(
                     f"prompt {index}, message {position}: content must be a string, "

@@ -15,29 +15,39 @@ Design notes (why, not what):
   ``.gguf`` file (converted once into the searchgym cache).
 * One lock serializes calls: servers call ``generate`` from worker threads, and neither the model
   nor a fast tokenizer may be used concurrently.
+* :meth:`TransformersGenerator.generate_detailed` also reports why each row ended (``"length"``
+  when the token budget ran out) and its token counts, and :meth:`~TransformersGenerator.stream`
+  yields one prompt's text as it is decoded: what an OpenAI-compatible server needs for
+  ``finish_reason``, ``usage`` and SSE. Chat prompts may carry OpenAI ``tools`` and tool calls;
+  a ChatML template that drops them is swapped for :data:`~searchgym.llm.chat_template.TOOL_CHAT_TEMPLATE`.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
 
 from searchgym.llm.base import (
+    Generation,
     GenerationConfig,
     LLMError,
     LLMRequestError,
     Prompt,
     apply_stop,
+    matched_stop,
     validate_prompts,
 )
+from searchgym.llm.chat_template import ensure_tool_template, normalize_messages
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +172,41 @@ class _StopOnStrings(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+class _QueueStreamer(BaseStreamer):
+    """Hands decoded text to a queue as tokens arrive (``generate`` calls ``put`` per step).
+
+    The whole row is re-decoded each step and only the new suffix sent, so multi-token
+    characters come out whole; a trailing replacement character waits for its next token.
+    """
+
+    def __init__(self, tokenizer: Any, events: "queue.Queue[tuple[str, Any]]", end_ids: set[int]) -> None:
+        self.tokenizer = tokenizer
+        self.events = events
+        self.end_ids = end_ids
+        self.tokens: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+        self.ended = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt
+            self.prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            if self.ended or token in self.end_ids:
+                self.ended = True
+                return
+            self.tokens.append(int(token))
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        ready = len(text.rstrip("\ufffd"))
+        if ready > self.sent:
+            self.events.put(("text", text[self.sent:ready]))
+            self.sent = ready
+
+    def end(self) -> None:
+        pass
+
+
 class TransformersGenerator:
     """Batched generation with a local causal LM; implements ``TextGenerator``.
 
@@ -206,6 +251,7 @@ class TransformersGenerator:
         self.pad_token_id = pad if pad is not None else (self.eos_token_ids or [0])[0]
         self.max_positions: int | None = getattr(self.model.config, "max_position_embeddings", None)
         self._lock = threading.Lock()
+        self._tool_template_checked = False
 
     def __repr__(self) -> str:
         return f"TransformersGenerator({self.model_name!r}, device={str(self.device)!r})"
@@ -214,6 +260,18 @@ class TransformersGenerator:
         self, prompts: Sequence[Prompt], config: GenerationConfig | None = None
     ) -> list[str]:
         """Generate one continuation per prompt (new text only), in the prompts' order."""
+        return [generation.text for generation in self.generate_detailed(prompts, config)]
+
+    def generate_detailed(
+        self,
+        prompts: Sequence[Prompt],
+        config: GenerationConfig | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> list[Generation]:
+        """Like :meth:`generate`, with each row's finish reason and token counts.
+
+        ``tools`` (OpenAI function schemas) are rendered into every chat prompt.
+        """
         config = config if config is not None else GenerationConfig()
         prompts = validate_prompts(prompts)
         if not prompts:
@@ -221,34 +279,92 @@ class TransformersGenerator:
         base_seed = config.seed if config.seed is not None else secrets.randbits(63)
         if config.seeds is not None:
             config.prompt_seed(0, len(prompts))  # checks there is one seed per prompt
-        results = [""] * len(prompts)
+        results: list[Generation | None] = [None] * len(prompts)
         with self._lock, torch.inference_mode():
-            if self.num_threads is not None and torch.get_num_threads() != self.num_threads:
-                torch.set_num_threads(self.num_threads)
-            encoded = [self._encode(prompt, index, config) for index, prompt in enumerate(prompts)]
+            self._apply_threads()
+            encoded = [self._encode(prompt, index, config, tools) for index, prompt in enumerate(prompts)]
             order = sorted(range(len(prompts)), key=lambda index: len(encoded[index]))
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                texts = self._generate_batch([encoded[i] for i in rows], rows, config, base_seed)
-                for index, text in zip(rows, texts):
-                    results[index] = text
-        return results
+                outputs = self._generate_batch([encoded[i] for i in rows], rows, config, base_seed)
+                for index, output in zip(rows, outputs):
+                    results[index] = output
+        return [result for result in results if result is not None]
 
-    def render(self, prompt: Prompt) -> str:
-        """The exact text fed to the model for ``prompt`` (chat template applied)."""
+    def stream(
+        self,
+        prompt: Prompt,
+        config: GenerationConfig | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Iterator[str | Generation]:
+        """Yield the text of one prompt as it is decoded, then its :class:`Generation`.
+
+        The deltas are raw decoded text (the caller holds back what a stop string may still
+        claim); the final :class:`Generation` is exactly what :meth:`generate_detailed` returns
+        for the same prompt and seed. Generation runs in a worker thread under the model lock.
+        """
+        config = config if config is not None else GenerationConfig()
+        (prompt,) = validate_prompts([prompt])
+        seed = config.seed if config.seed is not None else secrets.randbits(63)
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        streamer = _QueueStreamer(self.tokenizer, events, set(self.eos_token_ids) | {self.pad_token_id})
+
+        def work() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    self._apply_threads()
+                    encoded = self._encode(prompt, 0, config, tools)
+                    (output,) = self._generate_batch([encoded], [0], config, seed, streamer=streamer)
+                events.put(("done", output))
+            except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+                events.put(("error", error))
+
+        threading.Thread(target=work, name="searchgym-stream", daemon=True).start()
+        while True:
+            kind, value = events.get()
+            if kind == "text":
+                yield value
+            elif kind == "done":
+                yield value
+                return
+            else:
+                raise value
+
+    def _apply_threads(self) -> None:
+        if self.num_threads is not None and torch.get_num_threads() != self.num_threads:
+            torch.set_num_threads(self.num_threads)
+
+    def render(self, prompt: Prompt, tools: Sequence[dict[str, Any]] | None = None) -> str:
+        """The exact text fed to the model for ``prompt`` (chat template applied).
+
+        Tool schemas and tool calls need a template that renders them: a ChatML template that
+        drops them is replaced once by the tool-capable one (SmolLM2's case); any other that
+        cannot is a request error rather than a prompt that silently loses the tools.
+        """
         if isinstance(prompt, str):
             return prompt
         if not getattr(self.tokenizer, "chat_template", None):
             raise LLMRequestError(
                 f"model {self.model_name} has no chat template; pass raw text prompts instead"
             )
-        messages = [{"role": m["role"], "content": m["content"]} for m in prompt]
+        messages = normalize_messages(prompt)
+        if tools or any(m.get("tool_calls") or m["role"] == "tool" for m in messages):
+            if not self._tool_template_checked:
+                try:
+                    if ensure_tool_template(self.tokenizer):
+                        logger.info("%s: using searchgym's tool-capable ChatML template", self.model_name)
+                except ValueError as error:
+                    raise LLMRequestError(f"model {self.model_name}: {error}") from None
+                self._tool_template_checked = True
         return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
+            messages, tools=list(tools) if tools else None, add_generation_prompt=True, tokenize=False
         )
 
-    def _encode(self, prompt: Prompt, index: int, config: GenerationConfig) -> list[int]:
-        text = self.render(prompt)
+    def _encode(
+        self, prompt: Prompt, index: int, config: GenerationConfig,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> list[int]:
+        text = self.render(prompt, tools)
         # A chat template already contains any special tokens the model expects.
         ids = list(self.tokenizer(text, add_special_tokens=isinstance(prompt, str))["input_ids"])
         if not ids:
@@ -280,7 +396,8 @@ class TransformersGenerator:
         indices: list[int],
         config: GenerationConfig,
         base_seed: int,
-    ) -> list[str]:
+        streamer: BaseStreamer | None = None,
+    ) -> list[Generation]:
         from transformers import GenerationConfig as HFGenerationConfig
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
@@ -315,14 +432,22 @@ class TransformersGenerator:
                 generation_config=hf_config,
                 logits_processor=processors,
                 stopping_criteria=criteria,
+                streamer=streamer,
             )
         except Exception as error:  # noqa: BLE001 - re-raised with context
             raise LLMError(f"generation with {self.model_name} failed: {error}") from error
 
-        texts = []
+        generations = []
         eos = set(self.eos_token_ids)
-        for row in output[:, width:].tolist():
-            end = next((i for i, token in enumerate(row) if token in eos), len(row))
-            text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
-            texts.append(apply_stop(text, config.stop, config.include_stop))
-        return texts
+        for ids, row in zip(encoded, output[:, width:].tolist()):
+            # A finished row is padded with pad (often = EOS) tokens until the batch ends.
+            end = next((i for i, token in enumerate(row) if token in eos or token == self.pad_token_id), None)
+            text = self.tokenizer.decode(row[: len(row) if end is None else end], skip_special_tokens=True)
+            cut = apply_stop(text, config.stop, True)
+            stopped = end is not None or (bool(config.stop) and matched_stop(cut, config.stop) is not None)
+            used = len(row) if end is None else end + (1 if row[end] in eos else 0)
+            generations.append(Generation(
+                text=cut if config.include_stop else apply_stop(text, config.stop, False),
+                finish_reason="stop" if stopped or used < config.max_new_tokens else "length",
+                prompt_tokens=len(ids), completion_tokens=used))
+        return generations

@@ -1,8 +1,14 @@
-"""The Search-R1-compatible retrieval server (``/retrieve``, ``/access``, ``/health``).
+"""The servers of searchgym.
 
-Serve any :class:`~searchgym.search.base.SearchEngine` so that Search-R1, verl, SkyRL and
-ASearcher clients can use it unchanged; :class:`~searchgym.search.remote.RemoteEngine` is the
-matching client.
+* :mod:`~searchgym.serve.app`: the Search-R1-compatible retrieval server (``/retrieve``,
+  ``/access``, ``/doc/<id>``, ``/health``) over any :class:`~searchgym.search.base.SearchEngine`,
+  so that Search-R1, verl, SkyRL, ASearcher and ZeroSearch clients use it unchanged
+  (:mod:`~searchgym.serve.dialects`, :mod:`~searchgym.serve.schemas`);
+  :class:`~searchgym.search.remote.RemoteEngine` is the matching client.
+* :mod:`~searchgym.serve.sim`: ZeroSearch's simulated search endpoint, with grounded documents.
+* :mod:`~searchgym.serve.openenv`: the env over OpenEnv's protocol.
+* :mod:`~searchgym.serve.commands`: the ``serve``, ``serve-llm``, ``serve-sim`` and ``serve-env``
+  subcommands (the OpenAI server itself is :mod:`searchgym.llm.openai_server`).
 """
 
 from searchgym.serve.app import create_app

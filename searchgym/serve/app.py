@@ -1,23 +1,22 @@
 """A Search-R1-compatible retrieval server over any :class:`SearchEngine`.
 
-Why: Search-R1, verl's ``SearchTool``, SkyRL and their forks all talk to a retriever over
-``POST /retrieve``. Serving our engines behind that exact API lets those trainers use searchgym
-corpora unchanged. Routes:
+Why: Search-R1, verl's ``SearchTool``, SkyRL, ASearcher, ZeroSearch and their forks all talk to
+a retriever over ``POST /retrieve``. Serving our engines behind their exact APIs lets those
+trainers use searchgym corpora unchanged (``tests/interop`` runs their own client code). Routes:
 
 ``POST /retrieve``
-    Body ``{"queries": [...], "topk": k, "return_scores": b}`` (Search-R1, verl) or
-    ``{"query": "...", ...}`` (SkyRL; answered with a one-element outer list). Answer
-    ``{"result": [[{"document": doc, "score": s}, ...], ...]}`` with scores, or
-    ``{"result": [[doc, ...], ...]}`` without (what Search-R1 intends; its own server crashes
-    there). ``doc`` is ``{"id", "title", "text", "contents"}``: a superset of the dense
-    (``id``/``contents``) and BM25 (``title``/``text``/``contents``) Search-R1 documents, so every
-    client finds the fields it reads.
+    Search-R1 / verl / ASearcher ``{"queries": [...], "topk": k, "return_scores": b}``, SkyRL
+    ``{"query": "...", ...}`` or ZeroSearch ``{"query": "...", "top_k": k}``; answers and limits
+    in :mod:`searchgym.serve.dialects` and :mod:`searchgym.serve.schemas`. Every hit carries a
+    ``url`` that ``/access`` (and ``GET``) resolves.
 ``POST /access``
     ``{"ids": [...]}``: every id must exist; any unknown id gives **404** with
     ``{"detail": ..., "unknown_ids": [...]}`` (a strict answer, so a typo is never mistaken for an
     empty page). ``{"urls": [...]}`` is the ASearcher dialect and keeps its contract: HTTP 200 with
-    ``{"result": [page_or_null, ...]}``; a url names a document by its id, either the whole url or
-    its last path segment (``searchgym://doc/<id>``, ``http://host/wiki/<id>``).
+    ``{"result": [page_or_null, ...]}``; a url is one from a search result, or names a document
+    by its id (``searchgym://doc/<id>``, ``http://host/wiki/<id>``).
+``GET /doc/{id}``
+    The page of one document (the target of a result's ``url``); 404 for an unknown id.
 ``GET /health``
     Engine name, corpus size when the engine knows it, limits, and batching counters.
 
@@ -33,9 +32,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from math import isfinite
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -43,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from searchgym.search.base import SearchEngine, UnknownDocumentError
 from searchgym.serve.batcher import EngineFailure, QueryBatcher
+from searchgym.serve.dialects import DOC_ROUTE, passage_item, retrieve_payload, url_candidates
 from searchgym.serve.schemas import (
     AccessRequest,
     LimitError,
@@ -52,7 +50,7 @@ from searchgym.serve.schemas import (
     check_retrieve,
     format_validation_errors,
 )
-from searchgym.types import Hit, Passage
+from searchgym.types import Passage
 
 logger = logging.getLogger(__name__)
 
@@ -171,23 +169,6 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
         raise RequestError(422, format_validation_errors(error.errors())) from None
 
 
-def document(doc_id: str, title: str, text: str) -> dict[str, Any]:
-    """The wire form of a document (superset of Search-R1's dense and BM25 documents)."""
-    return {"id": doc_id, "title": title, "text": text, "contents": f'"{title}"\n{text}'}
-
-
-def hit_item(hit: Hit, with_score: bool) -> dict[str, Any]:
-    doc = document(hit.doc_id, hit.title, hit.text)
-    if not with_score:
-        return doc
-    score = float(hit.score)
-    return {"document": doc, "score": score if isfinite(score) else None}
-
-
-def passage_item(passage: Passage) -> dict[str, Any]:
-    return document(passage.doc_id, passage.title, passage.text)
-
-
 def corpus_size(engine: SearchEngine) -> int | None:
     """The number of passages when the engine exposes it (``len``, ``num_passages``, ...)."""
     try:
@@ -203,17 +184,6 @@ def corpus_size(engine: SearchEngine) -> int | None:
         return len(passages) if passages is not None else None
     except TypeError:
         return None
-
-
-def url_candidates(url: str) -> list[str]:
-    """Document ids a url may name: the url itself, then its last path segment."""
-    candidates = [url]
-    path = urlparse(url).path.rstrip("/")
-    if path:
-        last = unquote(path.rsplit("/", 1)[-1])
-        if last and last not in candidates:
-            candidates.append(last)
-    return candidates
 
 
 def _lookup(engine: SearchEngine, keys: list[str], by_url: bool) -> list[Passage | None]:
@@ -241,12 +211,15 @@ def create_app(
     limits: ServerLimits = ServerLimits(),
     batch_window_ms: float = 2.0,
     max_batch: int = 256,
+    url_base: str | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``engine`` over the Search-R1 API (see the module docstring).
 
     ``default_topk`` answers requests without ``topk`` (Search-R1's ``--topk``, default 3).
     Concurrent requests arriving within ``batch_window_ms`` share one ``engine.search`` call of
-    at most ``max_batch`` queries.
+    at most ``max_batch`` queries (a larger request runs alone; ``limits.max_batch`` caps one
+    request). Result urls live under ``url_base`` (default: the base url each request reached,
+    so links work from wherever the client stands; set it behind a proxy).
     """
     if not 1 <= default_topk <= limits.max_topk:
         raise ValueError(
@@ -290,19 +263,32 @@ def create_app(
             "stats": batcher.stats.to_dict(),
         }
 
+    def base_of(request: Request) -> str:
+        return url_base if url_base is not None else str(request.base_url)
+
     @app.post("/retrieve")
     async def retrieve(request: Request) -> JSONResponse:
         body = await parse_body(request, RetrieveRequest)
         try:
-            k = check_retrieve(body, limits, default_topk)
+            checked = check_retrieve(body, limits, default_topk)
         except LimitError as error:
             raise RequestError(error.status, str(error)) from None
         try:
-            results = await batcher.search(body.query_list(), k)
+            results = await batcher.search(checked.queries, checked.topk)
         except EngineFailure as error:
             raise RequestError(500, f"search failed: {error}") from None
-        payload = [[hit_item(hit, body.return_scores) for hit in hits] for hits in results]
-        return JSONResponse({"result": payload})
+        headers = {}
+        if checked.truncated:
+            headers["X-Searchgym-Truncated-Queries"] = str(checked.truncated)
+            logger.info("truncated %d queries to %d characters", checked.truncated, limits.max_query_chars)
+        return JSONResponse(retrieve_payload(body, results, base_of(request)), headers=headers)
+
+    @app.get(DOC_ROUTE + "{doc_id:path}")
+    async def doc_page(doc_id: str, request: Request) -> JSONResponse:
+        (passage,) = await batcher.run(_lookup, engine, [doc_id], False)
+        if passage is None:
+            raise RequestError(404, f"unknown document id {doc_id!r}", unknown_ids=[doc_id])
+        return JSONResponse(passage_item(passage, base_of(request)))
 
     @app.post("/access")
     async def access(request: Request) -> JSONResponse:
@@ -318,7 +304,7 @@ def create_app(
             raise RequestError(500, f"access failed: {type(error).__name__}: {error}") from None
         if by_url:
             pages = [
-                None if passage is None else {**passage_item(passage), "url": url}
+                None if passage is None else {**passage_item(passage, base_of(request)), "url": url}
                 for url, passage in zip(keys, found)
             ]
             return JSONResponse({"result": pages})
@@ -329,6 +315,7 @@ def create_app(
             raise RequestError(
                 404, f"unknown document id(s): {shown}{more}", unknown_ids=unknown
             )
-        return JSONResponse({"result": [passage_item(p) for p in found if p is not None]})
+        base = base_of(request)
+        return JSONResponse({"result": [passage_item(p, base) for p in found if p is not None]})
 
     return app

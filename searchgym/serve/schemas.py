@@ -1,37 +1,52 @@
-"""Request models and limits of the retrieval server.
+"""Request models and limits of the retrieval server: every client's dialect, one contract.
 
-Why pydantic models *and* a separate limits check: the models pin the wire types (strictly, so
-``"topk": "3"`` or ``"queries": [1, 2]`` is refused instead of silently coerced), while the limits
-are server configuration (:class:`ServerLimits`) that a static model cannot know. The app calls
-:func:`check_retrieve` / :func:`check_access` after parsing and turns the :class:`LimitError` they
-raise into a 422 with a message a human can act on (an oversized body is a 413, see the app).
+Why lax models: Search-R1's own server parses ``/retrieve`` with a plain (lax) pydantic model,
+so its clients and forks send ``"topk": "3"``, ``3.0`` or ``"return_scores": "true"`` and get an
+answer; ``topk`` 0 or null means the server default (``if not request.topk``). We accept exactly
+what that model accepts (``tests/interop`` checks it against the upstream class), plus the other
+dialects: SkyRL's single ``query`` and ZeroSearch's ``{"query", "top_k"}``. Limits are server
+configuration (:class:`ServerLimits`) that a static model cannot know; :func:`check_retrieve`
+applies them after parsing, and the app turns the :class:`LimitError` into a 4xx.
+
+What the limits do (documented in the README):
+
+* an empty ``queries`` list answers ``{"result": []}`` (a training turn in which nobody searched);
+* more than ``max_batch`` queries (default 4,096: Search-R1's 512 prompts x 5 rollouts fit) is a
+  422 that says to split the batch;
+* a query over ``max_query_chars`` is *truncated* (its batch still runs; the response header
+  ``X-Searchgym-Truncated-Queries`` counts them): one runaway generation must not fail 2,559
+  well-formed queries with it;
+* a negative ``topk``, or one above ``max_topk``, is a 422.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+Dialect = Literal["search-r1", "skyrl", "zerosearch"]
 
 
 @dataclass(frozen=True)
 class ServerLimits:
     """Upper bounds that keep one request from monopolising the server.
 
-    ``max_batch`` bounds the queries (or ids) of one request, ``max_query_chars`` the length of
-    one query, ``max_topk`` the hits per query, ``max_body_bytes`` the raw request body (checked by
-    a middleware before any JSON parsing).
+    ``max_batch`` bounds the queries (or ids) of one request, ``max_query_chars`` the length a
+    query is cut to, ``max_topk`` the hits per query, ``max_body_bytes`` the raw request body
+    (checked by a middleware before any JSON parsing; 16 MiB holds 4,096 queries of 2,048
+    characters with their JSON quoting).
     """
 
-    max_batch: int = 256
+    max_batch: int = 4096
     max_query_chars: int = 2048
     max_topk: int = 100
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"ServerLimits.{name} must be a positive int, got {value!r}")
 
     def to_dict(self) -> dict[str, int]:
@@ -47,18 +62,22 @@ class LimitError(ValueError):
 
 
 class RetrieveRequest(BaseModel):
-    """``POST /retrieve`` body, in either dialect.
+    """``POST /retrieve`` body, in any of the three dialects.
 
-    Search-R1 and verl send ``queries`` (a batch); SkyRL sends a single ``query``. Exactly one of
-    the two must be present. ``topk`` falls back to the server's default, as in Search-R1.
-    Unknown fields are ignored so that clients adding their own keys keep working.
+    * Search-R1 / verl / ASearcher: ``{"queries": [...], "topk": k, "return_scores": b}``;
+    * SkyRL: ``{"query": "...", "topk": k, "return_scores": b}`` (one-element outer list back);
+    * ZeroSearch's wiki retriever: ``{"query": "...", "top_k": k}`` (a bare list back).
+
+    Exactly one of ``queries`` / ``query`` must be present; ``topk`` and ``top_k`` are two
+    spellings of one field. Unknown fields are ignored so clients adding keys keep working.
     """
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     queries: list[str] | None = None
     query: str | None = None
     topk: int | None = None
+    top_k: int | None = None
     return_scores: bool = False
 
     @model_validator(mode="after")
@@ -67,12 +86,25 @@ class RetrieveRequest(BaseModel):
             raise ValueError("give either 'queries' (a list of strings) or 'query' (one string)")
         if self.queries is not None and self.query is not None:
             raise ValueError("give either 'queries' or 'query', not both")
+        if self.topk and self.top_k and self.topk != self.top_k:
+            raise ValueError(f"'topk' ({self.topk}) and 'top_k' ({self.top_k}) disagree; send one")
         return self
 
     @property
+    def dialect(self) -> Dialect:
+        """Which client shape this is, which decides the response shape."""
+        if self.queries is not None:
+            return "search-r1"
+        return "zerosearch" if "top_k" in self.model_fields_set and "topk" not in self.model_fields_set else "skyrl"
+
+    @property
     def single(self) -> bool:
-        """True for the SkyRL form (``query``)."""
+        """True for the one-query forms (SkyRL, ZeroSearch)."""
         return self.query is not None
+
+    def requested_topk(self) -> int | None:
+        """The ``topk`` asked for; None (and 0, as in Search-R1) means the server default."""
+        return self.topk or self.top_k or None
 
     def query_list(self) -> list[str]:
         return [self.query] if self.query is not None else list(self.queries or [])
@@ -98,29 +130,34 @@ class AccessRequest(BaseModel):
         return list(self.ids if self.ids is not None else self.urls or [])
 
 
-def check_retrieve(request: RetrieveRequest, limits: ServerLimits, default_topk: int) -> int:
-    """Enforce ``limits`` on a parsed request; return the effective ``topk``."""
+@dataclass(frozen=True)
+class CheckedRetrieve:
+    """A request that passed the limits: what to search and how many of the queries were cut."""
+
+    queries: list[str]
+    topk: int
+    truncated: int
+
+
+def check_retrieve(request: RetrieveRequest, limits: ServerLimits, default_topk: int) -> CheckedRetrieve:
+    """Enforce ``limits`` on a parsed request (see the module docstring for what each does)."""
     queries = request.query_list()
-    if not queries:
-        raise LimitError("'queries' is empty: send at least one query")
     if len(queries) > limits.max_batch:
         raise LimitError(
             f"too many queries: {len(queries)} > max_batch {limits.max_batch}; "
-            "split the batch into several requests"
+            "split the batch into several requests or start the server with a larger --max-batch"
         )
-    for index, query in enumerate(queries):
-        if len(query) > limits.max_query_chars:
-            where = "'query'" if request.single else f"queries[{index}]"
-            raise LimitError(
-                f"{where} is too long: {len(query)} characters > max_query_chars "
-                f"{limits.max_query_chars}"
-            )
-    topk = default_topk if request.topk is None else request.topk
+    topk = request.requested_topk()
+    topk = default_topk if topk is None else topk
     if topk < 1:
-        raise LimitError(f"'topk' must be at least 1, got {topk}")
+        raise LimitError(f"'topk' must be at least 1 (0 or null for the server default), got {topk}")
     if topk > limits.max_topk:
         raise LimitError(f"'topk' is too large: {topk} > max_topk {limits.max_topk}")
-    return topk
+    cap = limits.max_query_chars
+    truncated = sum(len(query) > cap for query in queries)
+    if truncated:
+        queries = [query[:cap] for query in queries]
+    return CheckedRetrieve(queries, topk, truncated)
 
 
 def check_access(request: AccessRequest, limits: ServerLimits) -> list[str]:
