@@ -46,6 +46,16 @@ def _chance(*path: str) -> Callable[[dict[str, Any]], float]:
     return read
 
 
+PRIOR_MARGIN = 0.05  # a prior may beat chance by this much
+
+
+def _prior(name: str, description: str, key: str) -> Target:
+    """A trivial prior's EM, bounded by its chance level plus :data:`PRIOR_MARGIN`."""
+    chance = _chance("priors", key)
+    return Target(name, description, _get("priors", key, "em"),
+                  lambda v, r: v <= chance(r) + PRIOR_MARGIN, lambda r: f"<= {chance(r) + PRIOR_MARGIN:.3f}")
+
+
 TARGETS: tuple[Target, ...] = (
     Target("chains_at_least_hops", "chains of h >= 2 hops need >= h searches",
            _get("depth", "chains_at_least_hops"), lambda v, r: v >= 0.95, lambda r: ">= 0.95"),
@@ -55,24 +65,12 @@ TARGETS: tuple[Target, ...] = (
            _get("priors", "first_option", "em"), lambda v, r: v <= 0.55, lambda r: "<= 0.55"),
     Target("second_option", "'the second-named option' on comparisons",
            _get("priors", "second_option", "em"), lambda v, r: v <= 0.55, lambda r: "<= 0.55"),
-    Target("form_prior_loo", "most common answer per question form (leave-one-out in the split)",
-           _get("priors", "form_prior_loo", "em"),
-           lambda v, r: v <= _chance("priors", "form_prior_loo")(r) + 0.05,
-           lambda r: f"<= {_chance('priors', 'form_prior_loo')(r) + 0.05:.3f}"),
-    Target("form_prior_worst", "the worst question form (>= 20 tasks), same prior",
-           _get("priors", "form_prior_worst", "em"),
-           lambda v, r: v <= _chance("priors", "form_prior_worst")(r) + 0.05,
-           lambda r: f"<= {_chance('priors', 'form_prior_worst')(r) + 0.05:.3f}"),
-    Target("form_prior_from_train", "most common answer per question form, learned on train",
-           _get("priors", "form_prior_from_train", "em"),
-           lambda v, r: v <= _chance("priors", "form_prior_from_train")(r) + 0.05,
-           lambda r: f"<= {_chance('priors', 'form_prior_from_train')(r) + 0.05:.3f}"),
+    _prior("form_prior_loo", "most common answer per question form (leave-one-out in the split)", "form_prior_loo"),
+    _prior("form_prior_worst", "the worst question form (>= 20 tasks), same prior", "form_prior_worst"),
+    _prior("form_prior_from_train", "most common answer per question form, learned on train", "form_prior_from_train"),
     Target("most_common_count", "share of the most common counting answer",
            _get("priors", "most_common_count", "share"), lambda v, r: v <= 0.25, lambda r: "<= 0.25"),
-    Target("count_prior", "'the most common count' (learned on train)",
-           _get("priors", "count_prior_from_train", "em"),
-           lambda v, r: v <= _chance("priors", "count_prior_from_train")(r) + 0.05,
-           lambda r: f"<= {_chance('priors', 'count_prior_from_train')(r) + 0.05:.3f}"),
+    _prior("count_prior", "'the most common count' (learned on train)", "count_prior_from_train"),
     Target("tasks_stated_in_train", "tasks whose every gold fact the train world states",
            _get("isolation", "tasks_stated_in_train"), lambda v, r: v == 0.0, lambda r: "== 0"),
     Target("test_size", "tasks in the test split", _get("tasks"), lambda v, r: v >= 1000, lambda r: ">= 1000"),

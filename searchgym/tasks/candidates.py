@@ -154,9 +154,18 @@ class CandidateMaker:
         return [(t.name, a.name) for t in self.world.schema.entity_types for a in t.attributes
                 if a.kind in ("year", "number")]
 
-    def _order(self, first: str, second: str, winner: str, winner_first: bool) -> tuple[str, str]:
-        other = second if winner == first else first
-        return (winner, other) if winner_first else (other, winner)
+    def _winner(self, a: str, b: str, values: tuple[Any, Any], winner_first: bool
+                ) -> tuple[str, str, str, bool] | None:
+        """(winner, first-named, second-named, larger-wins) of a comparison of ``values`` of
+        ``a`` and ``b``; None on a tie. Which of larger/smaller wins is drawn, and the winner is
+        named first exactly when ``winner_first`` (the generator alternates it)."""
+        if values[0] == values[1]:
+            return None
+        larger = bool(self.rng.random() < 0.5)
+        winner = a if (values[0] > values[1]) == larger else b
+        other = b if winner == a else a
+        first, second = (winner, other) if winner_first else (other, winner)
+        return winner, first, second, larger
 
     def comparison(self, winner_first: bool) -> Candidate | None:
         type_name, attribute = self.pick(self._numeric_attributes())
@@ -164,12 +173,11 @@ class CandidateMaker:
         if len(candidates) < 2:
             return None
         a, b = (candidates[int(i)] for i in self.rng.choice(len(candidates), size=2, replace=False))
-        values = self.world.entity(a).attributes[attribute], self.world.entity(b).attributes[attribute]
-        if values[0] == values[1]:
+        compared = self._winner(a, b, (self.world.entity(a).attributes[attribute],
+                                       self.world.entity(b).attributes[attribute]), winner_first)
+        if compared is None:
             return None
-        larger = bool(self.rng.random() < 0.5)
-        winner = a if (values[0] > values[1]) == larger else b
-        first, second = self._order(a, b, winner, winner_first)
+        winner, first, second, larger = compared
         names = self.world.name(first), self.world.name(second)
         question = self.writer.comparison(self.rng, type_name, attribute, larger, *names)
         facts = [Fact(e, attribute, self.world.entity(e).attributes[attribute], False) for e in (first, second)]
@@ -195,12 +203,11 @@ class CandidateMaker:
         bridge = {e: self.world.targets(e, relation.name)[0] for e in (a, b)}
         if bridge[a] == bridge[b] or set(bridge.values()) & {a, b}:
             return None
-        values = [self.world.entity(bridge[e]).attributes[attribute.name] for e in (a, b)]
-        if values[0] == values[1]:
+        compared = self._winner(a, b, (self.world.entity(bridge[a]).attributes[attribute.name],
+                                       self.world.entity(bridge[b]).attributes[attribute.name]), winner_first)
+        if compared is None:
             return None
-        larger = bool(self.rng.random() < 0.5)
-        winner = a if (values[0] > values[1]) == larger else b
-        first, second = self._order(a, b, winner, winner_first)
+        winner, first, second, larger = compared
         names = self.world.name(first), self.world.name(second)
         question = self.writer.bridge_comparison(self.rng, relation.source, relation.name, attribute.name, larger,
                                                  *names)
