@@ -66,7 +66,7 @@ TARGETS: tuple[Target, ...] = (
     Target("second_option", "'the second-named option' on comparisons",
            _get("priors", "second_option", "em"), lambda v, r: v <= 0.55, lambda r: "<= 0.55"),
     _prior("form_prior_loo", "most common answer per question form (leave-one-out in the split)", "form_prior_loo"),
-    _prior("form_prior_worst", "the worst question form (>= 20 tasks), same prior", "form_prior_worst"),
+    _prior("form_prior_worst", "the worst question form (>= 50 tasks), same prior", "form_prior_worst"),
     _prior("form_prior_from_train", "most common answer per question form, learned on train", "form_prior_from_train"),
     Target("most_common_count", "share of the most common counting answer",
            _get("priors", "most_common_count", "share"), lambda v, r: v <= 0.25, lambda r: "<= 0.25"),

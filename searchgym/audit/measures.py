@@ -19,7 +19,7 @@ from searchgym.world.world import World
 
 __all__ = ["audit_split", "fact_statements", "MIN_FORM_TASKS"]
 
-MIN_FORM_TASKS = 20  # a question form is checked on its own only with at least this many tasks
+MIN_FORM_TASKS = 50  # a question form is checked on its own only with this many tasks (noise below)
 
 
 def _stratum(task: Task) -> str:

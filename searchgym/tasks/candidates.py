@@ -28,7 +28,7 @@ from searchgym.world.world import World
 
 __all__ = ["Candidate", "CandidateMaker", "NUMBER_WORDS"]
 
-COUNT_SHARE = 0.16  # the largest share of any count among counting tasks (audit: chance 1/8 + 0.05)
+COUNT_SHARE = 0.15  # the largest share of any count among counting tasks (audit: chance 1/8 + 0.05)
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                 "eleven", "twelve")
 

@@ -37,7 +37,7 @@ from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
 SPLITS = ("train", "validation", "test")
-TASK_FORMAT_VERSION = 5  # bump whenever generation changes: it keys the bundle cache
+TASK_FORMAT_VERSION = 6  # bump whenever generation changes: it keys the bundle cache
 _ROUNDS = 6
 
 

@@ -27,7 +27,7 @@ from searchgym.tasks.depth import Depth
 
 __all__ = ["PRIOR_MARGIN", "Balancer", "accept_depth"]
 
-PRIOR_MARGIN = 0.04  # under the audit's 0.05 budget, so sampling noise does not break it
+PRIOR_MARGIN = 0.03  # under the audit's 0.05 budget, so sampling noise does not break it
 
 
 def accept_depth(candidate: Candidate, depth: Depth, answer_revealed: bool) -> str | None:
@@ -58,8 +58,13 @@ class Balancer:
     def allows(self, candidate: Candidate) -> bool:
         answer = candidate.answer.casefold()
         for group, share in self._caps(candidate):
-            allowance = math.ceil(share * (self.form_total[group] + 1))
-            if self.answer_count[group][answer] >= allowance:
+            allowance = share * (self.form_total[group] + 1)
+            # Rounding down keeps a form of many possible answers (years, names) free of repeats
+            # until it is large; a form of few answers (counts, categories) would deadlock that
+            # way once each answer is used once, so it rounds up instead.
+            many = candidate.options * share >= 2 if group == candidate.form else False
+            limit = max(1, math.floor(allowance)) if many else math.ceil(allowance)
+            if self.answer_count[group][answer] >= limit:
                 return False
         return True
 
