@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -133,7 +134,7 @@ class PostingIndex:
                    tuple(vocabulary), int(scores["num_docs"]), *bm25_kernel.build_blocks(indptr, docs, data),
                    *bm25_kernel.build_top_rows(indptr, data, docs, bm25_kernel.TOP_ROWS))
 
-    @property
+    @cached_property
     def kernel_arrays(self) -> tuple[Any, ...]:
         """The leading arguments of :func:`~searchgym.search.bm25_kernel.top_k_batch`."""
         return (self.indptr, self.docs, self.scores, self.rest_max, self.min_scores, self.block_ptr,
@@ -185,6 +186,7 @@ class BM25Engine:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        self._scratch = threading.local()
         self.name = name
         self.store = PassageStore(passages)
         self.k1, self.b, self.method = float(k1), float(b), method
@@ -208,7 +210,7 @@ class BM25Engine:
         """
         state = self.__dict__.copy()
         state["_stemmer"] = state["_tokenizer"] = None
-        state["_pool"] = state["_pool_lock"] = None  # threads and locks do not pickle
+        state["_pool"] = state["_pool_lock"] = state["_scratch"] = None  # threads and locks do not pickle
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -216,6 +218,7 @@ class BM25Engine:
         self._stemmer = make_stemmer(self.stemmer_name)
         self._tokenizer = QueryTokenizer(self.index.vocabulary, self._stemmer)
         self._pool_lock = threading.Lock()
+        self._scratch = threading.local()
 
     # -- construction -------------------------------------------------------------------------
 
@@ -291,13 +294,14 @@ class BM25Engine:
         cleaned = clean_queries(queries)
         k = min(check_k(k), len(self.store))
         terms = self._tokenizer.terms
-        batch = [(position, found) for position, found in enumerate(map(terms, cleaned)) if found]
+        found = [terms(query) for query in cleaned]
+        positions = [position for position, query_terms in enumerate(found) if query_terms]
         results: list[list[Hit]] = [[] for _ in cleaned]
-        if not batch:
+        if not positions:
             return results
         hits = self.store.hits
-        ranked = self._rank([found for _, found in batch], k)
-        for (position, _), (rows, scores) in zip(batch, ranked):
+        ranked = self._rank([found[position] for position in positions], k)
+        for position, (rows, scores) in zip(positions, ranked):
             results[position] = hits(rows, scores)
         return results
 
@@ -342,28 +346,40 @@ class BM25Engine:
 
     def _rank_serial(self, batch: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
         """``(rows, scores)`` best first for each query of ``batch`` (non-empty term lists),
-        from one kernel call. Kept lean: at a few µs per query, numpy set-up shows."""
+        from one kernel call. Kept lean: a name query's whole ranking takes a few µs, so numpy
+        set-up would show (one query reuses this thread's output buffers)."""
         index = self.index
         size = len(batch)
         if size == 1:
             terms = np.array(batch[0], dtype=np.int64)
             offsets = np.array((0, len(terms)), dtype=np.int64)
+            out_scores, out_rows, counts, no_extra = self._single_buffers(k)
         else:
             offsets = np.zeros(size + 1, dtype=np.int64)
             np.cumsum([len(found) for found in batch], out=offsets[1:])
             terms = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int64, count=int(offsets[-1]))
+            out_scores = np.empty((size, k), dtype=np.float32)
+            out_rows = np.empty((size, k), dtype=np.int64)
+            counts = np.empty(size, dtype=np.int64)
+            no_extra = np.zeros(size, dtype=np.float32)
         every_row = index.nonoccurrence is not None
         if every_row:  # bm25s adds ``nonoccurrence[terms].sum()`` (numpy's float32 sum) to all
             extra = np.array([index.nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)],
                              dtype=np.float32)
         else:
-            extra = np.zeros(size, dtype=np.float32)
-        out_scores = np.empty((size, k), dtype=np.float32)
-        out_rows = np.empty((size, k), dtype=np.int64)
-        counts = np.empty(size, dtype=np.int64)
+            extra = no_extra
         bm25_kernel.top_k_batch(*index.kernel_arrays, terms, offsets, k, extra, every_row, out_scores, out_rows, counts)
         rows, scores = out_rows.tolist(), out_scores.tolist()
         return [(rows[i][:n], scores[i][:n]) for i, n in enumerate(counts.tolist())]
+
+    def _single_buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """This thread's output arrays for one query of ``k`` hits (made once per thread and k)."""
+        buffers = getattr(self._scratch, "single", None)
+        if buffers is None or buffers[0].shape[1] != k:
+            buffers = (np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64),
+                       np.empty(1, dtype=np.int64), np.zeros(1, dtype=np.float32))
+            self._scratch.single = buffers
+        return buffers
 
     def scores(self, query: str) -> np.ndarray:
         """bm25s's ``get_scores`` of every passage for one query, over this index (diagnostics
