@@ -34,6 +34,7 @@ class CorpusSize:
 
 
 SIZES: dict[str, CorpusSize] = {
+    "2k": CorpusSize("2k", 1_800),  # small enough to encode densely on a loaded 2-core CPU
     "10k": CorpusSize("10k", 10_000),
     "100k": CorpusSize("100k", 90_000),
     "1m": CorpusSize("1m", 900_000),
