@@ -190,12 +190,14 @@ def make_peer(name: str, passages: Sequence[Any], threads: int) -> Any:
     raise ValueError(f"unknown peer {name!r}")
 
 
-def reference_rankings(passages: Sequence[Any], queries: list[str], k: int) -> list[list[int]]:
-    """The exact BM25 ranking of bm25s's own index and ``get_scores``: the recall reference.
+def reference_rankings(passages: Sequence[Any], queries: list[str], k: int,
+                       peer: "Bm25sPeer | None" = None) -> list[list[int]]:
+    """The exact BM25 ranking of bm25s's own index and ``get_scores``: the recall reference
+    (``peer``: an already built numpy-backend bm25s peer to reuse).
 
     Ties are put in corpus order (bm25s's ``retrieve`` leaves them in any order).
     """
-    peer = Bm25sPeer(passages)
+    peer = peer if peer is not None else Bm25sPeer(passages)
     bm25s = peer._bm25s
     rankings = []
     for query in queries:

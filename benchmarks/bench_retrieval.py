@@ -133,7 +133,9 @@ def bench_size(size: CorpusSize, args: argparse.Namespace, loads: list[float]) -
         peers[name] = make_peer(name, passages, args.threads)
         build_s[name] = time.perf_counter() - start
         console.print(f"  {name}: built/loaded in {build_s[name]:.1f}s")
-    reference = {kind: reference_rankings(passages, qs, args.k) for kind, qs in queries.items()}
+    bm25s_peer = peers.get("bm25s") or make_peer("bm25s", passages, args.threads)
+    reference = {kind: reference_rankings(passages, qs, args.k, bm25s_peer) for kind, qs in queries.items()}
+    del bm25s_peer
     cells: dict[tuple[str, str, str], Measure] = {}
     for kind, qs in queries.items():
         for name, peer in peers.items():
