@@ -33,7 +33,7 @@ import bm25s
 import numpy as np
 
 from searchgym.cache import content_hash, stable_json
-from searchgym.search import bm25_kernel
+from searchgym.search import bm25_bounds, bm25_kernel
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
     CacheArg,
@@ -131,8 +131,8 @@ class PostingIndex:
         nonoccurrence = retriever.nonoccurrence_array
         return cls(indptr, docs, data, min_scores,
                    None if nonoccurrence is None else np.asarray(nonoccurrence, dtype=np.float32),
-                   tuple(vocabulary), int(scores["num_docs"]), *bm25_kernel.build_blocks(indptr, docs, data),
-                   *bm25_kernel.build_top_rows(indptr, data, docs, bm25_kernel.TOP_ROWS))
+                   tuple(vocabulary), int(scores["num_docs"]), *bm25_bounds.build_blocks(indptr, docs, data),
+                   *bm25_bounds.build_top_rows(indptr, data, docs, bm25_bounds.TOP_ROWS))
 
     @cached_property
     def kernel_arrays(self) -> tuple[Any, ...]:

@@ -32,60 +32,9 @@ from typing import Final
 import numba
 import numpy as np
 
+from searchgym.search.bm25_bounds import BLOCK
+
 _END: Final = np.iinfo(np.int32).max
-BLOCK: Final = 64
-"""Postings per block of the block-max bounds (PISA's default block size is 64 as well)."""
-
-
-@numba.njit(cache=True, nogil=True)
-def build_blocks(indptr, docs, scores):
-    """Block-max metadata: ``(block_ptr, block_max, block_last)``.
-
-    Term ``t``'s posting list is cut into blocks of :data:`BLOCK` postings, numbered
-    ``block_ptr[t]`` to ``block_ptr[t + 1]``; ``block_max`` is the largest score in a block and
-    ``block_last`` its last row, so a search can bound a passage's score from a block without
-    reading the block (block-max MaxScore, Chakrabarti et al. 2011; Ding & Suel 2011).
-    """
-    n_terms = len(indptr) - 1
-    block_ptr = np.zeros(n_terms + 1, dtype=np.int64)
-    for t in range(n_terms):
-        block_ptr[t + 1] = block_ptr[t] + (indptr[t + 1] - indptr[t] + BLOCK - 1) // BLOCK
-    block_max = np.zeros(block_ptr[n_terms], dtype=np.float32)
-    block_last = np.zeros(block_ptr[n_terms], dtype=np.int32)
-    for t in range(n_terms):
-        for b in range(block_ptr[t], block_ptr[t + 1]):
-            start = indptr[t] + (b - block_ptr[t]) * BLOCK
-            end = min(start + BLOCK, indptr[t + 1])
-            best = scores[start]
-            for position in range(start + 1, end):
-                if scores[position] > best:
-                    best = scores[position]
-            block_max[b] = best
-            block_last[b] = docs[end - 1]
-    return block_ptr, block_max, block_last
-
-
-TOP_ROWS: Final = 16
-"""Best rows kept per term, to fill the top k when the strongest query term is that rare."""
-
-
-@numba.njit(cache=True, nogil=True)
-def build_top_rows(indptr, scores, docs, width):
-    """``(top_rows, rest_max)``: each term's ``width`` best rows (score down, then row up;
-    -1 padded) and the best score among its other rows (0 if it has no other rows)."""
-    n_terms = len(indptr) - 1
-    top = np.full((n_terms, width), -1, dtype=np.int64)
-    rest_max = np.zeros(n_terms, dtype=np.float32)
-    for t in range(n_terms):
-        segment = scores[indptr[t] : indptr[t + 1]]
-        ranked = np.argsort(-segment, kind="mergesort")  # stable: equal scores by row
-        for j in range(min(width, len(ranked))):
-            top[t, j] = docs[indptr[t] + ranked[j]]
-        if len(ranked) > width:
-            rest_max[t] = segment[ranked[width]]
-    return top, rest_max
-
-
 @numba.njit(cache=True, nogil=True)
 def _worse(score_a: np.float32, row_a: np.int64, score_b: np.float32, row_b: np.int64) -> bool:
     """Whether hit a ranks below hit b: a lower score, or the same score and a later row."""
@@ -172,19 +121,6 @@ def _next_geq(docs, position, end, target) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _exact_score(docs, scores, cursor, ends, probe, contribution, n_terms, rank, slot_of, row) -> np.float32:
-    """bm25s's float32 score of ``row``: every list probed from ``probe`` (moved forward, so
-    rows must be asked in increasing order), contributions added in query order."""
-    for i in range(n_terms):
-        probe[i] = _next_geq(docs, probe[i], ends[i], row)
-        contribution[i] = scores[probe[i]] if probe[i] < ends[i] and docs[probe[i]] == row else 0.0
-    exact = np.float32(0.0)
-    for j in range(len(slot_of)):
-        exact += contribution[rank[slot_of[j]]]
-    return exact
-
-
-@numba.njit(cache=True, nogil=True)
 def _bound(total: float, additions: int) -> float:
     """An upper bound of the float32 sum of ``additions`` non-negative terms whose exact sum is
     at most ``total``: one term is exact; each further float32 addition can round up by at
@@ -228,8 +164,8 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
     """Top ``k`` of one query (term ids, repeats allowed) by MaxScore; returns the hit count.
 
     Every posting score of the query's terms must be positive. ``block_*`` are the block-max
-    bounds of :func:`build_blocks`, ``top_rows`` each term's best rows and ``rest_max`` the
-    best score among its other rows (:func:`build_top_rows`).
+    bounds of :func:`~searchgym.search.bm25_bounds.build_blocks`, ``top_rows`` each term's best rows and ``rest_max`` the
+    best score among its other rows (:func:`~searchgym.search.bm25_bounds.build_top_rows`).
 
     Three passes, each skipping the passages an earlier one scored:
 
