@@ -74,7 +74,7 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float, probe: dic
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server {url} exited with {process.returncode}")
+            raise RuntimeError(f"server {url} exited with {process.returncode} (its log is in the bench's temp dir)")
         try:
             if httpx.post(url + "/retrieve", json=probe, timeout=30, trust_env=False).status_code == 200:
                 return
@@ -84,12 +84,17 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float, probe: dic
     raise TimeoutError(f"server {url} not answering after {timeout}s")
 
 
-def start_ours(engine: str, size_label: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+def _log(workdir: Path, name: str) -> Any:
+    """A log file for a server's output (a pipe nobody reads would fill up and stall it)."""
+    return (workdir / f"{name}.log").open("wb")
+
+
+def start_ours(engine: str, size_label: str, port: int, env: dict[str, str], workdir: Path) -> subprocess.Popen:
     sets = [f"{key}={value}" for key, value in env_overrides(SIZES[size_label]).items()] + [f"engine={engine}"]
     command = [sys.executable, "-m", "searchgym.cli", "serve", "--env", "SearchQA-v0", "--port", str(port), "--topk", "3"]
     for item in sets:
         command += ["--set", item]
-    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=_log(workdir, "searchgym"))
 
 
 def start_search_r1(passages: Sequence[Any], workdir: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
@@ -109,7 +114,7 @@ def start_search_r1(passages: Sequence[Any], workdir: Path, port: int, env: dict
     command = [sys.executable, str(HERE / "upstream" / "run_search_r1_server.py"), "--index", str(workdir / "flat.index"),
                "--corpus", str(workdir / "corpus.jsonl"), "--model", str(default_model_path()), "--port", str(port)]
     env = {**env, "HF_DATASETS_CACHE": str(workdir / "hf-datasets")}
-    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=_log(workdir, "search-r1"))
 
 
 async def load(url: str, queries: list[str], clients: int, seconds: float, warmup: float) -> tuple[float, list[float], int]:
@@ -153,8 +158,9 @@ def agreement(urls: dict[str, str], queries: list[str]) -> float:
     for query in queries:
         answers = []
         for url in urls.values():
-            body = httpx.post(url + "/retrieve", json={"queries": [query], "topk": 3}, timeout=60, trust_env=False).json()
-            answers.append([doc["contents"] for doc in body["result"][0]])
+            body = httpx.post(url + "/retrieve", json={"queries": [query], "topk": 3, "return_scores": True},
+                              timeout=60, trust_env=False).json()
+            answers.append([hit["document"]["contents"] for hit in body["result"][0]])
         same += answers[0] == answers[1]
     return same / len(queries)
 
@@ -165,14 +171,14 @@ def run(args: argparse.Namespace) -> tuple[list[Cell], dict[str, Any]]:
     queries = [task.question for task in bundle.tasks.tasks]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    probe = {"queries": [queries[0]], "topk": 3}
+    probe = {"queries": [queries[0]], "topk": 3, "return_scores": True}  # Search-R1 500s without it
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
     processes: dict[str, subprocess.Popen] = {}
     urls: dict[str, str] = {}
     info: dict[str, Any] = {"passages": len(passages)}
     try:
         port = free_port()
-        processes["searchgym"] = start_ours(args.engine, args.size, port, env)
+        processes["searchgym"] = start_ours(args.engine, args.size, port, env, workdir)
         urls["searchgym"] = f"http://127.0.0.1:{port}"
         if args.engine == "dense" and not args.no_search_r1:
             port = free_port()
