@@ -67,7 +67,7 @@ def _stemmer_version() -> str:
 
 
 _MAX_DEFAULT_THREADS = 8
-_MIN_POSTINGS_PER_THREAD = 100_000
+_MIN_POSTINGS_PER_THREAD = 1_000_000
 
 
 def default_threads() -> int:
@@ -309,7 +309,10 @@ class BM25Engine:
         """Rank a batch, split into up to ``threads`` contiguous parts ranked in parallel.
 
         Only batches with at least ``min_postings_per_thread`` postings per part are split:
-        below that, handing work to threads costs more than it saves.
+        below that, handing work to threads costs more than it saves. Measured on the shared
+        2-core machine (median of 5): 64 questions over 11k passages (435k postings) ranked in
+        0.37 ms per query on one thread and 0.48 on two, a straggling thread holding up the
+        batch; over 101k passages (3.6M postings) in 1.14 on one and 0.71 on two.
         """
         if self.threads <= 1 or len(batch) <= 1:
             return self._rank_serial(batch, k)
