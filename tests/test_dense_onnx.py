@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def corpus(small_bundle):
-    return small_bundle.corpus.passages[:150]
+    return small_bundle.corpus.passages[:80]
 
 
 @pytest.fixture(scope="module")
