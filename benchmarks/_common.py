@@ -158,6 +158,17 @@ def append_results(title: str, command: str, body: str, path: Path = RESULTS) ->
     path.write_text(f"{head}{SECTIONS_MARKER}\n\n{section}{tail.lstrip()}", encoding="utf-8")
 
 
+def record_run(title: str, script: str, argv: Sequence[str] | None, headers: Sequence[str],
+               rows: Sequence[Sequence[Any]], notes: Sequence[str], path: Path = RESULTS) -> None:
+    """Add a run's table and notes to ``RESULTS.md`` under ``title``, with the exact command
+    (``python benchmarks/<script> <argv>``) that reproduces it."""
+    import shlex
+
+    body = markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {note}" for note in notes)
+    arguments = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    append_results(title, f"python benchmarks/{script} {arguments}".strip(), body, path)
+
+
 def fmt(value: float, digits: int = 1) -> str:
     if value != value:  # NaN
         return "n/a"

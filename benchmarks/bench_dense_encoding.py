@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SIZES, append_results, fmt, load_bundle, markdown_table, median  # noqa: E402
+from _common import RESULTS, SIZES, fmt, load_bundle, markdown_table, median, record_run  # noqa: E402
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -84,9 +83,8 @@ def main(argv: Sequence[str] | None = None) -> None:
              "passage), exact inner-product search; torch = sentence-transformers, today's encoder."]
     print("\n".join(notes))
     if not args.no_write:
-        body = markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-        command = "python benchmarks/bench_dense_encoding.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        append_results("Dense corpus encoding (bench_dense_encoding.py)", command.strip(), body, args.results)
+        record_run("Dense corpus encoding (bench_dense_encoding.py)", "bench_dense_encoding.py", argv, headers, rows,
+                   notes, args.results)
 
 
 if __name__ == "__main__":

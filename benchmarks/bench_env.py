@@ -27,7 +27,6 @@ retrieval were free, and ``env / engine alone`` is the share of that the env kee
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, CorpusSize, append_results, env_overrides, fmt, load_bundle, markdown_table, parse_sizes  # noqa: E402
+from _common import RESULTS, CorpusSize, env_overrides, fmt, load_bundle, parse_sizes, record_run  # noqa: E402
 
 MODES = ("single", "sync", "batched")
 WRONG_ANSWER = "<answer>I do not know</answer>"
@@ -259,9 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "steps/s = sub-env transitions per second (autoreset slots and single-env resets included).",
             *verdicts,
         ]
-        body = markdown_table(HEADERS, cells) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-        command = "python benchmarks/bench_env.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        append_results("Env steps (bench_env.py)", command.strip(), body, args.results)
+        record_run("Env steps (bench_env.py)", "bench_env.py", argv, HEADERS, cells, notes, args.results)
         console.print(f"appended to {args.results}")
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,10 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     RESULTS,
     CorpusSize,
-    append_results,
+    record_run,
     fmt,
     load_bundle,
-    markdown_table,
     median,
     parse_sizes,
     percentile,
@@ -263,9 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "tantivy is timed without reading its stored row field (its hits are document addresses).",
         *summary,
     ]
-    body = markdown_table(HEADERS, cells) + "\n\n" + "\n".join(f"- {note}" for note in notes)
-    command = "python benchmarks/bench_retrieval.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    append_results("Retrieval peers (bench_retrieval.py)", command.strip(), body, args.results)
+    record_run("Retrieval peers (bench_retrieval.py)", "bench_retrieval.py", argv, HEADERS, cells, notes, args.results)
     console.print(f"added to {args.results}")
 
 

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     RESULTS,
     SIZES,
-    append_results,
+    record_run,
     env_overrides,
     fmt,
     load_bundle,
@@ -258,9 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         notes.append(f"same top-3 contents on both servers for {info['agreement']:.0%} of 50 task questions.")
     print("\n".join(notes))
     if not args.no_write:
-        body = markdown_table(HEADERS, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-        command = "python benchmarks/bench_server.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        append_results("Server under load (bench_server.py)", command.strip(), body, args.results)
+        record_run("Server under load (bench_server.py)", "bench_server.py", argv, HEADERS, rows, notes, args.results)
 
 
 if __name__ == "__main__":
