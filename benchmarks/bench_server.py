@@ -9,8 +9,9 @@ runs ``--seconds`` after a warm-up; rounds are interleaved (every cell once per 
 figures are medians over rounds. Latency percentiles pool all requests of all rounds.
 
 * ``dense``: our server (``searchgym serve --set engine=dense``: MiniLM-L6 + exact search) vs
-  Search-R1's ``retrieval_server.py`` (copied unchanged into ``upstream/``, started by
-  ``upstream/run_search_r1_server.py``: CPU instead of CUDA, fp32) over a faiss ``IndexFlatIP``
+  Search-R1's ``retrieval_server.py`` (the unchanged upstream copy in
+  ``tests/interop/upstream/search_r1/``, started by ``upstream/run_search_r1_server.py``: CPU
+  instead of CUDA, fp32) over a faiss ``IndexFlatIP``
   of the *same* embeddings and a corpus file in its format. Their answers are compared too.
 * ``bm25``: our server alone (Search-R1's BM25 path needs pyserini and a Java Lucene index);
   this is where the p99 / p50 target is checked.

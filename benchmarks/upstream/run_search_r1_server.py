@@ -1,4 +1,7 @@
-"""Start Search-R1's retrieval server (``search_r1_retrieval_server.py``, unchanged) on a CPU.
+"""Start Search-R1's retrieval server (``retrieval_server.py``, unchanged) on a CPU.
+
+The server is the upstream copy the interop tests use, ``tests/interop/upstream/search_r1/``
+(see its ``Notice.txt`` for the commit), so the benchmark and the tests run the same file.
 
 Used by ``benchmarks/bench_server.py``. What differs from the upstream ``__main__`` block, and why:
 
@@ -28,8 +31,9 @@ import uvicorn
 torch.nn.Module.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
 torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import search_r1_retrieval_server as server  # noqa: E402
+UPSTREAM = Path(__file__).resolve().parents[2] / "tests" / "interop" / "upstream" / "search_r1" / "search_r1" / "search"
+sys.path.insert(0, str(UPSTREAM))
+import retrieval_server as server  # noqa: E402
 
 
 def main() -> None:
