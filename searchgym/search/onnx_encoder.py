@@ -131,7 +131,8 @@ class OnnxEncoder:
         sentence-transformers does, so a batch pads to similar lengths."""
         from tqdm.auto import tqdm
 
-        dim = self.model.get_sentence_embedding_dimension()
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = dimension()
         out = np.empty((len(texts), dim), dtype=np.float32)
         order = np.argsort([-len(text) for text in texts], kind="stable")
         starts = range(0, len(texts), batch_size)
