@@ -34,6 +34,7 @@ class CorpusSize:
 
 
 SIZES: dict[str, CorpusSize] = {
+    "2k": CorpusSize("2k", 1_800),  # small enough to encode densely on a loaded 2-core CPU
     "10k": CorpusSize("10k", 10_000),
     "100k": CorpusSize("100k", 90_000),
     "1m": CorpusSize("1m", 900_000),
@@ -119,11 +120,12 @@ def machine_description() -> list[str]:
     return [
         f"- date: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- CPU: {_cpu_model()}; {os.cpu_count()} logical cores ({usable} usable by this process); no GPU used",
-        f"- RAM: {_ram_gib()}; load average at start (1/5/15 min): {load}",
+        f"- RAM: {_ram_gib()}; load average when written (1/5/15 min): {load}",
         f"- OS: {platform.platform()}",
         f"- python {sys.version.split()[0]}, torch {_version('torch')}, gymnasium {_version('gymnasium')}, "
         f"bm25s {_version('bm25s')}, rank_bm25 {_version('rank-bm25')}, faiss {_version('faiss-cpu')}, "
-        f"sentence-transformers {_version('sentence-transformers')}",
+        f"sentence-transformers {_version('sentence-transformers')}, numba {_version('numba')}, "
+        f"tantivy {_version('tantivy')}, pyterrier-pisa {_version('pyterrier-pisa')}",
     ]
 
 
@@ -133,11 +135,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
+SECTIONS_MARKER = "<!-- run sections: newest first; scripts insert theirs below this line -->"
+
+
 def append_results(title: str, command: str, body: str, path: Path = RESULTS) -> None:
-    """Append one run's section (machine, command, tables) to ``RESULTS.md``."""
-    header = "" if path.exists() else "# searchgym benchmark results\n\nEach section is one run of a script in `benchmarks/` (newest last).\n"
+    """Add one run's section (machine, load, command, tables) to ``RESULTS.md``, newest first:
+    it goes right below :data:`SECTIONS_MARKER`, under the hand-kept summary."""
     section = "\n".join([
-        header,
         f"## {title}",
         "",
         *machine_description(),
@@ -145,9 +149,24 @@ def append_results(title: str, command: str, body: str, path: Path = RESULTS) ->
         "",
         body.rstrip(),
         "",
+        "",
     ])
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(section)
+    text = path.read_text(encoding="utf-8") if path.exists() else f"# searchgym benchmark results\n\n{SECTIONS_MARKER}\n"
+    if SECTIONS_MARKER not in text:
+        text = text.rstrip() + f"\n\n{SECTIONS_MARKER}\n"
+    head, tail = text.split(SECTIONS_MARKER, 1)
+    path.write_text(f"{head}{SECTIONS_MARKER}\n\n{section}{tail.lstrip()}", encoding="utf-8")
+
+
+def record_run(title: str, script: str, argv: Sequence[str] | None, headers: Sequence[str],
+               rows: Sequence[Sequence[Any]], notes: Sequence[str], path: Path = RESULTS) -> None:
+    """Add a run's table and notes to ``RESULTS.md`` under ``title``, with the exact command
+    (``python benchmarks/<script> <argv>``) that reproduces it."""
+    import shlex
+
+    body = markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {note}" for note in notes)
+    arguments = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    append_results(title, f"python benchmarks/{script} {arguments}".strip(), body, path)
 
 
 def fmt(value: float, digits: int = 1) -> str:

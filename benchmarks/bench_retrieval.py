@@ -1,36 +1,38 @@
-"""Retrieval throughput and latency of searchgym's engines, batched vs unbatched.
+"""Lexical retrieval against its peers: searchgym BM25, bm25s, tantivy, PISA and rank_bm25.
 
-Engines: ``bm25`` (ours, bm25s sparse matrix), ``rank_bm25`` (``BM25Okapi``, a pure-numpy peer
-that scores every document per query), ``dense`` (all-MiniLM-L6-v2 + exact faiss flat index)
-and ``hybrid`` (bm25 + dense, reciprocal rank fusion). Queries are the task questions of the
-world, cycled to ``--queries``.
+The same corpus (a world of the default schema, built through the public bundle API), the same
+queries and k for every peer, measured in the same process and *interleaved*: every round runs
+every peer once, and the figure is the median over rounds, so a noisy neighbour on a shared
+machine hits all peers alike. Two query kinds: the world's task questions (multi-hop, 6 terms
+on average) and entity names (passage titles: 1-3 rare terms). Two modes:
 
-* unbatched: a loop of ``engine.search([q], k)``; latency = one call = one query.
-* batched: ``engine.search(batch_of_B, k)`` calls; latency = one call = B queries.
+* one at a time: ``run([q], k)`` per query, the latency a single agent sees;
+* batch of B: ``run(B queries, k)`` per call (only peers with a batch API), the throughput a
+  vector env or a batching server gets.
 
-Caps, printed in the results: ``rank_bm25`` has no batch API and costs O(corpus) per query, so
-it only runs on corpora up to ``--rank-bm25-max-passages`` with ``--rank-bm25-queries`` queries;
-``dense``/``hybrid`` must first encode the whole corpus (minutes per 100k passages on a CPU), so
-they only run up to ``--dense-max-passages``. Build / load times are reported separately.
+Quality: recall@k of each peer's top k against the exact bm25s ranking (bm25s's own index and
+``get_scores``, ties in corpus order), and the share of queries whose ranked list is identical
+to it. searchgym's BM25 must score 1.000 on both (its scores are bm25s's, bit for bit).
+See ``_peers.py`` for how each peer is configured.
 
-    python benchmarks/bench_retrieval.py                       # 10k and 100k passages
-    python benchmarks/bench_retrieval.py --sizes 10k --engines bm25,dense --queries 128
-    python benchmarks/bench_retrieval.py --sizes 1m --include-1m   # very long
+    python benchmarks/bench_retrieval.py                                # 10k and 100k, all peers
+    python benchmarks/bench_retrieval.py --sizes 10k --rounds 5
+    python benchmarks/bench_retrieval.py --sizes 1m --include-1m --peers searchgym,pisa,tantivy
+    python benchmarks/bench_retrieval.py --sizes 10k,100k --peers searchgym,dense,hybrid
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import shlex
+import gc
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -38,188 +40,229 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     RESULTS,
     CorpusSize,
-    append_results,
+    record_run,
     fmt,
     load_bundle,
-    markdown_table,
     median,
     parse_sizes,
     percentile,
 )
+from _peers import make_peer, reference_rankings  # noqa: E402
 
-ENGINES = ("bm25", "rank_bm25", "dense", "hybrid")
-console = Console(width=180)
+PEERS = ("searchgym", "bm25s", "bm25s-numba", "tantivy", "pisa", "rank_bm25")
+OTHER_ENGINES = ("dense", "hybrid")
+console = Console(width=200, stderr=True)
 
 
 @dataclass
-class Row:
+class Measure:
+    """One (corpus, query kind, peer, mode) cell, accumulated over rounds."""
+
     size: str
     passages: int
-    engine: str
+    kind: str
+    peer: str
     mode: str
-    queries: int
     batch: int
-    qps: float
-    p50_ms: float
-    p99_ms: float
     build_s: float
-    note: str = ""
+    per_query_ms: list[float] = field(default_factory=list)  # mean per query, one value per round
+    median_ms: list[float] = field(default_factory=list)  # median call / batch size, one per round
+    latencies_ms: list[float] = field(default_factory=list)  # per call, all rounds
+    recall: float | None = None
+    identical: float | None = None
 
-    def cells(self) -> list[str]:
-        return [self.size, f"{self.passages:,}", self.engine, self.mode, str(self.queries), str(self.batch),
-                fmt(self.qps), fmt(self.p50_ms, 2), fmt(self.p99_ms, 2), fmt(self.build_s), self.note]
+    @property
+    def ms(self) -> float:
+        """Median over rounds of the median call's time per query: robust to the scheduler
+        pausing one pass on a loaded machine, which the mean is not."""
+        return median(self.median_ms)
 
-
-HEADERS = ["corpus", "passages", "engine", "mode", "queries", "B", "queries/s", "p50 ms/call", "p99 ms/call",
-           "build/load s", "note"]
-
-
-class RankBM25Peer:
-    """``rank_bm25.BM25Okapi`` behind the SearchEngine ``search`` signature.
-
-    Tokenisation is lower-cased ``\\w+`` (no stemming or stopwords), the usual way it is used;
-    top-k by ``argpartition`` on the full score vector.
-    """
-
-    name = "rank_bm25"
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        from rank_bm25 import BM25Okapi
-
-        self._bm25 = BM25Okapi([self.tokenize(text) for text in texts])
-
-    @staticmethod
-    def tokenize(text: str) -> list[str]:
-        return re.findall(r"\w+", text.lower())
-
-    def search(self, queries: list[str], k: int) -> list[list[int]]:
-        results = []
-        for query in queries:  # no batch API: a batch is a loop
-            scores = self._bm25.get_scores(self.tokenize(query))
-            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-            results.append(top[np.argsort(-scores[top])].tolist())
-        return results
+    @property
+    def mean_ms(self) -> float:
+        return median(self.per_query_ms)
 
 
-def build_engine(name: str, passages: list[Any]) -> Any:
-    if name == "rank_bm25":
-        return RankBM25Peer([f"{p.title} {p.text}" for p in passages])
-    from searchgym.search.factory import make_engine
-
-    return make_engine(name, passages, show_progress=False)
+HEADERS = ["corpus", "passages", "queries", "peer", "mode", "ms/query (median call)", "ms/query (mean)", "p99 ms/call",
+           "searchgym is", "recall@k vs bm25s", "identical lists", "build/load s"]
 
 
-def time_calls(search: Callable[[list[str], int], Any], batches: list[list[str]], k: int) -> list[float]:
-    """Wall time (s) of each ``search(batch, k)`` call."""
+def timed_calls(run: Callable[[list[str], int], Any], calls: list[list[str]], k: int) -> tuple[float, list[float]]:
+    """Total seconds and per-call milliseconds of ``run(call, k)`` over ``calls``."""
     latencies = []
-    for batch in batches:
-        start = time.perf_counter()
-        search(batch, k)
-        latencies.append(time.perf_counter() - start)
-    return latencies
-
-
-def measure(size: CorpusSize, passages: int, name: str, engine: Any, queries: list[str], k: int,
-            batch: int, build_s: float, note: str) -> list[Row]:
-    engine.search(queries[: min(len(queries), batch)], k)  # warm-up (lazy init, caches)
-    rows = []
-    single = time_calls(engine.search, [[q] for q in queries], k)
-    rows.append(Row(size.label, passages, name, "unbatched", len(queries), 1, len(queries) / sum(single),
-                    median(single) * 1e3, percentile(single, 99) * 1e3, build_s, note))
-    if name != "rank_bm25":
-        chunks = [queries[i:i + batch] for i in range(0, len(queries), batch)]
-        batched = time_calls(engine.search, chunks, k)
-        rows.append(Row(size.label, passages, name, "batched", len(queries), batch, len(queries) / sum(batched),
-                        median(batched) * 1e3, percentile(batched, 99) * 1e3, build_s, note))
-    return rows
-
-
-def run(args: argparse.Namespace) -> list[Row]:
-    rows: list[Row] = []
-    for size in parse_sizes(args.sizes, allow_1m=args.include_1m):
-        start = time.perf_counter()
-        bundle = load_bundle(size)
-        passages = list(bundle.corpus.passages)
-        console.print(f"[bold]{size.label}[/]: {len(passages):,} passages, {len(bundle.tasks.tasks)} tasks "
-                      f"(world built/loaded in {time.perf_counter() - start:.1f}s)")
-        questions = [task.question for task in bundle.tasks.tasks]
-        queries = [questions[i % len(questions)] for i in range(args.queries)]
-        for name in args.engines:
-            note = ""
-            n_queries = queries
-            if name == "rank_bm25":
-                if len(passages) > args.rank_bm25_max_passages:
-                    console.print(f"  skip rank_bm25 on {len(passages):,} passages (> --rank-bm25-max-passages)")
-                    continue
-                n_queries = queries[: args.rank_bm25_queries]
-                note = "no stemming, no batch API"
-            if name in ("dense", "hybrid") and len(passages) > args.dense_max_passages:
-                console.print(f"  skip {name} on {len(passages):,} passages (> --dense-max-passages: corpus encoding)")
-                continue
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection in the middle of one peer's pass would be charged to it alone
+    try:
+        for call in calls:
             start = time.perf_counter()
-            engine = build_engine(name, passages)
-            build_s = time.perf_counter() - start
-            if name in ("dense", "hybrid"):
-                note = "MiniLM-L6 on CPU, exact search (one BLAS product per call)"
-            console.print(f"  {name}: built/loaded in {build_s:.1f}s; measuring {len(n_queries)} queries")
-            rows += measure(size, len(passages), name, engine, n_queries, args.k, args.batch_size, build_s, note)
-            del engine
+            run(call, k)
+            latencies.append((time.perf_counter() - start) * 1e3)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return sum(latencies) / 1e3, latencies
+
+
+def quality(peer: Any, queries: list[str], reference: list[list[int]], k: int) -> tuple[float, float]:
+    ranked = peer.rows(peer.run(queries, k)) if peer.batched else [peer.rows(peer.run([q], k))[0] for q in queries]
+    recalls, same = [], 0
+    for got, want in zip(ranked, reference):
+        same += got == want
+        if want:
+            recalls.append(len(set(got) & set(want)) / len(want))
+    return sum(recalls) / max(1, len(recalls)), same / max(1, len(reference))
+
+
+def query_sets(bundle: Any, count: int) -> dict[str, list[str]]:
+    questions = [task.question for task in bundle.tasks.tasks]
+    titles = list(dict.fromkeys(p.title for p in bundle.corpus.passages if p.title))
+    step = max(1, len(titles) // count)
+    names = titles[::step][:count]
+    return {"question": [questions[i % len(questions)] for i in range(count)], "name": names}
+
+
+def bench_size(size: CorpusSize, args: argparse.Namespace, loads: list[float]) -> list[Measure]:
+    start = time.perf_counter()
+    bundle = load_bundle(size)
+    passages = list(bundle.corpus.passages)
+    console.print(f"[bold]{size.label}[/]: {len(passages):,} passages (world ready in {time.perf_counter() - start:.1f}s)")
+    queries = query_sets(bundle, args.queries)
+    peers, build_s = {}, {}
+    for name in args.peers:
+        if name == "rank_bm25" and len(passages) > args.rank_bm25_max_passages:
+            console.print(f"  skip rank_bm25 on {len(passages):,} passages (> --rank-bm25-max-passages)")
+            continue
+        if name in OTHER_ENGINES and len(passages) > args.dense_max_passages:
+            console.print(f"  skip {name} on {len(passages):,} passages (> --dense-max-passages)")
+            continue
+        start = time.perf_counter()
+        peers[name] = make_peer(name, passages, args.threads)
+        build_s[name] = time.perf_counter() - start
+        console.print(f"  {name}: built/loaded in {build_s[name]:.1f}s")
+    bm25s_peer = peers.get("bm25s") or make_peer("bm25s", passages, args.threads)
+    reference = {kind: reference_rankings(passages, qs, args.k, bm25s_peer) for kind, qs in queries.items()}
+    del bm25s_peer
+    cells: dict[tuple[str, str, str], Measure] = {}
+    for kind, qs in queries.items():
+        for name, peer in peers.items():
+            n = args.rank_bm25_queries if name == "rank_bm25" else len(qs)
+            peer.run(qs[: min(8, n)], args.k)  # warm-up: compilation, lazy caches
+            for mode in ("single", "batch") if peer.batched else ("single",):
+                cells[kind, name, mode] = Measure(size.label, len(passages), kind, name, mode,
+                                                  1 if mode == "single" else args.batch_size, build_s[name])
+            if name not in OTHER_ENGINES:
+                cell = cells[kind, name, "single"]
+                cell.recall, cell.identical = quality(peer, qs[:n], reference[kind][:n], args.k)
+    for round_number in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for kind, qs in queries.items():
+            for name, peer in peers.items():  # interleaved: every peer once per round
+                n = args.rank_bm25_queries if name == "rank_bm25" else len(qs)
+                for mode in ("single", "batch") if peer.batched else ("single",):
+                    calls = [[q] for q in qs[:n]] if mode == "single" else [
+                        qs[i : i + args.batch_size] for i in range(0, n, args.batch_size)]
+                    seconds, latencies = timed_calls(peer.run, calls, args.k)
+                    cell = cells[kind, name, mode]
+                    cell.per_query_ms.append(seconds * 1e3 / n)
+                    cell.median_ms.append(median(latencies) / len(calls[0]))
+                    cell.latencies_ms += latencies
+        console.print(f"  round {round_number + 1}/{args.rounds} done (load {loads[-1]:.2f})")
+    for peer in peers.values():
+        getattr(getattr(peer, "engine", None), "close", lambda: None)()
+    return list(cells.values())
+
+
+def rows_of(measures: list[Measure]) -> list[list[str]]:
+    ours = {(m.size, m.kind, m.mode): m.ms for m in measures if m.peer == "searchgym"}
+    rows = []
+    for m in measures:
+        base = ours.get((m.size, m.kind, m.mode))
+        ratio = "—" if m.peer == "searchgym" or base is None else f"{m.ms / base:.2f}x faster" if m.ms >= base \
+            else f"{base / m.ms:.2f}x slower"
+        mode = "one at a time" if m.mode == "single" else f"batch of {m.batch}"
+        rows.append([m.size, f"{m.passages:,}", m.kind, m.peer, mode, fmt(m.ms, 4), fmt(m.mean_ms, 4),
+                     fmt(percentile(m.latencies_ms, 99), 3),
+                     ratio, "n/a" if m.recall is None else f"{m.recall:.3f}",
+                     "n/a" if m.identical is None else f"{m.identical:.3f}", fmt(m.build_s)])
     return rows
 
 
-def show(rows: list[Row]) -> None:
-    table = Table(title="retrieval throughput (k={})".format(ARGS.k if ARGS else "?"))
-    for header in HEADERS:
-        table.add_column(header, justify="right" if header not in ("engine", "mode", "note", "corpus") else "left")
-    for row in rows:
-        table.add_row(*row.cells())
-    console.print(table)
+def verdicts(measures: list[Measure]) -> list[str]:
+    """searchgym against the fastest lexical peer of each (corpus, kind, mode)."""
+    lines = []
+    groups: dict[tuple[str, str, str], list[Measure]] = {}
+    for m in measures:
+        groups.setdefault((m.size, m.kind, m.mode), []).append(m)
+    for (size, kind, mode), group in groups.items():
+        ours = [m for m in group if m.peer == "searchgym"]
+        others = [m for m in group if m.peer not in ("searchgym", *OTHER_ENGINES)]
+        if not ours or not others:
+            continue
+        best = min(others, key=lambda m: m.ms)
+        ratio = ours[0].ms / best.ms
+        where = "one at a time" if mode == "single" else f"batch of {ours[0].batch}"
+        lines.append(f"{size}, {kind}s, {where}: searchgym {ours[0].ms:.4f} ms/query, fastest peer {best.peer} "
+                     f"{best.ms:.4f} ms/query: searchgym / fastest peer = {ratio:.2f}")
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,100k", help="comma list of 10k, 100k, 1m (default: 10k,100k)")
-    parser.add_argument("--include-1m", action="store_true", help="allow the 1M-passage corpus (very slow build)")
-    parser.add_argument("--engines", default=",".join(ENGINES),
-                        type=lambda s: [e.strip() for e in s.split(",") if e.strip()],
-                        help=f"comma list of {', '.join(ENGINES)}")
-    parser.add_argument("--queries", type=int, default=256, help="queries per engine (default 256)")
-    parser.add_argument("--batch-size", type=int, default=64, help="B: queries per batched call (default 64)")
+    parser.add_argument("--include-1m", action="store_true", help="allow the 1M-passage corpus (long build)")
+    parser.add_argument("--peers", default=",".join(PEERS), type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
+                        help=f"comma list of {', '.join(PEERS + OTHER_ENGINES)} (default: the lexical peers)")
+    parser.add_argument("--queries", type=int, default=256, help="queries of each kind (default 256)")
+    parser.add_argument("--batch-size", type=int, default=64, help="B, queries per batched call (default 64)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; figures are medians (default 5)")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="threads for batched calls of peers that take a count (PISA; default: usable cores)")
     parser.add_argument("-k", type=int, default=5, help="hits per query (default 5)")
     parser.add_argument("--rank-bm25-max-passages", type=int, default=20_000)
     parser.add_argument("--rank-bm25-queries", type=int, default=32)
-    parser.add_argument("--dense-max-passages", type=int, default=20_000,
-                        help="skip dense/hybrid above this size (encoding 100k passages takes minutes on a CPU)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to append to")
-    parser.add_argument("--no-write", action="store_true", help="print only, do not append to RESULTS.md")
+    parser.add_argument("--dense-max-passages", type=int, default=20_000)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to add the section to")
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    bad = [e for e in args.engines if e not in ENGINES]
+    bad = [p for p in args.peers if p not in PEERS + OTHER_ENGINES]
     if bad:
-        parser.error(f"unknown engine(s) {bad}; valid: {', '.join(ENGINES)}")
+        parser.error(f"unknown peer(s) {bad}; valid: {', '.join(PEERS + OTHER_ENGINES)}")
+    if "searchgym" not in args.peers:
+        args.peers.insert(0, "searchgym")
     return args
 
 
-ARGS: argparse.Namespace | None = None
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    global ARGS
-    ARGS = args = parse_args(argv)
-    rows = run(args)
-    show(rows)
-    if not args.no_write and rows:
-        notes = [
-            f"k={args.k}; unbatched = one `search([q], k)` call per query, batched = `search(B queries, k)`; "
-            "latency columns are per call (one query unbatched, B queries batched).",
-            f"rank_bm25 capped at {args.rank_bm25_max_passages:,} passages and {args.rank_bm25_queries} queries "
-            "(O(corpus) per query, no batching); dense/hybrid only up to "
-            f"{args.dense_max_passages:,} passages (corpus encoding on CPU). Build/load time uses the on-disk "
-            "cache when present (bm25 index, dense embeddings).",
-        ]
-        body = markdown_table(HEADERS, [row.cells() for row in rows]) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-        command = "python benchmarks/bench_retrieval.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        append_results("Retrieval (bench_retrieval.py)", command.strip(), body, args.results)
-        console.print(f"appended to {args.results}")
+    args = parse_args(argv)
+    measures: list[Measure] = []
+    loads: list[float] = []
+    for size in parse_sizes(args.sizes, allow_1m=args.include_1m):
+        measures += bench_size(size, args, loads)
+    table = Table(title=f"lexical retrieval, k={args.k}, median of {args.rounds} interleaved rounds")
+    for header in HEADERS:
+        table.add_column(header)
+    cells = rows_of(measures)
+    for row in cells:
+        table.add_row(*row)
+    Console(width=220).print(table)
+    summary = verdicts(measures)
+    for line in summary:
+        print(line)
+    if args.no_write or not measures:
+        return
+    notes = [
+        f"k={args.k}; {args.queries} queries of each kind; ms/query (median call) = median over {args.rounds} interleaved "
+        "rounds of each round's median call time divided by the queries per call (the ratios use it); "
+        f"ms/query (mean) = median over rounds of total time / queries; "
+        f"load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}; p99 over all calls of all rounds.",
+        f"batch peers use {args.threads} thread(s) where they take a count (PISA); searchgym uses its default "
+        "(the usable cores); bm25s's retrieve runs single-threaded.",
+        "recall and identical lists are against the exact bm25s ranking (bm25s index + get_scores, ties in corpus "
+        f"order); rank_bm25 only up to {args.rank_bm25_max_passages:,} passages and {args.rank_bm25_queries} queries.",
+        "tantivy is timed without reading its stored row field (its hits are document addresses).",
+        *summary,
+    ]
+    record_run("Retrieval peers (bench_retrieval.py)", "bench_retrieval.py", argv, HEADERS, cells, notes, args.results)
+    console.print(f"added to {args.results}")
 
 
 if __name__ == "__main__":

@@ -306,25 +306,29 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         allocates one value array and one mask per key per step. Same keys, key order, dtypes,
         masks, nested dicts and ``final_obs`` object array (tested against ``_add_info``).
         """
-        columns: dict[str, list[tuple[int, Any]]] = {}
+        columns: dict[str, tuple[list[int], list[Any]]] = {}
         for env_num, info in env_infos:
             for key, value in info.items():
                 column = columns.get(key)
                 if column is None:
-                    columns[key] = column = []
-                column.append((env_num, value))
+                    columns[key] = column = ([], [])
+                column[0].append(env_num)
+                column[1].append(value)
         infos: dict[str, Any] = {}
-        for key, column in columns.items():
-            first = column[0][1]
+        for key, (env_nums, values) in columns.items():
+            first = values[0]
             if key != "final_obs" and isinstance(first, dict):
-                infos[key] = self._merge_infos(column)
+                infos[key] = self._merge_infos(list(zip(env_nums, values)))
             else:
                 array = self._info_array(key, first)
-                for env_num, value in column:
-                    array[env_num] = value
+                if array.dtype == object:  # element by element: a list value must stay one object
+                    for env_num, value in zip(env_nums, values):
+                        array[env_num] = value
+                else:
+                    array[env_nums] = values  # one numpy assignment, the same casts as one by one
                 infos[key] = array
             mask = np.zeros(self.num_envs, dtype=np.bool_)
-            mask[[env_num for env_num, _ in column]] = True
+            mask[env_nums] = True
             infos[f"_{key}"] = mask
         return infos
 

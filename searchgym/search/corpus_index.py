@@ -165,6 +165,22 @@ class PassageStore:
         passage = self._passages[row]
         return Hit(doc_id=passage.doc_id, score=float(score), title=passage.title, text=passage.text)
 
+    def hits(self, rows: Iterable[int], scores: Iterable[float]) -> list[Hit]:
+        """``[hit(row, score) ...]`` for Python ints and floats, built without ``Hit.__init__``.
+
+        Why: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
+        0.7 µs per hit: a quarter of a whole BM25 name query. Filling the instance's ``__dict__``
+        gives the same object (fields, equality, hash, pickling; tested) in 0.3 µs.
+        """
+        passages, new = self._passages, object.__new__
+        made = []
+        for row, score in zip(rows, scores):
+            passage = passages[row]
+            hit = new(Hit)
+            hit.__dict__.update(doc_id=passage.doc_id, score=score, title=passage.title, text=passage.text)
+            made.append(hit)
+        return made
+
     @staticmethod
     def index_text(passage: Passage) -> str:
         """What engines index for a passage: title then text, so name queries match the title."""

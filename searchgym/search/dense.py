@@ -27,6 +27,7 @@ import numpy as np
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.base import SearchError
 from searchgym.search.exact import ExactInnerProductIndex
+from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
     CacheArg,
@@ -204,6 +205,11 @@ class DenseEngine:
     (``nprobe`` lists probed; flat below :data:`IVF_MIN_PASSAGES` passages — see
     ``index_kind`` for what was built) or ``"hnsw"`` (``hnsw_m`` links, ``ef_search``).
 
+    ``backend`` encodes with torch (default), or on a CPU with ONNX Runtime in float32
+    (``"onnx"``) or int8 (``"onnx-int8"``, fastest; see :mod:`~searchgym.search.onnx_encoder`):
+    corpus and queries always go through the same backend, and each backend has its own
+    cached embeddings.
+
     ``embeddings_from_cache`` / ``index_from_cache`` tell what came from disk.
     """
 
@@ -223,10 +229,13 @@ class DenseEngine:
         hnsw_m: int = 32,
         ef_construction: int = 200,
         ef_search: int = 64,
+        backend: str = "torch",
         name: str = "dense",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown encoder backend {backend!r}; valid: {', '.join(BACKENDS)}")
         self.name = name
         self.store = PassageStore(passages)
         self.index_kind = effective_index_kind(index, len(self.store))
@@ -240,7 +249,13 @@ class DenseEngine:
         self.model_path = resolve_model_path(model)
         self.model_id = model_identity(self.model_path)
         self.device = resolve_device(device)
+        if backend != "torch" and self.device != "cpu":
+            raise ValueError(f"backend={backend!r} runs on the CPU; on a GPU use backend='torch'")
         self.model = load_model(self.model_path, self.device)
+        self.backend = backend
+        self._onnx: OnnxEncoder | None = None
+        if backend != "torch":
+            self._onnx = OnnxEncoder(self.model, self.model_id, quantize=backend == "onnx-int8", cache=self.cache)
         self.embeddings_from_cache = False
         self.index_from_cache = False
         self.embeddings_dir: Path | None = None
@@ -252,13 +267,14 @@ class DenseEngine:
 
     @property
     def embeddings_key(self) -> str:
-        return content_hash(
-            self.store.corpus_hash,
-            self.model_id,
-            stable_json({"normalize": self.normalize, "format": _FORMAT}),
-        )
+        params: dict[str, Any] = {"normalize": self.normalize, "format": _FORMAT}
+        if self.backend != "torch":  # torch keeps the key it always had: caches stay valid
+            params["backend"] = self.backend
+        return content_hash(self.store.corpus_hash, self.model_id, stable_json(params))
 
     def _encode(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        if self._onnx is not None:
+            return self._onnx.encode(texts, batch_size=self.batch_size, normalize=self.normalize, progress=progress)
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -398,5 +414,5 @@ class DenseEngine:
     def __repr__(self) -> str:
         return (
             f"DenseEngine(n={len(self.store)}, model={self.model_path.name!r}, "
-            f"index={self.index_kind!r}, device={self.device!r})"
+            f"index={self.index_kind!r}, device={self.device!r}, backend={self.backend!r})"
         )

@@ -2,9 +2,15 @@
 
 Why: RL rollouts hit the retriever with many small concurrent requests (SkyRL sends one query per
 request), while every engine is much faster on one batch than on a loop. The
-:class:`QueryBatcher` collects the queries of requests that arrive within ``window_ms`` of the
-first one (or until ``max_batch`` queries), runs ``engine.search(all_queries, max_k)`` once in a
-worker thread, and hands each request its own slice, trimmed to its own ``k``.
+:class:`QueryBatcher` runs ``engine.search(all_queries, max_k)`` once in a worker thread for a
+batch of requests and hands each request its own slice, trimmed to its own ``k``.
+
+The window is adaptive. A lone request, with nothing else waiting, is answered at once: an
+idle server adds no delay (a fixed window made every request of a single client wait the whole
+2 ms). When others are already waiting, the batch takes all of them and stays open for late
+arrivals until ``window_ms`` after its *oldest* request arrived, or until ``max_batch`` queries.
+Under load the oldest request has usually waited a whole engine call already, so the batch
+leaves at once with everything that queued up meanwhile.
 
 All engine calls (``search`` and, through :meth:`QueryBatcher.run`, ``access``) go through one
 single-thread executor: engines are not required to be thread-safe, and a CPU-bound engine would
@@ -56,6 +62,7 @@ class _Pending:
     queries: list[str]
     k: int
     future: asyncio.Future[list[list[Hit]]]
+    arrived: float  # time.monotonic() when queued
 
 
 class QueryBatcher:
@@ -95,7 +102,7 @@ class QueryBatcher:
         self._ensure_started()
         assert self._queue is not None
         future: asyncio.Future[list[list[Hit]]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(list(queries), k, future))
+        await self._queue.put(_Pending(list(queries), k, future, time.monotonic()))
         return await future
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -162,21 +169,23 @@ class QueryBatcher:
                         item.future.set_exception(EngineFailure(f"internal error: {error}"))
 
     async def _collect(self) -> list[_Pending]:
-        """Wait for one request, then gather more until the window closes or the batch is full."""
+        """Wait for one request, then gather the batch (see the module doc for the window)."""
         assert self._queue is not None
         first = self._carry if self._carry is not None else await self._queue.get()
         self._carry = None
         batch, size = [first], len(first.queries)
-        deadline = time.monotonic() + self.window_s
+        deadline = first.arrived + self.window_s
         while size < self.max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                if remaining <= 0:
-                    item = self._queue.get_nowait()
-                else:
+                item = self._queue.get_nowait()  # whatever is already waiting, no wait
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if len(batch) == 1 or remaining <= 0:
+                    break  # alone on an idle server, or the window of the oldest has passed
+                try:
                     item = await asyncio.wait_for(self._queue.get(), remaining)
-            except (asyncio.QueueEmpty, asyncio.TimeoutError):
-                break
+                except asyncio.TimeoutError:
+                    break
             if item.future.done():  # the client went away (request cancelled)
                 continue
             if size + len(item.queries) > self.max_batch:

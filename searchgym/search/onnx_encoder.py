@@ -1,0 +1,150 @@
+"""A sentence-transformers bi-encoder run by ONNX Runtime, in float32 or int8: faster on a CPU.
+
+Why: encoding the corpus is the one slow step of a dense engine on a CPU (48 minutes for 100k
+passages with torch on this project's 2-core machine). ONNX Runtime fuses the transformer's
+attention, layer norm and GELU kernels, and its int8 weights (dynamic quantisation, per output
+channel) halve the work again; ``benchmarks/bench_dense_encoding.py`` measures both against
+torch on this CPU, with recall@5 against torch's rankings (``benchmarks/RESULTS.md``).
+
+Why not sentence-transformers' own ``backend="onnx"``: it needs ``optimum``, which pins
+``transformers < 4.58`` (searchgym uses 5.x). So this module exports the model itself with
+``torch.onnx.export``: the transformer plus its pooling in one graph; tokenisation stays
+sentence-transformers' own (``model.tokenize``), normalisation is done in numpy. Exported and
+quantised graphs are cached in the :class:`~searchgym.cache.ArtifactCache`, keyed by the
+model's identity and the torch and onnxruntime versions. Supported: a ``Transformer`` module
+followed by mean or CLS ``Pooling`` (and optionally ``Normalize``), as all-MiniLM-L6-v2 and most
+retrieval bi-encoders are.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from searchgym.cache import ArtifactCache, content_hash, stable_json
+from searchgym.search.base import SearchError
+
+BACKENDS: Final = ("torch", "onnx", "onnx-int8")
+NAMESPACE: Final = "onnx_encoders"
+_GRAPH: Final = "model.onnx"
+_INPUTS: Final = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _pooling_mode(model: Any) -> str:
+    modules = list(model)
+    names = [type(module).__name__ for module in modules]
+    if len(modules) < 2 or names[0] != "Transformer" or names[1] != "Pooling" or any(
+        name != "Normalize" for name in names[2:]
+    ):
+        raise SearchError(f"the ONNX backend supports Transformer + Pooling (+ Normalize) models, not {names}")
+    config = modules[1].get_config_dict()
+    mode = config.get("pooling_mode")  # sentence-transformers >= 5; older ones set flags
+    if mode in ("mean", "cls") and not isinstance(mode, bool):
+        return mode
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    raise SearchError(f"the ONNX backend supports mean or CLS pooling, not {config}")
+
+
+def _export(model: Any, pooling: str, path: Path) -> None:
+    import torch
+
+    transformer = model[0].auto_model
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+            if pooling == "cls":
+                return hidden[:, 0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    sample = model.tokenize(["an example passage", "a second, longer example passage to export"])
+    axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
+    with torch.no_grad():
+        torch.onnx.export(
+            Pooled().eval(), tuple(sample[name] for name in _INPUTS), str(path), input_names=list(_INPUTS),
+            output_names=["embedding"], dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17,
+            dynamo=False,
+        )
+
+
+class OnnxEncoder:
+    """``encode(texts)`` of a loaded sentence-transformers ``model``, run by ONNX Runtime.
+
+    ``quantize=True`` runs int8 weights (dynamic quantisation of every MatMul, per channel).
+    ``threads`` is ONNX Runtime's intra-op thread count (default: torch's current count).
+    """
+
+    def __init__(self, model: Any, model_id: str, *, quantize: bool, cache: ArtifactCache | None,
+                 threads: int | None = None) -> None:
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise SearchError("the ONNX backends need onnxruntime and onnx: pip install 'searchgym[onnx]'") from error
+        import torch
+
+        self.model, self.quantize = model, quantize
+        self.pooling = _pooling_mode(model)
+        self.normalize = any(type(module).__name__ == "Normalize" for module in model)
+        key = content_hash(model_id, stable_json({"pooling": self.pooling, "int8": quantize, "torch": torch.__version__,
+                                                  "onnxruntime": onnxruntime.__version__, "format": "onnx-v1"}))
+        self.graph = self._graph(key, cache)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = onnxruntime.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+        self._lock = threading.Lock()  # one run at a time: the session's threads are the CPU's
+
+    def _graph(self, key: str, cache: ArtifactCache | None) -> Path:
+        def build(directory: Path) -> dict[str, Any]:
+            exported = directory / ("float32.onnx" if self.quantize else _GRAPH)
+            _export(self.model, self.pooling, exported)
+            if self.quantize:
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                quantize_dynamic(str(exported), str(directory / _GRAPH), weight_type=QuantType.QInt8, per_channel=True)
+                exported.unlink()
+            return {"engine": "onnx-encoder", "int8": self.quantize, "pooling": self.pooling}
+
+        if cache is None:
+            import tempfile
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="searchgym-onnx-")
+            build(Path(self._tmp.name))
+            return Path(self._tmp.name) / _GRAPH
+        return cache.get_or_build(NAMESPACE, key, build) / _GRAPH
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, normalize: bool = True,
+               progress: bool = False) -> np.ndarray:
+        """Embeddings of ``texts`` (float32, one row per text), batched longest first as
+        sentence-transformers does, so a batch pads to similar lengths."""
+        from tqdm.auto import tqdm
+
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = dimension()
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc="Batches (onnx)", disable=not progress):
+            rows = order[start : start + batch_size]
+            features = self.model.tokenize([texts[row] for row in rows])
+            feed = {name: features[name].numpy().astype(np.int64) for name in _INPUTS if name in features}
+            if "token_type_ids" not in feed:
+                feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+            with self._lock:
+                (vectors,) = self._session.run(None, feed)
+            out[rows] = vectors
+        if normalize or self.normalize:  # as sentence-transformers: its Normalize module always applies
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out

@@ -1,0 +1,165 @@
+"""The BM25 kernel ranks exactly as bm25s scores, tie-aware; its tokenizer is bm25s's; its index
+files do not depend on the hash seed. Every reference here is an independent plain bm25s index
+(bm25s.tokenize + BM25.index + get_scores), not our own code."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchgym.search.bm25 import BM25Engine
+from searchgym.search.corpus_index import PassageStore
+from searchgym.search.lexical import QueryTokenizer, make_stemmer, tokenize_corpus
+from searchgym.types import Passage
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _reference(passages, method):
+    stemmer = make_stemmer("english")
+    texts = [PassageStore.index_text(p) for p in passages]
+    retriever = bm25s.BM25(method=method)
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+
+    def ranked(query, k):
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)[0]
+        ids = retriever.get_tokens_ids(tokens)
+        if not ids:
+            return []
+        scores = retriever.get_scores(ids)
+        rows = np.flatnonzero(scores > 0)
+        rows = rows[np.lexsort((rows, -scores[rows]))][:k]  # ties in corpus order
+        return [(passages[row].doc_id, float(scores[row])) for row in rows]
+
+    return ranked
+
+
+def _queries(bundle):
+    questions = [task.question for task in bundle.tasks.tasks[:80]]
+    names = [p.title for p in bundle.corpus.passages[:80]]
+    repeated = [f"{q} {q.split()[-1]} {q.split()[-1]}" for q in questions[:20]]
+    return questions + names + repeated + ["", "the of and", "zzzunknownzzz", "located located located"]
+
+
+@pytest.mark.parametrize("method", ["lucene", "robertson", "atire", "bm25l", "bm25+"])
+def test_rankings_and_scores_are_bm25s_exactly(small_bundle, method):
+    """Same passages, same float32 scores bit for bit, same order, ties by corpus order."""
+    passages = small_bundle.corpus.passages
+    engine = BM25Engine(passages, method=method, cache=None, show_progress=False)
+    reference = _reference(passages, method)
+    queries = _queries(small_bundle)
+    for k in (1, 5, 37):
+        batched = engine.search(queries, k)
+        for query, hits in zip(queries, batched):
+            assert [(h.doc_id, h.score) for h in hits] == reference(query, k), (method, k, query)
+        assert engine.search(queries[:1], k) == batched[:1]  # one query ranks as in a batch
+
+
+def test_ties_at_the_kth_place_go_to_the_lower_row():
+    """Identical passages tie exactly; the k best must be the k lowest rows, in order."""
+    texts = ["alpha beta gamma"] * 30 + ["alpha delta"] * 30 + ["beta beta epsilon"] * 30
+    passages = [Passage(doc_id=f"d{i:03d}", title="", text=t) for i, t in enumerate(texts)]
+    engine = BM25Engine(passages, cache=None, show_progress=False)
+    reference = _reference(passages, "lucene")
+    for query in ["alpha", "beta", "alpha beta", "beta gamma alpha", "epsilon beta", "delta alpha alpha"]:
+        for k in (1, 5, 16, 17, 29, 45, 90):
+            assert [(h.doc_id, h.score) for h in engine.search([query], k)[0]] == reference(query, k)
+
+
+words = st.sampled_from(
+    "university city located capital country year founded the of who which studio director "
+    "mentor spouse born river alpha ÉCOLE naïve o'brien x1 42 ab".split()
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.lists(words, min_size=0, max_size=12).map(" ".join), k=st.integers(1, 40))
+def test_random_queries_match_bm25s(small_bundle, query, k):
+    engine = _engine_for(small_bundle)
+    assert [(h.doc_id, h.score) for h in engine.search([query], k)[0]] == _reference_for(small_bundle)(query, k)
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _engine_for(bundle):
+    if "engine" not in _CACHE:
+        _CACHE["engine"] = BM25Engine(bundle.corpus.passages, cache=None, show_progress=False)
+    return _CACHE["engine"]
+
+
+def _reference_for(bundle):
+    if "reference" not in _CACHE:
+        _CACHE["reference"] = _reference(bundle.corpus.passages, "lucene")
+    return _CACHE["reference"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts=st.lists(st.text(min_size=0, max_size=60), min_size=1, max_size=6))
+def test_tokenizer_gives_bm25s_terms(texts):
+    stemmer = make_stemmer("english")
+    ids, vocabulary = tokenize_corpus(texts, stemmer)
+    expected = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)
+    assert [[vocabulary[i] for i in doc] for doc in ids] == expected
+    assert vocabulary == sorted(set(vocabulary))
+    tokenizer = QueryTokenizer(vocabulary, stemmer)
+    for text, doc in zip(texts, ids):
+        assert tokenizer.terms(text) == doc  # every word is known: its own corpus
+
+
+def test_hits_built_fast_equal_hits_built_by_the_constructor(small_bundle):
+    store = PassageStore(small_bundle.corpus.passages)
+    fast = store.hits([3, 0, 7], [2.5, 1.0, 0.25])
+    slow = [store.hit(3, 2.5), store.hit(0, 1.0), store.hit(7, 0.25)]
+    assert fast == slow and [hash(h) for h in fast] == [hash(h) for h in slow]
+    assert pickle.loads(pickle.dumps(fast)) == slow and repr(fast) == repr(slow)
+
+
+_BUILD = textwrap.dedent(
+    """
+    import sys
+    from searchgym.bundle import build_bundle
+    from searchgym.cache import ArtifactCache
+    from searchgym.search.bm25 import BM25Engine
+    bundle = build_bundle("default", 300, 5)
+    engine = BM25Engine(bundle.corpus.passages, cache=ArtifactCache(sys.argv[1]), show_progress=False)
+    print(engine.index_dir)
+    top = engine.search(["In which city is the university located?"], 5)[0]
+    print([(h.doc_id, h.score) for h in top])
+    """
+)
+
+
+def _digest_files(directory: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != "manifest.json"  # the manifest records file mtimes
+    }
+
+
+@pytest.mark.slow
+def test_index_files_are_byte_identical_across_hash_seeds(tmp_path):
+    """Two processes with different PYTHONHASHSEED build the same files and the same hits."""
+    outputs = []
+    for seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SEARCHGYM_CACHE_DIR": str(tmp_path / f"bundle-{seed}"),
+               "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        done = subprocess.run([sys.executable, "-c", _BUILD, str(tmp_path / f"cache-{seed}")], env=env,
+                              capture_output=True, text=True, timeout=600, check=True)
+        index_dir, hits = done.stdout.strip().splitlines()[-2:]
+        outputs.append((_digest_files(Path(index_dir)), hits, Path(index_dir).name))
+    (files_a, hits_a, key_a), (files_b, hits_b, key_b) = outputs
+    assert len(files_a) >= 5 and files_a == files_b
+    assert hits_a == hits_b and key_a == key_b

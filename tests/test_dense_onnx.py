@@ -1,0 +1,60 @@
+"""The ONNX Runtime encoder backends give the torch encoder's embeddings (int8: nearly) and
+rankings, cache their exported graph, and reject what they cannot run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from searchgym.cache import ArtifactCache  # noqa: E402
+from searchgym.search.base import SearchError  # noqa: E402
+from searchgym.search.dense import DenseEngine  # noqa: E402
+from searchgym.search.onnx_encoder import NAMESPACE  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def corpus(small_bundle):
+    return small_bundle.corpus.passages[:80]
+
+
+@pytest.fixture(scope="module")
+def torch_engine(corpus):
+    return DenseEngine(corpus, cache=None, show_progress=False)
+
+
+@pytest.mark.parametrize("backend, min_cosine, min_recall", [("onnx", 0.9999, 0.99), ("onnx-int8", 0.98, 0.8)])
+def test_onnx_backends_match_torch(tmp_path, small_bundle, corpus, torch_engine, backend, min_cosine, min_recall):
+    cache = ArtifactCache(tmp_path / "cache")
+    engine = DenseEngine(corpus, backend=backend, cache=cache, show_progress=False)
+    cosine = np.sum(engine.embeddings * torch_engine.embeddings, axis=1)
+    assert cosine.min() >= min_cosine
+    assert np.allclose(np.linalg.norm(engine.embeddings, axis=1), 1.0, atol=1e-5)
+    questions = [task.question for task in small_bundle.tasks.tasks[:40]]
+    ours = [{h.doc_id for h in hits} for hits in engine.search(questions, 5)]
+    theirs = [{h.doc_id for h in hits} for hits in torch_engine.search(questions, 5)]
+    assert np.mean([len(a & b) / 5 for a, b in zip(ours, theirs)]) >= min_recall
+    assert engine.embeddings_key != torch_engine.embeddings_key  # each backend caches its own
+    again = DenseEngine(corpus, backend=backend, cache=cache, show_progress=False)
+    assert again.embeddings_from_cache and len(list((tmp_path / "cache" / NAMESPACE).iterdir())) == 1
+    assert again.search(questions[:3], 5) == engine.search(questions[:3], 5)
+
+
+def test_unknown_backend_and_gpu_onnx_are_rejected(corpus):
+    with pytest.raises(ValueError, match="unknown encoder backend 'tensorrt'"):
+        DenseEngine(corpus, backend="tensorrt", cache=None, show_progress=False)
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        DenseEngine(corpus, backend="onnx", device="cuda", cache=None, show_progress=False)
+
+
+def test_models_the_export_cannot_follow_get_a_clear_error(torch_engine):
+    from searchgym.search.onnx_encoder import OnnxEncoder
+
+    class NotAPipeline(list):
+        pass
+
+    with pytest.raises(SearchError, match="supports Transformer \\+ Pooling"):
+        OnnxEncoder(NotAPipeline([object()]), "x", quantize=False, cache=None)
