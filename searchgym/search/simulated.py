@@ -74,6 +74,7 @@ SIMULATED_ENGINES = ("simulated", "simulated_llm", "self")
 """Engine names that need the world bundle: build them with :func:`make_simulated_engine`."""
 
 SIM_ID_PREFIX = "sim:"
+GENERATED_TITLE = "Search result"
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
                  8: "eight", 9: "nine", 10: "ten"}
 
@@ -209,6 +210,29 @@ class _SimulatedBase:
         if task_key is not None and not isinstance(task_key, str):
             raise TypeError(f"task_key must be a str or None, got {type(task_key).__name__}")
         self.context = SearchContext(task_key, int(group_seed))
+
+    # -- snapshots and pickling ---------------------------------------------------------------
+    def snapshot_state(self, doc_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """The per-episode state an env snapshot carries (see :mod:`searchgym.envs.snapshot`)."""
+        return {"context": self.context, "noise_prob": self._noise_prob,
+                "last_calls": [dict(call) for call in self.last_calls]}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        self.context = state["context"]
+        self.noise_prob = state["noise_prob"]
+        self.last_calls = [dict(call) for call in state["last_calls"]]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The grounder and overlap index are per-world caches shared in the process (and hold
+        # locks): rebuild them from the world and corpus on the other side.
+        state = dict(self.__dict__)
+        state["grounder"] = state["index"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.grounder = get_grounder(self.world)
+        self.index = _overlap_index(self.corpus)
 
     # -- shared pieces ------------------------------------------------------------------------
     def is_noisy(self, query: str, context: SearchContext | None = None) -> bool:
@@ -633,15 +657,28 @@ class LLMSimulatedEngine(_SimulatedBase):
             if not callable(getattr(generator, "generate", None)):
                 raise TypeError(f"generator must have a generate(prompts, config) method, got {type(generator).__name__}")
             self._spec, self._generator, self._generator_options = None, generator, {}
+        self._generator_given = self._generator is not None
         if cache not in (True, False, "memory"):
             raise ValueError(f"cache must be True, False or 'memory', got {cache!r}")
         self.cache_mode = cache
         directory = None
         if cache is True:
             directory = Path(cache_dir) if cache_dir is not None else cache_root() / "simulated_search"
+        self._cache_dir = directory
         # cache=False still remembers this engine's recent results (for access), never reuses them.
         self._cache = _shared_cache(directory) if cache else _ResultCache(None, max_entries=10_000)
         self.generated_prompts = 0  # prompts actually sent to the generator
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_cache"] = None  # a process-wide cache with a lock: reattached on load
+        if self._spec is not None or not self._generator_given:
+            state["_generator"] = None  # rebuilt lazily from its spec
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._cache = _shared_cache(self._cache_dir) if self.cache_mode else _ResultCache(None, max_entries=10_000)
 
     @property
     def generator(self) -> Any:
@@ -800,7 +837,8 @@ class LLMSimulatedEngine(_SimulatedBase):
         while len(texts) < self.num_docs and start < len(statements):  # 2 true statements per doc
             texts.append(" ".join(statements[start : start + 2]))
             start += 2
-        title = entry.get("title") or entry.get("query") or ""
+        # Never the query as a title: what the agent typed must not come back as retrieved text.
+        title = entry.get("title") or GENERATED_TITLE
         passages: list[Passage] = []
         for i, text in enumerate(texts):
             passages.append(Passage(
