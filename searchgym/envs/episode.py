@@ -38,19 +38,19 @@ def action_text(action: Any, max_chars: int) -> str:
     about ``max_chars`` characters: an action past the env's limit is invalid anyway, and
     keeping it whole would let one turn pin megabytes in every snapshot.
     """
-    if isinstance(action, str):
-        text = action
-    else:
-        try:
-            text = stable_json(action)
-        except (TypeError, ValueError, RecursionError):
+    try:
+        if isinstance(action, str):
+            text = str.__str__(action)  # a plain str, whatever a subclass overrides
+        else:
             try:
-                text = json.dumps(action, ensure_ascii=False, default=repr)
-            except Exception:  # noqa: BLE001 - agent input may be any object
+                text = stable_json(action)
+            except (TypeError, ValueError, RecursionError):
                 try:
-                    text = repr(action)
-                except Exception:  # noqa: BLE001
-                    text = _UNREADABLE.format(type(action).__name__)
+                    text = json.dumps(action, ensure_ascii=False, default=repr)
+                except Exception:  # noqa: BLE001 - agent input may be any object
+                    text = str.__str__(repr(action))
+    except Exception:  # noqa: BLE001
+        text = _UNREADABLE.format(type(action).__name__)
     if len(text) > max_chars:
         text = f"{text[:max_chars]} ...[{len(text) - max_chars} more characters]"
     return text

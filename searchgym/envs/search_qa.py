@@ -203,14 +203,15 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         return self.tasks[int(self.np_random.integers(len(self.tasks)))]
 
     def _foreign_key_message(self, key: str) -> str:
-        shown = key if len(key) <= 120 else key[:117] + "..."
+        shown = repr(key)
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
         filters = (f"split={self.config.split!r}, task_types={list(self.config.task_types)}, "
                    f"hops={list(self.config.hops) or 'any'}")
         try:
             other = self.bundle.tasks[key]
         except KeyError:
-            return f"unknown task_key {shown!r}: not a task of this env's world ({filters})"
-        return (f"task_key {shown!r} is a {other.split} {other.task_type} task with {other.hops} hop(s), outside "
+            return f"unknown task_key {shown}: not a task of this env's world ({filters})"
+        return (f"task_key {shown} is a {other.split} {other.task_type} task with {other.hops} hop(s), outside "
                 f"this env's tasks ({filters}); make an env with that split or those filters to serve it")
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
