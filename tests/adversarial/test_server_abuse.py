@@ -186,39 +186,43 @@ def _rss_mb() -> float:
 
 @pytest.mark.slow
 def test_stalled_uploads_and_floods_keep_the_honest_client_fast(engine):
-    """300 uploads that stall at 900 KB of 1 MB, and a flood of max-size requests, at once: the
-    buffered bytes stay under the guard's cap, stalled uploads time out, overflow gets 503, and
-    an honest client's p99 stays low throughout."""
+    """300 uploads that stall at 900 KB of 1 MB (before: 270 MB held, forever): the bytes
+    buffered stay under the guard's cap (overflow gets 503) and the uploads time out. Then a
+    flood of max-size requests. An honest client's p99 stays low throughout."""
     from searchgym.serve.guard import GuardOptions
 
-    guard = GuardOptions(body_timeout_s=2.0, max_concurrent=8, max_buffered_bytes=32_000_000)
+    guard = GuardOptions(body_timeout_s=3.0, max_concurrent=8, max_buffered_bytes=32_000_000)
     body = max_size_body(engine)
     with BackgroundServer(engine, guard=guard) as server:
         before = _rss_mb()
         stalled = [raw_post(server.port, b" " * 900_000, declared=1_000_000) for _ in range(300)]
+        time.sleep(0.5)
+        latencies = honest_latencies(server.retrieve_url, 20)
+        grown = _rss_mb() - before  # measured while all 300 are stalled
+        time.sleep(3.5)  # their body timeout passes: the buffers are free again
+        guard_stats = httpx.get(server.url + "/health", trust_env=False).json()["guard"]
         flood_status: list[int] = []
 
         def flood() -> None:
             with httpx.Client(timeout=60, trust_env=False) as http:
-                for _ in range(6):
+                for _ in range(4):
                     flood_status.append(http.post(server.retrieve_url, content=body).status_code)
 
-        flooders = [threading.Thread(target=flood) for _ in range(6)]
+        flooders = [threading.Thread(target=flood) for _ in range(3)]
         for thread in flooders:
             thread.start()
-        latencies = honest_latencies(server.retrieve_url, 40)
-        grown = _rss_mb() - before
+        latencies += honest_latencies(server.retrieve_url, 20)
         for thread in flooders:
             thread.join(120)
-        time.sleep(2.5)
-        guard_stats = httpx.get(server.url + "/health", trust_env=False).json()["guard"]
         for sock in stalled:
             sock.close()
+    latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    print(f"honest p50 {latencies[len(latencies) // 2]:.3f} s, p99 {p99:.3f} s; stalled uploads grew {grown:.0f} MB")
     assert p99 < 5.0, latencies
-    assert grown < 32 + 96, f"server memory grew {grown:.0f} MB"  # the cap plus socket buffers
+    assert grown < 32 + 64, f"300 stalled uploads grew the server by {grown:.0f} MB"  # cap + socket buffers
     assert guard_stats["body_timeouts"] > 0 and guard_stats["rejected_busy"] > 0, guard_stats
-    assert set(flood_status) <= {200, 503}
+    assert set(flood_status) <= {200, 503} and 200 in flood_status
 
 
 def test_concurrency_is_bounded_with_retry_after(engine):
