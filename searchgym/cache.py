@@ -13,7 +13,8 @@ everything on every load, to catch silent disk corruption too. A manifest that l
 or files in the wrong form, is corrupted.
 
 Concurrency: one build per entry. A builder holds an exclusive lock (``flock``) on the entry's
-``.<key>.lock`` file; other processes (a trainer starting 8 workers) wait on it and then load
+lock file (``<root>/.locks/<namespace>/<key>.lock``, outside the namespace directories, which
+hold only entries); other processes (a trainer starting 8 workers) wait on it and then load
 what it built, instead of building the same artifact 8 times. The kernel releases the lock when
 its holder dies, so a killed build never blocks anyone, and its temporary directory is known to
 be dead (its lock is free) and removed by the next build in that namespace at once. Where file
@@ -255,8 +256,9 @@ class ArtifactCache:
         if fcntl is None:
             yield
             return
-        path = parent / f".{key}.lock"
+        path = lock_path(parent, key)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a+b")  # noqa: SIM115 - held for the whole build
         except OSError as error:
             raise _unwritable(parent, error) from None
@@ -322,6 +324,11 @@ def _size_and_mtime(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+def lock_path(parent: Path, key: str) -> Path:
+    """The build lock file of entry ``key`` in namespace directory ``parent``."""
+    return parent.parent / ".locks" / parent.name / f"{key}.lock"
+
+
 def _try_lock(handle: Any) -> bool:
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -353,7 +360,9 @@ def _remove_if_dead(parent: Path, candidate: Path, held_key: str | None, max_age
         return not candidate.exists()
     if fcntl is not None and key:
         try:
-            handle = open(parent / f".{key}.lock", "a+b")  # noqa: SIM115
+            path = lock_path(parent, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")  # noqa: SIM115
         except OSError:
             handle = None  # cannot test the lock (read-only dir): fall back to the age
         if handle is not None:

@@ -170,7 +170,11 @@ def test_dead_temporary_build_dirs_are_removed_live_ones_kept(tmp_path):
     old = time.time() - STALE_BUILD_SECONDS - 60
     for path in (stale / "sub" / "half-written.bin", stale / "sub", stale):
         os.utime(path, (old, old))
-    with open(parent / ".alive.lock", "a+b") as held:  # a live builder of "alive"
+    from searchgym.cache import lock_path
+
+    lock = lock_path(parent, "alive")
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a+b") as held:  # a live builder of "alive"
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
         assert not stale.exists() and not fresh_dead.exists()
