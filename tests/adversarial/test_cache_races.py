@@ -63,6 +63,7 @@ SLOW_BUILD = """
 """
 
 
+@pytest.mark.slow
 def test_concurrent_processes_build_an_entry_once(tmp_path):
     processes = [python(SLOW_BUILD, tmp_path) for _ in range(4)]
     outputs = {finish(process) for process in processes}
@@ -71,6 +72,7 @@ def test_concurrent_processes_build_an_entry_once(tmp_path):
     assert not list((tmp_path / "ns").glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_concurrent_processes_build_an_uncached_world_once(tmp_path):
     """A trainer starting 4 workers on an uncached world pays for one build, not four."""
     code = """
@@ -175,6 +177,7 @@ def _without_write_access() -> list[str] | None:
     return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
 
 
+@pytest.mark.slow
 def test_a_read_only_complete_cache_keeps_working(tmp_path):
     wrapper = _without_write_access()
     if wrapper is None:
