@@ -31,6 +31,11 @@ def topic_names(env: gym.Env, task: Any) -> list[str]:
     return [world.name(entity) for entity in task.topic_entities if entity in world.entities]
 
 
+def a_name(env: gym.Env) -> str:
+    """The name of some entity of the env's world: a query that always has hits."""
+    return next(iter(env.unwrapped.world.entities.values())).name
+
+
 def wrong_answer(env: gym.Env, task: Any) -> str:
     """An honest wrong answer: one candidate that is not gold (the other option of a
     comparison, else another entity's name)."""

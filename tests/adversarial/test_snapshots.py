@@ -14,7 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 import pytest
-from adversary import SMALL, access, answer, make, search
+from adversary import SMALL, a_name, access, answer, make, search
 
 from searchgym.envs.config import spec_files
 
@@ -47,7 +47,7 @@ def continuation(env: gym.Env, queries: list[str]) -> list[Any]:
 def mid_episode(env_id: str, **overrides: Any) -> tuple[gym.Env, list[str]]:
     env = make(env_id, **overrides)
     env.reset(seed=11)
-    queries = probe_queries(env) or ["Hobraland"]
+    queries = probe_queries(env) or [a_name(env)]
     env.step(search(queries[0]))
     return env, queries
 
@@ -114,7 +114,7 @@ def test_wrapper_stacks_pickle_with_their_state():
     env = compose_rewards(env, {"answer": 1.0, "evidence": 0.5, "retrieval_cost": 1.0, "info_gain": 0.5})
     env = NoiseSchedule(env, p_start=0.0, p_end=0.8, total_steps=10, unit="steps")
     env.reset(seed=5)
-    queries = probe_queries(env) or ["Hobraland"]
+    queries = probe_queries(env) or [a_name(env)]
     for _ in range(3):
         env.step(search(queries[0]))
     clone = pickle.loads(pickle.dumps(env))
@@ -125,9 +125,10 @@ def test_wrapper_stacks_pickle_with_their_state():
 def test_vector_env_pickles_mid_episode():
     envs = gym.make_vec("SearchQA-v0", num_envs=3, **SMALL)
     envs.reset(seed=0)
-    envs.step([search("Hobraland"), answer("x"), search("Thathia")])
+    name = envs.get_attr("world")[0].name(envs.get_attr("task")[0].topic_entities[0])
+    envs.step([search(name), answer("x"), search(f"{name} founded")])
     clone = pickle.loads(pickle.dumps(envs))
-    actions = [search("Hobraland born"), search("y"), search("z")]
+    actions = [search(f"{name} born"), search("y"), search("z")]
     first, second = envs.step(actions), clone.step(actions)
     assert first[0] == second[0] and (first[1] == second[1]).all()
     assert list(first[4]["task_key"]) == list(second[4]["task_key"])
@@ -142,12 +143,12 @@ def test_self_search_carries_the_policys_generator_and_documents():
     env = make("SearchQA-SelfSearch-v0")
     env.reset(seed=0)
     env.unwrapped.engine.generate_docs = generated_docs
-    *_, info = env.step(search("Hobraland"))
+    *_, info = env.step(search("Qwertland"))
     doc_id = info["doc_ids"][0]
     clone = pickle.loads(pickle.dumps(env))
     assert clone.unwrapped.engine.generate_docs is generated_docs
     observation = clone.step(access(doc_id))[0]
-    assert "the policy believes Hobraland is a river" in observation
+    assert "the policy believes Qwertland is a river" in observation
 
 
 def test_an_episode_continues_in_another_process(tmp_path):

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from adversary import SMALL, access, answer, make, search, tasks_of
+from adversary import SMALL, a_name, access, answer, make, search, tasks_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -105,7 +105,7 @@ def test_step_accepts_any_object(env, action):
     assert isinstance(observation, str) and isinstance(reward, float)
     assert_consistent(info, 1)
     if not (terminated or truncated):
-        *_, info = env.step(search("Hobraland"))
+        *_, info = env.step(search(a_name(env)))
         assert_consistent(info, 2)
 
 
@@ -141,7 +141,8 @@ def test_async_vector_env_worker_survives_unserialisable_actions():
         envs.reset(seed=0)
         _, _, _, _, infos = envs.step([{1, 2}, {"name": "search", "arguments": {1: "x"}}])
         assert list(infos["action_kind"]) == ["invalid", "invalid"]
-        _, _, _, _, infos = envs.step([search("Hobraland"), search("Hobraland")])
+        name = envs.get_attr("world")[0].name(envs.get_attr("task")[0].topic_entities[0])
+        _, _, _, _, infos = envs.step([search(name), search(name)])
         assert list(infos["action_kind"]) == ["search", "search"]
     finally:
         envs.close()
@@ -182,7 +183,7 @@ def test_any_engine_failure_is_an_observation(error):
     observation, _, _, _, info = env.step(access("boom"))
     assert "Error: access failed" in observation and info["backend_error"] is True
     assert_consistent(info, 2)
-    *_, info = env.step(search("Hobraland"))
+    *_, info = env.step(search(a_name(env)))
     assert info["backend_error"] is False and info["doc_ids"]
 
 
@@ -192,7 +193,7 @@ def test_vector_step_survives_any_engine_failure(error):
     envs = gym.make_vec("SearchQA-v0", num_envs=3, engine=FaultyEngine(base.unwrapped.engine, error),
                         vectorization_mode="vector_entry_point", **SMALL)
     envs.reset(seed=0)
-    observations, _, _, _, infos = envs.step([search("boom"), search("Hobraland"), answer("x")])
+    observations, _, _, _, infos = envs.step([search("boom"), search(a_name(base)), answer("x")])
     assert "search failed" in observations[0]
     if isinstance(error, SearchError):  # the backend is down: the whole batch failed
         assert "search failed" in observations[1]
@@ -223,7 +224,7 @@ def test_remote_access_on_a_plain_search_r1_server_is_an_observation():
     with BackgroundServer(app=app) as server:
         env = make(engine="remote", engine_options={"url": server.url, "max_retries": 0})
         env.reset(seed=0)
-        *_, info = env.step(search("Hobraland"))
+        *_, info = env.step(search(a_name(env)))
         doc_id = info["doc_ids"][0]
         observation, _, _, _, info = env.step(access(doc_id))
         assert "has no /access endpoint" in observation and info["backend_error"]
@@ -232,7 +233,7 @@ def test_remote_access_on_a_plain_search_r1_server_is_an_observation():
         url = server.url
     down = make(engine="remote", engine_options={"url": url, "max_retries": 0, "timeout": 2})
     down.reset(seed=0)
-    for turn, action in enumerate([access(doc_id), search("Hobraland")], start=1):
+    for turn, action in enumerate([access(doc_id), search(a_name(down))], start=1):
         observation, _, _, _, info = down.step(action)
         assert "failed" in observation and info["backend_error"]
         assert_consistent(info, turn)
