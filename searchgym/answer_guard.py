@@ -14,7 +14,10 @@ that occur in few candidates (invented names, category values); tokens shared by
 ("university", "company", "of") prove nothing and are ignored, so "the city of Teifialvik"
 is one candidate while "Vihivik Teifialvik", "Vihivik - Teifialvik", a tab-joined pair or every
 name of the world space-joined is several, whatever separates them. Tokens no candidate has
-(typos, filler) are ignored too: they cannot make an answer more likely to be right.
+(typos, filler) are ignored too: they cannot make an answer more likely to be right. The rule
+is conservative on purpose: a right answer padded with a second candidate ("Trerus Trading
+Company, a shipbuilding firm": the industry is a candidate too) scores 0 under these metrics,
+as a hedge would; exact match is unaffected.
 
 Two more guards stay from before: list separators (``, ; | / & + newline tab``, spaced dashes,
 and the words or/and/nor/vs) and, optionally, a token budget. An exact match of a gold alias is
