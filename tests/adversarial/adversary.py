@@ -15,7 +15,7 @@ import gymnasium as gym
 import searchgym  # noqa: F401  (registers the envs)
 from searchgym.metrics import normalize_answer
 
-SMALL = {"world_size": 300, "tasks_per_type": 30}
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}  # as tests/episodes.py
 
 
 def make(env_id: str = "SearchQA-v0", **overrides: Any) -> gym.Env:
