@@ -207,7 +207,6 @@ def test_remote_access_on_a_plain_search_r1_server_is_an_observation():
     from fastapi import FastAPI
 
     from searchgym.serve import BackgroundServer
-    from searchgym.serve.app import hit_item
 
     local = make()
     app = FastAPI()
@@ -219,7 +218,8 @@ def test_remote_access_on_a_plain_search_r1_server_is_an_observation():
     @app.post("/retrieve")
     def retrieve(body: dict[str, Any]) -> dict[str, Any]:  # Search-R1's retrieval_server, in short
         hits = local.unwrapped.engine.search(body["queries"], body.get("topk", 3))
-        return {"result": [[hit_item(hit, True) for hit in per] for per in hits]}
+        return {"result": [[{"document": {"id": hit.doc_id, "contents": f'"{hit.title}"\n{hit.text}'},
+                             "score": hit.score} for hit in per] for per in hits]}
 
     with BackgroundServer(app=app) as server:
         env = make(engine="remote", engine_options={"url": server.url, "max_retries": 0})
