@@ -9,12 +9,26 @@ verification and is rebuilt, never silently used.
 Loading checks every file's size, and re-hashes a file only when its modification time is not
 the one recorded at build time (so a rewritten or replaced file is always caught, while loading
 a 500 MB model or index does not re-read it); ``SEARCHGYM_CACHE_VERIFY=full`` re-hashes
-everything on every load, to catch silent disk corruption too. Temporary build directories left
-by killed builds are removed by the next build of the same namespace once they are stale.
+everything on every load, to catch silent disk corruption too. A manifest that lists no files,
+or files in the wrong form, is corrupted.
+
+Concurrency: one build per entry. A builder holds an exclusive lock (``flock``) on the entry's
+lock file (``<root>/.locks/<namespace>/<key>.lock``, outside the namespace directories, which
+hold only entries); other processes (a trainer starting 8 workers) wait on it and then load
+what it built, instead of building the same artifact 8 times. The kernel releases the lock when
+its holder dies, so a killed build never blocks anyone, and its temporary directory is known to
+be dead (its lock is free) and removed by the next build in that namespace at once. Where file
+locks are not available, temporary directories older than :data:`STALE_BUILD_SECONDS` are.
+
+Read-only caches: loading a complete entry writes nothing, so a cache shipped read-only (a
+shared, pre-built directory) keeps working; only building needs write access, and asking for it
+in a read-only or misplaced cache directory gives a :class:`CacheError` that says what to set.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -23,19 +37,27 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import platformdirs
+
+try:  # POSIX advisory locks; without them the cache still works, one build per process
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 STALE_BUILD_SECONDS = 6 * 3600
-"""A temporary build directory untouched this long belongs to a dead build (the largest builds,
-1M-entity worlds, take minutes) and is deleted."""
+"""Without file locks: a temporary build directory untouched this long belongs to a dead build
+(the largest builds, 1M-entity worlds, take minutes) and is deleted. With file locks (POSIX), a
+temporary directory whose build lock is free is deleted at once, whatever its age."""
+LOCK_WAIT_LOG_SECONDS = 5.0
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FULL_VERIFY_ENV = "SEARCHGYM_CACHE_VERIFY"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -45,11 +67,30 @@ class CacheError(RuntimeError):
 
 
 def cache_root() -> Path:
-    """The cache directory: ``$SEARCHGYM_CACHE_DIR`` if set, else the user cache dir."""
+    """The cache directory: ``$SEARCHGYM_CACHE_DIR`` if set, else the user cache dir.
+
+    Created when missing; an existing read-only directory is fine (entries load without
+    writing). A path that is a file, or that cannot be created, is a :class:`CacheError`.
+    """
     configured = os.environ.get("SEARCHGYM_CACHE_DIR")
     root = Path(configured) if configured else Path(platformdirs.user_cache_dir("searchgym"))
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_directory(root, "the searchgym cache directory")
     return root
+
+
+def ensure_directory(path: Path, what: str) -> None:
+    """``mkdir -p path``, with a :class:`CacheError` naming the fix instead of a bare OSError."""
+    if path.is_dir():
+        return
+    hint = "set SEARCHGYM_CACHE_DIR to a writable directory"
+    if path.exists() or path.is_symlink():
+        raise CacheError(f"{what} {path} exists but is not a directory; {hint}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a parent is a file
+        raise CacheError(f"cannot create {what} {path}: a parent path is a file; {hint}") from None
+    except OSError as error:
+        raise CacheError(f"cannot create {what} {path} ({error.strerror or error}); {hint}") from None
 
 
 def content_hash(*parts: bytes | str, length: int = 16) -> str:
@@ -165,39 +206,76 @@ class ArtifactCache:
 
         ``build`` writes its files into the temporary directory it is given and may return
         extra metadata for the manifest. The directory is renamed into place only when the
-        build succeeded, so a crash leaves no entry behind.
+        build succeeded, so a crash leaves no entry behind. While one process builds an entry,
+        others asking for it wait for that build and load its result (see the module doc).
         """
         existing = self.load(namespace, key)
         if existing is not None:
             return existing
         directory = self.entry_dir(namespace, key)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_builds(directory.parent)
-        tmp_dir = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}.", suffix=".tmp"))
-        try:
-            extra = build(tmp_dir) or {}
-            built = [path for path in sorted(tmp_dir.rglob("*")) if path.is_file()]
-            files = {str(path.relative_to(tmp_dir)): file_sha256(path) for path in built}
-            stats = {str(path.relative_to(tmp_dir)): _size_and_mtime(path) for path in built}
-            manifest = {
-                "format_version": CACHE_FORMAT_VERSION,
-                "key": key,
-                "files": files,
-                "stat": stats,
-                "meta": extra,
-            }
-            atomic_write_text(tmp_dir / MANIFEST_NAME, stable_json(manifest))
+        ensure_directory(directory.parent, f"cache namespace {namespace!r} at")
+        with self._build_lock(directory.parent, key):
+            existing = self.load(namespace, key)  # built by the process we waited for
+            if existing is not None:
+                return existing
+            remove_stale_builds(directory.parent, held_key=key if fcntl is not None else None)
             try:
-                os.replace(tmp_dir, directory)
-            except OSError:
-                # Another process won the race and its entry is in place: use theirs.
+                tmp_dir = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}.", suffix=".tmp"))
+            except OSError as error:
+                raise _unwritable(directory.parent, error) from None
+            try:
+                extra = build(tmp_dir) or {}
+                built = [path for path in sorted(tmp_dir.rglob("*")) if path.is_file()]
+                if not built:
+                    raise CacheError(f"the build of cache entry {namespace}/{key} wrote no files")
+                files = {str(path.relative_to(tmp_dir)): file_sha256(path) for path in built}
+                stats = {str(path.relative_to(tmp_dir)): _size_and_mtime(path) for path in built}
+                manifest = {
+                    "format_version": CACHE_FORMAT_VERSION,
+                    "key": key,
+                    "files": files,
+                    "stat": stats,
+                    "meta": extra,
+                }
+                atomic_write_text(tmp_dir / MANIFEST_NAME, stable_json(manifest))
+                try:
+                    os.replace(tmp_dir, directory)
+                except OSError:
+                    # An entry is in place (a builder without our lock, or a corrupted leftover).
+                    shutil.rmtree(tmp_dir, ignore_errors=True)
+                    if self.load(namespace, key) is None:
+                        raise
+            except BaseException:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
-                if self.load(namespace, key) is None:
-                    raise
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
+                raise
         return directory
+
+    @contextlib.contextmanager
+    def _build_lock(self, parent: Path, key: str) -> Iterator[None]:
+        """Hold the exclusive build lock of ``key`` (blocking while another process builds it)."""
+        if fcntl is None:
+            yield
+            return
+        path = lock_path(parent, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")  # noqa: SIM115 - held for the whole build
+        except OSError as error:
+            raise _unwritable(parent, error) from None
+        with handle:
+            if not _try_lock(handle):
+                logger.info("waiting for another process to finish building %s", parent / key)
+                started = time.monotonic()
+                logged = False
+                while not _try_lock(handle):
+                    if not logged and time.monotonic() - started > LOCK_WAIT_LOG_SECONDS:
+                        logger.warning("still waiting for another process to build %s", parent / key)
+                        logged = True
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def manifest(self, directory: Path) -> dict[str, Any]:
         return json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -208,15 +286,20 @@ class ArtifactCache:
             return "no manifest"
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             return f"unreadable manifest: {error}"
+        if not isinstance(manifest, dict):
+            return "manifest is not a JSON object"
         if manifest.get("format_version") != CACHE_FORMAT_VERSION:
             return "old cache format"
         if manifest.get("key") != key:
             return "manifest key mismatch"
         files = manifest.get("files")
-        if not isinstance(files, dict):
+        if not isinstance(files, dict) or not files:
             return "manifest lists no files"
+        if not all(isinstance(name, str) and isinstance(digest, str) and _SHA256.match(digest)
+                   for name, digest in files.items()):
+            return "manifest lists files in the wrong form"
         stats = manifest.get("stat")
         stats = stats if isinstance(stats, dict) else {}
         full = os.environ.get(FULL_VERIFY_ENV, "").strip().lower() == "full"
@@ -241,20 +324,77 @@ def _size_and_mtime(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_SECONDS) -> list[Path]:
-    """Delete ``.*.tmp`` build directories under ``parent`` whose newest file is older than
-    ``max_age_s``: a build killed by OOM or SIGKILL never runs its cleanup, and each leftover
-    can hold gigabytes (a half-written index). Live builds keep touching their files."""
+def lock_path(parent: Path, key: str) -> Path:
+    """The build lock file of entry ``key`` in namespace directory ``parent``."""
+    return parent.parent / ".locks" / parent.name / f"{key}.lock"
+
+
+def _try_lock(handle: Any) -> bool:
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return False
+        raise
+    return True
+
+
+def _unwritable(parent: Path, error: OSError) -> CacheError:
+    return CacheError(
+        f"cannot build in the cache directory {parent} ({error.strerror or error}): it is read-only or "
+        "not a directory. Entries already built there still load; to build new ones set "
+        "SEARCHGYM_CACHE_DIR to a writable directory"
+    )
+
+
+def _remove_if_dead(parent: Path, candidate: Path, held_key: str | None, max_age_s: float, now: float) -> bool:
+    """Delete a temporary build directory whose builder is gone; True if it was deleted.
+
+    Dead means: its key's lock is free (POSIX; checked and deleted under that lock, so no new
+    build of the key can start meanwhile) or held by us (``held_key``: we are its only
+    builder), or, where locks cannot tell, nothing in it changed for ``max_age_s``.
+    """
+    key = candidate.name[1:].rsplit(".", 2)[0]  # ".<key>.<random>.tmp"
+    if key and key == held_key:
+        shutil.rmtree(candidate, ignore_errors=True)
+        return not candidate.exists()
+    if fcntl is not None and key:
+        try:
+            path = lock_path(parent, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")  # noqa: SIM115
+        except OSError:
+            handle = None  # cannot test the lock (read-only dir): fall back to the age
+        if handle is not None:
+            with handle:
+                if not _try_lock(handle):
+                    return False  # its builder is alive and holds the lock
+                try:
+                    shutil.rmtree(candidate, ignore_errors=True)
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return not candidate.exists()
+    try:
+        newest = max([candidate.stat().st_mtime] + [p.stat().st_mtime for p in candidate.rglob("*")])
+    except OSError:
+        return False  # vanished while we looked: its build finished or cleaned up
+    if now - newest <= max_age_s:
+        return False
+    shutil.rmtree(candidate, ignore_errors=True)
+    return not candidate.exists()
+
+
+def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_SECONDS,
+                        held_key: str | None = None) -> list[Path]:
+    """Delete the ``.*.tmp`` build directories under ``parent`` whose build is dead (see
+    :func:`_remove_if_dead`; ``held_key``: the key whose build lock the caller holds): a build
+    killed by OOM or SIGKILL never runs its cleanup, and each leftover can hold gigabytes (a
+    half-written index)."""
     removed: list[Path] = []
     now = time.time()
     for candidate in parent.glob(".*.tmp"):
         if not candidate.is_dir() or candidate.is_symlink():
             continue
-        try:
-            newest = max([candidate.stat().st_mtime] + [p.stat().st_mtime for p in candidate.rglob("*")])
-        except OSError:
-            continue  # vanished while we looked: its build finished or cleaned up
-        if now - newest > max_age_s:
-            shutil.rmtree(candidate, ignore_errors=True)
+        if _remove_if_dead(parent, candidate, held_key, max_age_s, now):
             removed.append(candidate)
     return removed

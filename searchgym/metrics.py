@@ -4,6 +4,10 @@ These are the scores every search-agent paper reports (Search-R1 EM, ZeroSearch/
 Search-R1's ``subem``), so they follow the SQuAD / HotpotQA evaluation scripts closely and the
 differences are deliberate and listed here:
 
+* Invisible characters: format characters (Unicode category ``Cf``: zero-width space and
+  joiners, soft hyphen, word joiner, byte-order mark, bidi marks, tag characters) and variation
+  selectors are deleted, and control characters become spaces, before anything else: a
+  zero-width space inside the right answer must not make it wrong.
 * Unicode: the text is NFKC-normalised first (full-width letters and digits, ligatures and
   non-breaking spaces become their plain forms) and case-folded (``str.casefold``, a superset of
   ``lower`` that also maps e.g. ``ß`` to ``ss``). Punctuation removal covers every Unicode
@@ -81,8 +85,24 @@ def normalize_answer(text: str | None) -> str:
 _CACHE_MAX_CHARS = 512
 
 
+def _is_invisible(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf" or "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"
+
+
+def _drop_invisible(text: str) -> str:
+    """Delete format characters and variation selectors; turn control characters into spaces."""
+    if text.isascii():
+        return text if text.isprintable() else "".join(" " if ch < " " or ch == "\x7f" else ch for ch in text)
+    out = []
+    for ch in text:
+        if _is_invisible(ch):
+            continue
+        out.append(" " if unicodedata.category(ch) == "Cc" else ch)
+    return "".join(out)
+
+
 def _normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = unicodedata.normalize("NFKC", _drop_invisible(text)).casefold()
     text = _THOUSANDS.sub("", text)
     text = _remove_punct(text)
     text = _ARTICLES.sub(" ", text)

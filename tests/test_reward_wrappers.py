@@ -60,6 +60,13 @@ def search(query, think=True):
     return ("<think>look</think>" if think else "") + f"<search>{query}</search>"
 
 
+def found(env, doc_id, think=True, start=0):
+    """A search for the passage's own words: BM25 ranks that passage first. Evidence only pays
+    when a search returned it (a bare ``<access>`` of a gold id is a guessed id)."""
+    words = env.unwrapped.corpus[doc_id].text.split()[start : start + 30]
+    return search(" ".join(words), think)
+
+
 def assert_consistent(reward, info):
     parts, weights = info["reward_parts"], info["reward_weights"]
     assert set(parts) == set(weights)
@@ -161,7 +168,7 @@ def test_search_r1_table():
     assert run(env, ["just text", answer(task.answer)])[-1][0] == pytest.approx(0.8)
     start(env)
     # wrong answer, valid format, but the gold answer was shown in <information>: + retrieval_score
-    steps = run(env, [access(docs[-1]), answer("Nowhere")])
+    steps = run(env, [found(env, docs[-1]), answer("Nowhere")])
     assert steps[-1][0] == pytest.approx(0.3)
     assert steps[-1][1]["reward_details"]["search_r1"]["retrieval_correct"] is True
 
@@ -195,13 +202,14 @@ def test_ssrl_reward():
 
 
 def test_evidence_reward_new_facts_hops_and_repeats():
-    env = EvidenceReward(make(), per_fact=0.1, per_hop=0.05, repeat_query_penalty=0.2)
+    env = EvidenceReward(make(top_k=1), per_fact=0.1, per_hop=0.05, repeat_query_penalty=0.2)
     task = start(env, "chain", 3)
     docs = gold_docs(task)
     steps, frontiers = [], []
-    for action in [access(docs[1]), access(docs[1]), access(docs[0])]:
+    for action in [found(env, docs[1]), found(env, docs[1], start=1), found(env, docs[0])]:
         steps += run(env, [action])
-        frontiers.append(chain_frontier(task, env.unwrapped.state.found_facts))
+        assert steps[-1][1]["doc_ids"][0] in (docs[1], docs[0])
+        frontiers.append(chain_frontier(task, env.unwrapped.state.searched_facts))
     parts = [info["reward_parts"]["evidence"] for _, info in steps]
     new = [info["new_evidence"] for _, info in steps]
     # a later hop first: fact bonus but no chain advance; repeat: nothing; hop 1: facts + advance
@@ -220,7 +228,7 @@ def test_evidence_reward_new_facts_hops_and_repeats():
 def test_evidence_added_to_outcome():
     env = EvidenceReward(AnswerReward(make()), per_fact=0.25, repeat_query_penalty=0.0)
     task = start(env, "chain", 1)
-    steps = run(env, [access(gold_docs(task)[0]), answer(task.answer)])
+    steps = run(env, [found(env, gold_docs(task)[0]), answer(task.answer)])
     assert steps[0][0] == pytest.approx(0.25)
     assert steps[1][0] == pytest.approx(1.0)
     assert steps[1][1]["reward_parts"]["answer"] == 1.0
@@ -233,7 +241,7 @@ def test_information_gain_proxy_telescopes():
     env = InformationGainReward(make(), scale=2.0)
     task = start(env, "chain", 2)
     docs = gold_docs(task)
-    steps = run(env, [access(docs[0]), access(docs[1]), answer(task.answer)])
+    steps = run(env, [found(env, docs[0]), found(env, docs[1]), answer(task.answer)])
     gains = [info["reward_parts"]["info_gain"] for _, info in steps]
     assert gains[-1] == 0.0  # the answer turn is left to the outcome reward
     final = steps[1][1]["reward_details"]["info_gain"]["p_after"]
@@ -292,7 +300,7 @@ def test_citation_reward_gold_chain_and_em_kept():
                          irrelevant_penalty=0.1)
     task = start(env, "chain", 2)
     docs = gold_docs(task)
-    steps = run(env, [access(docs[0]), access(docs[1]),
+    steps = run(env, [found(env, docs[0]), found(env, docs[1]),
                       answer(f"{task.answer} [doc: {docs[0]}, {docs[1]}]")])
     reward, info = steps[-1]
     assert info["em"] == 1.0 and info["prediction"] == task.answer  # citations stripped before EM
@@ -301,12 +309,14 @@ def test_citation_reward_gold_chain_and_em_kept():
 
 
 def test_citation_reward_fake_and_partial():
-    env = CitationReward(make(), evidence_weight=0.5, chain_bonus=0.5, fake_penalty=0.5, irrelevant_penalty=0.0)
+    # min_precision=0: the penalties are measured here, not the precision gate
+    env = CitationReward(make(top_k=1), evidence_weight=0.5, chain_bonus=0.5, fake_penalty=0.5,
+                         irrelevant_penalty=0.0, min_precision=0.0)
     task = start(env, "chain", 2)
     seen = gold_docs(task)[0]
     unseen = next(d for passages in task.evidence for d in passages if d != seen)
     # cites a gold passage it never retrieved, plus an invented id
-    steps = run(env, [access(seen), answer(f"{task.answer} [{seen}, {unseen}, made-up-p9]")])
+    steps = run(env, [found(env, seen), answer(f"{task.answer} [{seen}, {unseen}, made-up-p9]")])
     details = steps[-1][1]["reward_details"]["citation"]
     assert details["fake"] == [unseen, "made-up-p9"]
     recall = sum(seen in passages for passages in task.evidence) / len(task.evidence)
@@ -319,7 +329,7 @@ def test_citation_reward_tool_call_and_require_correct():
     env = CitationReward(make(), require_correct=True, missing_penalty=0.2)
     task = start(env, "chain", 1)
     doc = gold_docs(task)[0]
-    run(env, [access(doc)])
+    run(env, [found(env, doc)])
     call = {"name": "answer", "arguments": {"answer": f"Nowhere [doc: {doc}]"}}
     (_, info), = run(env, [call])
     assert info["prediction"] == "Nowhere"
@@ -340,7 +350,8 @@ def test_retrieval_cost():
     start(env)
     assert run(env, [answer(task.answer)])[-1][0] == pytest.approx(1.3)  # knew it: bonus
     start(env)
-    assert run(env, [answer("Nowhere")])[-1][0] == pytest.approx(0.0)
+    # wrong without any retrieval: -unsearched_wrong_penalty (0.2 by default, the cost cap)
+    assert run(env, [answer("Nowhere")])[-1][0] == pytest.approx(-0.2)
 
 
 # --------------------------------------------------------------------------- composition and spec
@@ -351,7 +362,7 @@ def test_compose_rewards_weighted_sum():
                           answer={"metric": "f1"})
     task = start(env, "chain", 2)
     docs = gold_docs(task)
-    steps = run(env, [access(docs[0]), search("x"), answer(task.answer)])
+    steps = run(env, [found(env, docs[0]), search("x"), answer(task.answer)])
     reward, info = steps[-1]
     assert info["reward_parts"]["answer"] == 1.0 and info["reward_parts"]["format"] == 1.0
     assert reward == pytest.approx(1.0 + 0.2)

@@ -151,7 +151,10 @@ def test_same_size_rewrite_is_caught_by_its_new_mtime_and_hidden_rot_by_full_ver
     assert cache.load("ns", "k") is None  # full verification re-hashes and catches it
 
 
-def test_stale_temporary_build_dirs_are_removed_fresh_ones_kept(tmp_path):
+def test_dead_temporary_build_dirs_are_removed_live_ones_kept(tmp_path):
+    """A build's temporary dir is alive while its builder holds the key's lock (the kernel drops
+    it when the builder dies): dead ones go at once, whatever their age (issue 15, item 14)."""
+    import fcntl
     import os
 
     from searchgym.cache import STALE_BUILD_SECONDS
@@ -159,16 +162,23 @@ def test_stale_temporary_build_dirs_are_removed_fresh_ones_kept(tmp_path):
     cache = ArtifactCache(tmp_path)
     parent = tmp_path / "ns"
     stale = parent / ".dead.abc.tmp"
+    fresh_dead = parent / ".killed.ghi.tmp"
     live = parent / ".alive.def.tmp"
-    for directory in (stale, live):
+    for directory in (stale, fresh_dead, live):
         (directory / "sub").mkdir(parents=True)
         (directory / "sub" / "half-written.bin").write_bytes(b"x" * 10)
     old = time.time() - STALE_BUILD_SECONDS - 60
     for path in (stale / "sub" / "half-written.bin", stale / "sub", stale):
         os.utime(path, (old, old))
-    cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
-    assert not stale.exists()
-    assert (live / "sub" / "half-written.bin").exists()
+    from searchgym.cache import lock_path
+
+    lock = lock_path(parent, "alive")
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a+b") as held:  # a live builder of "alive"
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
+        assert not stale.exists() and not fresh_dead.exists()
+        assert (live / "sub" / "half-written.bin").exists()
 
 
 # --------------------------------------------------------------------------- server limits and load

@@ -9,24 +9,32 @@ it read ``env.unwrapped.task``.
 
 from __future__ import annotations
 
+import logging
+import numbers
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
+from searchgym.answer_guard import CandidateIndex, candidates_for_world, score_answer
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
 from searchgym.envs.actions import ParsedAction, parse_action
 from searchgym.envs.config import EnvConfig, load_spec
-from searchgym.envs.observations import format_access, format_error, format_search_results
+from searchgym.envs.episode import EpisodeState, action_text
+from searchgym.envs.observations import format_access, format_error, format_search_results, truncate_text
 from searchgym.envs.prompts import render_invalid_action, render_prompt
+from searchgym.envs.snapshot import SnapshotMixin
 from searchgym.envs.spaces import AnyText
 from searchgym.envs.tools import tool_schemas
-from searchgym.metrics import exact_match, substring_match, token_f1
+from searchgym.metrics import exact_match, token_f1
 from searchgym.search.base import SearchEngine, SearchError, UnknownDocumentError
 from searchgym.search.factory import make_engine
 from searchgym.types import Hit, Task
+
+logger = logging.getLogger(__name__)
 
 MAX_OBSERVATION_CHARS = 2_000_000
 MAX_QUERIES_PER_STEP = 8
@@ -46,40 +54,7 @@ def shared_engine(bundle: WorldBundle, name: str, options: dict[str, Any]) -> Se
         return _ENGINES[key]
 
 
-class EpisodeState:
-    """Everything that changes during an episode (reset replaces it whole)."""
-
-    def __init__(self, task: Task) -> None:
-        self.task = task
-        self.turn = 0
-        self.done = False
-        self.num_searches = 0
-        self.num_accesses = 0
-        self.num_invalid = 0
-        self.queries: list[str] = []
-        self.retrieved: dict[str, None] = {}  # ordered set of doc ids seen
-        self.found_facts: set[int] = set()
-        self.prediction: str | None = None
-        self.em = 0.0
-        self.f1 = 0.0
-        self.transcript: list[dict[str, str]] = []
-
-    def evidence_recall(self) -> float:
-        return len(self.found_facts) / max(1, len(self.task.evidence))
-
-    def record_docs(self, doc_ids: list[str]) -> int:
-        """Remember retrieved docs; return how many gold facts they newly cover."""
-        for doc_id in doc_ids:
-            self.retrieved.setdefault(doc_id, None)
-        before = len(self.found_facts)
-        fresh = set(doc_ids)
-        for index, passages in enumerate(self.task.evidence):
-            if index not in self.found_facts and fresh.intersection(passages):
-                self.found_facts.add(index)
-        return len(self.found_facts) - before
-
-
-class SearchQAEnv(gym.Env[str, str]):
+class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
     """Multi-hop question answering with a search engine over a synthetic, aligned corpus.
 
     Args:
@@ -91,8 +66,12 @@ class SearchQAEnv(gym.Env[str, str]):
 
     Actions: a string with ``<search>q</search>``, ``<access>doc_id</access>`` or
     ``<answer>a</answer>`` (optionally after ``<think>…</think>``), or an OpenAI-style tool call
-    (see :mod:`searchgym.envs.actions`). Malformed actions never raise: they cost a turn and the
-    observation explains what is valid.
+    (see :mod:`searchgym.envs.actions`). ``step`` never raises on what the agent sends, nor when
+    the engine fails: a malformed action costs a turn and the observation explains what is
+    valid; a backend failure is an error observation with ``info["backend_error"]`` set.
+
+    Snapshots: ``snapshot()`` / ``restore(state)`` branch an episode cheaply (tree rollouts);
+    the env pickles and deep-copies mid-episode (see :mod:`searchgym.envs.snapshot`).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -112,6 +91,7 @@ class SearchQAEnv(gym.Env[str, str]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
         self.bundle = bundle_for_config(self.config)
+        self.explicit_engine = engine is not None
         if engine is None:
             # Simulated engines need the world (to ground documents) and hold per-episode
             # context, so each env gets its own; their heavy parts are shared inside the module.
@@ -120,6 +100,7 @@ class SearchQAEnv(gym.Env[str, str]):
             if is_simulated_engine(self.config.engine):
                 engine = make_simulated_engine(self.bundle, self.config.engine, **dict(self.config.engine_options))
         self.engine = engine or shared_engine(self.bundle, self.config.engine, dict(self.config.engine_options))
+        self.built_engine = None if self.explicit_engine else self.engine
         self.group_seed = 0
         self.tasks = self.bundle.tasks.select(self.config.split, self.config.task_types, self.config.hops or None)
         if not self.tasks:
@@ -127,11 +108,13 @@ class SearchQAEnv(gym.Env[str, str]):
                 f"{self.config.id}: no task matches split={self.config.split!r}, "
                 f"task_types={self.config.task_types}, hops={self.config.hops}; widen the filters"
             )
+        self._task_positions = {task.task_key: index for index, task in enumerate(self.tasks)}
         self.allowed_actions = ("search", "access", "answer") if self.config.allow_access else ("search", "answer")
         self.observation_space = AnyText(max_length=MAX_OBSERVATION_CHARS)
         self.action_space = AnyText(max_length=self.config.max_action_chars)
         self._state: EpisodeState | None = None
         self._tools = tool_schemas(allow_access=self.config.allow_access)
+        self._candidates: CandidateIndex | None = None
 
     # -- properties wrappers and agents read -------------------------------------------------
     @property
@@ -155,37 +138,44 @@ class SearchQAEnv(gym.Env[str, str]):
     def corpus(self):
         return self.bundle.corpus
 
+    @property
+    def answer_candidates(self) -> CandidateIndex:
+        """Every candidate answer of this world, for the anti-stuffing guard (built on first use)."""
+        if self._candidates is None:
+            self._candidates = candidates_for_world(self.bundle.world, self.bundle.tasks)
+        return self._candidates
+
+    def score(self, prediction: str | None, metric: str) -> tuple[float, str | None]:
+        """``(score, guard verdict)`` of ``prediction`` for the current task under ``metric``,
+        with the anti-stuffing guard of :mod:`searchgym.answer_guard` (the env's reward and
+        every answer wrapper score through this)."""
+        candidates = None if metric == "em" else self.answer_candidates
+        return score_answer(prediction, self.task.answers, metric, candidates=candidates)
+
     # -- gymnasium API ----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        super().reset(seed=seed)
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
         options = dict(options or {})
         unknown = set(options) - {"task_key", "task_index", "group_seed"}
         if unknown:
             raise ValueError(
-                f"unknown reset option(s) {sorted(unknown)}; valid: ['group_seed', 'task_index', 'task_key']"
+                f"unknown reset option(s) {sorted(map(str, unknown))}; valid: ['group_seed', 'task_index', 'task_key']"
             )
         group_seed = options.get("group_seed", 0)
-        if isinstance(group_seed, bool) or not isinstance(group_seed, int):
+        if not _is_int(group_seed):
             raise ValueError(f"group_seed must be an integer, got {group_seed!r}")
-        if "task_key" in options:
-            key = options["task_key"]
-            if not isinstance(key, str):
-                raise ValueError(f"task_key must be a string, got {type(key).__name__}")
-            task = self.bundle.tasks[key]
-        elif "task_index" in options:
-            index = options["task_index"]
-            if not isinstance(index, int) or not 0 <= index < len(self.tasks):
-                raise ValueError(f"task_index must be an integer in [0, {len(self.tasks)}), got {index!r}")
-            task = self.tasks[index]
-        else:
-            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        if "task_key" in options and "task_index" in options:
+            raise ValueError("give either options['task_key'] or options['task_index'], not both")
+        super().reset(seed=seed)
+        task = self._pick_task(options)
         self._state = EpisodeState(task)
         # GRPO groups share (task, group_seed): engines with randomness (simulated search) derive
         # their draws from it, so every rollout of a group sees the same documents.
-        self.group_seed = group_seed
+        self.group_seed = int(group_seed)
         set_context = getattr(self.engine, "set_context", None)
         if callable(set_context):
-            set_context(task.task_key, group_seed)
+            set_context(task.task_key, self.group_seed)
         prompt = render_prompt(task.question, style=self.config.prompt_style,
                                allow_access=self.config.allow_access, top_k=self.config.top_k)
         self._state.transcript.append({"role": "user", "content": prompt})
@@ -195,6 +185,35 @@ class SearchQAEnv(gym.Env[str, str]):
         info["question"] = task.question
         return prompt, info
 
+    def _pick_task(self, options: dict[str, Any]) -> Task:
+        """The task ``options`` asks for, which must be one of this env's (split and filters)."""
+        if "task_key" in options:
+            key = options["task_key"]
+            if not isinstance(key, str):
+                raise ValueError(f"task_key must be a string, got {type(key).__name__}")
+            position = self._task_positions.get(key)
+            if position is None:
+                raise TaskNotServedError(self._foreign_key_message(key))
+            return self.tasks[position]
+        if "task_index" in options:
+            index = options["task_index"]
+            if not _is_int(index) or not 0 <= int(index) < len(self.tasks):
+                raise ValueError(f"task_index must be an integer in [0, {len(self.tasks)}), got {index!r}")
+            return self.tasks[int(index)]
+        return self.tasks[int(self.np_random.integers(len(self.tasks)))]
+
+    def _foreign_key_message(self, key: str) -> str:
+        shown = repr(key)
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        filters = (f"split={self.config.split!r}, task_types={list(self.config.task_types)}, "
+                   f"hops={list(self.config.hops) or 'any'}")
+        try:
+            other = self.bundle.tasks[key]
+        except KeyError:
+            return f"unknown task_key {shown}: not a task of this env's world ({filters})"
+        return (f"task_key {shown} is a {other.split} {other.task_type} task with {other.hops} hop(s), outside "
+                f"this env's tasks ({filters}); make an env with that split or those filters to serve it")
+
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("step() called before reset(): call env.reset() to start an episode")
@@ -203,15 +222,20 @@ class SearchQAEnv(gym.Env[str, str]):
         parsed = self.parse(action)
         results = None
         if parsed.kind == "search":
-            try:
-                results = self.engine.search(list(parsed.queries), self.config.top_k)
-            except SearchError as error:
-                results = error
+            results = run_search(self.engine, list(parsed.queries), self.config.top_k)
         return self.finish_step(parsed, action, results)
 
     def parse(self, action: Any) -> ParsedAction:
-        """Parse an action with this env's limits (shared by :meth:`step` and vector envs)."""
-        parsed = parse_action(action, max_chars=self.config.max_action_chars, allowed_actions=self.allowed_actions)
+        """Parse an action with this env's limits (shared by :meth:`step` and vector envs).
+
+        Never raises: an action the parser cannot even inspect (an object whose methods raise)
+        is an invalid action like any other."""
+        try:
+            parsed = parse_action(action, max_chars=self.config.max_action_chars, allowed_actions=self.allowed_actions)
+        except Exception as error:  # noqa: BLE001 - agent input may be any object
+            return ParsedAction(kind="invalid", protocol="unknown",
+                                error=f"the action could not be read ({type(error).__name__}); "
+                                      "send a string or a tool-call mapping")
         if parsed.kind == "search" and len(parsed.queries) > MAX_QUERIES_PER_STEP:
             parsed = ParsedAction(
                 kind="invalid", raw_length=parsed.raw_length, protocol=parsed.protocol,
@@ -230,66 +254,86 @@ class SearchQAEnv(gym.Env[str, str]):
         """Apply a parsed action whose search results (if any) are already known.
 
         Split from :meth:`step` so a vector env can answer the searches of all its sub-envs
-        with one batched engine call and then finish each step here.
+        with one batched engine call and then finish each step here. Everything that can fail
+        (the engine's ``access``, rendering what an engine returned) runs before the episode
+        state changes, so a failure is an observation and never leaves counters half-updated.
         """
         state = self.state
+        outcome = self._outcome(parsed, results)
         state.turn += 1
-        state.transcript.append({"role": "assistant", "content": action if isinstance(action, str) else stable_json(action)})
-        doc_ids: list[str] = []
-        terminated = False
-        reward = 0.0
-        error: str | None = parsed.error
+        state.transcript.append({"role": "assistant", "content": action_text(action, self.config.max_action_chars)})
         if parsed.kind == "search":
             state.num_searches += 1
             state.queries.extend(parsed.queries)
-            if isinstance(results, Exception):
-                error = f"search failed: {results}"
-                observation = format_error(error)
-            else:
-                assert results is not None
-                doc_ids = [hit.doc_id for hits in results for hit in hits]
-                observation = format_search_results(results, list(parsed.queries),
-                                                    max_doc_chars=self.config.max_doc_chars,
-                                                    show_ids=self.config.show_doc_ids)
+            state.record_search(outcome.doc_ids, outcome.evidence_text)
         elif parsed.kind == "access":
             state.num_accesses += 1
-            try:
-                passage = self.engine.access(parsed.argument)
-                doc_ids = [passage.doc_id]
-                observation = format_access(passage, max_chars=4 * self.config.max_doc_chars,
-                                            show_ids=self.config.show_doc_ids)
-            except UnknownDocumentError as missing:
-                error = str(missing)
-                observation = format_error(f"{missing}. Use a document id shown in search results.")
+            if outcome.opened_shown:
+                state.evidence_text.extend(outcome.evidence_text)
         elif parsed.kind == "answer":
-            terminated = True
-            state.prediction = parsed.argument
-            state.em = exact_match(parsed.argument, state.task.answers)
-            state.f1 = token_f1(parsed.argument, state.task.answers)
-            reward = {"em": state.em, "f1": state.f1}.get(self.config.reward)
-            if reward is None:
-                reward = substring_match(parsed.argument, state.task.answers)
-            observation = ""
+            state.prediction, state.em, state.f1 = parsed.argument, outcome.em, outcome.f1
         else:
             state.num_invalid += 1
-            observation = render_invalid_action(parsed.error, allow_access=self.config.allow_access)
-        new_evidence = state.record_docs(doc_ids)
-        truncated = not terminated and state.turn >= self.config.max_turns
-        state.done = terminated or truncated
-        if observation:
-            state.transcript.append({"role": "user", "content": observation})
+        new_evidence = state.record_docs(outcome.doc_ids)
+        truncated = not outcome.terminated and state.turn >= self.config.max_turns
+        state.done = outcome.terminated or truncated
+        if outcome.observation:
+            state.transcript.append({"role": "user", "content": outcome.observation})
         info = self._base_info()
         info.update(
             action_kind=parsed.kind,
             format_ok=parsed.format_ok,
-            error=error,
+            error=outcome.error,
+            backend_error=outcome.backend_error,
+            unsearched_access=parsed.kind == "access" and bool(outcome.doc_ids) and not outcome.opened_shown,
             queries=list(parsed.queries),
-            doc_ids=doc_ids,
+            doc_ids=outcome.doc_ids,
             new_evidence=new_evidence,
         )
         if self.render_mode == "human":
             self.render()
-        return observation, float(reward), terminated, truncated, info
+        return outcome.observation, float(outcome.reward), outcome.terminated, truncated, info
+
+    def _outcome(self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None) -> "_Outcome":
+        """What an action produces (observation, doc ids, reward), computed without touching state."""
+        outcome = _Outcome(error=parsed.error)
+        config = self.config
+        if parsed.kind == "search":
+            try:
+                if isinstance(results, Exception):
+                    raise results
+                assert results is not None
+                outcome.observation = format_search_results(results, list(parsed.queries),
+                                                            max_doc_chars=config.max_doc_chars,
+                                                            show_ids=config.show_doc_ids)
+                outcome.doc_ids = [str(hit.doc_id) for hits in results for hit in hits]
+                if not getattr(self.engine, "agent_written", False):
+                    outcome.evidence_text = [f"{hit.title}\n{truncate_text(hit.text.strip(), config.max_doc_chars)}"
+                                             for hits in results for hit in hits]
+            except Exception as error:  # noqa: BLE001 - any backend failure is an observation
+                outcome.fail("search", error)
+        elif parsed.kind == "access":
+            try:
+                passage = self.engine.access(parsed.argument)
+                limit = 4 * config.max_doc_chars
+                outcome.observation = format_access(passage, max_chars=limit, show_ids=config.show_doc_ids)
+                outcome.doc_ids = [str(passage.doc_id)]
+                outcome.opened_shown = outcome.doc_ids[0] in self.state.shown
+                if not getattr(self.engine, "agent_written", False):
+                    outcome.evidence_text = [f"{passage.title}\n{truncate_text(passage.text.strip(), limit)}"]
+            except UnknownDocumentError as missing:
+                outcome.error = str(missing)
+                outcome.observation = format_error(f"{missing}. Use a document id shown in search results.")
+            except Exception as error:  # noqa: BLE001
+                outcome.fail("access", error)
+        elif parsed.kind == "answer":
+            outcome.terminated = True
+            outcome.em = exact_match(parsed.argument, self.task.answers)
+            outcome.f1 = token_f1(parsed.argument, self.task.answers)
+            outcome.reward = outcome.em if config.reward == "em" else self.score(parsed.argument, config.reward)[0]
+        else:
+            outcome.observation = render_invalid_action(parsed.error, allow_access=config.allow_access)
+        return outcome
 
     def _base_info(self) -> dict[str, Any]:
         state = self.state
@@ -319,3 +363,55 @@ class SearchQAEnv(gym.Env[str, str]):
             print(text)
             return None
         return text
+
+
+class TaskNotServedError(KeyError, ValueError):
+    """``reset(options={"task_key": ...})`` named a task this env does not serve: unknown, or
+    outside its split and filters (a train env never serves a test task)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "task not served by this env"
+
+
+class _Outcome:
+    """The effects of one action, before they are applied to the episode."""
+
+    def __init__(self, error: str | None) -> None:
+        self.error = error
+        self.observation = ""
+        self.doc_ids: list[str] = []
+        self.evidence_text: list[str] = []
+        self.opened_shown = False
+        self.backend_error = False
+        self.terminated = False
+        self.reward = 0.0
+        self.em = 0.0
+        self.f1 = 0.0
+
+    def fail(self, what: str, error: BaseException) -> None:
+        """Turn a backend failure into the step's error observation."""
+        detail = str(error) if isinstance(error, SearchError) else f"{type(error).__name__}: {error}"
+        self.error = f"{what} failed: {detail}"
+        self.observation = format_error(self.error)
+        self.doc_ids, self.evidence_text, self.backend_error = [], [], True
+
+
+def run_search(engine: SearchEngine, queries: list[str], k: int) -> list[list[Hit]] | Exception:
+    """``engine.search`` whose failure (any exception, not only :class:`SearchError`) is returned,
+    not raised, and whose answer is checked: one result list per query."""
+    try:
+        results = engine.search(queries, k)
+        if not isinstance(results, list) or len(results) != len(queries):
+            got = len(results) if isinstance(results, list) else type(results).__name__
+            return SearchError(f"engine {getattr(engine, 'name', engine)!r} returned {got} result lists "
+                               f"for {len(queries)} queries")
+        return results
+    except Exception as error:  # noqa: BLE001 - a backend failure is an observation
+        if not isinstance(error, SearchError):
+            logger.warning("engine %r raised on a search", getattr(engine, "name", engine), exc_info=True)
+        return error
+
+
+def _is_int(value: Any) -> bool:
+    """An integer, numpy integers included, but not a bool (``True`` is not task 1)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -49,7 +49,10 @@ task (``None`` entries draw a random one); any other option is passed unchanged 
 
 A :class:`~searchgym.search.base.SearchError` from the batched call fails the search of every
 sub-env that searched this step (each gets the usual error observation), whereas a sub-env
-stepped alone would fail only its own search: the batch is one request to the backend.
+stepped alone would fail only its own search: the batch is one request to the backend. Any other
+exception from the engine is retried sub-env by sub-env, so it fails only the searches that
+cause it. Nothing an agent sends and nothing an engine raises makes ``step`` raise: the other
+sub-envs' steps are never lost (and in Gymnasium's ``AsyncVectorEnv`` no worker dies).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import logging
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -69,6 +74,8 @@ from searchgym.search.base import SearchEngine, SearchError
 from searchgym.types import Hit
 
 __all__ = ["BatchedSearchQAVectorEnv"]
+
+logger = logging.getLogger(__name__)
 
 _PER_ENV_OPTIONS = {"task_keys": "task_key", "task_indices": "task_index"}
 
@@ -228,15 +235,11 @@ class BatchedSearchQAVectorEnv(VectorEnv):
                 contexts.extend([env.search_context] * len(parsed.queries))
             pending.append((i, parsed, span))
 
-        results = self._search(queries, contexts)
+        spans = [span for _, _, span in pending if span is not None]
+        per_span = self._search_isolated(queries, contexts, spans)
         for i, parsed, span in pending:
             env = self.envs[i]
-            if span is None:
-                env_results: list[list[Hit]] | Exception | None = None
-            elif isinstance(results, Exception):
-                env_results = results
-            else:
-                env_results = results[span]
+            env_results = None if span is None else per_span[(span.start, span.stop)]
             obs, reward, terminated, truncated, info = env.finish_step(parsed, actions[i], env_results)
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
             if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated or truncated):
@@ -289,14 +292,36 @@ class BatchedSearchQAVectorEnv(VectorEnv):
                 results = search_batch(unique_queries, self.top_k, unique_contexts)
             else:
                 results = self.engine.search(unique_queries, self.top_k)
-        except SearchError as error:
+        except Exception as error:  # noqa: BLE001 - a backend failure is an observation
             return error
-        if len(results) != len(unique_queries):
+        if not isinstance(results, list) or len(results) != len(unique_queries):
             return SearchError(
-                f"engine {self.engine.name!r} returned {len(results)} result lists for {len(unique_queries)} queries"
+                f"engine {self.engine.name!r} returned {len(results) if isinstance(results, list) else results!r:.80} "
+                f"result lists for {len(unique_queries)} queries"
             )
         self.unique_queries += len(unique_queries)
         return [list(results[slot]) for slot in slots]
+
+    def _search_isolated(
+        self, queries: list[str], contexts: list[tuple[str, int]], spans: list[slice]
+    ) -> dict[tuple[int, int], list[list[Hit]] | Exception]:
+        """Each sub-env's slice of one batched search, keyed by its span.
+
+        A :class:`SearchError` (the backend is down or refused) fails every searching sub-env,
+        as one request to the backend would. Any other exception is a bug the engine hit on
+        some query: the sub-envs are then searched one by one, so only those whose own queries
+        make the engine fail get the error and the others keep their results.
+        """
+        results = self._search(queries, contexts)
+        if not isinstance(results, Exception):
+            return {(span.start, span.stop): results[span] for span in spans}
+        if isinstance(results, SearchError) or len(spans) == 1:
+            if not isinstance(results, SearchError):
+                logger.warning("engine %r raised on a batched search", self.engine.name, exc_info=results)
+            return {(span.start, span.stop): results for span in spans}
+        logger.warning("engine %r raised on a batched search; retrying each sub-env alone", self.engine.name,
+                       exc_info=results)
+        return {(span.start, span.stop): self._search(queries[span], contexts[span]) for span in spans}
 
     def _merge_infos(self, env_infos: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
         """The vector info of one step: what ``_add_info`` over ``env_infos`` in order gives.
@@ -360,6 +385,30 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             value = getattr(env, name)
             results.append(value(*args, **kwargs) if callable(value) else value)
         return tuple(results)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled like a sub-env (see :mod:`searchgym.envs.snapshot`): the config, each sub-env's
+        snapshot and the vector env's own bookkeeping; bundle and engine are rebuilt."""
+        return {
+            "num_envs": self.num_envs, "config": self.config, "render_mode": self.render_mode,
+            "engine": self.envs[0]._carried_engine(), "autoreset_mode": self.autoreset_mode,
+            "snapshots": [env.snapshot() for env in self.envs], "observations": list(self._observations),
+            "autoreset_envs": self._autoreset_envs.copy(), "was_reset": self._was_reset.copy(),
+            "engine_calls": self.engine_calls, "unique_queries": self.unique_queries,
+            "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
+            "spec": getattr(self, "spec", None),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self, state["num_envs"], state["config"], render_mode=state["render_mode"],
+                            engine=state["engine"], autoreset_mode=state["autoreset_mode"])
+        for env, snapshot in zip(self.envs, state["snapshots"]):
+            env.restore(snapshot)
+        self._observations = list(state["observations"])
+        self._autoreset_envs, self._was_reset = state["autoreset_envs"], state["was_reset"]
+        self.engine_calls, self.unique_queries = state["engine_calls"], state["unique_queries"]
+        self._np_random, self._np_random_seed = state["np_random"], state["np_random_seed"]
+        self.spec = state["spec"]
 
     def close_extras(self, **kwargs: Any) -> None:
         for env in self.envs:

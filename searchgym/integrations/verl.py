@@ -57,6 +57,7 @@ from searchgym.envs.observations import (
     format_error,
     format_search_results,
 )
+from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
 from searchgym.envs.tools import tool_schemas
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,
@@ -65,7 +66,7 @@ from searchgym.integrations.tool_session import (
     make_env,
     unwrap_information,
 )
-from searchgym.metrics import exact_match, substring_match, token_f1
+from searchgym.metrics import exact_match, token_f1
 
 __all__ = [
     "EPISODE_METRIC_KEYS",
@@ -85,7 +86,6 @@ __all__ = [
     "write_yaml_config",
 ]
 
-_METRICS = {"em": exact_match, "f1": token_f1, "substring_em": substring_match}
 _LOG = logging.getLogger(__name__)
 
 #: ``agent_data.extra_fields`` key (hence reward ``extra_info`` key) holding a trajectory's metrics.
@@ -132,12 +132,17 @@ def compute_score(
         format_score: reward for a well-formed but wrong answer (Search-R1's format shaping);
             an episode without any answer always scores 0.0.
     """
-    if metric not in _METRICS:
-        raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
     prediction = extract_final_answer(solution_str or "")
     if prediction is None:
         return 0.0
-    score = float(_METRICS[metric](prediction, ground_truth_answers(ground_truth)))
+    # The env's anti-stuffing guard, with the candidates the row knows: its answers and the
+    # names in its question (a hedged "A B" on "A or B?" must not pay).
+    answers = ground_truth_answers(ground_truth)
+    question = (extra_info or {}).get("question") if isinstance(extra_info, Mapping) else None
+    candidates = CandidateIndex.from_texts(answers, question if isinstance(question, str) else None)
+    score = score_answer(prediction, answers, metric, candidates=candidates)[0]
     if score <= 0.0:
         return float(format_score)
     return score

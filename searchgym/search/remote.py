@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from types import TracebackType
 from typing import Any
@@ -25,6 +26,8 @@ from searchgym.types import Hit, Passage
 logger = logging.getLogger(__name__)
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+API_KEY_ENV = "SEARCHGYM_API_KEY"
+"""Environment variable holding the retrieval server's API key (read by server and client)."""
 _MAX_RETRY_AFTER_S = 30.0
 
 
@@ -96,6 +99,9 @@ class RemoteEngine:
     counts retries after the first attempt; the n-th retry waits ``backoff * 2**n`` seconds (or
     the server's ``Retry-After`` on 429, capped at 30 s). Queries go out in chunks of
     ``batch_size``. Thread-safe: one pooled :class:`httpx.Client` serves all threads.
+    ``api_key`` (default: ``$SEARCHGYM_API_KEY``) is sent as ``Authorization: Bearer <key>``
+    to a server started with ``--api-key``. The engine pickles (a new connection pool is opened
+    on the other side), so envs using it can be shipped to Ray workers.
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class RemoteEngine:
         batch_size: int = 64,
         name: str = "remote",
         headers: dict[str, str] | None = None,
+        api_key: str | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
@@ -128,8 +135,24 @@ class RemoteEngine:
         self.backoff = backoff
         self.batch_size = batch_size
         self.name = name
+        self.headers = dict(headers or {})
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if key:
+            self.headers.setdefault("Authorization", f"Bearer {key}")
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
         # trust_env=False: a proxy from the environment must not hijack a loopback retriever.
-        self._client = httpx.Client(timeout=timeout, headers=headers, trust_env=False)
+        return httpx.Client(timeout=self.timeout, headers=self.headers, trust_env=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_client"] = None  # sockets do not pickle: a fresh pool on the other side
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._client = self._new_client()
 
     # ------------------------------------------------------------------ SearchEngine
 

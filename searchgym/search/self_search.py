@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from searchgym.cache import content_hash
@@ -77,6 +77,8 @@ class SelfSearchEngine:
     """
 
     name = "self"
+    agent_written = True
+    """The documents are the policy's own text: the env never counts them as retrieved evidence."""
 
     def __init__(
         self,
@@ -89,6 +91,7 @@ class SelfSearchEngine:
         if not callable(generate_docs):
             raise TypeError(f"generate_docs must be callable, got {type(generate_docs).__name__}")
         self.generate_docs = generate_docs
+        self._initial_generate_docs = generate_docs
         self.world = world
         self.max_docs_kept = check_k(max_docs_kept)
         if name:
@@ -166,6 +169,38 @@ class SelfSearchEngine:
                 f"unknown document id {shown!r}: self-search can only open documents it generated")
         return passage
 
+    # -- snapshots and pickling ---------------------------------------------------------------
+    def snapshot_state(self, doc_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """What an env snapshot carries: the documents generated for ``doc_ids`` (so ``access``
+        still opens them in a copy built in another process), the last spans and checks, and
+        ``generate_docs`` when it was swapped for another callable (the policy's)."""
+        with self._lock:
+            docs = {doc_id: self._docs[doc_id] for doc_id in doc_ids if doc_id in self._docs}
+        swapped = self.generate_docs is not self._initial_generate_docs
+        return {"docs": docs, "last_spans": list(self.last_spans), "last_checks": [dict(c) for c in self.last_checks],
+                "generate_docs": self.generate_docs if swapped else None}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        for passage in state["docs"].values():
+            self._remember(passage)
+        self.last_spans = list(state["last_spans"])
+        self.last_checks = [dict(check) for check in state["last_checks"]]
+        if state.get("generate_docs") is not None:
+            self.generate_docs = state["generate_docs"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = state["_grounder"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        if self.world is not None:
+            from searchgym.search.grounding import get_grounder
+
+            self._grounder = get_grounder(self.world)
+
     def __repr__(self) -> str:
         return f"SelfSearchEngine({getattr(self.generate_docs, '__name__', type(self.generate_docs).__name__)})"
 
@@ -185,7 +220,7 @@ def policy_self_search(
     :class:`~searchgym.llm.GenerationConfig` (default: greedy, 256 new tokens).
     """
     from searchgym.llm.base import GenerationConfig
-    from searchgym.search.simulated import parse_documents
+    from searchgym.search.simulated_llm import parse_documents
 
     if not callable(getattr(generator, "generate", None)):
         raise TypeError(f"generator must have a generate(prompts, config) method, got {type(generator).__name__}")
@@ -213,13 +248,19 @@ def template_self_search(world: Any, corpus: Any) -> DocGenerator:
     ``"Title"\\ntext``). Fast and deterministic; replace it with :func:`policy_self_search`."""
     from searchgym.search.simulated import TemplateSimulatedEngine
 
-    engine = TemplateSimulatedEngine(world, corpus, noise_prob=0.0)
+    return _TemplateDocs(TemplateSimulatedEngine(world, corpus, noise_prob=0.0))
 
-    def generate_docs(queries: list[str], k: int) -> list[list[str]]:
-        return [[passage.contents for passage in engine.useful_documents(query, k)] for query in queries]
 
-    generate_docs.__name__ = "template_self_search"
-    return generate_docs
+class _TemplateDocs:
+    """The :func:`template_self_search` callable (a class, not a closure, so it pickles)."""
+
+    __name__ = "template_self_search"
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def __call__(self, queries: list[str], k: int) -> list[list[str]]:
+        return [[passage.contents for passage in self.engine.useful_documents(query, k)] for query in queries]
 
 
 def make_self_search_engine(
@@ -241,7 +282,7 @@ def make_self_search_engine(
         docs = template_self_search(bundle.world, bundle.corpus)
     else:
         from searchgym.llm.base import GenerationConfig
-        from searchgym.search.simulated import _shared_generator
+        from searchgym.search.simulated_llm import _shared_generator
 
         config = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature), seed=seed)
         docs = policy_self_search(_shared_generator(generator, generator_options or {}), prompt_template, config)

@@ -28,10 +28,10 @@ errors share one format.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -41,6 +41,15 @@ from pydantic import BaseModel, ValidationError
 from searchgym.search.base import SearchEngine, UnknownDocumentError
 from searchgym.serve.batcher import EngineFailure, QueryBatcher
 from searchgym.serve.dialects import DOC_ROUTE, passage_item, retrieve_payload, url_candidates
+from searchgym.serve.guard import (
+    ClientError,
+    GuardOptions,
+    GuardStats,
+    RequestGuard,
+    SafeJSONResponse,
+    error_response,
+    parse_json_body,
+)
 from searchgym.serve.schemas import (
     AccessRequest,
     LimitError,
@@ -67,98 +76,15 @@ class RequestError(Exception):
         self.extra = extra
 
 
-def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": message, **extra}, status_code=status)
-
-
-# ---------------------------------------------------------------------- body size guard
-
-
-class BodySizeLimitMiddleware:
-    """Refuse request bodies above ``max_bytes`` with a 413 before anything parses them.
-
-    Checks ``Content-Length`` first, then counts streamed chunks (a chunked upload has no
-    length), buffering at most ``max_bytes`` and replaying the body to the app.
-    """
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                await self._reject(send, 400, "invalid Content-Length header")
-                return
-            if length > self.max_bytes:
-                await self._reject(send, 413, self._too_large(length))
-                return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send, 413, self._too_large(None))
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for disconnect, as ASGI expects
-
-        await self.app(scope, replay, send)
-
-    def _too_large(self, length: int | None) -> str:
-        size = f"{length} bytes" if length is not None else "more"
-        return f"request body too large: {size} > max_body_bytes {self.max_bytes}"
-
-    @staticmethod
-    async def _reject(send: Any, status: int, message: str) -> None:
-        body = json.dumps({"detail": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
 # ---------------------------------------------------------------------- helpers
 
 
 async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
     """Parse a JSON body into ``model`` whatever the Content-Type, with readable errors."""
-    raw = await request.body()
-    if not raw.strip():
-        raise RequestError(422, "request body is empty: send a JSON object")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RequestError(422, f"request body is not valid JSON: {error}") from None
+        data = parse_json_body(await request.body())
+    except ClientError as error:
+        raise RequestError(error.status, error.message) from None
     if not isinstance(data, dict):
         raise RequestError(
             422, f"request body must be a JSON object, got {type(data).__name__}"
@@ -212,6 +138,9 @@ def create_app(
     batch_window_ms: float = 2.0,
     max_batch: int = 256,
     url_base: str | None = None,
+    api_key: str | None = None,
+    show_docs: bool = True,
+    guard: GuardOptions | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``engine`` over the Search-R1 API (see the module docstring).
 
@@ -219,7 +148,10 @@ def create_app(
     Concurrent requests arriving within ``batch_window_ms`` share one ``engine.search`` call of
     at most ``max_batch`` queries (a larger request runs alone; ``limits.max_batch`` caps one
     request). Result urls live under ``url_base`` (default: the base url each request reached,
-    so links work from wherever the client stands; set it behind a proxy).
+    so links work from wherever the client stands; set it behind a proxy). ``api_key`` makes
+    ``/retrieve``, ``/access`` and ``/doc/`` require it; ``show_docs=False`` removes ``/docs``,
+    ``/redoc`` and ``/openapi.json``; ``guard`` sets the concurrency, body-time and memory limits
+    (see :mod:`searchgym.serve.guard`).
     """
     if not 1 <= default_topk <= limits.max_topk:
         raise ValueError(
@@ -232,15 +164,23 @@ def create_app(
         yield
         await batcher.aclose()
 
+    docs = {} if show_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title="searchgym retrieval server",
         description="Search-R1-compatible /retrieve and ASearcher-style /access.",
         lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+        **docs,
     )
     app.state.engine = engine
     app.state.batcher = batcher
     app.state.limits = limits
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=limits.max_body_bytes)
+    options = guard or GuardOptions(max_body_bytes=limits.max_body_bytes)
+    if api_key is not None:
+        options = replace(options, api_key=api_key)
+    app.state.guard = options
+    app.state.guard_stats = guard_stats = GuardStats()
+    app.add_middleware(RequestGuard, options=options, stats=guard_stats)
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, error: RequestError) -> JSONResponse:
@@ -261,6 +201,7 @@ def create_app(
             "limits": limits.to_dict(),
             "batching": {"window_ms": batch_window_ms, "max_batch": max_batch},
             "stats": batcher.stats.to_dict(),
+            "guard": {**options.public(), **guard_stats.to_dict()},
         }
 
     def base_of(request: Request) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 __all__ = ["add_server_parsers"]
@@ -41,12 +42,19 @@ def _positive(value: str) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from searchgym.serve import ServerLimits, serve
+    from searchgym.serve.guard import API_KEY_ENV, GuardOptions
 
     limits = ServerLimits(max_batch=args.max_batch, max_query_chars=args.max_query_chars, max_topk=args.max_topk,
                           max_body_bytes=args.max_body_bytes)
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    try:
+        guard = GuardOptions(api_key=api_key, max_concurrent=args.max_concurrent, body_timeout_s=args.body_timeout,
+                             max_body_bytes=limits.max_body_bytes)
+    except ValueError as error:
+        raise SystemExit(f"searchgym serve: {error}") from None
     env = _bundle_env(args.env, args.set)
     serve(env.engine, host=args.host, port=args.port, default_topk=args.topk, limits=limits, url_base=args.url_base,
-          log_level=args.log_level)
+          log_level=args.log_level, show_docs=not args.no_docs, guard=guard)
     return 0
 
 
@@ -119,6 +127,13 @@ def add_server_parsers(commands: Any) -> None:
     serving.add_argument("--max-body-bytes", type=_positive, default=defaults.max_body_bytes)
     serving.add_argument("--url-base", default=None,
                          help="base of result urls (default: the url each request reached)")
+    serving.add_argument("--api-key", default=None,
+                         help="require this key on /retrieve, /access and /doc (default: $SEARCHGYM_API_KEY; none)")
+    serving.add_argument("--no-docs", action="store_true", help="do not serve /docs, /redoc and /openapi.json")
+    serving.add_argument("--max-concurrent", type=_positive, default=64,
+                         help="requests handled at once; more get 503 + Retry-After (default 64)")
+    serving.add_argument("--body-timeout", type=float, default=10.0,
+                         help="seconds a client has to send its request body (default 10)")
     serving.set_defaults(func=_cmd_serve)
 
     llm = commands.add_parser("serve-llm", help="serve a local model with the OpenAI API (tools, streaming)")

@@ -27,6 +27,9 @@ class TaskSet:
         return iter(self.tasks)
 
     def __getitem__(self, task_key: str) -> Task:
+        if not isinstance(task_key, str):  # TaskSet[0] must not fail inside its own error path
+            raise KeyError(f"task keys are strings, got {type(task_key).__name__} {task_key!r:.80}; "
+                           "iterate the TaskSet or use .tasks[i] for positions")
         try:
             return self.by_key[task_key]
         except KeyError:

@@ -286,8 +286,13 @@ class NoiseSchedule(gym.Wrapper, RecordConstructorArgs):
             engine = NoisyEngine(engine, distractors=distractors or None, corpus=None if distractors else passages,
                                  noise_prob=self.p_start, seed=noise_seed, mode=noise_mode)
             base_env.engine = engine
-        self.engine = engine
         self.current_p = self.value(0)
+
+    @property
+    def engine(self) -> Any:
+        """The engine whose ``noise_prob`` this schedule drives: always the env's own (read, not
+        stored, so a pickled or deep-copied stack drives its copy's engine)."""
+        return self.env.unwrapped.engine
 
     def value(self, i: float) -> float:
         """The scheduled probability at progress ``i``."""

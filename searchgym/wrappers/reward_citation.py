@@ -156,8 +156,11 @@ class CitationTerm(RewardTerm):
     name = "citation"
 
     def __init__(self, evidence_weight: float = 0.5, chain_bonus: float = 0.5, fake_penalty: float = 0.5,
-                 irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0, require_correct: bool = False,
-                 strip: bool = True):
+                 irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0, require_correct: bool = True,
+                 strip: bool = True, min_precision: float = 1.0):
+        if not 0.0 <= min_precision <= 1.0:
+            raise ValueError(f"min_precision must be in [0, 1], got {min_precision}")
+        self.min_precision = float(min_precision)
         self.evidence_weight = float(evidence_weight)
         self.chain_bonus = float(chain_bonus)
         self.fake_penalty = float(fake_penalty)
@@ -189,23 +192,26 @@ class CitationTerm(RewardTerm):
         if not self.strip and ctx.state.prediction:  # citations left in the answer: read them there
             cited = parse_citations(ctx.state.prediction)[1] or cited
         task, state = ctx.task, ctx.state
-        retrieved = set(state.retrieved)
-        real = [doc_id for doc_id in cited if doc_id in retrieved]
-        fake = [doc_id for doc_id in cited if doc_id not in retrieved]
+        searched, seen = state.shown, state.retrieved
+        real = [doc_id for doc_id in cited if doc_id in searched]
+        unsearched = [doc_id for doc_id in cited if doc_id in seen and doc_id not in searched]
+        fake = [doc_id for doc_id in cited if doc_id not in seen]
         gold_docs = {doc_id for passages in task.evidence for doc_id in passages}
         covered = {i for i, passages in enumerate(task.evidence) if set(passages).intersection(real)}
         irrelevant = [doc_id for doc_id in real if doc_id not in gold_docs]
+        precision = (len(real) - len(irrelevant)) / len(cited) if cited else 0.0
         recall = len(covered) / max(1, len(task.evidence))
         complete = bool(task.evidence) and len(covered) == len(task.evidence)
         correct = bool(exact_match(state.prediction, task.answers))
         positive = self.evidence_weight * recall + (self.chain_bonus if complete else 0.0)
-        if self.require_correct and not correct:
+        if (self.require_correct and not correct) or precision < self.min_precision:
             positive = 0.0
-        value = positive - self.fake_penalty * len(fake) - self.irrelevant_penalty * len(irrelevant)
+        value = (positive - self.fake_penalty * len(fake)
+                 - self.irrelevant_penalty * (len(irrelevant) + len(unsearched)))
         if not cited:
             value -= self.missing_penalty
-        self._details = {"cited": cited, "fake": fake, "irrelevant": irrelevant,
-                         "evidence_recall": recall, "complete_chain": complete}
+        self._details = {"cited": cited, "fake": fake, "irrelevant": irrelevant, "unsearched": unsearched,
+                         "precision": precision, "evidence_recall": recall, "complete_chain": complete}
         return value
 
     def details(self) -> dict[str, Any] | None:
@@ -216,25 +222,35 @@ class CitationReward(RewardTermWrapper):
     """CaRR-style citation rubric (citation-aware rubric rewards for deep-search agents, 2025):
     on the answer step,
 
-    ``evidence_weight * (fraction of gold facts stated by a cited, retrieved passage)
+    ``evidence_weight * (fraction of gold facts stated by a cited passage a search returned)
     + chain_bonus * [every gold fact of the hop chain is cited]
-    - fake_penalty * (cited ids the agent never retrieved: fabricated citations)
-    - irrelevant_penalty * (cited retrieved passages that state no gold fact: citation stuffing)
+    - fake_penalty * (cited ids the agent was never shown: fabricated citations)
+    - irrelevant_penalty * (cited passages that state no gold fact, or that no search returned)
     - missing_penalty * [no citation at all]``.
 
-    With ``require_correct`` the positive part is paid only for a correct (EM) answer. See the
-    module doc for the citation syntax and why citations are stripped before the env scores the
-    answer (``strip=False`` leaves the action untouched, and the env then scores the raw text).
+    The positive part is paid only when it is earned:
+
+    * ``require_correct`` (default True): only for a correct (EM) answer, so a wrong answer with
+      gold citations never scores like a right one;
+    * ``min_precision`` (default 1.0): only when at least that share of the citations are
+      searched passages stating a gold fact. Citing every retrieved passage therefore nets
+      nothing (at most 0, minus the irrelevant penalties) unless every one of them is evidence.
+
+    A passage reached only by ``<access>`` of an id no search showed (a guessed id) earns no
+    credit and counts as irrelevant. See the module doc for the citation syntax and why
+    citations are stripped before the env scores the answer (``strip=False`` leaves the action
+    untouched, and the env then scores the raw text).
     """
 
     def __init__(self, env: gym.Env, evidence_weight: float = 0.5, chain_bonus: float = 0.5,
                  fake_penalty: float = 0.5, irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0,
-                 require_correct: bool = False, strip: bool = True, *, weight: float = 1.0,
-                 mode: str = "add", name: str = "citation") -> None:
+                 require_correct: bool = True, strip: bool = True, min_precision: float = 1.0, *,
+                 weight: float = 1.0, mode: str = "add", name: str = "citation") -> None:
         RecordConstructorArgs.__init__(
             self, evidence_weight=evidence_weight, chain_bonus=chain_bonus, fake_penalty=fake_penalty,
             irrelevant_penalty=irrelevant_penalty, missing_penalty=missing_penalty,
-            require_correct=require_correct, strip=strip, weight=weight, mode=mode, name=name)
+            require_correct=require_correct, strip=strip, min_precision=min_precision,
+            weight=weight, mode=mode, name=name)
         super().__init__(env, CitationTerm(evidence_weight, chain_bonus, fake_penalty, irrelevant_penalty,
-                                           missing_penalty, require_correct, strip),
+                                           missing_penalty, require_correct, strip, min_precision),
                          weight=weight, mode=mode, name=name)

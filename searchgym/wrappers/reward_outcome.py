@@ -9,15 +9,15 @@ reward, so the env's built-in reward (EM) below them stops counting (it stays vi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.utils import RecordConstructorArgs
 
+from searchgym.answer_guard import METRICS, candidate_count, score_answer
 from searchgym.envs.actions import parse_action
-from searchgym.metrics import answer_token_count, exact_match, substring_match, token_f1
+from searchgym.metrics import exact_match, substring_match
 from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
 
 __all__ = [
@@ -30,57 +30,6 @@ __all__ = [
     "candidate_count",
     "score_answer",
 ]
-
-METRICS = ("em", "f1", "substring_em")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_LIST_SEPARATORS = re.compile(r"\s*(?:[,;|/&\n]|\bor\b|\band\b|\bnor\b|\bversus\b|\bvs\.?)\s*", re.IGNORECASE)
-
-
-def candidate_count(text: str | None) -> int:
-    """How many candidates ``text`` lists: the number of non-empty pieces after splitting on
-    commas, semicolons, slashes, ``|``, ``&``, newlines and the words or/and/nor/vs.
-    Thousands separators (``1,234``) are not list separators."""
-    if not text:
-        return 0
-    cleaned = _THOUSANDS.sub("", str(text))
-    return sum(1 for piece in _LIST_SEPARATORS.split(cleaned) if piece and piece.strip(" .!?\"'"))
-
-
-def score_answer(
-    prediction: str | None,
-    answers: Sequence[str],
-    metric: str = "em",
-    max_answer_tokens: int | None = None,
-    reject_lists: bool = True,
-) -> tuple[float, str | None]:
-    """Score ``prediction`` against gold ``answers``; returns ``(score, reason it was zeroed)``.
-
-    Guard against answer stuffing (listing many candidates to farm substring/F1 credit):
-
-    * an exact match of a gold alias is always accepted (a gold answer may itself contain
-      "and" or commas);
-    * otherwise, with ``max_answer_tokens``, an answer longer than that many (normalised) tokens
-      scores 0 (reason ``"too_long"``);
-    * otherwise, with ``reject_lists``, an answer listing more candidates than any gold alias
-      does (see :func:`candidate_count`) scores 0 (reason ``"multiple_candidates"``).
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if prediction is None:
-        return 0.0, "no_answer"
-    if exact_match(prediction, answers):
-        return 1.0, None
-    if max_answer_tokens is not None and answer_token_count(prediction) > max_answer_tokens:
-        return 0.0, "too_long"
-    if reject_lists:
-        gold_max = max((candidate_count(gold) for gold in answers), default=1)
-        if candidate_count(prediction) > max(1, gold_max):
-            return 0.0, "multiple_candidates"
-    if metric == "em":
-        return 0.0, None
-    if metric == "f1":
-        return token_f1(prediction, answers), None
-    return substring_match(prediction, answers), None
 
 
 class AnswerTerm(RewardTerm):
@@ -103,8 +52,9 @@ class AnswerTerm(RewardTerm):
         self._details = None
         if not ctx.done:
             return 0.0
+        candidates = getattr(ctx.env, "answer_candidates", None) if self.metric != "em" else None
         value, reason = score_answer(ctx.state.prediction, ctx.task.answers, self.metric,
-                                     self.max_answer_tokens, self.reject_lists)
+                                     self.max_answer_tokens, self.reject_lists, candidates)
         self._details = {"metric": self.metric, "guard": reason}
         return value
 
@@ -115,8 +65,10 @@ class AnswerTerm(RewardTerm):
 class AnswerReward(RewardTermWrapper):
     """Outcome reward: exact match (Search-R1), substring EM (Search-R1 ``subem``, ZeroSearch's
     "EM") or token F1 (ZeroSearch, ASearcher/SearchGym), max over the gold aliases, with an
-    anti-stuffing guard (see :func:`score_answer`): ``"A, B, C, D"`` scores 0 unless it is
-    itself a gold alias. Paid once, on the step that ends the episode (0 if no answer).
+    anti-stuffing guard (see :mod:`searchgym.answer_guard`): an answer naming several candidate
+    answers of the world (``"A, B"``, ``"A B"``, ``"A - B"``, every name joined) scores 0 unless
+    it is itself a gold alias, so a stuffed answer never beats an honest wrong one. Paid once,
+    on the step that ends the episode (0 if no answer).
 
     Args:
         metric: ``"em"``, ``"f1"`` or ``"substring_em"``.
@@ -136,9 +88,6 @@ class AnswerReward(RewardTermWrapper):
 
 
 # --------------------------------------------------------------------------- format tracking
-
-_INFORMATION = re.compile(r"<information>(.*?)</information>", re.DOTALL | re.IGNORECASE)
-
 
 class _FormatTracker:
     """Per-episode format bookkeeping shared by the Search-R1 and SSRL terms.
@@ -178,15 +127,11 @@ class _FormatTracker:
 
 
 def gold_in_retrieved_text(state: Any, answers: Sequence[str]) -> bool:
-    """Whether a gold answer string occurs (normalised, whole tokens) in some ``<information>``
-    block the agent was shown this episode (Search-R1's ``is_retrieval_correct``)."""
-    for message in state.transcript[1:]:
-        if message.get("role") != "user":
-            continue
-        for block in _INFORMATION.findall(message.get("content", "")):
-            if substring_match(block, answers):
-                return True
-    return False
+    """Whether a gold answer string occurs (normalised, whole tokens) in a passage a search
+    returned this episode (Search-R1's ``is_retrieval_correct``). Only ``state.evidence_text``
+    is read: an error message echoing the agent's words is in ``<information>`` too, but it
+    was not retrieved."""
+    return any(substring_match(text, answers) for text in state.evidence_text)
 
 
 class SearchR1FormatTerm(RewardTerm):

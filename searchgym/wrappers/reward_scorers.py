@@ -21,7 +21,7 @@ DEFAULT_TEMPLATE = "Context:\n{context}\n\nQuestion: {question}\nAnswer:"
 
 
 class TransformersAnswerScorer:
-    """``(question, transcript_text, answers) -> float`` scorer backed by a local causal LM.
+    """``(question, retrieved_text, answers) -> float`` scorer backed by a local causal LM.
 
     Args:
         model: ``None`` / ``"smollm2"`` (bundled SmolLM2-135M-Instruct), a local model path,
@@ -58,6 +58,18 @@ class TransformersAnswerScorer:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "TransformersAnswerScorer":
         return self  # stateless apart from the (read-only) model: share it
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The model reloads lazily on the other side (from its spec); a lock does not pickle.
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        if isinstance(self.model_spec, (str, type(None))):
+            state["_model"] = state["_tokenizer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _load(self) -> None:
         if self._model is not None:
