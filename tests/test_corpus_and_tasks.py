@@ -227,3 +227,18 @@ def test_a_failed_streamed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.jsonl"]
     atomic_write_lines(target, (f"é {i}\n" for i in range(3)))
     assert target.read_text(encoding="utf-8") == "é 0\né 1\né 2\n"
+
+
+def test_atomic_writes_get_the_umask_permissions_not_mkstemps_0600(tmp_path):
+    """Results and cache files are meant to be read by other users and tools: a write through a
+    temporary file must not leave them private (mkstemp creates 0600 files)."""
+    import os
+    import stat
+
+    from searchgym.cache import atomic_write_text
+
+    target = tmp_path / "report.json"
+    atomic_write_text(target, "{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~mask
