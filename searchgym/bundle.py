@@ -119,21 +119,28 @@ def build_bundle(
         world, corpus, tasks = build_all()
         return WorldBundle(world, corpus, tasks, key)
 
+    built: list[tuple[World, Corpus, TaskSet]] = []
+
     def build_into(directory: Path) -> dict:
         world, corpus, tasks = build_all()
         atomic_write_bytes(directory / "world.json", world.canonical_bytes())
         corpus.save(directory / "passages.jsonl")
         tasks.save(directory / "tasks.jsonl")
-        return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks)}
+        built.append((world, corpus, tasks))
+        # Hashes are computed once, here; a cache hit reads them from the (verified) manifest.
+        return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks),
+                "corpus_hash": corpus.content_hash, "store_hash": corpus.store_hash}
 
     directory = store.get_or_build("bundles", key, build_into)
-    world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
-    bundle = WorldBundle(
-        world,
-        Corpus.load(directory / "passages.jsonl", world.world_id),
-        TaskSet.load(directory / "tasks.jsonl", world.world_id),
-        key,
-    )
+    if built:  # built now: use the objects, never read back what was just written
+        world, corpus, tasks = built[0]
+    else:
+        meta = store.manifest(directory).get("meta", {})
+        world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
+        corpus = Corpus.load(directory / "passages.jsonl", world.world_id, content_hash=meta.get("corpus_hash"),
+                             store_hash=meta.get("store_hash"))
+        tasks = TaskSet.load(directory / "tasks.jsonl", world.world_id)
+    bundle = WorldBundle(world, corpus, tasks, key)
     with _LOCK:
         _MEMO[key] = bundle
     return bundle
