@@ -25,7 +25,7 @@ from searchgym.corpus.realize import format_value, join_names
 from searchgym.types import Fact, Passage
 from searchgym.world.world import World
 
-CORPUS_FORMAT_VERSION = 3  # bump whenever the writer changes: it keys the bundle cache
+CORPUS_FORMAT_VERSION = 4  # bump whenever the writer changes: it keys the bundle cache
 ROUNDUP_MAX_ITEMS = 8
 
 
@@ -67,7 +67,7 @@ def _article(world: World, entity_id: str, taken: set[str]) -> list[Passage]:
         )
 
     return pack_article(statements, reference, lambda section: wording.narrative.get(section, ()),
-                        type_wording.sections, rng, make)
+                        type_wording.sections, rng, make, wording.expand)
 
 
 def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:

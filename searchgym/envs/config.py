@@ -97,7 +97,7 @@ class EnvConfig:
         if self.split != "train" and self.eval_tasks_per_type:
             per_type = self.eval_tasks_per_type
         return TaskOptions(per_type=per_type, max_hops=self.max_hops, split=self.split,
-                           depth_top_k=self.depth_top_k)
+                           depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

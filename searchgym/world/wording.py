@@ -10,6 +10,7 @@ are errors with the key named, because an ignored key is a silent bug in someone
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -22,7 +23,9 @@ __all__ = [
     "TypeWording",
     "Wording",
     "WordingError",
+    "expand_choices",
     "parse_wording",
+    "pick_template",
     "template_slots",
 ]
 
@@ -37,6 +40,85 @@ def template_slots(template: str) -> set[str]:
         return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as error:
         raise WordingError(f"template {template!r} is not a valid format string: {error}") from None
+
+
+_CHOICE = re.compile(r"\[([^\[\]]*)\]")
+_POOL_TRIES = 8
+
+
+def _choice_groups(template: str) -> list[list[str]]:
+    return [group.split("|") for group in _CHOICE.findall(template)]
+
+
+def expand_choices(template: str, rng: Any, lexicon: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """Pick one alternative of every ``[a|b|c]`` group (``[very |]`` makes a word optional) and
+    one phrase of the lexicon for every ``[@pool]`` group.
+
+    Choice groups multiply one template into many sentence shapes while keeping each shape
+    something the wording's author wrote and checked, so prose varies without going random.
+    """
+    if "[" not in template:
+        return template
+    drawn: set[str] = set()
+
+    def choose(match: re.Match[str]) -> str:
+        parts = match.group(1).split("|")
+        part = parts[int(rng.integers(len(parts)))] if len(parts) > 1 else parts[0]
+        if part.startswith("@") and lexicon is not None:
+            phrases = lexicon[part[1:]]
+            for _ in range(_POOL_TRIES):  # one sentence never draws the same phrase twice
+                phrase = phrases[int(rng.integers(len(phrases)))]
+                if phrase not in drawn:
+                    break
+            drawn.add(phrase)
+            # a pool phrase may itself draw from other pools ("according to [@source]"; never a cycle)
+            return _CHOICE.sub(choose, phrase)
+        return part
+
+    return _CHOICE.sub(choose, template)
+
+
+def pick_template(rng: Any, options: tuple[str, ...] | list[str],
+                  lexicon: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """One of ``options`` (uniformly), with its choice groups expanded; an expansion that reads
+    with a known defect (:func:`reads_badly`: "a local local guidebook") is drawn again."""
+    return expand_clean(options[int(rng.integers(len(options)))], rng, lexicon)
+
+
+def expand_clean(template: str, rng: Any, lexicon: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """:func:`expand_choices`, drawn again (a few times) while the expansion reads badly."""
+    for _ in range(_POOL_TRIES):
+        expanded = expand_choices(template, rng, lexicon)
+        if expanded == template or not reads_badly(expanded):
+            break
+    return expanded
+
+
+def reads_badly(template: str) -> bool:
+    """Whether an expanded template shows a wording defect whatever fills its slots."""
+    from searchgym.corpus.realize import fix_articles
+    from searchgym.corpus.style import wording_defects
+
+    preview = fix_articles(re.sub(r"\{\w+\}", "Xq", template))
+    preview = preview[:1].upper() + preview[1:]
+    return bool(wording_defects(preview))
+
+
+def _check_choices(template: str, where: str, required: set[str]) -> None:
+    stripped = _CHOICE.sub("", template)
+    if "[" in stripped or "]" in stripped:
+        raise WordingError(f"{where}: {template!r} has an unbalanced or nested [choice] group")
+    for group in _choice_groups(template):
+        if len(group) == 1 and group[0].startswith("@"):
+            continue  # a lexicon pool, checked against the lexicon once it is parsed
+        if len(group) < 2:
+            raise WordingError(f"{where}: {template!r} has a [choice] group with one alternative; write "
+                               f"[word|] for an optional word")
+        slot_sets = [template_slots(part) for part in group]
+        varying = set().union(*slot_sets) - set.intersection(*slot_sets)
+        if varying & required:
+            raise WordingError(f"{where}: {template!r}: a required slot {sorted(varying & required)} appears in "
+                               f"some alternatives of a [choice] group but not all")
 
 
 @dataclass(frozen=True)
@@ -81,6 +163,7 @@ class TypeWording:
     short_name: str
     sections: tuple[str, ...]
     leads: tuple[str, ...]
+    descriptions: tuple[str, ...] = ()  # "the film", "the company": how later sentences may refer to it
 
 
 @dataclass(frozen=True)
@@ -91,7 +174,15 @@ class Wording:
     combos: Mapping[tuple[str, str], tuple[str, ...]]
     narrative: Mapping[str, tuple[str, ...]]
     questions: Mapping[str, tuple[str, ...]]
+    lexicon: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source_text: str = field(default="", compare=False, repr=False)
+
+    def pick(self, rng: Any, options: tuple[str, ...] | list[str]) -> str:
+        """One of ``options``, its choice groups and lexicon pools expanded."""
+        return pick_template(rng, options, self.lexicon)
+
+    def expand(self, template: str, rng: Any) -> str:
+        return expand_clean(template, rng, self.lexicon)
 
 
 # Slots each role may use (a template must use every slot in `required`).
@@ -125,10 +216,11 @@ _QUESTION_FORMS: dict[str, tuple[set[str], set[str]]] = {
     "intersection": ({"f1", "f2"}, {"type", "plural"}),
     "intersection_same": ({"f"}, {"type", "plural"}),
 }
-_TYPE_KEYS = {"noun", "plural", "pronouns", "short_name", "sections", "leads"}
+_TYPE_KEYS = {"noun", "plural", "pronouns", "short_name", "sections", "leads", "descriptions"}
+_OPTIONAL_TYPE_KEYS = {"descriptions"}
 _PRONOUNS = ("he", "she", "it")
 _SHORT_NAMES = ("full", "last_word")
-_TOP_KEYS = {"types", "relations", "attributes", "combos", "narrative", "questions"}
+_TOP_KEYS = {"types", "relations", "attributes", "combos", "narrative", "questions", "lexicon"}
 
 
 def _templates(value: Any, where: str, required: set[str], optional: set[str]) -> tuple[str, ...]:
@@ -139,6 +231,7 @@ def _templates(value: Any, where: str, required: set[str], optional: set[str]) -
     if len(set(value)) != len(value):
         raise WordingError(f"{where}: duplicate templates")
     for template in value:
+        _check_choices(template, where, required)
         slots = template_slots(template)
         # a possessive form also names the subject: "{s_pos} birthplace is {o}" needs no "{s}"
         named = slots | {slot[:-4] for slot in slots if slot.endswith("_pos")}
@@ -210,7 +303,7 @@ def _parse_type(name: str, table: Any, lead_slots: set[str]) -> TypeWording:
     where = f"types.{name}"
     table = _table(table, where)
     _check_keys(table, _TYPE_KEYS, where)
-    for key in _TYPE_KEYS:
+    for key in _TYPE_KEYS - _OPTIONAL_TYPE_KEYS:
         if key not in table:
             raise WordingError(f"{where}: missing required key {key!r}")
     pronouns = table["pronouns"]
@@ -225,8 +318,13 @@ def _parse_type(name: str, table: Any, lead_slots: set[str]) -> TypeWording:
         if not isinstance(table[key], str) or not table[key].strip():
             raise WordingError(f"{where}.{key}: must be a non-empty string")
     leads = _templates(table["leads"], f"{where}.leads", {"name"}, lead_slots)
+    descriptions = table.get("descriptions", [])
+    if not isinstance(descriptions, list) or not all(
+            isinstance(d, str) and re.fullmatch(r"the [a-z][a-z ]*", d) for d in descriptions):
+        raise WordingError(f"{where}.descriptions: a list of lower-case noun phrases starting with 'the' "
+                           f"(\"the film\"), or leave the key out")
     return TypeWording(table["noun"], table["plural"], tuple(pronouns), table["short_name"],
-                       tuple(sections), leads)
+                       tuple(sections), leads, tuple(descriptions))
 
 
 def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wording:
@@ -292,7 +390,72 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
             raise WordingError(f"{origin}: questions.{form} is missing")
         questions[form] = _templates(raw_questions[form], f"questions.{form}", required, optional)
     _check_sections(schema, types, relations, attributes)
-    return Wording(types, relations, attributes, combos, narrative, questions, source_text=text)
+    lexicon = _parse_lexicon(data.get("lexicon", {}))
+    wording = Wording(types, relations, attributes, combos, narrative, questions, lexicon, source_text=text)
+    _check_pools(wording)
+    return wording
+
+
+def _parse_lexicon(value: Any) -> dict[str, tuple[str, ...]]:
+    """``[lexicon]``: named pools of phrases (no slots, no choices) that templates draw from
+    with ``[@pool]``; large pools are what make connective narrative read differently on every page."""
+    pools = {}
+    for name, phrases in _table(value, "lexicon").items():
+        where = f"lexicon.{name}"
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise WordingError(f"{where}: pool names are lower-case words with underscores")
+        if not isinstance(phrases, list) or len(phrases) < 2 or not all(isinstance(p, str) for p in phrases):
+            raise WordingError(f"{where}: must be a list of at least two strings")
+        if len(set(phrases)) != len(phrases):
+            raise WordingError(f"{where}: duplicate phrases")
+        for phrase in phrases:
+            groups = _choice_groups(phrase)
+            if template_slots(phrase) or any(len(g) != 1 or not g[0].startswith("@") for g in groups) \
+                    or "[" in _CHOICE.sub("", phrase) or "]" in _CHOICE.sub("", phrase):
+                raise WordingError(f"{where}: {phrase!r}: pool phrases take no slots and no choices "
+                                   f"(only [@other_pool] groups)")
+        pools[name] = tuple(phrases)
+    uses = {name: {part[1:] for phrase in phrases for (part,) in _choice_groups(phrase)} for name, phrases in pools.items()}
+    for name, used in uses.items():
+        if used - set(pools):
+            raise WordingError(f"lexicon.{name}: draws from unknown pool(s) {sorted(used - set(pools))}")
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:  # pools may nest, never in a cycle
+        if name in path:
+            raise WordingError(f"lexicon: pools draw from each other in a cycle: {' -> '.join((*path, name))}")
+        if name not in done:
+            for other in sorted(uses[name]):
+                visit(other, (*path, name))
+            done.add(name)
+
+    for name in pools:
+        visit(name, ())
+    return pools
+
+
+def _all_templates(wording: Wording) -> Iterable[tuple[str, str]]:
+    for name, words in wording.types.items():
+        yield from ((f"types.{name}.leads", t) for t in words.leads)
+    for group, table in (("relations", wording.relations), ("attributes", wording.attributes)):
+        for name, words in table.items():
+            for key, value in vars(words).items():
+                if isinstance(value, tuple):
+                    yield from ((f"{group}.{name}.{key}", t) for t in value)
+    for key, value in wording.combos.items():
+        yield from ((f"combos.{'+'.join(key)}", t) for t in value)
+    for table_name, table in (("narrative", wording.narrative), ("questions", wording.questions)):
+        for key, value in table.items():
+            yield from ((f"{table_name}.{key}", t) for t in value)
+
+
+def _check_pools(wording: Wording) -> None:
+    for where, template in _all_templates(wording):
+        for group in _choice_groups(template):
+            for part in group:
+                if part.startswith("@") and part[1:] not in wording.lexicon:
+                    raise WordingError(f"{where}: {template!r}: [{part}] names no pool of [lexicon] "
+                                       f"({sorted(wording.lexicon)})")
 
 
 def _check_relation_roles(relation: Any, wording: RelationWording) -> None:
