@@ -17,6 +17,7 @@ a single test fact (:func:`split_world_seed`).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,7 @@ def build_bundle(
             world = build_world(schema, size, seed)
             lint_world(world)
             progress.update(step, advance=1, description="writing and linting the corpus")
-            corpus = write_corpus(world, corpus_options)
+            corpus = write_corpus(world, corpus_options, show_progress=show_progress)
             lint_corpus(world, corpus)
             progress.update(step, advance=1, description="generating tasks and measuring their depth")
             tasks = generate_tasks(world, corpus, task_options, cache=store)
@@ -124,16 +125,16 @@ def build_bundle(
         atomic_write_bytes(directory / "world.json", world.canonical_bytes())
         corpus.save(directory / "passages.jsonl")
         tasks.save(directory / "tasks.jsonl")
+        if corpus.writer_report is not None:  # the LLM writer's acceptance rate, kept with the corpus
+            atomic_write_bytes(directory / "writer-report.json", json.dumps(corpus.writer_report, indent=1).encode())
         return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks)}
 
     directory = store.get_or_build("bundles", key, build_into)
     world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
-    bundle = WorldBundle(
-        world,
-        Corpus.load(directory / "passages.jsonl", world.world_id),
-        TaskSet.load(directory / "tasks.jsonl", world.world_id),
-        key,
-    )
+    corpus = Corpus.load(directory / "passages.jsonl", world.world_id)
+    if (directory / "writer-report.json").exists():
+        corpus.writer_report = json.loads((directory / "writer-report.json").read_text())
+    bundle = WorldBundle(world, corpus, TaskSet.load(directory / "tasks.jsonl", world.world_id), key)
     with _LOCK:
         _MEMO[key] = bundle
     return bundle

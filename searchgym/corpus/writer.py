@@ -29,19 +29,33 @@ CORPUS_FORMAT_VERSION = 4  # bump whenever the writer changes: it keys the bundl
 ROUNDUP_MAX_ITEMS = 8
 
 
+WRITERS = ("template", "llm")
+
+
 @dataclass(frozen=True)
 class CorpusOptions:
     """``passage_words`` is kept for spec compatibility: passages are packed to 80-130 words.
-    ``distractor_ratio`` is the number of round-up pages per entity."""
+    ``distractor_ratio`` is the number of round-up pages per entity. ``writer = "llm"`` rewrites
+    every page passage with the generator ``writer_model`` (any :func:`searchgym.llm.make_generator`
+    spec), keeping only verified rewrites (:mod:`searchgym.corpus.rewrite`)."""
 
     passage_words: int = 100
     distractor_ratio: float = 0.1
+    writer: str = "template"
+    writer_model: str = "smollm2"
+    writer_batch_size: int = 8
 
     def __post_init__(self) -> None:
         if not 20 <= self.passage_words <= 1000:
             raise ValueError(f"passage_words must be in [20, 1000], got {self.passage_words}")
         if not 0 <= self.distractor_ratio <= 5:
             raise ValueError(f"distractor_ratio must be in [0, 5], got {self.distractor_ratio}")
+        if self.writer not in WRITERS:
+            raise ValueError(f"writer must be one of {WRITERS}, got {self.writer!r}")
+        if not self.writer_model.strip():
+            raise ValueError("writer_model must be a generator spec such as 'smollm2' or 'openai:URL#model'")
+        if not 1 <= self.writer_batch_size <= 4096:
+            raise ValueError(f"writer_batch_size must be in [1, 4096], got {self.writer_batch_size}")
 
 
 def _rng(world: World, *parts: str) -> np.random.Generator:
@@ -107,12 +121,21 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
     return passages
 
 
-def write_corpus(world: World, options: CorpusOptions | None = None) -> Corpus:
-    """The aligned corpus of ``world``: one article per entity, then the round-up pages."""
+def write_corpus(world: World, options: CorpusOptions | None = None, *, show_progress: bool = False) -> Corpus:
+    """The aligned corpus of ``world``: one article per entity, then the round-up pages; with
+    ``writer = "llm"``, every page passage rewritten and verified (the corpus gets a
+    ``writer_report`` dict: acceptance rate and rejections by reason)."""
     options = options or CorpusOptions()
     taken: set[str] = set()
     passages: list[Passage] = []
     for entity_id in world.entities:
         passages.extend(_article(world, entity_id, taken))
     passages.extend(_roundups(world, int(len(world) * options.distractor_ratio), taken))
-    return Corpus(world.world_id, passages)
+    corpus = Corpus(world.world_id, passages)
+    if options.writer == "llm":
+        from searchgym.corpus.rewrite import rewrite_corpus
+
+        corpus, report = rewrite_corpus(world, corpus, options.writer_model, batch_size=options.writer_batch_size,
+                                        show_progress=show_progress)
+        corpus.writer_report = report.to_dict()
+    return corpus

@@ -111,7 +111,7 @@ class _WorldBuilder:
             ids = []
             for index in range(self.counts[spec.name]):
                 entity_id = f"{spec.name}_{index:06d}"
-                name, aliases, look_alike_of = self.names.new(spec.name_style)
+                name, aliases, look_alike_of = self.names.new(spec.name_style, spec.name_forms)
                 attributes = {attr.name: _draw_attribute(self.rng, attr) for attr in spec.attributes}
                 self.entities[entity_id] = Entity(entity_id, spec.name, name, aliases, attributes, look_alike_of)
                 ids.append(entity_id)

@@ -111,16 +111,22 @@ class NameGenerator:
         self._taken.update(keys)
         return True
 
-    def new(self, style: str) -> tuple[str, tuple[str, ...], str | None]:
-        """A unique (name, aliases, look_alike_of) triple for an entity of ``style``."""
+    def _from_forms(self, forms: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        form = self._pick(forms)
+        return form.format(w=self.word(2, 3), v=self.word(2, 2), person=f"{self.word(2, 2)} {self.word(2, 3)}"), ()
+
+    def new(self, style: str, forms: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...], str | None]:
+        """A unique (name, aliases, look_alike_of) triple for an entity of ``style`` (or, when
+        given, of the schema's name ``forms``: see :class:`~searchgym.world.schema.EntityTypeSpec`)."""
+        key = style if not forms else "forms:" + "|".join(forms)
         if self._rng.random() < self._similar_rate:
-            drawn = self._look_alike(style)
+            drawn = self._look_alike(key)
             if drawn is not None and self._claim(drawn[0], ()):
-                self._by_style[style].append(drawn[0])
+                self._by_style[key].append(drawn[0])
                 return drawn[0], (), drawn[1]
         for _ in range(1000):
-            name, aliases = self._fresh(style)
+            name, aliases = self._from_forms(forms) if forms else self._fresh(style)
             if self._claim(name, aliases):
-                self._by_style.setdefault(style, []).append(name)
+                self._by_style.setdefault(key, []).append(name)
                 return name, aliases, None
         raise RuntimeError(f"could not find a fresh {style} name after 1000 tries; the name space is exhausted")
