@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, machine_description, markdown_table  # noqa: E402
+from _common import append_results, markdown_table  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "wikipedia_anarchism.txt"
 TARGET_TEMPLATES = 1000
@@ -133,7 +133,7 @@ def main() -> None:
     if not args.no_write:
         command = "python benchmarks/bench_corpus_quality.py " + " ".join(sys.argv[1:])
         append_results("Corpus quality (bench_corpus_quality.py)", command.strip(),
-                       "\n".join([*machine_description(), "", body]))
+                       body)
 
 
 if __name__ == "__main__":

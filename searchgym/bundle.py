@@ -108,7 +108,7 @@ def build_bundle(
             world = build_world(schema, size, seed)
             lint_world(world)
             progress.update(step, advance=1, description="writing and linting the corpus")
-            corpus = write_corpus(world, corpus_options, show_progress=show_progress)
+            corpus = write_corpus(world, corpus_options)
             lint_corpus(world, corpus)
             progress.update(step, advance=1, description="generating tasks and measuring their depth")
             tasks = generate_tasks(world, corpus, task_options, cache=store)

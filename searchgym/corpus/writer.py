@@ -20,8 +20,8 @@ import numpy as np
 from searchgym.cache import content_hash
 from searchgym.corpus.article import plan_article
 from searchgym.corpus.corpus import Corpus
-from searchgym.corpus.passages import opaque_doc_id, pack_article
-from searchgym.corpus.realize import format_value, join_names
+from searchgym.corpus.passages import MAX_PASSAGE_WORDS, MIN_PASSAGE_WORDS, opaque_doc_id, pack_article
+from searchgym.corpus.realize import format_value, join_names, render
 from searchgym.types import Fact, Passage
 from searchgym.world.world import World
 
@@ -108,6 +108,7 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
         attribute_wording = wording.attributes[attribute]
         template = attribute_wording.roundup[int(rng.integers(len(attribute_wording.roundup)))]
         text = template.format(v=format_value(value), items=join_names([world.name(e) for e in entity_ids]))
+        text = _fill_roundup(text, attribute_wording.roundup_narrative, format_value(value), wording, rng)
         passages.append(Passage(
             doc_id=opaque_doc_id(world.world_id, f"roundup/{attribute}/{value}", taken),
             title=attribute_wording.roundup_title.format(v=format_value(value)),
@@ -121,10 +122,25 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
     return passages
 
 
-def write_corpus(world: World, options: CorpusOptions | None = None, *, show_progress: bool = False) -> Corpus:
+def _fill_roundup(text: str, narrative: tuple[str, ...], value: str, wording, rng: np.random.Generator) -> str:
+    """Pad a round-up page to the passage length with its wording's sentences about the year
+    (they name no entity and no number but the page's own year)."""
+    order = [narrative[int(i)] for i in rng.permutation(len(narrative))]
+    words = len(text.split())
+    for template in order:
+        if words >= MIN_PASSAGE_WORDS:
+            break
+        sentence = render(wording.expand(template, rng), None, "name", {"v": value})
+        if words + len(sentence.split()) <= MAX_PASSAGE_WORDS:
+            text, words = f"{text} {sentence}", words + len(sentence.split())
+    return text
+
+
+def write_corpus(world: World, options: CorpusOptions | None = None, *, show_progress: bool = True) -> Corpus:
     """The aligned corpus of ``world``: one article per entity, then the round-up pages; with
     ``writer = "llm"``, every page passage rewritten and verified (the corpus gets a
-    ``writer_report`` dict: acceptance rate and rejections by reason)."""
+    ``writer_report`` dict: acceptance rate and rejections by reason), with a progress bar on
+    stderr unless ``show_progress`` is false."""
     options = options or CorpusOptions()
     taken: set[str] = set()
     passages: list[Passage] = []

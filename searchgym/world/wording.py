@@ -153,6 +153,7 @@ class AttributeWording:
     vague: tuple[str, ...] = ()  # a year restated by its decade ({decade}); never a fact on its own
     roundup: tuple[str, ...] = ()  # a year page listing entities with this value ({v}, {items})
     roundup_title: str = ""  # its title ("{v} in film")
+    roundup_narrative: tuple[str, ...] = ()  # sentences about the year ({v} only) that fill its page
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ _ATTRIBUTE_ROLES: dict[str, tuple[set[str], set[str]]] = {
     "smaller": (set(), set()),
     "vague": ({"s", "decade"}, {"s_pos"}),
     "roundup": ({"v", "items"}, set()),
+    "roundup_narrative": (set(), {"v"}),
 }
 _QUESTION_FORMS: dict[str, tuple[set[str], set[str]]] = {
     "comparison": ({"predicate", "a", "b"}, {"type", "plural"}),
@@ -294,6 +296,8 @@ def _parse_attribute(name: str, table: Any) -> AttributeWording:
         raise WordingError(f"{where}: missing required key 'label' (the attribute's infobox label)")
     if bool(values.get("roundup")) != ("roundup_title" in values):
         raise WordingError(f"{where}: 'roundup' and 'roundup_title' go together")
+    if values.get("roundup_narrative") and not values.get("roundup"):
+        raise WordingError(f"{where}.roundup_narrative: only an attribute with round-up pages uses it")
     if "roundup_title" in values and template_slots(values["roundup_title"]) != {"v"}:
         raise WordingError(f"{where}.roundup_title: must use exactly the slot {{v}}")
     return AttributeWording(**values)
