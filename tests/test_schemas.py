@@ -87,3 +87,26 @@ def test_same_schema_size_and_seed_give_a_byte_identical_corpus(schema, size, se
     second = write_corpus(build_world(load_schema(schema), size, seed))
     assert first.to_jsonl() == second.to_jsonl()
     assert first.content_hash == second.content_hash
+
+
+def test_no_invented_name_is_a_phrase_the_wording_writes():
+    from searchgym.world.names import ReservedPhrases
+
+    reserved = ReservedPhrases(["[a reading circle|a small drama group]", "{s} is known in [@place].", "parish records"])
+    assert reserved.holds("drama group") and reserved.holds("parish") and reserved.holds("known")
+    assert not reserved.holds("vrostiamel") and not reserved.holds("drama vrostiamel")
+
+
+def test_a_short_name_that_names_another_entity_is_never_used():
+    """"Grouhe" for "Waekru Grouhe" would read as the city Grouhe: the page says the full name."""
+    import numpy as np
+
+    from searchgym.corpus.article import reference_for
+    from searchgym.world.world import Entity, World
+
+    schema = load_schema("default")
+    entities = [Entity("person_000000", "person", "Waekru Grouhe"), Entity("city_000000", "city", "Grouhe"),
+                Entity("person_000001", "person", "Shishom Megrern")]
+    world = World(schema, 20, 0, entities, [])
+    assert reference_for(world, "person_000000", np.random.default_rng(0)).short == "Waekru Grouhe"
+    assert reference_for(world, "person_000001", np.random.default_rng(0)).short == "Megrern"

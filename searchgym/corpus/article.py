@@ -76,6 +76,8 @@ def reference_for(world: World, entity_id: str, rng: np.random.Generator) -> Ref
     wording = world.schema.wording.types[entity.type]  # type: ignore[union-attr]
     pronoun = _choose(world, rng, wording.pronouns)
     short = entity.name.split()[-1] if wording.short_name == "last_word" else entity.name
+    if short != entity.name and world.names_an_entity(short):  # "Grouhe" is also a city: say it in full
+        short = entity.name
     description = _choose(world, rng, wording.descriptions) if wording.descriptions else ""
     return Reference(entity.name, short, pronoun, description)
 

@@ -55,12 +55,35 @@ def normalize_name(name: str) -> str:
     return " ".join(text.split())
 
 
+class ReservedPhrases:
+    """Words and phrases the wording writes, which no name may be.
+
+    Invented names are built from syllables, and now and then one is an English phrase the prose
+    uses ("Drama Group" beside "a small drama group"): the grounding matcher would then read the
+    prose as naming that entity. A one-word name may be no word of the wording; a longer one no
+    phrase of its literal text (slots, choices and pools cut the text into fragments).
+    """
+
+    def __init__(self, texts: "list[str]") -> None:
+        fragments = [normalize_name(part) for text in texts for part in re.split(r"[{}\[\]|@]", text)]
+        fragments = [f for f in fragments if f]
+        self.words = {word for fragment in fragments for word in fragment.split()}
+        self.text = " | ".join(fragments)
+
+    def holds(self, key: str) -> bool:
+        if " " not in key:
+            return key in self.words
+        return f" {key} " in f" {self.text} " or self.text.startswith(f"{key} ") or f"| {key} " in self.text
+
+
 class NameGenerator:
     """Draws unique names for every style from one random generator."""
 
-    def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04) -> None:
+    def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04,
+                 reserved: "ReservedPhrases | None" = None) -> None:
         self._rng = rng
         self._similar_rate = similar_rate
+        self._reserved = reserved
         self._taken: set[str] = set()
         self._by_style: dict[str, list[str]] = {}
 
@@ -107,6 +130,8 @@ class NameGenerator:
         if any(not key or key in self._taken for key in keys) or len(set(keys)) != len(keys):
             return False
         if any(has_list_separator(text) for text in (name, *aliases)):
+            return False
+        if self._reserved is not None and any(self._reserved.holds(key) for key in keys):
             return False
         self._taken.update(keys)
         return True

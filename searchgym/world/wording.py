@@ -44,6 +44,7 @@ def template_slots(template: str) -> set[str]:
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
 _POOL_TRIES = 8
+_SLOT = re.compile(r"\{\w+\}")
 
 
 def _choice_groups(template: str) -> list[list[str]]:
@@ -94,14 +95,17 @@ def expand_clean(template: str, rng: Any, lexicon: Mapping[str, tuple[str, ...]]
     return expanded
 
 
-def reads_badly(template: str) -> bool:
-    """Whether an expanded template shows a wording defect whatever fills its slots."""
-    from searchgym.corpus.realize import fix_articles
-    from searchgym.corpus.style import wording_defects
+_EXPANSION_DEFECTS = ("repeated word", "repeated phrase", "double space", "doubled punctuation",
+                      "space before punctuation")
 
-    preview = fix_articles(re.sub(r"\{\w+\}", "Xq", template))
-    preview = preview[:1].upper() + preview[1:]
-    return bool(wording_defects(preview))
+
+def reads_badly(template: str) -> bool:
+    """Whether an expanded template shows a defect that expansion can introduce ("a local local
+    guidebook"), whatever fills its slots (articles are fixed later, when the sentence is rendered)."""
+    from searchgym.corpus.style import DEFECT_PATTERNS
+
+    preview = _SLOT.sub("Xq", template)
+    return any(DEFECT_PATTERNS[name].search(preview) for name in _EXPANSION_DEFECTS)
 
 
 def _check_choices(template: str, where: str, required: set[str]) -> None:
