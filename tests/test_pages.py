@@ -25,6 +25,24 @@ def test_a_page_shows_its_infobox_sections_and_every_passage(small_bundle):
     assert not any(p.text.startswith(f"{infobox_entries(world, entity)[0][0]}:") for p in corpus if p.entity_id == entity)
 
 
+def test_an_opened_page_states_nothing_its_passages_do_not_record(small_bundle):
+    """The infobox is rendered from the world: every line of it is a fact of a shown passage."""
+    world, corpus = small_bundle.world, small_bundle.corpus
+    for entity_id in corpus.pages:
+        page = open_page(world, corpus, corpus[corpus.pages[entity_id][0]])
+        recorded = {f for doc_id in page.doc_ids for f in corpus[doc_id].facts}
+        stated = {str(fact.object) if not fact.is_relation else world.name(fact.object if fact.subject == entity_id
+                                                                            else fact.subject)
+                  for fact_id in recorded for fact in [_fact(world, fact_id)]}
+        for _, value in infobox_entries(world, entity_id):
+            assert value.replace(",", "") in {v.replace(",", "") for v in stated}, (entity_id, value)
+
+
+def _fact(world, fact_id):
+    return next(f for f in world.relation_facts(fact_id.split("|")[0]) + world.attribute_facts(fact_id.split("|")[0])
+                if f.fact_id == fact_id)
+
+
 def test_round_up_pages_open_as_themselves(small_bundle):
     roundup = next(p for p in small_bundle.corpus if p.kind == "distractor")
     assert open_page(small_bundle.world, small_bundle.corpus, roundup) is None

@@ -51,7 +51,8 @@ def infobox_entries(world: World, entity_id: str) -> list[tuple[str, str]]:
             targets = world.targets(entity_id, relation.name)
             if len(targets) == 1:
                 entries.append((words.label, world.name(targets[0])))
-        if relation.target == entity.type and words.inverse_label and relation.inverse_functional:
+        if relation.target == entity.type and words.inverse_label and relation.inverse_functional \
+                and relation.inverse_list != "none":  # the page's passages state it too
             sources = world.sources(entity_id, relation.name)
             if len(sources) == 1:
                 entries.append((words.inverse_label, world.name(sources[0])))
