@@ -66,10 +66,13 @@ def page_passages(corpus: Corpus, entity_id: str) -> list[str]:
 
 def open_page(world: World, corpus: Corpus, passage: Passage) -> Page | None:
     """The page ``passage`` belongs to, or None for passages that are not part of an article
-    (round-up pages, documents of simulated engines): those open as themselves."""
-    if passage.kind != "page" or passage.entity_id is None or passage.doc_id not in corpus:
+    (round-up pages, documents of simulated engines): those open as themselves. The passage is
+    looked up by id in ``corpus``, so a remote engine serving the same corpus (whose passages
+    come back without provenance) opens the same page as the local one."""
+    own = corpus.by_id.get(passage.doc_id)
+    if own is None or own.kind != "page" or own.entity_id is None:
         return None
-    entity_id = passage.entity_id
+    entity_id = own.entity_id
     shown = page_passages(corpus, entity_id)
     lines = [world.name(entity_id)]
     box = infobox_entries(world, entity_id)
