@@ -108,10 +108,11 @@ def test_smollm2_rewrites_are_verified_cached_and_resumed(tmp_path: Path):
     world = build_world("default", 20, 0)
     corpus = write_corpus(world)
     generator = make_generator("smollm2")
-    rewritten, report = rewrite_corpus(world, corpus, "smollm2", generator=generator, batch_size=3, limit=3,
-                                       max_new_tokens=200, cache_dir=tmp_path, show_progress=False)
-    assert report.passages == 3 and report.generated == 3 and report.cached == 0
-    assert report.accepted + sum(report.rejected.values()) == 3
+    options = dict(generator=generator, batch_size=2, limit=2, max_new_tokens=120, cache_dir=tmp_path,
+                   show_progress=False)
+    rewritten, report = rewrite_corpus(world, corpus, "smollm2", **options)
+    assert report.passages == 2 and report.generated == 2 and report.cached == 0
+    assert report.accepted + sum(report.rejected.values()) == 2
     lint_corpus(world, rewritten)
     changed = [p for p, q in zip(corpus, rewritten) if p.text != q.text]
     assert len(changed) <= report.accepted
@@ -119,7 +120,10 @@ def test_smollm2_rewrites_are_verified_cached_and_resumed(tmp_path: Path):
     (store,) = tmp_path.glob("*.jsonl")
     lines = store.read_text().splitlines()
     store.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # killed mid-write
-    again, resumed = rewrite_corpus(world, corpus, "smollm2", generator=generator, batch_size=3, limit=3,
-                                    max_new_tokens=200, cache_dir=tmp_path, show_progress=False)
-    assert resumed.generated == 1 and resumed.cached == 2
-    assert resumed.accepted == report.accepted and again.to_jsonl() == rewritten.to_jsonl()
+    again, resumed = rewrite_corpus(world, corpus, "smollm2", **options)
+    assert resumed.generated == 1 and resumed.cached == 1
+    # the passage whose rewrite survived the kill is reused as is (the other was generated again,
+    # alone in its batch, which greedy decoding need not reproduce bit for bit)
+    first = next(p.doc_id for p in corpus if p.kind == "page")
+    assert again[first].text == rewritten[first].text
+    lint_corpus(world, again)
