@@ -17,6 +17,7 @@ a single test fact (:func:`split_world_seed`).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,8 @@ def build_bundle(
         atomic_write_bytes(directory / "world.json", world.canonical_bytes())
         corpus.save(directory / "passages.jsonl")
         tasks.save(directory / "tasks.jsonl")
+        if corpus.writer_report is not None:  # the LLM writer's acceptance rate, kept with the corpus
+            atomic_write_bytes(directory / "writer-report.json", json.dumps(corpus.writer_report, indent=1).encode())
         built.append((world, corpus, tasks))
         # Hashes are computed once, here; a cache hit reads them from the (verified) manifest.
         return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks),
@@ -139,6 +142,8 @@ def build_bundle(
         world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
         corpus = Corpus.load(directory / "passages.jsonl", world.world_id, content_hash=meta.get("corpus_hash"),
                              store_hash=meta.get("store_hash"))
+        if (directory / "writer-report.json").exists():
+            corpus.writer_report = json.loads((directory / "writer-report.json").read_text())
         tasks = TaskSet.load(directory / "tasks.jsonl", world.world_id)
     bundle = WorldBundle(world, corpus, tasks, key)
     with _LOCK:

@@ -1,5 +1,5 @@
 """The ``searchgym`` command line: ``eval`` (the main job), ``audit``, ``compare``, the servers
-(``serve``, ``serve-llm``, ``serve-sim``, ``serve-env``), ``export``, ``info``."""
+(``serve``, ``serve-llm``, ``serve-sim``, ``serve-env``), ``export``, ``preview``, ``info``."""
 
 from __future__ import annotations
 
@@ -169,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_parsers(commands)
 
     from searchgym.export import add_export_parser
+    from searchgym.preview import add_preview_parser
 
     add_export_parser(commands)
+    add_preview_parser(commands)
 
     info = commands.add_parser("info", help="list the bundled env specs")
     info.set_defaults(func=_cmd_info)

@@ -39,6 +39,9 @@ def render_audit(report: dict[str, Any], console: Console) -> None:
         solves = data["shortcuts"]["question_search_solves_by_type"]
         console.print("one question-text search retrieves all evidence: " +
                       ", ".join(f"{k} {v:.2f}" for k, v in solves.items()))
+        if data["depth"].get("plans_opening_a_page"):
+            console.print(f"minimal plans that open a page (<access>): {data['depth']['plans_opening_a_page']} "
+                          f"of {data['tasks']} tasks")
         if data["depth"]["inexact"]:
             console.print(f"{data['depth']['inexact']} depths are upper bounds (IDA* budget); "
                           f"largest gap to their lower bound: {data['depth']['worst_bound_gap']}")

@@ -49,6 +49,7 @@ class Corpus:
             if passage.entity_id is not None and passage.kind == "page":
                 self.pages[passage.entity_id].append(passage.doc_id)
         self._hash: str | None = content_hash
+        self.writer_report: dict | None = None  # set by the LLM writer (searchgym.corpus.rewrite)
 
     def __len__(self) -> int:
         return len(self.passages)

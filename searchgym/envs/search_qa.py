@@ -21,6 +21,7 @@ import gymnasium as gym
 from searchgym.answer_guard import CandidateIndex, candidates_for_world, score_answer
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
+from searchgym.corpus.page import open_page
 from searchgym.envs.actions import ParsedAction, parse_action
 from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.episode import EpisodeState, action_text
@@ -316,11 +317,18 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             try:
                 passage = self.engine.access(parsed.argument)
                 limit = 4 * config.max_doc_chars
-                outcome.observation = format_access(passage, max_chars=limit, show_ids=config.show_doc_ids)
-                outcome.doc_ids = [str(passage.doc_id)]
-                outcome.opened_shown = outcome.doc_ids[0] in self.state.shown
+                page = open_page(self.bundle.world, self.bundle.corpus, passage)
+                if page is None:  # a round-up page or an engine's own document: opens as itself
+                    outcome.observation = format_access(passage, max_chars=limit, show_ids=config.show_doc_ids)
+                    outcome.doc_ids = [str(passage.doc_id)]
+                    shown = [(passage.title, truncate_text(passage.text.strip(), limit))]
+                else:  # a passage of an article opens the whole article: every passage it shows
+                    outcome.observation = format_access(page, show_ids=config.show_doc_ids)
+                    outcome.doc_ids = list(page.doc_ids)
+                    shown = [(self.corpus[d].title, self.corpus[d].text) for d in page.doc_ids]
+                outcome.opened_shown = str(passage.doc_id) in self.state.shown
                 if not getattr(self.engine, "agent_written", False):
-                    outcome.evidence_text = [f"{passage.title}\n{truncate_text(passage.text.strip(), limit)}"]
+                    outcome.evidence_text = [f"{title}\n{text}" for title, text in shown]
             except UnknownDocumentError as missing:
                 outcome.error = str(missing)
                 outcome.observation = format_error(f"{missing}. Use a document id shown in search results.")
