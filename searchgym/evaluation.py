@@ -40,7 +40,7 @@ from rich.progress import (
 from rich.table import Table
 
 import searchgym
-from searchgym.agents.base import Agent
+from searchgym.agents.base import Agent, begin_episode, begin_episodes, is_privileged
 from searchgym.cache import atomic_write_text
 from searchgym.stats import bootstrap_mean_ci, wilson_interval
 
@@ -71,7 +71,7 @@ def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
 
 def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int) -> EpisodeResult:
     observation, info = env.reset(seed=seed, options={"task_key": task_key})
-    agent.begin(observation, info, env, seed)
+    begin_episode(agent, observation, info, seed, env)
     while True:
         observation, _, terminated, truncated, info = env.step(agent.act(observation, info))
         if terminated or truncated:
@@ -113,18 +113,23 @@ def evaluate(
     agents: list[Agent],
     episodes: int,
     *,
+    split: str = "test",
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     console: Console | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Run every agent on the same ``episodes`` tasks; return a JSON-ready report."""
+    """Run every agent on the same ``episodes`` tasks of ``split`` (default ``"test"``, as the
+    CLI's); return a JSON-ready report."""
     console = console or Console()
-    env = gym.make(env_id, **(env_kwargs or {}))
+    if "split" in (env_kwargs or {}):
+        raise ValueError("pass the split as evaluate(..., split=...), not in env_kwargs")
+    env_kwargs = {**(env_kwargs or {}), "split": split}
+    env = gym.make(env_id, **env_kwargs)
     try:
         keys = select_task_keys(env, episodes, seed)
         report: dict[str, Any] = {
-            "env": env_id, "env_kwargs": env_kwargs or {}, "episodes": len(keys), "seed": seed,
+            "env": env_id, "split": split, "env_kwargs": env_kwargs, "episodes": len(keys), "seed": seed,
             "world_id": env.unwrapped.world.world_id, "searchgym_version": searchgym.__version__,
             "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "agents": {},
@@ -240,8 +245,8 @@ def run_episodes_batched(
         observations, infos = envs.reset(seed=seeds, options={"task_keys": keys, "reset_mask": mask})
         real = [slot for slot in slots if episode_of[slot] is not None]
         if real:
-            agent.begin_batch([observations[s] for s in real], [_unbatch_info(infos, s) for s in real],
-                              [envs.envs[s] for s in real], [seeds[s] for s in real], slots=real)
+            begin_episodes(agent, [observations[s] for s in real], [_unbatch_info(infos, s) for s in real],
+                           [seeds[s] for s in real], real, [envs.envs[s] for s in real])
         return observations, infos
 
     try:
@@ -287,19 +292,24 @@ class LockstepAgents:
         self.factory = factory
         self.batch_size = batch_size
         self._agents: dict[int, Any] = {}
-        self.name = factory().name
+        probe = factory()
+        self.name = probe.name
+        self.privileged = is_privileged(probe)  # privileged iff the agents it runs are
 
-    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
-        self.begin_batch([observation], [info], [env], [seed])
+    def begin(self, observation: str, info: dict[str, Any], seed: int, *, env: gym.Env | None = None) -> None:
+        self.begin_batch([observation], [info], [seed], envs=None if env is None else [env])
 
     def act(self, observation: str, info: dict[str, Any]) -> str | dict[str, Any]:
         return self.act_batch([observation], [info])[0]
 
-    def begin_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]], envs: Sequence[gym.Env],
-                    seeds: Sequence[int], slots: Sequence[int] | None = None) -> None:
+    def begin_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]], seeds: Sequence[int],
+                    slots: Sequence[int] | None = None, *, envs: Sequence[gym.Env] | None = None) -> None:
         slots = list(range(len(observations))) if slots is None else list(slots)
-        for slot, observation, info, env, seed in zip(slots, observations, infos, envs, seeds):
-            self._agents.setdefault(slot, self.factory()).begin(observation, info, env, seed)
+        if self.privileged and envs is None:
+            raise TypeError(f"{self.name} is privileged: begin_batch needs envs=")
+        for i, (slot, observation, info, seed) in enumerate(zip(slots, observations, infos, seeds)):
+            begin_episode(self._agents.setdefault(slot, self.factory()), observation, info, seed,
+                          None if envs is None else envs[i])
 
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
                   slots: Sequence[int] | None = None) -> list[Any]:
