@@ -16,7 +16,8 @@ import numpy as np
 
 from searchgym.training.rollouts import EpisodeRollout
 
-__all__ = ["action_log_prob", "behaviour_cloning_epoch", "group_advantages", "policy_gradient_step"]
+__all__ = ["action_log_prob", "behaviour_cloning_epoch", "group_advantages", "policy_gradient_step",
+           "train_top_layers"]
 
 
 def action_log_prob(policy: Any, messages: list[dict[str, str]], action: str, max_tokens: int):
@@ -35,6 +36,29 @@ def action_log_prob(policy: Any, messages: list[dict[str, str]], action: str, ma
     logits = model(ids).logits[0, len(context) - 1 : -1].float()
     picked = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(target, device=model.device)[:, None])
     return picked.sum()
+
+
+def train_top_layers(model: Any, layers: int) -> list[Any]:
+    """Freeze all but the top ``layers`` decoder layers (and the final norm); return the
+    trainable parameters. ``layers <= 0`` trains everything.
+
+    Why: on a CPU the backward pass is most of an update's cost; autograd records nothing below
+    the first trainable layer, so training the top 6 of SmolLM2's 30 layers cuts an update's
+    compute by more than half (embeddings, tied to the output head, stay frozen too).
+    """
+    if layers <= 0:
+        return [p for p in model.parameters() if p.requires_grad]
+    decoder = model.get_decoder()
+    stack = decoder.layers
+    if layers > len(stack):
+        raise ValueError(f"the model has {len(stack)} decoder layers; cannot train the top {layers}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for module in [*stack[-layers:], getattr(decoder, "norm", None)]:
+        if module is not None:
+            for parameter in module.parameters():
+                parameter.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def group_advantages(rewards: Sequence[float], eps: float = 1e-6) -> np.ndarray:
@@ -68,7 +92,8 @@ def policy_gradient_step(policy: Any, optimizer: Any, episodes: Sequence[Episode
                 updated += 1
     grad_norm = 0.0
     if updated:
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(policy.model.parameters(), max_grad_norm))
+        trainable = [p for p in policy.model.parameters() if p.requires_grad]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm))
         optimizer.step()
     policy.model.eval()
     return {"loss": loss_total, "grad_norm": grad_norm, "updated_turns": updated, "signal_groups": signal_groups,
@@ -91,7 +116,7 @@ def behaviour_cloning_epoch(policy: Any, optimizer: Any, pairs: Sequence[tuple[l
             continue
         loss = -log_prob / max(1, len(action))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.model.parameters(), max_grad_norm)
+        torch.nn.utils.clip_grad_norm_([p for p in policy.model.parameters() if p.requires_grad], max_grad_norm)
         optimizer.step()
         total += loss.item()
         count += 1
