@@ -113,7 +113,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(args.env, agents, args.episodes, split=args.split, seed=args.seed, env_kwargs=env_kwargs,
                       show_progress=progress_enabled(args.no_progress),
                       trajectories_to=trajectories_path(output) if args.save_trajectories else None)
-    report["command"] = "searchgym " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "searchgym" else None
+    report["command"] = "searchgym " + shlex.join(args.argv)
     render_tables(report, console)
     save_report(report, output)
     console.print(f"results saved to [bold]{output}[/bold]" +
@@ -126,6 +126,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     episodes = load_trajectories(args.results)
     console = output_console()
+    if args.task_key is None and args.full:
+        warn("--full: unused, it applies to one episode (give a TASK_KEY)")
+    if args.task_key is not None and args.failures:
+        warn("--failures: unused, it applies to the list of episodes (without a TASK_KEY)")
     if args.task_key is None:
         render_episode_list(episodes if args.agent is None else [e for e in episodes if e["agent"] == args.agent],
                             console, failures_only=args.failures)
@@ -140,6 +144,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if not args.html and not args.markdown:
         raise UsageError("nothing to write: give --html DIR and/or --markdown FILE (- for stdout)")
+    if args.title != "searchgym report" and not args.html:
+        warn("--title: unused without --html")
     missing = [path for path in args.results if not Path(path).is_file()]
     if missing:
         raise UsageError(f"no such results file: {missing[0]}")
@@ -306,7 +312,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in the results, so a run says how to reproduce it
     quiet_third_party_progress()
     import searchgym  # noqa: F401  (registers the envs)
 
