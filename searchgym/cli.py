@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--output", help="results JSON (default: results/eval-<env>.json)")
     evaluation.add_argument("--save-trajectories", action="store_true",
                             help="also write every episode as JSONL beside the results (<output>.trajectories.jsonl)")
-    evaluation.add_argument("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
+    evaluation.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (none when stderr is not a terminal)")
     evaluation.set_defaults(func=_cmd_eval)
 
     show = commands.add_parser("show", help="print one episode of a run (or list its episodes)",

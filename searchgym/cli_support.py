@@ -162,7 +162,7 @@ def check_settings(env_id: str, overrides: dict[str, Any], flag: str = "--set") 
     from searchgym.envs.config import SpecError, load_spec
 
     settings = user_settings()
-    for key, value in overrides.items():
+    for key in overrides:
         if key not in settings:
             raise UsageError(f"{flag} {key}: unknown setting{closest(key, settings)} "
                              f"(settings: {', '.join(sorted(settings))})")

@@ -62,7 +62,7 @@ class EpisodeResult:
     min_searches: int = 0  # the task's measured depth: fewest searches of a knowledge-free agent
 
     @classmethod
-    def from_info(cls, agent: str, task_key: str, info: dict[str, Any]) -> "EpisodeResult":
+    def from_info(cls, agent: str, task_key: str, info: dict[str, Any]) -> EpisodeResult:
         """The result of an episode from its last step's ``info``."""
         return cls(
             agent=agent, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),

@@ -110,7 +110,7 @@ class EnvConfig:
         data["hops"] = list(self.hops)
         return data
 
-    def with_overrides(self, overrides: dict[str, Any]) -> "EnvConfig":
+    def with_overrides(self, overrides: dict[str, Any]) -> EnvConfig:
         return replace(self, **_coerce(overrides, origin=f"overrides of {self.id}"))
 
 

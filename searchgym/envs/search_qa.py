@@ -303,7 +303,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             self.render()
         return outcome.observation, float(outcome.reward), outcome.terminated, truncated, info
 
-    def _outcome(self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None) -> "_Outcome":
+    def _outcome(self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None) -> _Outcome:
         """What an action produces (observation, doc ids, reward), computed without touching state."""
         outcome = _Outcome(error=parsed.error)
         config = self.config

@@ -57,11 +57,10 @@ sub-envs' steps are never lost (and in Gymnasium's ``AsyncVectorEnv`` no worker 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -258,7 +257,8 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             missing = [i for i in range(self.num_envs) if not self._was_reset[i]]
             raise RuntimeError(f"step() called before reset() for sub-env(s) {missing}: call reset() first")
         if isinstance(actions, (str, bytes, dict)):
-            raise TypeError(f"actions must be a sequence of {self.num_envs} actions, not a single {type(actions).__name__}")
+            raise TypeError(f"actions must be a sequence of {self.num_envs} actions, "
+                            f"not a single {type(actions).__name__}")
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")

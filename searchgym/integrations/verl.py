@@ -52,12 +52,12 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
 from searchgym.envs.observations import (
     format_access,
     format_error,
     format_search_results,
 )
-from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
 from searchgym.envs.tools import tool_schemas
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,

@@ -5,9 +5,10 @@ Design notes (why, not what):
 * Prompts are left-padded with an attention mask so a batch decodes like each prompt alone.
   Prompts are sorted by length before batching to waste less compute on padding.
 * Sampling draws from one ``torch.Generator`` per prompt, seeded from the prompt's own seed
-  (``config.seeds``) or else from ``config.seed`` and the prompt's position in the call. ``transformers.generate`` has no generator argument and would use
-  the global RNG (not reproducible under threads, and it perturbs other code), so the sampler is a
-  logits processor that picks the token itself and leaves a one-hot score for greedy search.
+  (``config.seeds``) or else from ``config.seed`` and the prompt's position in the call.
+  ``transformers.generate`` has no generator argument and would use the global RNG (not
+  reproducible under threads, and it perturbs other code), so the sampler is a logits processor
+  that picks the token itself and leaves a one-hot score for greedy search.
 * Stop strings end generation early through a ``StoppingCriteria`` that decodes only the tail of
   each row, then the text is cut at the first stop string (kept by default, see
   :class:`~searchgym.llm.base.GenerationConfig`).
@@ -179,7 +180,7 @@ class _QueueStreamer(BaseStreamer):
     characters come out whole; a trailing replacement character waits for its next token.
     """
 
-    def __init__(self, tokenizer: Any, events: "queue.Queue[tuple[str, Any]]", end_ids: set[int]) -> None:
+    def __init__(self, tokenizer: Any, events: queue.Queue[tuple[str, Any]], end_ids: set[int]) -> None:
         self.tokenizer = tokenizer
         self.events = events
         self.end_ids = end_ids

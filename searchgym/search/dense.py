@@ -26,8 +26,6 @@ import numpy as np
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.base import SearchError
-from searchgym.search.exact import ExactInnerProductIndex
-from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
     CacheArg,
@@ -37,6 +35,8 @@ from searchgym.search.corpus_index import (
     load_or_build_artifact,
     resolve_cache,
 )
+from searchgym.search.exact import ExactInnerProductIndex
+from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
 from searchgym.types import Hit, Passage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,7 +122,7 @@ _MODEL_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _load_model_cached(path: str, device: str) -> "SentenceTransformer":
+def _load_model_cached(path: str, device: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -131,7 +131,7 @@ def _load_model_cached(path: str, device: str) -> "SentenceTransformer":
         raise SearchError(f"cannot load the sentence-transformers model at {path}: {error}") from error
 
 
-def load_model(path: Path, device: str) -> "SentenceTransformer":
+def load_model(path: Path, device: str) -> SentenceTransformer:
     """Load (once per process) the model at a local ``path``.
 
     Shared because a hybrid engine, a dense engine and tests often want the same model: one

@@ -284,7 +284,8 @@ class _SimulatedBase:
         if len(chosen) < count:
             named = {i for m in grounding.mentions for i in range(m.start, m.end)}
             topic = [t for i, t in enumerate(query_tokens) if i not in named]
-            related = [r for r in self.index.search(topic, 6 * count + 6) if self._safe_for(self.corpus.passages[r], asked)]
+            related = [r for r in self.index.search(topic, 6 * count + 6)
+                       if self._safe_for(self.corpus.passages[r], asked)]
             related = [r for r in related if r not in exclude and r not in chosen]
             if related:
                 order = rng.permutation(len(related))
@@ -364,8 +365,9 @@ class TemplateSimulatedEngine(_SimulatedBase):
             ``last_calls`` records whether a query's documents contain a gold fact of the task.
 
     ``last_calls``: one dict per query of the last search: ``query``, ``noisy``, ``noise_kind``
-    (``"look_alike"``/``"related"``/``"distractor"``, that of the first document; None if useful), ``mentioned`` (entity ids), ``doc_ids``,
-    ``contains_needed_fact`` (bool, or None when the task is unknown), ``task_key``, ``group_seed``.
+    (``"look_alike"``/``"related"``/``"distractor"``, that of the first document; None if useful),
+    ``mentioned`` (entity ids), ``doc_ids``, ``contains_needed_fact`` (bool, or None when the task
+    is unknown), ``task_key``, ``group_seed``.
     """
 
     name = "simulated"

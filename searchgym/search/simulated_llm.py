@@ -252,7 +252,8 @@ class LLMSimulatedEngine(_SimulatedBase):
             self._generator_options = dict(generator_options or {})
         else:
             if not callable(getattr(generator, "generate", None)):
-                raise TypeError(f"generator must have a generate(prompts, config) method, got {type(generator).__name__}")
+                raise TypeError("generator must have a generate(prompts, config) method, "
+                                f"got {type(generator).__name__}")
             self._spec, self._generator, self._generator_options = None, generator, {}
         self._generator_given = self._generator is not None
         if cache not in (True, False, "memory"):

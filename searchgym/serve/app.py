@@ -164,13 +164,14 @@ def create_app(
         yield
         await batcher.aclose()
 
-    docs = {} if show_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title="searchgym retrieval server",
         description="Search-R1-compatible /retrieve and ASearcher-style /access.",
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
-        **docs,
+        docs_url="/docs" if show_docs else None,
+        redoc_url="/redoc" if show_docs else None,
+        openapi_url="/openapi.json" if show_docs else None,
     )
     app.state.engine = engine
     app.state.batcher = batcher

@@ -10,8 +10,9 @@ the world: a useful call gets real corpus passages about the entities the query 
 call gets the template simulator's controlled noise (look-alike entities, passages on the same
 topic about other entities, distractors), never a statement about the asked entity and never one
 containing the gold answer the prompt gave. A useful call with fewer true passages than asked for
-is filled up with that noise, as a real engine ranks unrelated pages below the relevant ones. So ZeroSearch's loop, prompts and noise schedule run
-unchanged, and its documents can no longer contradict the gold answer.
+is filled up with that noise, as a real engine ranks unrelated pages below the relevant ones.
+So ZeroSearch's loop, prompts and noise schedule run unchanged, and its documents can no longer
+contradict the gold answer.
 
 The reply is ZeroSearch's text format, ``Doc 1: ...`` to ``Doc n:``, one document per line (its
 post-processing splits at ``Doc {topk+1}``). The response also carries a ``searchgym`` object with

@@ -247,11 +247,14 @@ def _parse_name_forms(value: Any, where: str, style: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_constraints(value: Any, where: str, source: EntityTypeSpec, target: EntityTypeSpec) -> tuple[GapConstraint, ...]:
+def _parse_constraints(
+    value: Any, where: str, source: EntityTypeSpec, target: EntityTypeSpec
+) -> tuple[GapConstraint, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise SchemaError(f"{where}: must be a list of tables like {{ source_attr = ..., target_attr = ..., min_gap = 0 }}")
+        raise SchemaError(f"{where}: must be a list of tables like "
+                          "{ source_attr = ..., target_attr = ..., min_gap = 0 }")
     constraints = []
     for index, table in enumerate(value):
         here = f"{where}[{index}]"
@@ -345,7 +348,8 @@ def parse_schema(text: str, *, origin: str = "<string>", wording_text: str | Non
     for relation in relations:
         if relation.consistent_with is not None:
             if relation.consistent_with not in names:
-                raise SchemaError(f"relations.{relation.name}.consistent_with: unknown relation {relation.consistent_with!r}")
+                raise SchemaError(f"relations.{relation.name}.consistent_with: "
+                                  f"unknown relation {relation.consistent_with!r}")
             other = next(r for r in relations if r.name == relation.consistent_with)
             if (other.source, other.target) != (relation.source, relation.target) or not other.functional:
                 raise SchemaError(

@@ -171,7 +171,7 @@ class World:
         }
 
     @classmethod
-    def from_canonical_bytes(cls, schema: Schema, data: bytes) -> "World":
+    def from_canonical_bytes(cls, schema: Schema, data: bytes) -> World:
         """Rebuild a world saved with :meth:`canonical_bytes` (used by the on-disk cache)."""
         payload = json.loads(data)
         _, _, size, seed = payload["world_id"].rsplit("-", 3)

@@ -56,7 +56,7 @@ class TransformersAnswerScorer:
         spec = self.model_spec if isinstance(self.model_spec, (str, type(None))) else type(self.model_spec).__name__
         return f"TransformersAnswerScorer({spec!r}, reduction={self.reduction!r})"
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "TransformersAnswerScorer":
+    def __deepcopy__(self, memo: dict[int, Any]) -> TransformersAnswerScorer:
         return self  # stateless apart from the (read-only) model: share it
 
     def __getstate__(self) -> dict[str, Any]:
