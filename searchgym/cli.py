@@ -85,9 +85,9 @@ def warn_unused_agent_options(options: dict[str, Any], agents: list[str]) -> Non
         owner = _owner(key, agents)
         targets = [owner] if owner else agents
         option = key[len(owner) + 1:] if owner else key
-        if not any(accepted[a] is None or option in accepted[a] for a in targets):
-            takes = "; ".join(f"{a} takes {', '.join(sorted(accepted[a])) or 'none'}" for a in targets
-                              if accepted[a] is not None)
+        if not any((names := accepted[a]) is None or option in names for a in targets):
+            takes = "; ".join(f"{a} takes {', '.join(sorted(names)) or 'none'}" for a in targets
+                              if (names := accepted[a]) is not None)
             warn(f"--agent-option {key}: unused, no agent of this run takes {option!r} ({takes})")
 
 

@@ -47,7 +47,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         default = action.default
         if "default" in text or default is None or default is False or default is argparse.SUPPRESS or default == []:
             return text
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or text
 
 
 _CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")

@@ -1,8 +1,9 @@
 """The LLM-written simulated search engine (ZeroSearch-style, grounded in the world graph).
 
-Split from :mod:`searchgym.search.simulated` (which keeps the shared base, the template engine
-and the constructors, and re-exports these names): the prompt, the document parser, the result
-cache and :class:`LLMSimulatedEngine`. See that module's docstring for the design.
+The prompt, the document parser, the result cache and :class:`LLMSimulatedEngine`; the parts it
+shares with the template engine live in :mod:`searchgym.search.simulated_base`, and
+:mod:`searchgym.search.simulated` re-exports these names. See that module's docstring for the
+design.
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ from searchgym.corpus.corpus import Corpus
 from searchgym.search.base import UnknownDocumentError
 from searchgym.search.corpus_index import check_k, clean_queries, shorten
 from searchgym.search.grounding import Grounding, normalize, relation_vocabulary, tokenize
-from searchgym.search.simulated import (
-    _NUMBER_WORDS,
+from searchgym.search.simulated_base import (
     _SHARED_LOCK,
     GENERATED_TITLE,
     SIM_ID_PREFIX,
     SearchContext,
+    SimulatedEngineBase,
     _hash_int,
     _rng,
-    _SimulatedBase,
 )
 from searchgym.types import Fact, Hit, Passage
 from searchgym.world.world import World
 
 logger = logging.getLogger(__name__)
+
+_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
+                 8: "eight", 9: "nine", 10: "ten"}
 
 __all__ = ["LLMSimulatedEngine", "parse_documents", "zerosearch_prompt"]
 
@@ -185,7 +188,7 @@ def _model_id(generator: Any, spec: str | None) -> str:
     return spec or type(generator).__name__
 
 
-class LLMSimulatedEngine(_SimulatedBase):
+class LLMSimulatedEngine(SimulatedEngineBase):
     """ZeroSearch-style simulated search: an LLM writes the documents, grounded in graph facts.
 
     Args:
@@ -367,7 +370,7 @@ class LLMSimulatedEngine(_SimulatedBase):
         k = check_k(k)
         contexts = self._contexts(cleaned, contexts)
         plans: list[dict[str, Any] | None] = []
-        pending: dict[str, tuple[str, int]] = {}
+        pending: dict[str, dict[str, Any]] = {}  # cache key -> the plan whose prompt generates it
         for query, context in zip(cleaned, contexts):
             if not query:
                 plans.append(None)
@@ -377,7 +380,7 @@ class LLMSimulatedEngine(_SimulatedBase):
             prompt, facts, title = self._prompt_for(query, useful, grounding, context)
             seed = self._sampling_seed(query, useful, context)
             key = self._cache_key(prompt, seed)
-            plan = {"query": query, "context": context, "useful": useful, "grounding": grounding,
+            plan: dict[str, Any] = {"query": query, "context": context, "useful": useful, "grounding": grounding,
                     "facts": facts, "title": title, "key": key, "prompt": prompt, "seed": seed}
             plans.append(plan)
             if key not in pending and (not self.cache_mode or self._lookup(key) is None):
@@ -389,26 +392,26 @@ class LLMSimulatedEngine(_SimulatedBase):
             if len(texts) != len(keys):
                 raise RuntimeError(f"generator returned {len(texts)} outputs for {len(keys)} prompts")
             for key, text in zip(keys, texts):
-                plan = pending[key]
+                generated = pending[key]
                 self._store(key, {
-                    "key": key, "model": self.model_id, "prompt": plan["prompt"], "seed": plan["seed"],
-                    "text": str(text), "query": plan["query"], "useful": plan["useful"],
-                    "fact_ids": [fact.fact_id for fact in plan["facts"]], "title": plan["title"],
-                    "mentioned": list(plan["grounding"].entity_ids),
+                    "key": key, "model": self.model_id, "prompt": generated["prompt"], "seed": generated["seed"],
+                    "text": str(text), "query": generated["query"], "useful": generated["useful"],
+                    "fact_ids": [fact.fact_id for fact in generated["facts"]], "title": generated["title"],
+                    "mentioned": list(generated["grounding"].entity_ids),
                 })
         results: list[list[Hit]] = []
         calls: list[dict[str, Any]] = []
-        for query, context, plan in zip(cleaned, contexts, plans):
-            if plan is None:
+        for query, context, planned in zip(cleaned, contexts, plans):
+            if planned is None:
                 results.append([])
                 calls.append({"query": query, "noisy": False, "mentioned": [], "doc_ids": [],
                               "contains_needed_fact": None, "task_key": context.task_key,
                               "group_seed": context.group_seed})
                 continue
-            entry = self._lookup(plan["key"])
+            entry = self._lookup(planned["key"])
             assert entry is not None
-            hits, call = self._finish(plan, entry, self._count(k))
-            call["cached"] = plan["key"] in cached_keys
+            hits, call = self._finish(planned, entry, self._count(k))
+            call["cached"] = planned["key"] in cached_keys
             results.append(hits)
             calls.append(call)
         self.last_calls = calls

@@ -38,7 +38,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from searchgym.search.base import SearchEngine, UnknownDocumentError
+from searchgym.search.base import SearchEngine, UnknownDocumentError, engine_passages
 from searchgym.serve.batcher import EngineFailure, QueryBatcher
 from searchgym.serve.dialects import DOC_ROUTE, passage_item, retrieve_payload, url_candidates
 from searchgym.serve.guard import (
@@ -105,7 +105,7 @@ def corpus_size(engine: SearchEngine) -> int | None:
         value = getattr(engine, attribute, None)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-    passages = getattr(engine, "passages", None)
+    passages = engine_passages(engine)
     try:
         return len(passages) if passages is not None else None
     except TypeError:

@@ -35,8 +35,10 @@ from fastapi.responses import StreamingResponse
 
 from searchgym.llm.openai_server import add_error_handlers
 from searchgym.llm.openai_wire import APIError, ChatCompletionRequest, ChunkWriter, chat_completion, chat_message
+from searchgym.search.base import ContextualSearchEngine, last_calls
+from searchgym.search.factory import ENGINE_REGISTRY, engine_entry, make_engine
 from searchgym.search.grounding import normalize
-from searchgym.search.simulated import SearchContext, make_simulated_engine
+from searchgym.search.simulated_base import SearchContext
 from searchgym.types import Hit
 
 __all__ = ["GroundedSimulator", "SimulationRequest", "create_sim_app", "parse_simulation_prompt"]
@@ -81,6 +83,18 @@ def parse_simulation_prompt(text: str) -> SimulationRequest:
         answer=question.group(2).strip() if question else None)
 
 
+def _simulator(bundle: Any, name: str, **options: Any) -> ContextualSearchEngine:
+    """A simulated engine (one whose noise the caller sets) built from the bundle."""
+    entry = engine_entry(name)
+    if not (entry.needs_world and entry.options is not None and "noise_prob" in entry.options):
+        simulators = [n for n, e in ENGINE_REGISTRY.items() if e.needs_world and "noise_prob" in (e.options or ())]
+        raise ValueError(f"{name!r} is not a simulated search engine; simulators: {', '.join(sorted(simulators))}")
+    engine = make_engine(name, bundle, **options)
+    if not isinstance(engine, ContextualSearchEngine):  # pragma: no cover - a re-registered name
+        raise TypeError(f"engine {name!r} built a {type(engine).__name__}, which takes no search contexts")
+    return engine
+
+
 class GroundedSimulator:
     """Documents for simulation requests, from a world bundle (see the module docstring).
 
@@ -90,8 +104,8 @@ class GroundedSimulator:
 
     def __init__(self, bundle: Any, engine: str = "simulated", *, seed: int = 0, **options: Any) -> None:
         self.bundle = bundle
-        self.useful = make_simulated_engine(bundle, engine, noise_prob=0.0, seed=seed, **options)
-        self.noisy = make_simulated_engine(bundle, engine, noise_prob=1.0, seed=seed, **options)
+        self.useful = _simulator(bundle, engine, noise_prob=0.0, seed=seed, **options)
+        self.noisy = _simulator(bundle, engine, noise_prob=1.0, seed=seed, **options)
         self.lock = threading.Lock()  # the engines record last_calls: one request at a time
         self.tasks_by_question = {normalize(task.question): task.task_key for task in bundle.tasks}
 
@@ -104,7 +118,8 @@ class GroundedSimulator:
         wanted = request.num_docs if request.useful else 3 * request.num_docs
         with self.lock:
             (hits,) = engine.search_batch([request.query], wanted, [context])
-            call = dict(engine.last_calls[0]) if getattr(engine, "last_calls", None) else {}
+            calls = last_calls(engine)
+            call = dict(calls[0]) if calls else {}
         if not request.useful and request.answer and len(normalize(request.answer)) >= 2:
             gold = f" {normalize(request.answer)} "
             hits = [hit for hit in hits if gold not in f" {normalize(hit.title + ' ' + hit.text)} "]

@@ -200,8 +200,8 @@ class TaskGenerator:
                 chosen[stratum].append((candidate, evidence, depth))
             if all(len(tasks) >= quota for tasks in chosen.values()):
                 break
-        tasks = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
-        return TaskSet(self.world.world_id, tasks)
+        selected = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
+        return TaskSet(self.world.world_id, selected)
 
     def _draws(self, round_index: int, missing: int, drawn: int, accepted: int) -> int:
         """Candidates to draw for a stratum this round: twice the missing tasks at first, then

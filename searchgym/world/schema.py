@@ -270,7 +270,8 @@ def _parse_constraints(
         if all(b is None for b in bounds) or any(b is not None and (not isinstance(b, int) or isinstance(b, bool))
                                                  for b in bounds):
             raise SchemaError(f"{here}: needs an integer min_gap and/or max_gap")
-        if None not in bounds and bounds[0] > bounds[1]:
+        low, high = bounds
+        if low is not None and high is not None and low > high:
             raise SchemaError(f"{here}: min_gap {bounds[0]} is above max_gap {bounds[1]}")
         constraints.append(GapConstraint(source_attr, target_attr, bounds[0], bounds[1]))
     return tuple(constraints)
