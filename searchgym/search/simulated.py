@@ -39,7 +39,8 @@ from searchgym.search.simulated_base import (
     _rng,
     noise_draw,
 )
-from searchgym.search.simulated_llm import LLMSimulatedEngine, parse_documents, zerosearch_prompt
+from searchgym.search.simulated_llm import LLMSimulatedEngine
+from searchgym.search.zerosearch_text import parse_documents, zerosearch_prompt
 from searchgym.types import Hit, Passage
 from searchgym.world.world import World
 
