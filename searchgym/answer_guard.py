@@ -123,7 +123,7 @@ class CandidateIndex:
         }
 
     @classmethod
-    def from_texts(cls, answers: Sequence[str], question: str | None = None) -> "CandidateIndex":
+    def from_texts(cls, answers: Sequence[str], question: str | None = None) -> CandidateIndex:
         """A world-free index: the gold answers plus the capitalised names in ``question``."""
         names = list(answers) + (question_names(question) if question else [])
         return cls(names, max_share=1.0, min_df=len(names) + 1)

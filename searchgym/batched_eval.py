@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from searchgym.agents.base import begin_episode, begin_episodes, is_privileged
+from searchgym.episode_result import EpisodeResult
 from searchgym.trajectories import EpisodeRecorder
 
 __all__ = ["LockstepAgents", "batchable_env", "is_batched", "run_episodes_batched", "unbatch_info"]
@@ -76,7 +77,6 @@ def run_episodes_batched(
     from gymnasium.vector import AutoresetMode
 
     from searchgym.envs.vector import BatchedSearchQAVectorEnv
-    from searchgym.evaluation import EpisodeResult
 
     if not task_keys:
         return []
@@ -104,14 +104,16 @@ def run_episodes_batched(
             mask[slot] = True
         observations, infos = envs.reset(seed=seeds, options={"task_keys": keys, "reset_mask": mask})
         real = [slot for slot in slots if episode_of[slot] is not None]
+        real_seeds = [seed + index for index in (episode_of[slot] for slot in real) if index is not None]
         for slot in slots:
             recorders[slot] = None
-            if trajectories is not None and episode_of[slot] is not None:
-                recorders[slot] = EpisodeRecorder(agent.name, task_keys[episode_of[slot]], seeds[slot],
+            index = episode_of[slot]
+            if trajectories is not None and index is not None:
+                recorders[slot] = EpisodeRecorder(agent.name, task_keys[index], seed + index,
                                                   envs.envs[slot], observations[slot])
         if real:
             begin_episodes(agent, [observations[s] for s in real], [unbatch_info(infos, s) for s in real],
-                           [seeds[s] for s in real], real, [envs.envs[s] for s in real])
+                           real_seeds, real, [envs.envs[s] for s in real])
         return observations, infos
 
     try:

@@ -28,10 +28,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from searchgym.cache import ArtifactCache, atomic_write_bytes, content_hash
 from searchgym.corpus import Corpus, CorpusOptions, write_corpus
+from searchgym.corpus.lint import lint_corpus
 from searchgym.corpus.writer import CORPUS_FORMAT_VERSION
 from searchgym.tasks import TaskOptions, TaskSet, generate_tasks
 from searchgym.tasks.generate import TASK_FORMAT_VERSION
-from searchgym.corpus.lint import lint_corpus
 from searchgym.world import Schema, World, build_world, load_schema
 from searchgym.world.generate import WORLD_FORMAT_VERSION
 from searchgym.world.lint import lint_world
@@ -39,7 +39,7 @@ from searchgym.world.lint import lint_world
 EVAL_SEED_BASE = 2**31
 """Validation and test worlds use seeds from here up: no train world (a user seed) is one of them."""
 
-_MEMO: dict[str, "WorldBundle"] = {}
+_MEMO: dict[str, WorldBundle] = {}
 _LOCK = threading.Lock()
 
 
@@ -65,7 +65,7 @@ def split_world_seed(world_seed: int, split: str) -> int:
     return EVAL_SEED_BASE + int(content_hash("split-world", str(world_seed), split, length=8), 16) % EVAL_SEED_BASE
 
 
-def bundle_for_config(config: Any, *, show_progress: bool = False) -> "WorldBundle":
+def bundle_for_config(config: Any, *, show_progress: bool = False) -> WorldBundle:
     """The bundle of an env config's split: its world, corpus and tasks (see the module docstring)."""
     return build_bundle(config.schema, config.world_size, split_world_seed(config.world_seed, config.split),
                         config.corpus_options(), config.task_options(), show_progress=show_progress)

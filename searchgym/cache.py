@@ -156,7 +156,10 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`_atomic_write`)."""
-    _atomic_write(path, lambda handle: handle.write(data))
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    _atomic_write(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -85,9 +85,9 @@ def warn_unused_agent_options(options: dict[str, Any], agents: list[str]) -> Non
         owner = _owner(key, agents)
         targets = [owner] if owner else agents
         option = key[len(owner) + 1:] if owner else key
-        if not any(accepted[a] is None or option in accepted[a] for a in targets):
-            takes = "; ".join(f"{a} takes {', '.join(sorted(accepted[a])) or 'none'}" for a in targets
-                              if accepted[a] is not None)
+        if not any((names := accepted[a]) is None or option in names for a in targets):
+            takes = "; ".join(f"{a} takes {', '.join(sorted(names)) or 'none'}" for a in targets
+                              if (names := accepted[a]) is not None)
             warn(f"--agent-option {key}: unused, no agent of this run takes {option!r} ({takes})")
 
 
@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--output", help="results JSON (default: results/eval-<env>.json)")
     evaluation.add_argument("--save-trajectories", action="store_true",
                             help="also write every episode as JSONL beside the results (<output>.trajectories.jsonl)")
-    evaluation.add_argument("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
+    evaluation.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (none when stderr is not a terminal)")
     evaluation.set_defaults(func=_cmd_eval)
 
     show = commands.add_parser("show", help="print one episode of a run (or list its episodes)",

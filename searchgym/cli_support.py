@@ -47,7 +47,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         default = action.default
         if "default" in text or default is None or default is False or default is argparse.SUPPRESS or default == []:
             return text
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or text
 
 
 _CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
@@ -162,7 +162,7 @@ def check_settings(env_id: str, overrides: dict[str, Any], flag: str = "--set") 
     from searchgym.envs.config import SpecError, load_spec
 
     settings = user_settings()
-    for key, value in overrides.items():
+    for key in overrides:
         if key not in settings:
             raise UsageError(f"{flag} {key}: unknown setting{closest(key, settings)} "
                              f"(settings: {', '.join(sorted(settings))})")

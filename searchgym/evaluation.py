@@ -19,9 +19,8 @@ import platform
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -38,47 +37,20 @@ from searchgym.batched_eval import (  # noqa: F401  (re-exported: the evaluation
     unbatch_info,
 )
 from searchgym.cache import atomic_write_lines, atomic_write_text
+from searchgym.episode_result import EpisodeResult
 from searchgym.stats import bootstrap_mean_ci, wilson_interval
 from searchgym.tables import render_tables  # noqa: F401  (re-exported)
 from searchgym.trajectories import EpisodeRecorder
 
 DEFAULT_SPLIT = "test"
 
-
-@dataclass(frozen=True)
-class EpisodeResult:
-    agent: str
-    task_key: str
-    task_type: str
-    hops: int
-    em: float
-    f1: float
-    searches: int
-    turns: int
-    answered: bool
-    evidence_recall: float
-    prediction: str | None
-    invalid: int = 0  # malformed or disallowed actions (an <access> of an unknown doc id is not one)
-    min_searches: int = 0  # the task's measured depth: fewest searches of a knowledge-free agent
-
-    @classmethod
-    def from_info(cls, agent: str, task_key: str, info: dict[str, Any]) -> "EpisodeResult":
-        """The result of an episode from its last step's ``info``."""
-        return cls(
-            agent=agent, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),
-            em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
-            answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
-            prediction=info["prediction"], invalid=int(info["num_invalid"]),
-            min_searches=int(info.get("min_searches", 0)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+if TYPE_CHECKING:
+    from searchgym.envs.search_qa import SearchQAEnv
 
 
 def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
     """The first ``episodes`` keys of a seeded permutation of the env's task pool."""
-    tasks = env.unwrapped.tasks
+    tasks = cast("SearchQAEnv", env.unwrapped).tasks
     order = np.random.default_rng(seed).permutation(len(tasks))
     return [tasks[int(i)].task_key for i in order[: min(episodes, len(tasks))]]
 
@@ -95,7 +67,7 @@ def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int,
         acted = time.perf_counter()
         observation, reward, terminated, truncated, info = env.step(action)
         if recorder is not None:
-            recorder.record(action, observation, reward, info, agent_seconds=acted - began,
+            recorder.record(action, observation, float(reward), info, agent_seconds=acted - began,
                             env_seconds=time.perf_counter() - acted)
         if terminated or truncated:
             break
@@ -162,7 +134,7 @@ def evaluate(
         keys = select_task_keys(env, episodes, seed)
         report: dict[str, Any] = {
             "env": env_id, "split": split, "env_kwargs": env_kwargs, "episodes": len(keys), "seed": seed,
-            "world_id": env.unwrapped.world.world_id, "searchgym_version": searchgym.__version__,
+            "world_id": cast("SearchQAEnv", env.unwrapped).world.world_id, "searchgym_version": searchgym.__version__,
             "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "agents": {}, "seconds": {},  # wall time per agent, apart so that "agents" is deterministic
         }

@@ -84,7 +84,8 @@ def _resolve(env_id_or_env: Any, split: str | None, overrides: dict[str, Any]) -
         return config, bundle_for_config(config)
     env = getattr(env_id_or_env, "unwrapped", env_id_or_env)
     if not hasattr(env, "config") or not hasattr(env, "bundle"):
-        raise TypeError(f"expected an env id, a spec path, an EnvConfig or a SearchQAEnv, got {type(env_id_or_env).__name__}")
+        raise TypeError("expected an env id, a spec path, an EnvConfig or a SearchQAEnv, "
+                        f"got {type(env_id_or_env).__name__}")
     if overrides:
         raise ValueError(f"env overrides {sorted(overrides)} cannot be applied to an already built env; "
                          "pass the env id instead")

@@ -91,7 +91,8 @@ def render_episode(episode: dict[str, Any], console: Console, full: bool = False
     console.print(f"[bold]predicted[/bold]  {escape(str(result['prediction']))}")
     console.print("[bold]gold chain[/bold]")
     for index, fact in enumerate(task["chain"], start=1):
-        console.print(f"  {index}. {escape(fact['subject'])} —{escape(fact['relation'])}→ {escape(str(fact['object']))}")
+        subject, relation, obj = escape(fact["subject"]), escape(fact["relation"]), escape(str(fact["object"]))
+        console.print(f"  {index}. {subject} —{relation}→ {obj}")
     console.print("[bold]gold evidence[/bold]")
     for unit in task["evidence"]:
         found = f"[green]found at turn {unit['found_at']}[/green]" if unit["found_at"] else "[red]never retrieved[/red]"

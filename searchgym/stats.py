@@ -30,7 +30,8 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_mean_ci(values: Sequence[float], resamples: int = _RESAMPLES, seed: int = _SEED) -> tuple[float, float]:
+def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, resamples: int = _RESAMPLES,
+                      seed: int = _SEED) -> tuple[float, float]:
     """Percentile bootstrap interval of a mean."""
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:

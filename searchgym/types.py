@@ -9,9 +9,9 @@ makes "same schema + seed ⇒ byte-identical output" checkable.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Any
 
-Literal = Union[str, int, float]
+Literal = str | int | float
 """An attribute value: a year, a number or a category label."""
 
 
@@ -36,7 +36,7 @@ class Fact:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Fact":
+    def from_dict(cls, data: dict[str, Any]) -> Fact:
         return cls(**data)
 
 
@@ -69,7 +69,7 @@ class Passage:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Passage":
+    def from_dict(cls, data: dict[str, Any]) -> Passage:
         data = dict(data)
         data["facts"] = tuple(data.get("facts", ()))
         data["mentions"] = tuple(data.get("mentions", ()))
@@ -148,7 +148,7 @@ class Task:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Task":
+    def from_dict(cls, data: dict[str, Any]) -> Task:
         data = dict(data)
         data["aliases"] = tuple(data["aliases"])
         data["chain"] = tuple(HopStep(**step) for step in data["chain"])

@@ -11,7 +11,12 @@ import gymnasium as gym
 
 import searchgym  # noqa: F401  (registers the envs)
 
+# The one definition of the small world every test runs on (a 300-entity world builds in seconds).
+# It lives here rather than in conftest.py because pytest re-imports each non-package conftest as
+# the module "conftest" (tests/interop has its own), so "from conftest import" is not reliable.
 SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+SMALL_FLAGS = [flag for key, value in SMALL.items() for flag in ("--set", f"{key}={value}")]
+"""The same settings as CLI flags: ``--set world_size=300 --set tasks_per_type=30 ...``."""
 
 _TAG = re.compile(r"<(search|access|answer)>(.*?)</\1>", re.DOTALL)
 _ARG = {"search": "query", "access": "doc_id", "answer": "answer"}

@@ -13,8 +13,7 @@ from searchgym.audit import check_targets, run_audit
 from searchgym.audit.priors import first_option, form_prior_loo, most_common_count_share
 from searchgym.compare import CompareError, compare_reports
 from searchgym.stats import bootstrap_mean_ci, paired_bootstrap, wilson_interval
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 @pytest.fixture(scope="module")

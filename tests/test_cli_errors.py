@@ -8,8 +8,7 @@ import sys
 import pytest
 
 from searchgym.cli import main
-
-SMALL = ["--set", "world_size=300", "--set", "tasks_per_type=30", "--set", "eval_tasks_per_type=30"]
+from episodes import SMALL_FLAGS as SMALL
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:

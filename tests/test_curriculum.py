@@ -19,8 +19,8 @@ from searchgym.wrappers import (
     NoiseSchedule,
     noise_probability,
 )
+from episodes import SMALL
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 STAGES = [{"task_types": ["chain"], "hops": [1]}, {"task_types": ["chain"], "hops": [2]},
           {"task_types": ["chain"], "hops": [3, 4]}]
 

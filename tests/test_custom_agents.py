@@ -16,9 +16,8 @@ from searchgym.agents.registry import AGENTS
 from searchgym.batched_eval import LockstepAgents, run_episodes_batched
 from searchgym.cli import main
 from searchgym.evaluation import evaluate
+from episodes import SMALL, SMALL_FLAGS
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
-SMALL_FLAGS = [flag for key, value in SMALL.items() for flag in ("--set", f"{key}={value}")]
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 AGENT_MODULE = '''

@@ -8,8 +8,7 @@ from gymnasium.utils.env_checker import check_env
 
 import searchgym  # noqa: F401
 from searchgym.envs import SpecError
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 @pytest.fixture()

@@ -6,8 +6,7 @@ import gymnasium as gym
 
 import searchgym  # noqa: F401
 from searchgym.serve import BackgroundServer
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 def test_env_with_remote_engine_matches_the_local_engine():

@@ -10,8 +10,7 @@ import pytest
 import searchgym  # noqa: F401  (registers the envs)
 from searchgym.export import FORMATS, add_export_parser, export_tasks, read_rows, task_records
 from searchgym.metrics import normalize_answer
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 def _suffix(fmt: str) -> str:

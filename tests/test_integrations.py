@@ -13,7 +13,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
-from episodes import run_env
+from episodes import SMALL, run_env
 
 import searchgym  # noqa: F401
 from searchgym.export import export_tasks, read_rows, task_records
@@ -24,8 +24,6 @@ from searchgym.integrations.tool_session import (
     hermes_tool_calls,
 )
 from searchgym.integrations.verl import compute_score
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 @pytest.fixture(scope="module")

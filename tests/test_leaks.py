@@ -11,8 +11,8 @@ import pytest
 
 import searchgym  # noqa: F401
 from searchgym.metrics import exact_match, normalize_answer
+from episodes import SMALL
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 PROBES = ["no tag at all", "<access>d0000000000</access>", "<access>zzz</access>", {"name": "nope", "arguments": {}},
           "<search></search>"]
 

@@ -36,8 +36,7 @@ from searchgym.evaluation import (
     select_task_keys,
 )
 from searchgym.llm import GenerationConfig, LLMRequestError, apply_stop
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 # --------------------------------------------------------------------------- helpers
@@ -65,8 +64,6 @@ class ScriptedGenerator:
             raw = "<search> " + " ".join(text.split()[-3:]) + " </search> trailing" if turns < 2 else "<answer> x </answer>"
             outputs.append(apply_stop(raw, config.stop, config.include_stop))
         return outputs
-
-
 
 
 # --------------------------------------------------------------------------- fast: registry, agent mechanics

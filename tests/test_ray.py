@@ -7,12 +7,11 @@ import socket
 import httpx
 import numpy as np
 import pytest
+from episodes import SMALL
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'searchgym[ray]')")
 
 pytestmark = pytest.mark.slow
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 @pytest.fixture(scope="module")

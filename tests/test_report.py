@@ -15,8 +15,8 @@ from searchgym.cli import main
 from searchgym.evaluation import evaluate, save_report
 from searchgym.report import collect_runs, leaderboard_markdown
 from searchgym.trajectories import trajectories_path
+from episodes import SMALL
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags Chromium needs in this sandbox (root, no GPU, closed network): see .ci/install.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

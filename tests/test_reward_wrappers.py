@@ -23,8 +23,7 @@ from searchgym.wrappers import (
 )
 from searchgym.wrappers.reward_outcome import candidate_count
 from searchgym.wrappers.reward_process import chain_frontier
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 def make(**overrides):

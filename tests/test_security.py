@@ -14,9 +14,9 @@ import pytest
 
 import searchgym
 from searchgym.cache import MANIFEST_NAME, ArtifactCache, CacheError, file_sha256, safe_name
+from episodes import SMALL
 
 PACKAGE = Path(searchgym.__file__).resolve().parent
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 
 
 # --------------------------------------------------------------------------- deserialisation
@@ -128,7 +128,6 @@ def test_tampered_cache_file_is_rebuilt(tmp_path):
     directory = cache.get_or_build("ns", "k", lambda d: (d / "data.txt").write_text("payload"))
     (directory / "data.txt").write_text("evil")
     assert cache.load("ns", "k") is None
-
 
 
 def test_same_size_rewrite_is_caught_by_its_new_mtime_and_hidden_rot_by_full_verify(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from searchgym.search.self_search import (
     split_title,
     template_self_search,
 )
-from searchgym.search.simulated import make_simulated_engine
+from searchgym.search.factory import make_engine
 
 ENVS = Path(__file__).resolve().parents[1] / "envs"
 
@@ -92,7 +92,7 @@ def test_template_self_search_returns_real_passages(small_bundle) -> None:
     task = next(t for t in small_bundle.tasks.tasks if t.task_type == "chain" and t.hops == 1)
     [texts] = docs([task.question], 3)
     assert 1 <= len(texts) <= 3
-    engine = make_simulated_engine(small_bundle, "self")
+    engine = make_engine("self", small_bundle)
     assert isinstance(engine, SelfSearchEngine)
     [hits] = engine.search([task.question], 3)
     gold = {small_bundle.corpus[d].text for d in task.evidence[0]}

@@ -12,8 +12,7 @@ import pytest
 from loopback import free_port
 
 from searchgym.cli import build_parser
-
-SMALL_SET = ["--set", "world_size=300", "--set", "tasks_per_type=30", "--set", "eval_tasks_per_type=30"]
+from episodes import SMALL_FLAGS as SMALL_SET
 
 
 def test_flags_parse_and_bad_values_are_refused(capsys):

@@ -10,14 +10,12 @@ import pytest
 from searchgym.envs.config import load_spec
 from searchgym.envs.search_qa import SearchQAEnv
 from searchgym.search.base import SearchEngine, UnknownDocumentError
-from searchgym.search.factory import make_engine
+from searchgym.search.factory import engine_entry, make_engine
 from searchgym.search.grounding import Grounder, edit_distance, fact_supported, get_grounder, render_fact, tokenize
 from searchgym.search.simulated import (
     LLMSimulatedEngine,
     SearchContext,
     TemplateSimulatedEngine,
-    is_simulated_engine,
-    make_simulated_engine,
     parse_documents,
     zerosearch_prompt,
 )
@@ -258,15 +256,19 @@ def test_query_without_entity_falls_back_to_overlap(template) -> None:
 
 
 def test_factory_and_bundle_construction(small_bundle) -> None:
-    assert is_simulated_engine(" Simulated ") and is_simulated_engine("simulated_llm") and not is_simulated_engine("bm25")
-    engine = make_simulated_engine(small_bundle, "simulated", noise_prob=0.25, seed=3)
+    assert all(engine_entry(name).per_env and engine_entry(name).needs_world
+               for name in (" Simulated ", "simulated_llm", "self"))
+    assert not engine_entry("bm25").per_env and not engine_entry("bm25").needs_world
+    engine = make_engine("simulated", small_bundle, noise_prob=0.25, seed=3)
     assert isinstance(engine, TemplateSimulatedEngine) and engine.noise_prob == 0.25 and engine.tasks is small_bundle.tasks
     via_registry = make_engine("simulated", small_bundle.corpus.passages, world=small_bundle.world)
     assert isinstance(via_registry, TemplateSimulatedEngine)
     with pytest.raises(ValueError, match="world"):
         make_engine("simulated", small_bundle.corpus.passages)
-    with pytest.raises(ValueError, match="unknown simulated engine"):
-        make_simulated_engine(small_bundle, "bm25")
+    with pytest.raises(ValueError, match="unknown search engine 'nope'"):
+        make_engine("nope", small_bundle)
+    with pytest.raises(ValueError, match="has no option 'noise_porb' .did you mean 'noise_prob'"):
+        make_engine("simulated", small_bundle, noise_porb=0.5)
 
 
 def test_sim_spec_runs_an_episode_with_the_template_engine() -> None:
@@ -278,7 +280,7 @@ def test_sim_spec_runs_an_episode_with_the_template_engine() -> None:
 
     bundle = build_bundle(config.schema, config.world_size, config.world_seed,
                           config.corpus_options(), config.task_options())
-    engine = make_simulated_engine(bundle, config.engine, **config.engine_options)
+    engine = make_engine(config.engine, bundle, **config.engine_options)
     engine.noise_prob = 0.0
     env = SearchQAEnv(config, engine=engine)
     task = one_hop(bundle)[0]

@@ -16,8 +16,8 @@ from searchgym.training import RunLogger, latest_checkpoint, plot_training_curve
 from searchgym.training.reinforce import group_advantages, train_top_layers
 from searchgym.training.rollouts import play_groups
 from searchgym.wrappers import compose_rewards
+from episodes import SMALL
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -15,8 +15,7 @@ from searchgym.cli_support import UsageError
 from searchgym.evaluation import evaluate, save_report
 from searchgym.show import find_episodes, load_trajectories, render_episode
 from searchgym.trajectories import read_trajectories, trajectories_path
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ from searchgym.envs.spaces import AnyText
 from searchgym.envs.vector import BatchedSearchQAVectorEnv
 from searchgym.search.base import SearchEngine, SearchError
 from searchgym.types import Hit, Passage, Task
-
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+from episodes import SMALL
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 import pytest
-from episodes import oracle_tool_calls as oracle_actions
+from episodes import SMALL, oracle_tool_calls as oracle_actions
 
 pytest.importorskip("verifiers.v1", reason="verifiers >= 0.4 (the v1 API) is not installed")
 
@@ -34,7 +34,6 @@ import searchgym  # noqa: F401
 from searchgym.export import task_records
 from searchgym.integrations import verifiers as sgv
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 _ARG = {"search": "query", "access": "doc_id", "answer": "answer"}
 
 Action = tuple[str, dict[str, str]]

@@ -16,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 import pytest
-from episodes import one_torch_thread, run_env
+from episodes import SMALL, one_torch_thread, run_env
 
 import searchgym  # noqa: F401
 from searchgym.agents.oracle import OracleAgent
@@ -40,7 +40,6 @@ from searchgym.integrations.verl_agent_loop import (
     stop_sampling_params,
 )
 
-SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
 NO_VERL = "verl is not installed (pip install --no-deps verl)"
 NO_AGENT_LOOP = ("verl.experimental.agent_loop does not import (a --no-deps verl also needs hydra-core, "
                  "orjson and cachetools)")

@@ -58,8 +58,9 @@ def is_privileged(agent: Any) -> bool:
     return getattr(agent, "privileged", False) is True
 
 
-def begin_episode(agent: Any, observation: str, info: dict[str, Any], seed: int, env: gym.Env) -> None:
-    """Start ``agent``'s episode, handing it the env only if it is privileged."""
+def begin_episode(agent: Any, observation: str, info: dict[str, Any], seed: int, env: gym.Env | None) -> None:
+    """Start ``agent``'s episode, handing it the env only if it is privileged (callers pass None
+    only for agents that are not)."""
     if is_privileged(agent):
         agent.begin(observation, info, seed, env=env)
     else:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-
-_STOP = set("a an the of in on at by to is was were are did does do which what who whom whose how many "
-            "much year and or for from with as it its their".split())
+_STOP = {
+    "a", "an", "the", "of", "in", "on", "at", "by", "to", "is", "was", "were", "are", "did", "does", "do",
+    "which", "what", "who", "whom", "whose", "how", "many", "much", "year", "and", "or", "for", "from",
+    "with", "as", "it", "its", "their",
+}
 _NAME = re.compile(r"[A-Z][\w'-]*(?: (?:of|from|to|in)? ?[A-Z][\w'-]*)*")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?![\w])")
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
@@ -90,7 +92,7 @@ class HeuristicAgent:
 
     # -- extraction ---------------------------------------------------------------------------
     def _ranked_sentences(self, observation: str, focus: str | None) -> list[str]:
-        scored = []
+        scored: list[tuple[int, int, str]] = []
         for sentence in _sentences(observation):
             score = len(_stems(_content_words(sentence)) & self.stems)
             score += 3 if focus and focus.lower() in sentence.lower() else 0
@@ -110,7 +112,8 @@ class HeuristicAgent:
         lowered = self.question.lower()
         if self.counting:
             listed = re.split(r", | and ", re.split(r" (?:are|include|includes|directed|produced|founded|mentored|"
-                                                    r"starred in|appeared in|set up)\b|: ", sentence, 1)[-1].rstrip("."))
+                                                    r"starred in|appeared in|set up)\b|: ",
+                                                    sentence, maxsplit=1)[-1].rstrip("."))
             items = [i for i in listed if i.strip() and i.strip()[:1].isupper()]
             return str(len(items)) if items else None
         if "year" in lowered or lowered.startswith("when "):
@@ -134,7 +137,8 @@ class HeuristicAgent:
         if labelled:
             return labelled.group(1)
         for pattern in (r"\bas an? ([a-z][a-z ]*?)\b(?: at| by|\.)", r"\bis an? ([a-z][a-z ]*?) by profession\b",
-                        r"\bthe ([a-z][a-z ]*?) (?:industry|sector|genre)\b", r"\bis an? ([a-z][a-z ]*?) (?:business|film)\.",
+                        r"\bthe ([a-z][a-z ]*?) (?:industry|sector|genre)\b",
+                        r"\bis an? ([a-z][a-z ]*?) (?:business|film)\.",
                         r"\b(?:profession|genre|business) is ([a-z][a-z ]*?)\."):
             prose = re.search(pattern, sentence)
             if prose:

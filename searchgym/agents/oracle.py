@@ -38,7 +38,8 @@ class OracleAgent:
     def _names(self, step: HopStep) -> tuple[str, str]:
         world = self._env.world
         subject = world.name(step.subject)
-        obj = world.name(step.object) if isinstance(step.object, str) and step.object in world.entities else str(step.object)
+        named = isinstance(step.object, str) and step.object in world.entities
+        obj = world.name(step.object) if named else str(step.object)
         return subject, obj
 
     def begin(self, observation: str, info: dict[str, Any], seed: int, *, env: gym.Env) -> None:

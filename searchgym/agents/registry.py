@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from searchgym.agents.base import Agent
+from searchgym.agents.base import Agent, PrivilegedAgent
 
 __all__ = ["AGENTS", "AgentError", "accepted_options", "load_object", "make_agent", "register_agent"]
 
@@ -32,11 +32,11 @@ class AgentError(ValueError):
 
 @dataclass(frozen=True)
 class AgentEntry:
-    factory: Callable[..., Agent]
+    factory: Callable[..., Agent | PrivilegedAgent]
     options: frozenset[str] | None  # the option names it takes; None: any (it accepts **kwargs)
 
 
-def _oracle(**_: Any) -> Agent:
+def _oracle(**_: Any) -> PrivilegedAgent:
     from searchgym.agents.oracle import OracleAgent
 
     return OracleAgent()

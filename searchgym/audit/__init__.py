@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 
 from searchgym.audit.measures import audit_split
 
 __all__ = ["TARGETS", "Target", "check_targets", "run_audit"]
+
+if TYPE_CHECKING:
+    from searchgym.envs.search_qa import SearchQAEnv
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def run_audit(env_id: str, splits: tuple[str, ...] = ("train", "validation", "te
         report: dict[str, Any] = {"env": env_id, "env_kwargs": kwargs, "splits": {}}
         for split in splits:
             env = envs[split]
-            bar = progress.add_task(f"auditing {split}", total=len(env.unwrapped.tasks)) if progress else None
+            pool = cast("SearchQAEnv", env.unwrapped).tasks
+            bar = progress.add_task(f"auditing {split}", total=len(pool)) if progress else None
             advance = (lambda n, bar=bar: progress.advance(bar, n)) if progress else None
             split_report = audit_split(env, None if split == "train" else train, advance)
             split_report["targets"] = check_targets(split_report)

@@ -84,7 +84,7 @@ def reference_for(world: World, entity_id: str, rng: np.random.Generator) -> Ref
 
 def _items(world: World, entity_id: str, rng: np.random.Generator) -> list[_Item]:
     entity = world.entity(entity_id)
-    wording = world.schema.wording  # type: ignore[union-attr]
+    wording = world.schema.wording
     assert wording is not None
     items: list[_Item] = []
     for attribute, value in sorted(entity.attributes.items()):
@@ -141,7 +141,7 @@ def _inverse_items(world: World, entity_id: str, relation: RelationSpec, sources
 
 
 def _template_for(world: World, item: _Item, rng: np.random.Generator) -> tuple[str, dict[str, str]]:
-    wording = world.schema.wording  # type: ignore[union-attr]
+    wording = world.schema.wording
     assert wording is not None
     if item.role == "attribute":
         return _choose(world, rng, wording.attributes[item.kind].sentences), {"v": item.names[0]}
@@ -270,7 +270,7 @@ def _combo_partner(world: World, items: list[_Item], index: int, consumed: set[i
                 template = _choose(world, rng, templates)
                 slots = {first.kind: first.names[0], second.kind: second.names[0]}
                 facts = tuple(f.fact_id for f in (*first.facts, *second.facts))
-                mentions = tuple((*first.mentions, *second.mentions))
+                mentions = (*first.mentions, *second.mentions)
                 return other_index, Statement(template, tuple(sorted(slots.items())), facts, mentions,
                                               item.section, item.group, "fact")
     return None

@@ -18,7 +18,7 @@ from searchgym.search.base import UnknownDocumentError
 from searchgym.types import Passage
 
 
-class PassageList(list):  # type: ignore[type-arg]
+class PassageList(list[Passage]):
     """A corpus's passages, optionally carrying their precomputed engine-cache hash.
 
     Why: engines key their on-disk indexes by a hash of every passage, and re-serialising a
@@ -99,7 +99,7 @@ class Corpus:
 
     @classmethod
     def load(cls, path: Path, world_id: str, *, content_hash: str | None = None,
-             store_hash: str | None = None) -> "Corpus":
+             store_hash: str | None = None) -> Corpus:
         """Read a saved corpus; hashes recorded when it was built may be passed in, so they are
         not recomputed (the cache verified the file they were computed from)."""
         with open(path, encoding="utf-8") as handle:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 
 from searchgym.corpus.corpus import Corpus
 from searchgym.corpus.realize import approximate_number, format_value
@@ -123,7 +124,7 @@ def corpus_violations(world: World, corpus: Corpus) -> list[str]:
         return [f"corpus of {corpus.world_id} checked against world {world.world_id}"]
     facts = world_facts(world)
     grounder = Grounder(world, max_edit_distance=0)
-    passages = corpus.passages
+    passages: Sequence[Passage] = corpus.passages
     if len(passages) > FULL_LINT_PASSAGES:
         stride = len(passages) / FULL_LINT_PASSAGES
         passages = [passages[int(i * stride)] for i in range(FULL_LINT_PASSAGES)]

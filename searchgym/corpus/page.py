@@ -44,7 +44,8 @@ def infobox_entries(world: World, entity_id: str) -> list[tuple[str, str]]:
     wording = world.schema.wording
     assert wording is not None
     entity = world.entity(entity_id)
-    entries = [(wording.attributes[name].label, format_value(value)) for name, value in sorted(entity.attributes.items())]
+    entries = [(wording.attributes[name].label, format_value(value))
+               for name, value in sorted(entity.attributes.items())]
     for relation in world.schema.relations:
         words = wording.relations[relation.name]
         if relation.source == entity.type and relation.functional and words.label:

@@ -115,7 +115,7 @@ def _pad(texts: list[str], chunk: list[tuple[Statement, str]], reference: Refere
     # on-topic filler only: the passage's own sections, then the article's opening section
     own = list(dict.fromkeys(statement.section for statement, _ in chunk))
     order = own + [section for section in sections[:1] if section not in own]
-    candidates = []
+    candidates: list[str] = []
     for section in order:  # each section's sentences in a per-article order, so pages differ
         options = [template for template in narrative(section) if template not in used]
         candidates.extend(options[int(i)] for i in rng.permutation(len(options)))

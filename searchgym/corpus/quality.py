@@ -82,12 +82,12 @@ class Diversity:
     type_token_ratio: float
 
     @classmethod
-    def of(cls, tokens: Sequence[str]) -> "Diversity":
+    def of(cls, tokens: Sequence[str]) -> Diversity:
         return cls(len(tokens), (distinct_n(tokens, 1), distinct_n(tokens, 2), distinct_n(tokens, 3)),
                    len(set(tokens)) / max(1, len(tokens)))
 
     @classmethod
-    def mean(cls, items: Sequence["Diversity"]) -> "Diversity":
+    def mean(cls, items: Sequence[Diversity]) -> Diversity:
         return cls(items[0].tokens, tuple(float(np.mean([d.distinct[i] for d in items])) for i in range(3)),  # type: ignore[arg-type]
                    float(np.mean([d.type_token_ratio for d in items])))
 

@@ -52,7 +52,8 @@ def retriever_app(
         engine = make_env(env_id, **env_overrides).engine
         return create_app(engine, default_topk=default_topk, batch_window_ms=batch_window_ms, max_batch=max_batch)
 
-    deployment = serve.deployment(
+    # Any: Ray's overloads of serve.deployment type this call (an ingress class) as the decorator form
+    deployment: Any = serve.deployment(
         serve.ingress(build_asgi_app)(),
         name="SearchGymRetriever",
         num_replicas=num_replicas,

@@ -122,7 +122,8 @@ class RaySearchQAVectorEnv(VectorEnv):
 
         remote_cls = ray.remote(**(actor_options or {"num_cpus": 1}))(_EnvHost)
         self._slices: list[slice] = []
-        self._actors = []
+        # Any: Ray's ActorHandle generics do not type the ``.remote`` of an actor's methods
+        self._actors: list[Any] = []
         for start in range(0, num_envs, envs_per_actor):
             stop = min(num_envs, start + envs_per_actor)
             self._slices.append(slice(start, stop))
@@ -135,7 +136,8 @@ class RaySearchQAVectorEnv(VectorEnv):
         return len(self._actors)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _merge(self, results: list[tuple], with_info_index: int) -> tuple[list[Any], dict[str, Any]]:
+    def _merge(self, results: Sequence[tuple[Any, ...] | None],
+               with_info_index: int) -> tuple[Sequence[tuple[Any, ...] | None], dict[str, Any]]:
         infos: dict[str, Any] = {}
         for part, result in zip(self._slices, results):
             if result is None:
@@ -154,6 +156,8 @@ class RaySearchQAVectorEnv(VectorEnv):
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seeds = [int(seed) + i for i in range(self.num_envs)]
             super().reset(seed=int(seed))
+        elif isinstance(seed, bool):
+            raise TypeError(f"seed must be an int or a sequence of {self.num_envs} seeds, not a bool")
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
@@ -168,7 +172,7 @@ class RaySearchQAVectorEnv(VectorEnv):
             values = options.get(plural)
             if values is not None and (isinstance(values, (str, bytes)) or len(values) != self.num_envs):
                 raise ValueError(f"options[{plural!r}] must be a list of {self.num_envs} entries (None = random)")
-        futures = []
+        futures: list[Any] = []  # Ray object refs (None: a sub-env group left alone)
         for part, actor in zip(self._slices, self._actors):
             if mask is not None and not mask[part].any():
                 futures.append(None)
@@ -187,7 +191,9 @@ class RaySearchQAVectorEnv(VectorEnv):
         _, infos = self._merge(results, 1)
         return tuple(self._observations), infos
 
-    def step(self, actions: Sequence[Any]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    def step(
+        self, actions: Sequence[Any]
+    ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")

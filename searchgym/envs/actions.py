@@ -251,6 +251,7 @@ def _think_before(text: str, tags: list[_Tag], open_idx: int) -> str | None:
 def _text_format_ok(text: str, tags: list[_Tag], open_idx: int, close_idx: int) -> bool:
     if len(tags) != close_idx + 1:  # a tag after the action
         return False
+    outside: tuple[str, ...]
     if open_idx == 0:
         outside = (text[: tags[0].start], text[tags[close_idx].end :])
     elif (

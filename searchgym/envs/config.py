@@ -16,6 +16,7 @@ from typing import Any
 from searchgym.corpus import CorpusOptions
 from searchgym.envs.prompts import STYLES
 from searchgym.resources import data_path
+from searchgym.search.factory import validate_engine_options
 from searchgym.tasks import SPLITS, TASK_TYPES, TaskOptions
 
 REWARDS = ("em", "f1", "substring_em")
@@ -87,6 +88,8 @@ class EnvConfig:
         try:
             self.corpus_options()
             self.task_options()
+            # the engine and its options are checked here, before any world is built for them
+            validate_engine_options(self.engine, self.engine_options)
         except ValueError as error:
             raise SpecError(f"{self.id}: {error}") from error
 
@@ -110,7 +113,7 @@ class EnvConfig:
         data["hops"] = list(self.hops)
         return data
 
-    def with_overrides(self, overrides: dict[str, Any]) -> "EnvConfig":
+    def with_overrides(self, overrides: dict[str, Any]) -> EnvConfig:
         return replace(self, **_coerce(overrides, origin=f"overrides of {self.id}"))
 
 

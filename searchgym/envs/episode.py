@@ -107,7 +107,7 @@ class EpisodeState:
         self.evidence_text.extend(texts)
         self._cover(doc_ids, self.searched_facts)
 
-    def copy(self) -> "EpisodeState":
+    def copy(self) -> EpisodeState:
         """An independent copy (the task, immutable, is shared)."""
         clone = EpisodeState.__new__(EpisodeState)
         clone.__dict__.update(self.__dict__)

@@ -31,8 +31,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
 from searchgym.types import Hit, Passage
+
+
+class OpenedDocument(Protocol):
+    """What an opened document shows: a passage, a hit or a whole article page."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 __all__ = [
     "DEFAULT_MAX_DOC_CHARS",
@@ -149,7 +161,7 @@ def format_search_results(
 
 
 def format_access(
-    passage: Passage | Hit,
+    passage: OpenedDocument,
     *,
     max_chars: int | None = None,
     show_ids: bool = True,

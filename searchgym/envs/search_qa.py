@@ -37,8 +37,8 @@ from searchgym.envs.snapshot import SnapshotMixin
 from searchgym.envs.spaces import AnyText
 from searchgym.envs.tools import tool_schemas
 from searchgym.metrics import exact_match, token_f1
-from searchgym.search.base import SearchEngine, SearchError, UnknownDocumentError
-from searchgym.search.factory import make_engine
+from searchgym.search.base import SearchEngine, SearchError, UnknownDocumentError, set_context, shows_agent_text
+from searchgym.search.factory import engine_entry, make_engine
 from searchgym.types import Hit, Task
 
 logger = logging.getLogger(__name__)
@@ -50,14 +50,19 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def shared_engine(bundle: WorldBundle, name: str, options: dict[str, Any]) -> SearchEngine:
-    """One engine per (corpus, engine, options) in this process, shared by all envs using it."""
+    """One engine per (corpus, engine, options) in this process, shared by all envs using it.
+
+    Engines that hold per-episode state (simulated search: its context and ``last_calls``) are
+    built for each env instead; their heavy parts are shared inside their modules."""
+    if engine_entry(name).per_env:
+        return make_engine(name, bundle, **options)
     try:
         key = stable_json([bundle.corpus.content_hash, name, options])
     except TypeError:  # options holding objects (an ArtifactCache, a model): key by identity
         key = repr([bundle.corpus.content_hash, name, sorted((k, repr(v)) for k, v in options.items())])
     with _ENGINES_LOCK:
         if key not in _ENGINES:
-            _ENGINES[key] = make_engine(name, bundle.corpus.passages, **options)
+            _ENGINES[key] = make_engine(name, bundle, **options)
         return _ENGINES[key]
 
 
@@ -99,13 +104,6 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         self.render_mode = render_mode
         self.bundle = bundle_for_config(self.config)
         self.explicit_engine = engine is not None
-        if engine is None:
-            # Simulated engines need the world (to ground documents) and hold per-episode
-            # context, so each env gets its own; their heavy parts are shared inside the module.
-            from searchgym.search.simulated import is_simulated_engine, make_simulated_engine
-
-            if is_simulated_engine(self.config.engine):
-                engine = make_simulated_engine(self.bundle, self.config.engine, **dict(self.config.engine_options))
         self.engine = engine or shared_engine(self.bundle, self.config.engine, dict(self.config.engine_options))
         self.built_engine = None if self.explicit_engine else self.engine
         self.group_seed = 0
@@ -180,9 +178,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         # GRPO groups share (task, group_seed): engines with randomness (simulated search) derive
         # their draws from it, so every rollout of a group sees the same documents.
         self.group_seed = int(group_seed)
-        set_context = getattr(self.engine, "set_context", None)
-        if callable(set_context):
-            set_context(task.task_key, self.group_seed)
+        set_context(self.engine, task.task_key, self.group_seed)
         prompt = render_prompt(task.question, style=self.config.prompt_style,
                                allow_access=self.config.allow_access, top_k=self.config.top_k)
         self._state.transcript.append({"role": "user", "content": prompt})
@@ -303,7 +299,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             self.render()
         return outcome.observation, float(outcome.reward), outcome.terminated, truncated, info
 
-    def _outcome(self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None) -> "_Outcome":
+    def _outcome(self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None) -> _Outcome:
         """What an action produces (observation, doc ids, reward), computed without touching state."""
         outcome = _Outcome(error=parsed.error)
         config = self.config
@@ -317,7 +313,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
                                                             show_ids=config.show_doc_ids)
                 outcome.doc_ids = [str(hit.doc_id) for hits in results for hit in hits]
                 outcome.results = result_records(results, list(parsed.queries), config.max_doc_chars)
-                if not getattr(self.engine, "agent_written", False):
+                if not shows_agent_text(self.engine):
                     outcome.evidence_text = [f"{hit.title}\n{truncate_text(hit.text.strip(), config.max_doc_chars)}"
                                              for hits in results for hit in hits]
             except Exception as error:  # noqa: BLE001 - any backend failure is an observation
@@ -338,7 +334,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
                     outcome.results = result_records([[self.corpus[d] for d in page.doc_ids]], [None], None)
                     shown = [(self.corpus[d].title, self.corpus[d].text) for d in page.doc_ids]
                 outcome.opened_shown = str(passage.doc_id) in self.state.shown
-                if not getattr(self.engine, "agent_written", False):
+                if not shows_agent_text(self.engine):
                     outcome.evidence_text = [f"{title}\n{text}" for title, text in shown]
             except UnknownDocumentError as missing:
                 outcome.error = str(missing)

@@ -25,9 +25,15 @@ engine work at all, just copies of the episode's containers.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from searchgym.search.base import restore_state, set_context, snapshot_state
+
+if TYPE_CHECKING:
+    from searchgym.bundle import WorldBundle
+    from searchgym.envs.config import EnvConfig
+    from searchgym.envs.episode import EpisodeState
 
 __all__ = ["EnvSnapshot", "SnapshotMixin"]
 
@@ -43,14 +49,21 @@ class EnvSnapshot:
     engine_state: Any  # whatever the engine's snapshot_state() returned, or None
 
 
-def _engine_state(engine: Any, doc_ids: Sequence[str]) -> Any:
-    snapshot_state = getattr(engine, "snapshot_state", None)
-    return snapshot_state(doc_ids) if callable(snapshot_state) else None
-
-
 class SnapshotMixin:
     """``snapshot``/``restore``, ``__getstate__``/``__setstate__`` and ``__deepcopy__`` for
     :class:`~searchgym.envs.search_qa.SearchQAEnv` (see the module doc)."""
+
+    if TYPE_CHECKING:  # what the mixin uses of the env it is mixed into
+        config: EnvConfig
+        render_mode: str | None
+        bundle: WorldBundle
+        engine: Any
+        built_engine: Any
+        group_seed: int
+        spec: Any
+        _state: EpisodeState | None
+
+        def __init__(self, config: EnvConfig, *, render_mode: str | None = None, engine: Any = None) -> None: ...
 
     def snapshot(self) -> EnvSnapshot:
         """The env's current state, independent of the env from now on (cheap: no engine or
@@ -61,7 +74,7 @@ class SnapshotMixin:
             np_random=copy.deepcopy(self._np_random),
             np_random_seed=self._np_random_seed,
             group_seed=self.group_seed,
-            engine_state=_engine_state(self.engine, list(state.retrieved) if state is not None else []),
+            engine_state=snapshot_state(self.engine, list(state.retrieved) if state is not None else []),
         )
 
     def restore(self, snapshot: EnvSnapshot) -> None:
@@ -77,13 +90,9 @@ class SnapshotMixin:
         self._np_random = copy.deepcopy(snapshot.np_random)
         self._np_random_seed = snapshot.np_random_seed
         self.group_seed = snapshot.group_seed
-        restore_state = getattr(self.engine, "restore_state", None)
-        if snapshot.engine_state is not None and callable(restore_state):
-            restore_state(snapshot.engine_state)
-        elif self._state is not None:
-            set_context = getattr(self.engine, "set_context", None)
-            if callable(set_context):
-                set_context(self._state.task.task_key, self.group_seed)
+        restored = snapshot.engine_state is not None and restore_state(self.engine, snapshot.engine_state)
+        if not restored and self._state is not None:
+            set_context(self.engine, self._state.task.task_key, self.group_seed)
 
     def _carried_engine(self) -> Any:
         """The engine a copy must reuse (None: the copy rebuilds its own from the config)."""

@@ -57,11 +57,10 @@ sub-envs' steps are never lost (and in Gymnasium's ``AsyncVectorEnv`` no worker 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -70,7 +69,7 @@ from gymnasium.vector.utils import batch_space
 from searchgym.envs.actions import ParsedAction
 from searchgym.envs.config import EnvConfig
 from searchgym.envs.search_qa import SearchQAEnv
-from searchgym.search.base import SearchEngine, SearchError
+from searchgym.search.base import SearchEngine, SearchError, is_contextual, search_in_contexts
 from searchgym.types import Hit
 
 __all__ = ["BatchedSearchQAVectorEnv"]
@@ -174,6 +173,8 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             return [None] * self.num_envs
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             return [int(seed) + i for i in range(self.num_envs)]
+        if isinstance(seed, bool):
+            raise TypeError(f"seed must be an int or a sequence of {self.num_envs} seeds, not a bool")
         seeds = list(seed)
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for num_envs={self.num_envs}")
@@ -258,7 +259,8 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             missing = [i for i in range(self.num_envs) if not self._was_reset[i]]
             raise RuntimeError(f"step() called before reset() for sub-env(s) {missing}: call reset() first")
         if isinstance(actions, (str, bytes, dict)):
-            raise TypeError(f"actions must be a sequence of {self.num_envs} actions, not a single {type(actions).__name__}")
+            raise TypeError(f"actions must be a sequence of {self.num_envs} actions, "
+                            f"not a single {type(actions).__name__}")
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")
@@ -273,10 +275,10 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         if not queries:
             return []
         self.engine_calls += 1
-        search_batch = getattr(self.engine, "search_batch", None)
+        contextual = is_contextual(self.engine)
         # Identical queries in one step (GRPO groups rolling out the same question often open
         # with the same search) are sent once; context-dependent engines dedupe per context.
-        keys = list(zip(queries, contexts)) if callable(search_batch) else queries
+        keys = list(zip(queries, contexts)) if contextual else queries
         slot_of: dict[Any, int] = {}
         slots: list[int] = []
         unique_queries: list[str] = []
@@ -288,10 +290,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
                 unique_contexts.append(context)
             slots.append(slot_of[key])
         try:
-            if callable(search_batch):
-                results = search_batch(unique_queries, self.top_k, unique_contexts)
-            else:
-                results = self.engine.search(unique_queries, self.top_k)
+            results = search_in_contexts(self.engine, unique_queries, self.top_k, unique_contexts)
         except Exception as error:  # noqa: BLE001 - a backend failure is an observation
             return error
         if not isinstance(results, list) or len(results) != len(unique_queries):
@@ -368,7 +367,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         return np.full(self.num_envs, fill_value=None, dtype=object)
 
     # -- misc -----------------------------------------------------------------------------------
-    def render(self) -> tuple[str | None, ...] | None:
+    # Gymnasium's RenderFrame excludes None, but a 'human' sub-env prints and returns None (as
+    # under SyncVectorEnv, whose render returns the same tuple).
+    def render(self) -> tuple[str | None, ...] | None:  # type: ignore[override]
         """One ``ansi`` transcript per sub-env (``None`` without a render mode)."""
         if self.render_mode is None:
             return None

@@ -216,5 +216,6 @@ class ToolSession:
         return self.reward
 
     def __repr__(self) -> str:
-        return f"ToolSession(env_id={self.env_id!r}, task_key={self.task_key!r}, done={self.done}, reward={self.reward})"
+        return (f"ToolSession(env_id={self.env_id!r}, task_key={self.task_key!r}, "
+                f"done={self.done}, reward={self.reward})")
 

@@ -52,12 +52,12 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
 from searchgym.envs.observations import (
     format_access,
     format_error,
     format_search_results,
 )
-from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
 from searchgym.envs.tools import tool_schemas
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,
@@ -67,6 +67,7 @@ from searchgym.integrations.tool_session import (
     unwrap_information,
 )
 from searchgym.metrics import exact_match, token_f1
+from searchgym.search.base import SearchEngine
 
 __all__ = [
     "EPISODE_METRIC_KEYS",
@@ -248,9 +249,10 @@ def write_search_tool_config(path: str | Path, url: str = "http://127.0.0.1:8000
 
 try:
     from verl.tools.base_tool import BaseTool as _VerlBaseTool
-    from verl.tools.schemas import ToolResponse as _ToolResponse
+    from verl.tools.schemas import ToolResponse
 
     HAVE_VERL = True
+    _ToolResponse: type[ToolResponse] | None = ToolResponse
 except Exception:  # noqa: BLE001 - verl absent or broken: plain-Python tools still work
     HAVE_VERL = False
     _ToolResponse = None
@@ -393,11 +395,13 @@ class _SearchGymTool(_VerlBaseTool):
     """
 
     def __init__(self, config: dict, tool_schema: Any = None) -> None:
-        if tool_schema is None and HAVE_VERL:
-            from verl.tools.schemas import OpenAIFunctionToolSchema
+        if tool_schema is None:
+            tool_schema = self._default_schema()
+            if HAVE_VERL:
+                from verl.tools.schemas import OpenAIFunctionToolSchema
 
-            tool_schema = OpenAIFunctionToolSchema.model_validate(self._default_schema())
-        super().__init__(config, tool_schema if tool_schema is not None else self._default_schema())
+                tool_schema = OpenAIFunctionToolSchema.model_validate(tool_schema)
+        super().__init__(config, tool_schema)
         config = dict(config or {})
         self.topk = int(config.get("topk", 3))
         self.env_id = str(config.get("env_id", DEFAULT_ENV_ID))
@@ -409,6 +413,7 @@ class _SearchGymTool(_VerlBaseTool):
         env = make_env(self.env_id, **self.overrides)
         self.max_doc_chars = env.config.max_doc_chars
         self.show_ids = env.config.show_doc_ids
+        self.engine: SearchEngine
         if self.url:
             from searchgym.search.remote import RemoteEngine
 
@@ -497,8 +502,8 @@ class _SearchGymTool(_VerlBaseTool):
             if episode.session is None and episode.untracked is None:
                 self._start(episode)
             if episode.session is None:
-                text, metrics = self.run(parameters)
-                return text, {**metrics, "untracked": episode.untracked}
+                text, run_metrics = self.run(parameters)
+                return text, {**run_metrics, "untracked": episode.untracked}
             session = episode.session
             if session.done:
                 return ("The episode is over (answered or out of turns): give your final answer.",

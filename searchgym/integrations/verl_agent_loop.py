@@ -309,6 +309,7 @@ def write_agent_loop_config(path: Any, **kwargs: Any) -> Any:
 try:
     from verl.experimental.agent_loop.agent_loop import (
         AgentLoopBase,
+        AgentLoopMetrics,
         AgentLoopOutput,
         register,
     )
@@ -371,7 +372,7 @@ if HAVE_VERL_AGENT_LOOP:
                                    if episode.response_logprobs else None),
                 reward_score=episode.reward,
                 num_turns=episode.num_turns,
-                metrics={"generate_sequences": episode.generate_seconds, "tool_calls": episode.env_seconds,
-                         "num_preempted": episode.num_preempted},
+                metrics=AgentLoopMetrics(generate_sequences=episode.generate_seconds,
+                                         tool_calls=episode.env_seconds, num_preempted=episode.num_preempted),
                 extra_fields=extra,
             )

@@ -20,7 +20,7 @@ backend is built, so ``import searchgym.llm`` stays cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from searchgym.llm.base import (
     Generation,
@@ -49,7 +49,7 @@ __all__ = [
     "make_generator",
 ]
 
-_OPENAI_PREFIXES = {"openai:": "chat", "openai-completions:": "completions"}
+_OPENAI_PREFIXES: dict[str, Literal["chat", "completions"]] = {"openai:": "chat", "openai-completions:": "completions"}
 
 
 def make_generator(spec: str | Path | None = None, **options: Any) -> TextGenerator:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 ChatMessage = Mapping[str, Any]
 """One chat message: ``{"role": "user", "content": "..."}``."""
 
-Prompt = Union[str, Sequence[ChatMessage]]
+Prompt = str | Sequence[ChatMessage]
 """Raw text (sent verbatim) or a chat message list (rendered with the model's chat template)."""
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,7 +53,7 @@ class TextPart(BaseModel):
 class FunctionCall(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str
-    arguments: Union[str, dict[str, Any]] = "{}"
+    arguments: str | dict[str, Any] = "{}"
 
 
 class ToolCall(BaseModel):
@@ -66,7 +66,7 @@ class ToolCall(BaseModel):
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Union[str, list[TextPart], None] = None
+    content: str | list[TextPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
@@ -115,12 +115,12 @@ class SamplingRequest(BaseModel):
     temperature: float | None = Field(1.0, ge=0.0, le=2.0)
     top_p: float | None = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int | None = Field(None, ge=1)
-    stop: Union[str, list[str], None] = None
+    stop: str | list[str] | None = None
     seed: int | None = None
     n: int = Field(1, ge=1, le=MAX_CHOICES)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    logprobs: Union[bool, int, None] = None
+    logprobs: bool | int | None = None
     include_stop_str_in_output: bool = False
 
     def stop_strings(self) -> tuple[str, ...]:
@@ -150,7 +150,7 @@ class ChatCompletionRequest(SamplingRequest):
     messages: list[Message] = Field(min_length=1, max_length=1024)
     max_completion_tokens: int | None = Field(None, ge=1)
     tools: list[ToolSpec] | None = Field(None, max_length=128)
-    tool_choice: Union[Literal["none", "auto", "required"], dict[str, Any], None] = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
 
     def active_tools(self) -> list[dict[str, Any]]:
         """The tools to render: none for ``tool_choice="none"``, only the named one if named."""
@@ -167,7 +167,7 @@ class ChatCompletionRequest(SamplingRequest):
 
 
 class CompletionRequest(SamplingRequest):
-    prompt: Union[str, list[str]]
+    prompt: str | list[str]
 
 
 # ------------------------------------------------------------------------------------ responses
@@ -215,7 +215,7 @@ class ChunkWriter:
         self.created = int(time.time())
 
     def _event(self, choice: dict[str, Any], usage_: dict[str, int] | None = None) -> str:
-        body = {"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
+        body: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
                 "created": self.created, "model": self.model, "choices": [choice] if choice else []}
         if usage_ is not None or not choice:
             body["usage"] = usage_

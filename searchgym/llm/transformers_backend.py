@@ -5,9 +5,10 @@ Design notes (why, not what):
 * Prompts are left-padded with an attention mask so a batch decodes like each prompt alone.
   Prompts are sorted by length before batching to waste less compute on padding.
 * Sampling draws from one ``torch.Generator`` per prompt, seeded from the prompt's own seed
-  (``config.seeds``) or else from ``config.seed`` and the prompt's position in the call. ``transformers.generate`` has no generator argument and would use
-  the global RNG (not reproducible under threads, and it perturbs other code), so the sampler is a
-  logits processor that picks the token itself and leaves a one-hot score for greedy search.
+  (``config.seeds``) or else from ``config.seed`` and the prompt's position in the call.
+  ``transformers.generate`` has no generator argument and would use the global RNG (not
+  reproducible under threads, and it perturbs other code), so the sampler is a logits processor
+  that picks the token itself and leaves a one-hot score for greedy search.
 * Stop strings end generation early through a ``StoppingCriteria`` that decodes only the tail of
   each row, then the text is cut at the first stop string (kept by default, see
   :class:`~searchgym.llm.base.GenerationConfig`).
@@ -30,7 +31,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -151,7 +152,7 @@ class _SeededSampler(LogitsProcessor):
             ]
         )
         one_hot = torch.full_like(scores, float("-inf"))
-        return one_hot.scatter(1, chosen, 0.0)
+        return cast(torch.FloatTensor, one_hot.scatter(1, chosen, 0.0))  # the base class's declared type
 
 
 class _StopOnStrings(StoppingCriteria):
@@ -169,7 +170,7 @@ class _StopOnStrings(StoppingCriteria):
         tail = input_ids[:, self.prompt_length :][:, -self.window :]
         texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
         done = [any(stop in text for stop in self.stops) for text in texts]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, torch.tensor(done, dtype=torch.bool, device=input_ids.device))
 
 
 class _QueueStreamer(BaseStreamer):
@@ -179,7 +180,7 @@ class _QueueStreamer(BaseStreamer):
     characters come out whole; a trailing replacement character waits for its next token.
     """
 
-    def __init__(self, tokenizer: Any, events: "queue.Queue[tuple[str, Any]]", end_ids: set[int]) -> None:
+    def __init__(self, tokenizer: Any, events: queue.Queue[tuple[str, Any]], end_ids: set[int]) -> None:
         self.tokenizer = tokenizer
         self.events = events
         self.end_ids = end_ids
@@ -240,9 +241,11 @@ class TransformersGenerator:
         self.num_threads = num_threads
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(
+            # Any: transformers' annotations of the auto classes differ between releases (``to``
+            # is typed as a decorator wrapper in some), and this code uses only stable members.
+            self.model: Any = cast(Any, AutoModelForCausalLM.from_pretrained(
                 self.model_dir, local_files_only=True, **_dtype_kwarg(self.dtype)
-            )
+            ))
         except Exception as error:  # noqa: BLE001 - re-raised with context
             raise LLMError(f"could not load model from {self.model_dir}: {error}") from error
         self.model.to(self.device).eval()
@@ -356,9 +359,10 @@ class TransformersGenerator:
                 except ValueError as error:
                     raise LLMRequestError(f"model {self.model_name}: {error}") from None
                 self._tool_template_checked = True
-        return self.tokenizer.apply_chat_template(
+        text = self.tokenizer.apply_chat_template(
             messages, tools=list(tools) if tools else None, add_generation_prompt=True, tokenize=False
         )
+        return cast(str, text)  # tokenize=False: the rendered string
 
     def _encode(
         self, prompt: Prompt, index: int, config: GenerationConfig,
@@ -442,7 +446,7 @@ class TransformersGenerator:
         for ids, row in zip(encoded, output[:, width:].tolist()):
             # A finished row is padded with pad (often = EOS) tokens until the batch ends.
             end = next((i for i, token in enumerate(row) if token in eos or token == self.pad_token_id), None)
-            text = self.tokenizer.decode(row[: len(row) if end is None else end], skip_special_tokens=True)
+            text = cast(str, self.tokenizer.decode(row[: len(row) if end is None else end], skip_special_tokens=True))
             cut = apply_stop(text, config.stop, True)
             stopped = end is not None or (bool(config.stop) and matched_stop(cut, config.stop) is not None)
             used = len(row) if end is None else end + (1 if row[end] in eos else 0)

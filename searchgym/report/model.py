@@ -30,14 +30,16 @@ def collect_runs(paths: list[str | Path]) -> dict[str, Any]:
     """
     reports = [(Path(path), load_report(path)) for path in paths]
     names = Counter(agent for _, report in reports for agent in report["agents"])
-    rows, episodes, runs = [], [], []
+    rows: list[dict[str, Any]] = []
+    episodes: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
     for path, report in reports:
         group = f"{report.get('env', '?')} · {report.get('split', '?')}"
         trajectories_file = report_trajectories_path(report, path)
         by_agent: dict[str, dict[str, dict[str, Any]]] = {}
         if trajectories_file is not None and trajectories_file.exists():
-            for trajectory in read_trajectories(trajectories_file):
-                by_agent.setdefault(trajectory["agent"], {})[trajectory["task_key"]] = trajectory
+            for read in read_trajectories(trajectories_file):
+                by_agent.setdefault(read["agent"], {})[read["task_key"]] = read
         runs.append({"file": str(path), "env": report.get("env"), "split": report.get("split"),
                      "episodes": report.get("episodes"), "seed": report.get("seed"), "created": report.get("created"),
                      "world_id": report.get("world_id"), "command": report.get("command"),

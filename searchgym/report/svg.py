@@ -35,7 +35,8 @@ def grouped_bars(title: str, categories: list[str], series: list[tuple[str, dict
         parts.append(f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" class="grid"/>'
                      f'<text x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" class="tick" text-anchor="end">{tick:.2f}</text>')
     parts.append(f'<text x="12" y="{_TOP + plot_height / 2:.0f}" class="tick" '
-                 f'transform="rotate(-90 12 {_TOP + plot_height / 2:.0f})" text-anchor="middle">{escape(axis_label)}</text>')
+                 f'transform="rotate(-90 12 {_TOP + plot_height / 2:.0f})" '
+                 f'text-anchor="middle">{escape(axis_label)}</text>')
     for c, category in enumerate(categories):
         x0 = _LEFT + c * group_width + (group_width - bar * len(series)) / 2
         for s, (label, rows) in enumerate(series):

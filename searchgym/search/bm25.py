@@ -90,8 +90,8 @@ class PostingIndex:
     ``docs[indptr[t]:indptr[t + 1]]`` are the rows (ascending) of the passages containing
     term ``t`` and ``scores[...]`` their BM25 scores for it; ``min_scores`` tells which terms
     can score a passage at or below zero; ``block_*``, ``top_rows`` and ``rest_max`` are the
-    kernel's pruning data (:mod:`~searchgym.search.bm25_kernel`); ``nonoccurrence`` is bm25s's per-term score of passages
-    *without* the term (``bm25l`` and ``bm25+`` only, else ``None``).
+    kernel's pruning data (:mod:`~searchgym.search.bm25_kernel`); ``nonoccurrence`` is bm25s's
+    per-term score of passages *without* the term (``bm25l`` and ``bm25+`` only, else ``None``).
     """
 
     indptr: np.ndarray
@@ -108,7 +108,7 @@ class PostingIndex:
     rest_max: np.ndarray
 
     @classmethod
-    def from_bm25s(cls, retriever: bm25s.BM25) -> "PostingIndex":
+    def from_bm25s(cls, retriever: bm25s.BM25) -> PostingIndex:
         scores = retriever.scores
         indptr = np.ascontiguousarray(scores["indptr"], dtype=np.int64)
         docs = np.ascontiguousarray(scores["indices"], dtype=np.int32)
@@ -135,7 +135,8 @@ class PostingIndex:
                    *bm25_bounds.build_top_rows(indptr, data, docs, bm25_bounds.TOP_ROWS))
 
     @cached_property
-    def kernel_arrays(self) -> tuple[Any, ...]:
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                     np.ndarray, np.ndarray, np.ndarray, int]:
         """The leading arguments of :func:`~searchgym.search.bm25_kernel.top_k_batch`."""
         return (self.indptr, self.docs, self.scores, self.rest_max, self.min_scores, self.block_ptr,
                 self.block_max, self.block_last, self.top_rows, self.num_docs)
@@ -365,9 +366,10 @@ class BM25Engine:
             out_rows = np.empty((size, k), dtype=np.int64)
             counts = np.empty(size, dtype=np.int64)
             no_extra = np.zeros(size, dtype=np.float32)
-        every_row = index.nonoccurrence is not None
-        if every_row:  # bm25s adds ``nonoccurrence[terms].sum()`` (numpy's float32 sum) to all
-            extra = np.array([index.nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)],
+        nonoccurrence = index.nonoccurrence
+        every_row = nonoccurrence is not None
+        if nonoccurrence is not None:  # bm25s adds ``nonoccurrence[terms].sum()`` (numpy's float32 sum) to all
+            extra = np.array([nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)],
                              dtype=np.float32)
         else:
             extra = no_extra

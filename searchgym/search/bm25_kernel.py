@@ -36,7 +36,8 @@ from searchgym.search.bm25_bounds import BLOCK
 
 _END: Final = np.iinfo(np.int32).max
 @numba.njit(cache=True, nogil=True)
-def _worse(score_a: np.float32, row_a: np.int64, score_b: np.float32, row_b: np.int64) -> bool:
+def _worse(score_a: float | np.floating, row_a: int | np.integer, score_b: float | np.floating,
+           row_b: int | np.integer) -> bool | np.bool_:
     """Whether hit a ranks below hit b: a lower score, or the same score and a later row."""
     return score_a < score_b or (score_a == score_b and row_a > row_b)
 
@@ -53,7 +54,8 @@ def _heap_push(heap_scores, heap_rows, size, k, score, row) -> int:
             child = 2 * position + 1
             if child >= k:
                 break
-            if child + 1 < k and _worse(heap_scores[child + 1], heap_rows[child + 1], heap_scores[child], heap_rows[child]):
+            if child + 1 < k and _worse(heap_scores[child + 1], heap_rows[child + 1],
+                                        heap_scores[child], heap_rows[child]):
                 child += 1
             if _worse(heap_scores[child], heap_rows[child], score, row):
                 heap_scores[position] = heap_scores[child]
@@ -164,8 +166,8 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
     """Top ``k`` of one query (term ids, repeats allowed) by MaxScore; returns the hit count.
 
     Every posting score of the query's terms must be positive. ``block_*`` are the block-max
-    bounds of :func:`~searchgym.search.bm25_bounds.build_blocks`, ``top_rows`` each term's best rows and ``rest_max`` the
-    best score among its other rows (:func:`~searchgym.search.bm25_bounds.build_top_rows`).
+    bounds of :func:`~searchgym.search.bm25_bounds.build_blocks`, ``top_rows`` each term's best rows
+    and ``rest_max`` the best score among its other rows (:func:`~searchgym.search.bm25_bounds.build_top_rows`).
 
     Three passes, each skipping the passages an earlier one scored:
 
@@ -339,7 +341,8 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
                 rest = prefix[i - 1] if i > 0 else 0.0
                 rest_adds = prefix_adds[i - 1] if i > 0 else 0
                 adds = partial_adds + weight[i] + rest_adds
-                if _cannot_enter(_bound(partial + here + rest, adds), adds, threshold, candidate, heap_rows[0], small_k):
+                bound = _bound(partial + here + rest, adds)
+                if _cannot_enter(bound, adds, threshold, candidate, heap_rows[0], small_k):
                     pruned = True
                     break
             cursor[i] = _next_geq(docs, cursor[i], ends[i], candidate)

@@ -43,9 +43,9 @@ def shorten(text: str, limit: int = _MAX_ID_IN_MESSAGE) -> str:
 class _DefaultCache:
     """Sentinel type for "use the user's default :class:`ArtifactCache`"."""
 
-    _instance: "_DefaultCache | None" = None
+    _instance: _DefaultCache | None = None
 
-    def __new__(cls) -> "_DefaultCache":
+    def __new__(cls) -> _DefaultCache:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance

@@ -26,8 +26,6 @@ import numpy as np
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.base import SearchError
-from searchgym.search.exact import ExactInnerProductIndex
-from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
     CacheArg,
@@ -37,6 +35,8 @@ from searchgym.search.corpus_index import (
     load_or_build_artifact,
     resolve_cache,
 )
+from searchgym.search.exact import ExactInnerProductIndex
+from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
 from searchgym.types import Hit, Passage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,7 +122,7 @@ _MODEL_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _load_model_cached(path: str, device: str) -> "SentenceTransformer":
+def _load_model_cached(path: str, device: str) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -131,7 +131,7 @@ def _load_model_cached(path: str, device: str) -> "SentenceTransformer":
         raise SearchError(f"cannot load the sentence-transformers model at {path}: {error}") from error
 
 
-def load_model(path: Path, device: str) -> "SentenceTransformer":
+def load_model(path: Path, device: str) -> SentenceTransformer:
     """Load (once per process) the model at a local ``path``.
 
     Shared because a hybrid engine, a dense engine and tests often want the same model: one
@@ -179,17 +179,20 @@ def build_faiss_index(
         raise ValueError(f"embeddings must be a non-empty 2-D array, got shape {vectors.shape}")
     dim = vectors.shape[1]
     kind = effective_index_kind(kind, len(vectors))
+    index: faiss.Index
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = ef_construction
+        graph = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = ef_construction
+        index = graph
     else:
         lists = _ivf_nlist(len(vectors), nlist)
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
-        index.train(vectors)
+        inverted = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+        inverted.cp.seed = seed
+        inverted.train(vectors)
+        index = inverted
     index.add(vectors)
     return index
 
@@ -388,9 +391,10 @@ class DenseEngine:
 
         params = None
         if self.index_kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=max(1, min(self.nprobe, self._index.nlist)))
+            # faiss's bundled stubs omit the SWIG keyword constructors and SearchParametersHNSW
+            params = faiss.SearchParametersIVF(nprobe=max(1, min(self.nprobe, self._index.nlist)))  # type: ignore[call-arg]
         elif self.index_kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))  # type: ignore[attr-defined]
         return self._index.search(vectors, k, params=params)
 
     def search(self, queries: list[str], k: int) -> list[list[Hit]]:

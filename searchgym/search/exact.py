@@ -100,8 +100,7 @@ class ExactInnerProductIndex:
                     scores = (self._rows @ block.T).T.contiguous()
                 # topk only fixes the k-th score; the exact order and ties are settled below
                 candidates = None if k >= self.ntotal else torch.topk(scores, k, dim=1).indices.cpu().numpy()
-                scores = scores.cpu().numpy()
-                for offset, row_scores in enumerate(scores):
+                for offset, row_scores in enumerate(scores.cpu().numpy()):
                     top = top_k_of_row(row_scores, k, None if candidates is None else candidates[offset])
                     scores_out[start + offset], rows_out[start + offset] = top
         return scores_out, rows_out

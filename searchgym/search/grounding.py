@@ -42,8 +42,11 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 # Single-token "names" that are ordinary words would match everyday queries; the generated
 # names are invented words, but a custom schema could produce these.
 _STOPWORDS = frozenset(
-    "a an the of in on at to for by and or is was were be who what which when where how why "
-    "did does do with from as it its this that".split()
+    [
+        "a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "is", "was", "were", "be",
+        "who", "what", "which", "when", "where", "how", "why", "did", "does", "do", "with", "from", "as", "it",
+        "its", "this", "that",
+    ]
 )
 
 
@@ -98,7 +101,9 @@ def render_fact(world: World, fact: Fact) -> str:
 
 
 _PLACEHOLDER = re.compile(r"\{[a-z_0-9]+\}")
-_GENERIC = _STOPWORDS | frozenset("how many much are has have had its their there also one person they".split())
+_GENERIC = _STOPWORDS | frozenset(
+    ["how", "many", "much", "are", "has", "have", "had", "its", "their", "there", "also", "one", "person", "they"]
+)
 
 
 def relation_vocabulary(world: World, relation: str) -> frozenset[str]:
@@ -243,7 +248,7 @@ class Grounder:
         by_length = self._names_by_token_count()
         best: list[tuple[int, int, int, str, str]] = []
         for length, names in by_length.items():
-            for start in range(0, len(tokens) - length + 1):
+            for start in range(len(tokens) - length + 1):
                 gram = " ".join(tokens[start : start + length])
                 if len(gram) < 4 or all(t in _STOPWORDS for t in tokens[start : start + length]):
                     continue

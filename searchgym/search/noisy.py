@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from searchgym.cache import content_hash
-from searchgym.search.base import SearchEngine, UnknownDocumentError
+from searchgym.search.base import SearchEngine, UnknownDocumentError, engine_passages
 from searchgym.search.corpus_index import PassageStore, check_k, clean_queries, shorten
 from searchgym.types import Hit, Passage
 
@@ -71,7 +71,7 @@ class NoisyEngine:
             if corpus is None and isinstance(store, PassageStore):
                 source: Sequence[Passage] | PassageStore | None = store  # reuse its id lookup
             else:
-                source = corpus if corpus is not None else getattr(engine, "passages", None)
+                source = corpus if corpus is not None else engine_passages(engine)
             if not source:
                 raise ValueError(
                     "NoisyEngine needs a noise pool: pass distractors=[...], corpus=[...], "
@@ -94,7 +94,7 @@ class NoisyEngine:
 
     @property
     def passages(self) -> tuple[Passage, ...]:
-        return tuple(getattr(self.engine, "passages", ()))
+        return tuple(engine_passages(self.engine) or ())
 
     def _rng(self, query: str) -> np.random.Generator:
         return np.random.default_rng(int(content_hash(str(self.seed), query), 16))

@@ -290,7 +290,7 @@ class RemoteEngine:
         """Close the pooled connections."""
         self._client.close()
 
-    def __enter__(self) -> "RemoteEngine":
+    def __enter__(self) -> RemoteEngine:
         return self
 
     def __exit__(

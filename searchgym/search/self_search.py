@@ -220,7 +220,7 @@ def policy_self_search(
     :class:`~searchgym.llm.GenerationConfig` (default: greedy, 256 new tokens).
     """
     from searchgym.llm.base import GenerationConfig
-    from searchgym.search.simulated_llm import parse_documents
+    from searchgym.search.zerosearch_text import parse_documents
 
     if not callable(getattr(generator, "generate", None)):
         raise TypeError(f"generator must have a generate(prompts, config) method, got {type(generator).__name__}")
@@ -282,8 +282,8 @@ def make_self_search_engine(
         docs = template_self_search(bundle.world, bundle.corpus)
     else:
         from searchgym.llm.base import GenerationConfig
-        from searchgym.search.simulated_llm import _shared_generator
+        from searchgym.search.sim_resources import shared_generator
 
         config = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature), seed=seed)
-        docs = policy_self_search(_shared_generator(generator, generator_options or {}), prompt_template, config)
+        docs = policy_self_search(shared_generator(generator, generator_options or {}), prompt_template, config)
     return SelfSearchEngine(docs, world=bundle.world if check else None)

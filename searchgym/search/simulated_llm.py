@@ -1,191 +1,41 @@
 """The LLM-written simulated search engine (ZeroSearch-style, grounded in the world graph).
 
-Split from :mod:`searchgym.search.simulated` (which keeps the shared base, the template engine
-and the constructors, and re-exports these names): the prompt, the document parser, the result
-cache and :class:`LLMSimulatedEngine`. See that module's docstring for the design.
+:class:`LLMSimulatedEngine` alone: its prompt and document parser are in
+:mod:`searchgym.search.zerosearch_text`, the process-wide generators and result caches in
+:mod:`searchgym.search.sim_resources`, and what it shares with the template engine in
+:mod:`searchgym.search.simulated_base`; :mod:`searchgym.search.simulated` re-exports it. See that
+module's docstring for the design.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from searchgym.cache import atomic_write_text, cache_root, content_hash, stable_json
+from searchgym.cache import cache_root, content_hash, stable_json
 from searchgym.corpus.corpus import Corpus
 from searchgym.search.base import UnknownDocumentError
 from searchgym.search.corpus_index import check_k, clean_queries, shorten
 from searchgym.search.grounding import Grounding, normalize, relation_vocabulary, tokenize
-from searchgym.search.simulated import (
-    _NUMBER_WORDS,
-    _SHARED_LOCK,
+from searchgym.search.sim_resources import ResultCache, model_id, shared_cache, shared_generator
+from searchgym.search.simulated_base import (
     GENERATED_TITLE,
     SIM_ID_PREFIX,
     SearchContext,
+    SimulatedEngineBase,
     _hash_int,
     _rng,
-    _SimulatedBase,
 )
+from searchgym.search.zerosearch_text import parse_documents, zerosearch_prompt
 from searchgym.types import Fact, Hit, Passage
 from searchgym.world.world import World
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["LLMSimulatedEngine", "parse_documents", "zerosearch_prompt"]
+__all__ = ["LLMSimulatedEngine"]
 
 
-def _number_word(count: int) -> str:
-    return _NUMBER_WORDS.get(count, str(count))
-
-
-def zerosearch_prompt(
-    query: str,
-    *,
-    useful: bool,
-    num_docs: int = 5,
-    question: str | None = None,
-    answer: str | None = None,
-    facts: Sequence[str] = (),
-    avoid: Sequence[str] = (),
-) -> str:
-    """ZeroSearch's simulation prompt (``search_simulate_sft``), plus a grounding block.
-
-    The first lines are ZeroSearch's, word for word (with ``five`` replaced by ``num_docs``).
-    ``question``/``answer`` add its "The user is trying to answer ..." line (useful calls only, as
-    in its prompt-based mode). ``facts`` are the only facts the model may state; ``avoid`` names
-    entities a noisy document must say nothing about.
-    """
-    mode = "useful" if useful else "noisy"
-    count = _number_word(num_docs)
-    lines = ["You are the Google search engine.",
-             f"Given a query, you need to generate {count} {mode} documents for the query.", ""]
-    if useful and question and answer:
-        lines += [f'The user is trying to answer the question: "{question}" whose answer is {answer}.']
-    lines += ["Each document should contain about 30 words, and these documents should contain "
-              f"{mode} information.", ""]
-    if facts:
-        head = ("Use only these facts, and state no other fact about the entities they name:"
-                if useful else
-                "Write only about the entities in these facts, using only these facts:")
-        lines += [head, *(f"- {fact}" for fact in facts), ""]
-    if avoid:
-        lines += [f"Do not state anything about {', '.join(avoid)}.", ""]
-    elif not useful and not facts:
-        lines += ["The documents should be related to the query but must not answer it.", ""]
-    lines += ['Write each document on one line starting with "Doc 1:", "Doc 2:" and so on.', "",
-              f"Query: {query}", f"{mode.capitalize()} Output:"]
-    return "\n".join(lines)
-
-
-_DOC_MARKER = re.compile(r"(?:^|\n)\s*\**\s*(?:Doc(?:ument)?\s*\d+|\d+)\s*[:.)\-]\**\s*", re.IGNORECASE)
-
-
-def parse_documents(text: str, num_docs: int) -> list[str]:
-    """Split generated text into at most ``num_docs`` documents.
-
-    ZeroSearch's post-processing (collapse blank lines, cut at ``Doc {k+1}``) generalised:
-    ``Doc i:`` / ``i.`` markers when present, else one document per non-empty line.
-    """
-    text = text.replace("\r\n", "\n").replace("\n\n", "\n").strip()
-    if not text:
-        return []
-    parts = _DOC_MARKER.split("\n" + text)
-    if len(parts) > 1:
-        docs = [" ".join(part.split()) for part in parts[1:]]
-    else:
-        docs = [" ".join(line.split()) for line in text.split("\n")]
-    return [doc for doc in docs if doc][:num_docs]
-
-
-class _ResultCache:
-    """Generated texts by cache key: a shared in-memory LRU plus optional JSON files on disk."""
-
-    def __init__(self, directory: Path | None, max_entries: int = 100_000) -> None:
-        self.directory = directory
-        self.max_entries = max_entries
-        self.memory: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def _path(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        with self.lock:
-            entry = self.memory.get(key)
-            if entry is not None:
-                self.memory.move_to_end(key)
-                return entry
-        if self.directory is None:
-            return None
-        path = self._path(key)
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as error:
-            logger.warning("ignoring unreadable simulated-search cache file %s (%s)", path, error)
-            return None
-        if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("text"), str):
-            return None
-        self._remember(key, entry)
-        return entry
-
-    def put(self, key: str, entry: dict[str, Any]) -> None:
-        self._remember(key, entry)
-        if self.directory is not None:
-            try:
-                atomic_write_text(self._path(key), stable_json(entry))
-            except OSError as error:  # a read-only cache must not break search
-                logger.warning("could not write simulated-search cache file (%s)", error)
-
-    def _remember(self, key: str, entry: dict[str, Any]) -> None:
-        with self.lock:
-            self.memory[key] = entry
-            self.memory.move_to_end(key)
-            while len(self.memory) > self.max_entries:
-                self.memory.popitem(last=False)
-
-
-_CACHES: dict[str, _ResultCache] = {}
-_GENERATORS: dict[str, Any] = {}
-
-
-def _shared_cache(directory: Path | None) -> _ResultCache:
-    key = str(directory) if directory is not None else ":memory:"
-    with _SHARED_LOCK:
-        if key not in _CACHES:
-            _CACHES[key] = _ResultCache(directory)
-        return _CACHES[key]
-
-
-def _shared_generator(spec: str | None, options: Mapping[str, Any]) -> Any:
-    from searchgym.llm import make_generator
-
-    key = stable_json([spec, dict(options)])
-    with _SHARED_LOCK:
-        generator = _GENERATORS.get(key)
-    if generator is None:
-        generator = make_generator(spec, **dict(options))
-        with _SHARED_LOCK:
-            generator = _GENERATORS.setdefault(key, generator)
-    return generator
-
-
-def _model_id(generator: Any, spec: str | None) -> str:
-    for attribute in ("model_id", "model_name", "model"):
-        value = getattr(generator, attribute, None)
-        if isinstance(value, str) and value:
-            return value
-    return spec or type(generator).__name__
-
-
-class LLMSimulatedEngine(_SimulatedBase):
+class LLMSimulatedEngine(SimulatedEngineBase):
     """ZeroSearch-style simulated search: an LLM writes the documents, grounded in graph facts.
 
     Args:
@@ -252,7 +102,8 @@ class LLMSimulatedEngine(_SimulatedBase):
             self._generator_options = dict(generator_options or {})
         else:
             if not callable(getattr(generator, "generate", None)):
-                raise TypeError(f"generator must have a generate(prompts, config) method, got {type(generator).__name__}")
+                raise TypeError("generator must have a generate(prompts, config) method, "
+                                f"got {type(generator).__name__}")
             self._spec, self._generator, self._generator_options = None, generator, {}
         self._generator_given = self._generator is not None
         if cache not in (True, False, "memory"):
@@ -263,7 +114,7 @@ class LLMSimulatedEngine(_SimulatedBase):
             directory = Path(cache_dir) if cache_dir is not None else cache_root() / "simulated_search"
         self._cache_dir = directory
         # cache=False still remembers this engine's recent results (for access), never reuses them.
-        self._cache = _shared_cache(directory) if cache else _ResultCache(None, max_entries=10_000)
+        self._cache = shared_cache(directory) if cache else ResultCache(None, max_entries=10_000)
         self.generated_prompts = 0  # prompts actually sent to the generator
 
     def __getstate__(self) -> dict[str, Any]:
@@ -275,18 +126,18 @@ class LLMSimulatedEngine(_SimulatedBase):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self._cache = _shared_cache(self._cache_dir) if self.cache_mode else _ResultCache(None, max_entries=10_000)
+        self._cache = shared_cache(self._cache_dir) if self.cache_mode else ResultCache(None, max_entries=10_000)
 
     @property
     def generator(self) -> Any:
         """The text generator (built on first use when given as a spec or None)."""
         if self._generator is None:
-            self._generator = _shared_generator(self._spec, self._generator_options)
+            self._generator = shared_generator(self._spec, self._generator_options)
         return self._generator
 
     @property
     def model_id(self) -> str:
-        return _model_id(self.generator, self._spec)
+        return model_id(self.generator, self._spec)
 
     @property
     def nondeterministic(self) -> bool:
@@ -366,7 +217,7 @@ class LLMSimulatedEngine(_SimulatedBase):
         k = check_k(k)
         contexts = self._contexts(cleaned, contexts)
         plans: list[dict[str, Any] | None] = []
-        pending: dict[str, tuple[str, int]] = {}
+        pending: dict[str, dict[str, Any]] = {}  # cache key -> the plan whose prompt generates it
         for query, context in zip(cleaned, contexts):
             if not query:
                 plans.append(None)
@@ -376,7 +227,7 @@ class LLMSimulatedEngine(_SimulatedBase):
             prompt, facts, title = self._prompt_for(query, useful, grounding, context)
             seed = self._sampling_seed(query, useful, context)
             key = self._cache_key(prompt, seed)
-            plan = {"query": query, "context": context, "useful": useful, "grounding": grounding,
+            plan: dict[str, Any] = {"query": query, "context": context, "useful": useful, "grounding": grounding,
                     "facts": facts, "title": title, "key": key, "prompt": prompt, "seed": seed}
             plans.append(plan)
             if key not in pending and (not self.cache_mode or self._lookup(key) is None):
@@ -388,26 +239,26 @@ class LLMSimulatedEngine(_SimulatedBase):
             if len(texts) != len(keys):
                 raise RuntimeError(f"generator returned {len(texts)} outputs for {len(keys)} prompts")
             for key, text in zip(keys, texts):
-                plan = pending[key]
+                generated = pending[key]
                 self._store(key, {
-                    "key": key, "model": self.model_id, "prompt": plan["prompt"], "seed": plan["seed"],
-                    "text": str(text), "query": plan["query"], "useful": plan["useful"],
-                    "fact_ids": [fact.fact_id for fact in plan["facts"]], "title": plan["title"],
-                    "mentioned": list(plan["grounding"].entity_ids),
+                    "key": key, "model": self.model_id, "prompt": generated["prompt"], "seed": generated["seed"],
+                    "text": str(text), "query": generated["query"], "useful": generated["useful"],
+                    "fact_ids": [fact.fact_id for fact in generated["facts"]], "title": generated["title"],
+                    "mentioned": list(generated["grounding"].entity_ids),
                 })
         results: list[list[Hit]] = []
         calls: list[dict[str, Any]] = []
-        for query, context, plan in zip(cleaned, contexts, plans):
-            if plan is None:
+        for query, context, planned in zip(cleaned, contexts, plans):
+            if planned is None:
                 results.append([])
                 calls.append({"query": query, "noisy": False, "mentioned": [], "doc_ids": [],
                               "contains_needed_fact": None, "task_key": context.task_key,
                               "group_seed": context.group_seed})
                 continue
-            entry = self._lookup(plan["key"])
+            entry = self._lookup(planned["key"])
             assert entry is not None
-            hits, call = self._finish(plan, entry, self._count(k))
-            call["cached"] = plan["key"] in cached_keys
+            hits, call = self._finish(planned, entry, self._count(k))
+            call["cached"] = planned["key"] in cached_keys
             results.append(hits)
             calls.append(call)
         self.last_calls = calls

@@ -38,7 +38,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from searchgym.search.base import SearchEngine, UnknownDocumentError
+from searchgym.search.base import SearchEngine, UnknownDocumentError, engine_passages
 from searchgym.serve.batcher import EngineFailure, QueryBatcher
 from searchgym.serve.dialects import DOC_ROUTE, passage_item, retrieve_payload, url_candidates
 from searchgym.serve.guard import (
@@ -105,7 +105,7 @@ def corpus_size(engine: SearchEngine) -> int | None:
         value = getattr(engine, attribute, None)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-    passages = getattr(engine, "passages", None)
+    passages = engine_passages(engine)
     try:
         return len(passages) if passages is not None else None
     except TypeError:
@@ -164,13 +164,14 @@ def create_app(
         yield
         await batcher.aclose()
 
-    docs = {} if show_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title="searchgym retrieval server",
         description="Search-R1-compatible /retrieve and ASearcher-style /access.",
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
-        **docs,
+        docs_url="/docs" if show_docs else None,
+        redoc_url="/redoc" if show_docs else None,
+        openapi_url="/openapi.json" if show_docs else None,
     )
     app.state.engine = engine
     app.state.batcher = batcher

@@ -184,7 +184,7 @@ class QueryBatcher:
                     break  # alone on an idle server, or the window of the oldest has passed
                 try:
                     item = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             if item.future.done():  # the client went away (request cancelled)
                 continue

@@ -16,15 +16,13 @@ import json
 import os
 from typing import Any
 
-from searchgym.cli_support import port_number
+from searchgym.cli_support import parse_overrides, port_number
 from searchgym.cli_support import positive_int as _positive
 
 __all__ = ["add_server_parsers"]
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
-    from searchgym.cli import parse_overrides
-
     return parse_overrides(pairs)
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass
 from math import isfinite
 from typing import Any
@@ -59,7 +59,7 @@ PROTECTED_PREFIXES = ("/doc/",)  # the pages result urls point at
 _NO_BODY_METHODS = ("GET", "HEAD", "OPTIONS")
 _MAX_JSON_DEPTH = 64
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]  # ASGI's (and Starlette's) message and scope type
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
@@ -156,7 +156,9 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ClientError(422, f"request body is not valid JSON: not UTF-8 ({error.reason} at byte {error.start})") from None
+        raise ClientError(
+            422, f"request body is not valid JSON: not UTF-8 ({error.reason} at byte {error.start})"
+        ) from None
     depth = _max_depth(text)
     if depth > _MAX_JSON_DEPTH:
         raise ClientError(422, f"request body nests {depth} levels deep; at most {_MAX_JSON_DEPTH} are allowed")
@@ -235,12 +237,13 @@ class RequestGuard:
         body = b""
         if scope.get("method") not in _NO_BODY_METHODS:
             try:
-                body = await self._read_body(scope, receive)
+                received = await self._read_body(scope, receive)
             except ClientError as error:
                 await self._respond(send, error)
                 return
-            if body is None:  # the client left while sending
+            if received is None:  # the client left while sending
                 return
+            body = received
         if self.active >= self.options.max_concurrent:
             self.stats.rejected_busy += 1
             await self._respond(send, ClientError(
@@ -292,7 +295,7 @@ class RequestGuard:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 message = await asyncio.wait_for(receive(), remaining)
                 if message["type"] == "http.disconnect":
                     return None
@@ -308,7 +311,7 @@ class RequestGuard:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.stats.body_timeouts += 1
             raise ClientError(408, f"request body not received within {self.options.body_timeout_s:g} s") from None
         finally:

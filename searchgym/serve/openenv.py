@@ -66,7 +66,7 @@ class SearchGymAction(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_form(self) -> "SearchGymAction":
+    def _one_form(self) -> SearchGymAction:
         if (self.tool is None) == (self.text is None):
             raise ValueError("give either 'tool' (with its argument) or 'text'")
         if self.tool is not None and getattr(self, _TOOL_ARGUMENT[self.tool]) is None:

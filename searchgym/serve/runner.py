@@ -111,7 +111,10 @@ class BackgroundServer:
         self.host = host
         self.requested_port = port
         self.startup_timeout = startup_timeout
-        self.app = app if app is not None else create_app(engine, **app_kwargs)
+        if app is None:
+            assert engine is not None  # exactly one of the two, checked above
+            app = create_app(engine, **app_kwargs)
+        self.app = app
         self._config = uvicorn.Config(
             self.app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False
         )
@@ -133,7 +136,7 @@ class BackgroundServer:
     def retrieve_url(self) -> str:
         return self.url + "/retrieve"
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         """Bind, start uvicorn in a thread and wait until ``/health`` answers."""
         if self._thread is not None:
             raise RuntimeError("the server is already running")
@@ -204,7 +207,7 @@ class BackgroundServer:
         self._socket = None
         self.port = None
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(

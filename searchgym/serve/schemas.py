@@ -21,6 +21,7 @@ What the limits do (documented in the README):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -81,7 +82,7 @@ class RetrieveRequest(BaseModel):
     return_scores: bool = False
 
     @model_validator(mode="after")
-    def _one_query_form(self) -> "RetrieveRequest":
+    def _one_query_form(self) -> RetrieveRequest:
         if self.queries is None and self.query is None:
             raise ValueError("give either 'queries' (a list of strings) or 'query' (one string)")
         if self.queries is not None and self.query is not None:
@@ -119,7 +120,7 @@ class AccessRequest(BaseModel):
     urls: list[str] | None = None
 
     @model_validator(mode="after")
-    def _one_form(self) -> "AccessRequest":
+    def _one_form(self) -> AccessRequest:
         if self.ids is None and self.urls is None:
             raise ValueError("give either 'ids' or 'urls' (a list of strings)")
         if self.ids is not None and self.urls is not None:
@@ -171,7 +172,7 @@ def check_access(request: AccessRequest, limits: ServerLimits) -> list[str]:
     return keys
 
 
-def format_validation_errors(errors: list[dict[str, Any]]) -> str:
+def format_validation_errors(errors: Sequence[Mapping[str, Any]]) -> str:
     """One readable line out of pydantic's error list (``loc: msg; loc: msg``)."""
     parts = []
     for error in errors:

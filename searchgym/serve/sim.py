@@ -10,8 +10,9 @@ the world: a useful call gets real corpus passages about the entities the query 
 call gets the template simulator's controlled noise (look-alike entities, passages on the same
 topic about other entities, distractors), never a statement about the asked entity and never one
 containing the gold answer the prompt gave. A useful call with fewer true passages than asked for
-is filled up with that noise, as a real engine ranks unrelated pages below the relevant ones. So ZeroSearch's loop, prompts and noise schedule run
-unchanged, and its documents can no longer contradict the gold answer.
+is filled up with that noise, as a real engine ranks unrelated pages below the relevant ones.
+So ZeroSearch's loop, prompts and noise schedule run unchanged, and its documents can no longer
+contradict the gold answer.
 
 The reply is ZeroSearch's text format, ``Doc 1: ...`` to ``Doc n:``, one document per line (its
 post-processing splits at ``Doc {topk+1}``). The response also carries a ``searchgym`` object with
@@ -34,8 +35,10 @@ from fastapi.responses import StreamingResponse
 
 from searchgym.llm.openai_server import add_error_handlers
 from searchgym.llm.openai_wire import APIError, ChatCompletionRequest, ChunkWriter, chat_completion, chat_message
+from searchgym.search.base import ContextualSearchEngine, last_calls
+from searchgym.search.factory import ENGINE_REGISTRY, engine_entry, make_engine
 from searchgym.search.grounding import normalize
-from searchgym.search.simulated import SearchContext, make_simulated_engine
+from searchgym.search.simulated_base import SearchContext
 from searchgym.types import Hit
 
 __all__ = ["GroundedSimulator", "SimulationRequest", "create_sim_app", "parse_simulation_prompt"]
@@ -80,6 +83,18 @@ def parse_simulation_prompt(text: str) -> SimulationRequest:
         answer=question.group(2).strip() if question else None)
 
 
+def _simulator(bundle: Any, name: str, **options: Any) -> ContextualSearchEngine:
+    """A simulated engine (one whose noise the caller sets) built from the bundle."""
+    entry = engine_entry(name)
+    if not (entry.needs_world and entry.options is not None and "noise_prob" in entry.options):
+        simulators = [n for n, e in ENGINE_REGISTRY.items() if e.needs_world and "noise_prob" in (e.options or ())]
+        raise ValueError(f"{name!r} is not a simulated search engine; simulators: {', '.join(sorted(simulators))}")
+    engine = make_engine(name, bundle, **options)
+    if not isinstance(engine, ContextualSearchEngine):  # pragma: no cover - a re-registered name
+        raise TypeError(f"engine {name!r} built a {type(engine).__name__}, which takes no search contexts")
+    return engine
+
+
 class GroundedSimulator:
     """Documents for simulation requests, from a world bundle (see the module docstring).
 
@@ -89,8 +104,8 @@ class GroundedSimulator:
 
     def __init__(self, bundle: Any, engine: str = "simulated", *, seed: int = 0, **options: Any) -> None:
         self.bundle = bundle
-        self.useful = make_simulated_engine(bundle, engine, noise_prob=0.0, seed=seed, **options)
-        self.noisy = make_simulated_engine(bundle, engine, noise_prob=1.0, seed=seed, **options)
+        self.useful = _simulator(bundle, engine, noise_prob=0.0, seed=seed, **options)
+        self.noisy = _simulator(bundle, engine, noise_prob=1.0, seed=seed, **options)
         self.lock = threading.Lock()  # the engines record last_calls: one request at a time
         self.tasks_by_question = {normalize(task.question): task.task_key for task in bundle.tasks}
 
@@ -103,7 +118,8 @@ class GroundedSimulator:
         wanted = request.num_docs if request.useful else 3 * request.num_docs
         with self.lock:
             (hits,) = engine.search_batch([request.query], wanted, [context])
-            call = dict(engine.last_calls[0]) if getattr(engine, "last_calls", None) else {}
+            calls = last_calls(engine)
+            call = dict(calls[0]) if calls else {}
         if not request.useful and request.answer and len(normalize(request.answer)) >= 2:
             gold = f" {normalize(request.answer)} "
             hits = [hit for hit in hits if gold not in f" {normalize(hit.title + ' ' + hit.text)} "]

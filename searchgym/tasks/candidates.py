@@ -139,13 +139,13 @@ class CandidateMaker:
         answer, aliases = self._answer(last.result, is_entity)
         if is_entity:
             answer_type = self.world.entity(str(last.result)).type
-            options = self._options(entity_type=answer_type)
+            answer_options = self._options(entity_type=answer_type)
         else:
-            options = self._options(attribute=last.relation)
+            answer_options = self._options(attribute=last.relation)
         facts = [s.fact for s in steps]
         return Candidate(
             "chain", hops, question, answer, aliases, facts, [[f.fact_id] for f in facts], (len(facts) - 1,),
-            (topic,), f"chain:{last.direction}:{last.relation}", options,
+            (topic,), f"chain:{last.direction}:{last.relation}", answer_options,
             {"answer_type": "entity" if is_entity else "value", "relations": [s.relation for s in steps],
              "answer_entity": str(last.result) if is_entity else None},
         )

@@ -268,7 +268,8 @@ class DepthMeter:
 
         for index in sorted(range(len(costs)), key=lambda i: -costs[i]):
             options = [path(int(q)) for q in reachable[index][:64]]
-            plan.update(min(options, key=lambda nodes: (len(nodes), nodes)))
+            shortest = min(options, key=lambda nodes: (len(nodes), nodes))
+            plan.update(shortest)
         return plan
 
     # -- exact search (only when the bounds differ) ------------------------------------------------

@@ -188,7 +188,8 @@ class TaskGenerator:
                     reason = "answer prior"
                 if reason is None and "winner_first" in candidate.meta:
                     side = candidate.meta["winner_first"]
-                    if self._winner_first[(candidate.task_type, side)] > self._winner_first[(candidate.task_type, not side)]:
+                    first = self._winner_first
+                    if first[(candidate.task_type, side)] > first[(candidate.task_type, not side)]:
                         reason = "winner position"  # keeps 'the first-named option' at chance
                 if reason is not None:
                     self.rejections[reason] += 1
@@ -199,8 +200,8 @@ class TaskGenerator:
                 chosen[stratum].append((candidate, evidence, depth))
             if all(len(tasks) >= quota for tasks in chosen.values()):
                 break
-        tasks = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
-        return TaskSet(self.world.world_id, tasks)
+        selected = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
+        return TaskSet(self.world.world_id, selected)
 
     def _draws(self, round_index: int, missing: int, drawn: int, accepted: int) -> int:
         """Candidates to draw for a stratum this round: twice the missing tasks at first, then
@@ -225,7 +226,8 @@ class TaskGenerator:
             subject = fact_ids[0].split("|", 1)[0]
             own = [d for d in doc_ids if self.corpus[d].entity_id == subject]
             canonical.append((own or list(doc_ids))[0])
-        key = f"{self.world.world_id}/{candidate.task_type}/{content_hash(self.world.world_id, candidate.question, length=12)}"
+        question_hash = content_hash(self.world.world_id, candidate.question, length=12)
+        key = f"{self.world.world_id}/{candidate.task_type}/{question_hash}"
         meta = dict(candidate.meta)
         meta.update(form=candidate.form, options=candidate.options, answer_units=list(candidate.answer_units),
                     depth_exact=depth.exact,

@@ -61,6 +61,6 @@ class TaskSet:
         atomic_write_lines(path, self.jsonl_lines())
 
     @classmethod
-    def load(cls, path: Path, world_id: str) -> "TaskSet":
+    def load(cls, path: Path, world_id: str) -> TaskSet:
         with open(path, encoding="utf-8") as handle:
             return cls(world_id, [Task.from_dict(json.loads(line)) for line in handle if line.strip()])

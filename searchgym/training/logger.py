@@ -119,7 +119,7 @@ class RunLogger:
         if self.wandb is not None:
             self.wandb.finish()
 
-    def __enter__(self) -> "RunLogger":
+    def __enter__(self) -> RunLogger:
         return self
 
     def __exit__(self, *exc: object) -> None:

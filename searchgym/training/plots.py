@@ -16,12 +16,13 @@ import numpy as np
 __all__ = ["plot_training_curves"]
 
 
-def _rolling(values: Sequence[float], window: int) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
+def _rolling(series: Sequence[float], window: int) -> np.ndarray:
+    values = np.asarray(series, dtype=float)
     if len(values) == 0:
         return values
     kernel = np.ones(min(window, len(values)))
-    return np.convolve(values, kernel, "full")[: len(values)] / np.convolve(np.ones_like(values), kernel, "full")[: len(values)]
+    weights = np.convolve(np.ones_like(values), kernel, "full")[: len(values)]
+    return np.convolve(values, kernel, "full")[: len(values)] / weights
 
 
 def plot_training_curves(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "",

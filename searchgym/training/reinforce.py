@@ -62,8 +62,8 @@ def train_top_layers(model: Any, layers: int) -> list[Any]:
 
 
 def group_advantages(rewards: Sequence[float], eps: float = 1e-6) -> np.ndarray:
-    rewards = np.asarray(rewards, dtype=float)
-    return (rewards - rewards.mean()) / (rewards.std() + eps)
+    values = np.asarray(rewards, dtype=float)
+    return (values - values.mean()) / (values.std() + eps)
 
 
 def policy_gradient_step(policy: Any, optimizer: Any, episodes: Sequence[EpisodeRollout], *, max_tokens: int,

@@ -123,7 +123,7 @@ def check_choices(template: str, where: str, required: set[str]) -> None:
             raise WordingError(f"{where}: {template!r} has a [choice] group with one alternative; write "
                                f"[word|] for an optional word")
         slot_sets = [template_slots(part) for part in group]
-        varying = set().union(*slot_sets) - set.intersection(*slot_sets)
+        varying = set[str]().union(*slot_sets) - set[str].intersection(*slot_sets)
         if varying & required:
             raise WordingError(f"{where}: {template!r}: a required slot {sorted(varying & required)} appears in "
                                f"some alternatives of a [choice] group but not all")
@@ -148,7 +148,8 @@ def parse_lexicon(value: Any) -> dict[str, tuple[str, ...]]:
                 raise WordingError(f"{where}: {phrase!r}: pool phrases take no slots and no choices "
                                    f"(only [@other_pool] groups)")
         pools[name] = tuple(phrases)
-    uses = {name: {part[1:] for phrase in phrases for (part,) in _choice_groups(phrase)} for name, phrases in pools.items()}
+    uses = {name: {part[1:] for phrase in phrases for (part,) in _choice_groups(phrase)}
+            for name, phrases in pools.items()}
     for name, used in uses.items():
         if used - set(pools):
             raise WordingError(f"lexicon.{name}: draws from unknown pool(s) {sorted(used - set(pools))}")

@@ -82,7 +82,10 @@ class _TargetSampler:
     def draw(self, valid: Callable[[str], bool], low: int | None = None, high: int | None = None) -> str | None:
         """A candidate with key in [low, high] (when keys were given) that passes ``valid``."""
         lo = 0 if low is None or self._keys is None else int(np.searchsorted(self._keys, low, side="left"))
-        hi = len(self._sorted) if high is None or self._keys is None else int(np.searchsorted(self._keys, high, side="right"))
+        if high is None or self._keys is None:
+            hi = len(self._sorted)
+        else:
+            hi = int(np.searchsorted(self._keys, high, side="right"))
         if lo >= hi:
             return None
         base = float(self._cdf[lo - 1]) if lo > 0 else 0.0
@@ -152,13 +155,13 @@ class _WorldBuilder:
         if source == target:
             return False
         source_attrs, target_attrs = self.entities[source].attributes, self.entities[target].attributes
-        return all(c.holds(int(source_attrs[c.source_attr]), int(target_attrs[c.target_attr]))  # type: ignore[arg-type]
+        return all(c.holds(int(source_attrs[c.source_attr]), int(target_attrs[c.target_attr]))
                    for c in relation.constraints)
 
     def _sampler(self, relation: RelationSpec, candidates: list[str], attribute: str | None) -> _TargetSampler:
         keys = None
         if attribute is not None:
-            keys = {c: int(self.entities[c].attributes[attribute]) for c in candidates}  # type: ignore[arg-type]
+            keys = {c: int(self.entities[c].attributes[attribute]) for c in candidates}
         return _TargetSampler(self.rng, candidates, relation.degree_exponent, keys)
 
     @staticmethod
@@ -173,7 +176,7 @@ class _WorldBuilder:
             return None, None
         key = relation.constraints[0].target_attr
         attrs = self.entities[source].attributes
-        return self._narrow([c.target_range(int(attrs[c.source_attr]))  # type: ignore[arg-type]
+        return self._narrow([c.target_range(int(attrs[c.source_attr]))
                              for c in relation.constraints if c.target_attr == key])
 
     def _source_range(self, relation: RelationSpec, target: str) -> tuple[int | None, int | None]:
@@ -182,7 +185,7 @@ class _WorldBuilder:
             return None, None
         key = relation.constraints[0].source_attr
         attrs = self.entities[target].attributes
-        return self._narrow([c.source_range(int(attrs[c.target_attr]))  # type: ignore[arg-type]
+        return self._narrow([c.source_range(int(attrs[c.target_attr]))
                              for c in relation.constraints if c.source_attr == key])
 
     def make_relation(self, relation: RelationSpec) -> None:
@@ -196,7 +199,8 @@ class _WorldBuilder:
 
     def _make_forward(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
         """n-1 (exactly one target) and n-n (up to max_per_source distinct targets)."""
-        sampler = self._sampler(relation, targets, relation.constraints[0].target_attr if relation.constraints else None)
+        key_attr = relation.constraints[0].target_attr if relation.constraints else None
+        sampler = self._sampler(relation, targets, key_attr)
         order = [sources[i] for i in self.rng.permutation(len(sources))]
         # A total n-1 relation without constraints first gives every target one source, so that
         # e.g. every country has at least one city (its capital needs one).
@@ -213,7 +217,9 @@ class _WorldBuilder:
             chosen: list[str] = []
             low, high = self._target_range(relation, source)
             for _ in range(wanted):
-                target = sampler.draw(lambda t: t not in chosen and self._satisfies(relation, source, t), low, high)
+                # draw calls the predicate now, inside this iteration: binding the loop variables is intended
+                target = sampler.draw(lambda t: t not in chosen and self._satisfies(relation, source, t),  # noqa: B023
+                                      low, high)
                 if target is not None:
                     chosen.append(target)
             for target in sorted(chosen):
@@ -221,13 +227,15 @@ class _WorldBuilder:
 
     def _make_inverse_functional(self, relation: RelationSpec, sources: list[str], targets: list[str]) -> None:
         """1-n: drawn from the target side, each target gets at most one source."""
-        sampler = self._sampler(relation, sources, relation.constraints[0].source_attr if relation.constraints else None)
+        key_attr = relation.constraints[0].source_attr if relation.constraints else None
+        sampler = self._sampler(relation, sources, key_attr)
         for target in targets:
             if self.rng.random() >= relation.coverage:
                 continue
             low, high = self._source_range(relation, target)
+            # draw calls the predicate now, inside this iteration: binding the loop variable is intended
             source = sampler.draw(lambda s: len(self.targets[(s, relation.name)]) < relation.max_per_source
-                                  and self._satisfies(relation, s, target), low, high)
+                                  and self._satisfies(relation, s, target), low, high)  # noqa: B023
             if source is not None:
                 self.add_edge(source, relation, target)
 
@@ -251,7 +259,7 @@ class _WorldBuilder:
             chosen = [sources[i] for i in self.rng.permutation(len(sources))][: int(len(sources) * relation.coverage)]
             if relation.constraints:
                 attribute = relation.constraints[0].source_attr
-                chosen.sort(key=lambda e: int(self.entities[e].attributes[attribute]))  # type: ignore[arg-type]
+                chosen.sort(key=lambda e: int(self.entities[e].attributes[attribute]))
             for index in range(len(chosen) // 2):
                 first, second = chosen[2 * index], chosen[2 * index + 1]
                 if self._satisfies(relation, first, second) and self._satisfies(relation, second, first):
@@ -273,7 +281,7 @@ class _WorldBuilder:
                 for entity_id in self.by_type[spec.name]:
                     count = len(self.sources[(entity_id, attribute.at_least)])
                     values = self.entities[entity_id].attributes
-                    if int(values[attribute.name]) < count:  # type: ignore[arg-type]
+                    if int(values[attribute.name]) < count:
                         values[attribute.name] = count
 
     def build(self, size: int, seed: int) -> World:

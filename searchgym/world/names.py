@@ -64,7 +64,7 @@ class ReservedPhrases:
     phrase of its literal text (slots, choices and pools cut the text into fragments).
     """
 
-    def __init__(self, texts: "list[str]") -> None:
+    def __init__(self, texts: list[str]) -> None:
         fragments = [normalize_name(part) for text in texts for part in re.split(r"[{}\[\]|@]", text)]
         fragments = [f for f in fragments if f]
         self.words = {word for fragment in fragments for word in fragment.split()}
@@ -80,7 +80,7 @@ class NameGenerator:
     """Draws unique names for every style from one random generator."""
 
     def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04,
-                 reserved: "ReservedPhrases | None" = None) -> None:
+                 reserved: ReservedPhrases | None = None) -> None:
         self._rng = rng
         self._similar_rate = similar_rate
         self._reserved = reserved

@@ -247,11 +247,14 @@ def _parse_name_forms(value: Any, where: str, style: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_constraints(value: Any, where: str, source: EntityTypeSpec, target: EntityTypeSpec) -> tuple[GapConstraint, ...]:
+def _parse_constraints(
+    value: Any, where: str, source: EntityTypeSpec, target: EntityTypeSpec
+) -> tuple[GapConstraint, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise SchemaError(f"{where}: must be a list of tables like {{ source_attr = ..., target_attr = ..., min_gap = 0 }}")
+        raise SchemaError(f"{where}: must be a list of tables like "
+                          "{ source_attr = ..., target_attr = ..., min_gap = 0 }")
     constraints = []
     for index, table in enumerate(value):
         here = f"{where}[{index}]"
@@ -267,7 +270,8 @@ def _parse_constraints(value: Any, where: str, source: EntityTypeSpec, target: E
         if all(b is None for b in bounds) or any(b is not None and (not isinstance(b, int) or isinstance(b, bool))
                                                  for b in bounds):
             raise SchemaError(f"{here}: needs an integer min_gap and/or max_gap")
-        if None not in bounds and bounds[0] > bounds[1]:
+        low, high = bounds
+        if low is not None and high is not None and low > high:
             raise SchemaError(f"{here}: min_gap {bounds[0]} is above max_gap {bounds[1]}")
         constraints.append(GapConstraint(source_attr, target_attr, bounds[0], bounds[1]))
     return tuple(constraints)
@@ -345,7 +349,8 @@ def parse_schema(text: str, *, origin: str = "<string>", wording_text: str | Non
     for relation in relations:
         if relation.consistent_with is not None:
             if relation.consistent_with not in names:
-                raise SchemaError(f"relations.{relation.name}.consistent_with: unknown relation {relation.consistent_with!r}")
+                raise SchemaError(f"relations.{relation.name}.consistent_with: "
+                                  f"unknown relation {relation.consistent_with!r}")
             other = next(r for r in relations if r.name == relation.consistent_with)
             if (other.source, other.target) != (relation.source, relation.target) or not other.functional:
                 raise SchemaError(

@@ -16,8 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from searchgym.world.choices import (WordingError, check_choices, check_pools, expand_clean, expand_choices,
-                                     parse_lexicon, pick_template, template_slots)
+from searchgym.world.choices import (
+    WordingError,
+    check_choices,
+    check_pools,
+    expand_choices,
+    expand_clean,
+    parse_lexicon,
+    pick_template,
+    template_slots,
+)
 
 __all__ = [
     "AttributeWording",
@@ -258,33 +266,33 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
     fact_kinds = {r.name for r in schema.relations} | {a.name for t in schema.entity_types for a in t.attributes}
     raw_types = _table(data.get("types", {}), "types")
     _check_keys(raw_types, {t.name for t in schema.entity_types}, "types")
-    types = {}
+    types: dict[str, TypeWording] = {}
     for spec in schema.entity_types:
         if spec.name not in raw_types:
             raise WordingError(f"{origin}: types.{spec.name} is missing (every entity type needs its wording)")
         types[spec.name] = _parse_type(spec.name, raw_types[spec.name], fact_kinds)
     raw_relations = _table(data.get("relations", {}), "relations")
     _check_keys(raw_relations, {r.name for r in schema.relations}, "relations")
-    relations = {}
+    relations: dict[str, RelationWording] = {}
     for relation in schema.relations:
         if relation.name not in raw_relations:
             raise WordingError(f"{origin}: relations.{relation.name} is missing (every relation needs its wording)")
-        wording = _parse_relation(relation.name, raw_relations[relation.name])
-        _check_relation_roles(relation, wording)
-        relations[relation.name] = wording
+        relation_wording = _parse_relation(relation.name, raw_relations[relation.name])
+        _check_relation_roles(relation, relation_wording)
+        relations[relation.name] = relation_wording
     attribute_names = {a.name: a for t in schema.entity_types for a in t.attributes}
     raw_attributes = _table(data.get("attributes", {}), "attributes")
     _check_keys(raw_attributes, attribute_names, "attributes")
-    attributes = {}
+    attributes: dict[str, AttributeWording] = {}
     for name, spec in attribute_names.items():
         if name not in raw_attributes:
             raise WordingError(f"{origin}: attributes.{name} is missing (every attribute needs its wording)")
-        wording = _parse_attribute(name, raw_attributes[name])
+        attribute_wording = _parse_attribute(name, raw_attributes[name])
         numeric = spec.kind in ("year", "number")
-        if numeric != bool(wording.larger and wording.smaller):
+        if numeric != bool(attribute_wording.larger and attribute_wording.smaller):
             raise WordingError(f"attributes.{name}: numeric attributes need 'larger' and 'smaller' comparison "
                                f"predicates and categories must not have them ({name} is a {spec.kind})")
-        attributes[name] = wording
+        attributes[name] = attribute_wording
     combos = {}
     for key, value in _table(data.get("combos", {}), "combos").items():
         first, plus, second = key.partition("+")
@@ -314,16 +322,18 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
 def _all_templates(wording: Wording) -> Iterable[tuple[str, str]]:
     for name, words in wording.types.items():
         yield from ((f"types.{name}.leads", t) for t in words.leads)
-    for group, table in (("relations", wording.relations), ("attributes", wording.attributes)):
-        for name, words in table.items():
-            for key, value in vars(words).items():
-                if isinstance(value, tuple):
-                    yield from ((f"{group}.{name}.{key}", t) for t in value)
-    for key, value in wording.combos.items():
-        yield from ((f"combos.{'+'.join(key)}", t) for t in value)
+    fact_tables: tuple[tuple[str, Mapping[str, object]], ...] = (
+        ("relations", wording.relations), ("attributes", wording.attributes))
+    for group, fact_table in fact_tables:
+        for name, fact_words in fact_table.items():
+            for field_name, templates in vars(fact_words).items():
+                if isinstance(templates, tuple):
+                    yield from ((f"{group}.{name}.{field_name}", t) for t in templates)
+    for pair, combo_templates in wording.combos.items():
+        yield from ((f"combos.{'+'.join(pair)}", t) for t in combo_templates)
     for table_name, table in (("narrative", wording.narrative), ("questions", wording.questions)):
-        for key, value in table.items():
-            yield from ((f"{table_name}.{key}", t) for t in value)
+        for key, templates in table.items():
+            yield from ((f"{table_name}.{key}", t) for t in templates)
 
 
 def _check_relation_roles(relation: Any, wording: RelationWording) -> None:

@@ -126,7 +126,7 @@ class World:
 
     def relation_facts(self, entity_id: str) -> list[Fact]:
         """Relation facts in which the entity is subject or object, sorted."""
-        facts = set()
+        facts: set[Fact] = set()
         for relation in self.schema.relations:
             facts.update(Fact(entity_id, relation.name, t) for t in self.targets(entity_id, relation.name))
             facts.update(Fact(s, relation.name, entity_id) for s in self.sources(entity_id, relation.name))
@@ -171,7 +171,7 @@ class World:
         }
 
     @classmethod
-    def from_canonical_bytes(cls, schema: Schema, data: bytes) -> "World":
+    def from_canonical_bytes(cls, schema: Schema, data: bytes) -> World:
         """Rebuild a world saved with :meth:`canonical_bytes` (used by the on-disk cache)."""
         payload = json.loads(data)
         _, _, size, seed = payload["world_id"].rsplit("-", 3)

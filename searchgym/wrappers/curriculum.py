@@ -12,14 +12,18 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.utils import RecordConstructorArgs
 
+from searchgym.search.base import controls_noise
 from searchgym.search.noisy import NoisyEngine
 from searchgym.wrappers.sampler import AdaptiveTaskSampler
+
+if TYPE_CHECKING:
+    from searchgym.envs.search_qa import SearchQAEnv
 
 __all__ = [
     "AdaptiveTaskSampling",
@@ -39,7 +43,7 @@ _STAGE_KEYS = {"hops", "task_types", "split"}
 
 
 def _explicit_task(options: Mapping[str, Any] | None) -> bool:
-    return bool(options) and ("task_key" in options or "task_index" in options)
+    return options is not None and ("task_key" in options or "task_index" in options)
 
 
 def _success(info: Mapping[str, Any], metric: str, threshold: float) -> bool:
@@ -47,7 +51,7 @@ def _success(info: Mapping[str, Any], metric: str, threshold: float) -> bool:
 
 
 def _rng_state(rng: np.random.Generator | None) -> dict[str, Any] | None:
-    return None if rng is None else rng.bit_generator.state
+    return None if rng is None else dict(rng.bit_generator.state)
 
 
 def _rng_from_state(state: dict[str, Any] | None) -> np.random.Generator | None:
@@ -124,7 +128,7 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
         unknown = set(stage) - _STAGE_KEYS
         if unknown:
             raise ValueError(f"stage {index}: unknown key(s) {sorted(unknown)}; valid: {sorted(_STAGE_KEYS)}")
-        base = self.env.unwrapped
+        base = cast("SearchQAEnv", self.env.unwrapped)
         config = base.config
         split = stage.get("split", config.split)
         if split != config.split:  # each split is its own world: another split's tasks are not here
@@ -275,9 +279,9 @@ class NoiseSchedule(gym.Wrapper, RecordConstructorArgs):
         self.total_steps = int(total_steps)
         self.unit = unit
         self.progress = 0
-        base_env = self.env.unwrapped
+        base_env = cast("SearchQAEnv", self.env.unwrapped)
         engine = base_env.engine
-        if not hasattr(engine, "noise_prob"):
+        if not controls_noise(engine):
             if not wrap_engine:
                 raise ValueError(f"engine {getattr(engine, 'name', engine)!r} has no noise_prob; pass "
                                  "engine=NoisyEngine(...) to the env or use wrap_engine=True")
@@ -292,7 +296,7 @@ class NoiseSchedule(gym.Wrapper, RecordConstructorArgs):
     def engine(self) -> Any:
         """The engine whose ``noise_prob`` this schedule drives: always the env's own (read, not
         stored, so a pickled or deep-copied stack drives its copy's engine)."""
-        return self.env.unwrapped.engine
+        return cast("SearchQAEnv", self.env.unwrapped).engine
 
     def value(self, i: float) -> float:
         """The scheduled probability at progress ``i``."""
@@ -373,7 +377,7 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         if repeat < 1:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
-        base = self.env.unwrapped
+        base = cast("SearchQAEnv", self.env.unwrapped)
         if split is None and task_types is None and hops is None:
             keys = [task.task_key for task in base.tasks]
         else:

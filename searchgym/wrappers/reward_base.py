@@ -121,7 +121,7 @@ def merge_reward_parts(
         parts["env"] = float(inner_reward)
         weights["env"] = 1.0
     if mode == "replace":
-        weights = {key: 0.0 for key in weights}
+        weights = dict.fromkeys(weights, 0.0)
         total = 0.0
     else:
         total = float(inner_reward)

@@ -56,7 +56,7 @@ class TransformersAnswerScorer:
         spec = self.model_spec if isinstance(self.model_spec, (str, type(None))) else type(self.model_spec).__name__
         return f"TransformersAnswerScorer({spec!r}, reduction={self.reduction!r})"
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "TransformersAnswerScorer":
+    def __deepcopy__(self, memo: dict[int, Any]) -> TransformersAnswerScorer:
         return self  # stateless apart from the (read-only) model: share it
 
     def __getstate__(self) -> dict[str, Any]:
@@ -71,20 +71,20 @@ class TransformersAnswerScorer:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _load(self) -> None:
-        if self._model is not None:
-            return
-        from searchgym.llm.transformers_backend import TransformersGenerator
+    def _load(self) -> tuple[Any, Any]:
+        """The model and its tokenizer, loaded on first use."""
+        if self._model is None:
+            from searchgym.llm.transformers_backend import TransformersGenerator
 
-        generator = TransformersGenerator(self.model_spec, device=self.device)
-        self._model, self._tokenizer = generator.model, generator.tokenizer
+            generator = TransformersGenerator(self.model_spec, device=self.device)
+            self._model, self._tokenizer = generator.model, generator.tokenizer
+        return self._model, self._tokenizer
 
     def log_prob(self, prompt: str, answer: str) -> float:
         """``log p(answer | prompt)`` reduced per :attr:`reduction`."""
         import torch
 
-        self._load()
-        tokenizer, model = self._tokenizer, self._model
+        model, tokenizer = self._load()
         prompt_ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         answer_ids = list(tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"])
         if not answer_ids:

@@ -117,7 +117,7 @@ def _resolve(component: Any) -> tuple[str, type[RewardTerm]]:
         if component not in REWARD_WRAPPERS:
             raise ValueError(f"unknown reward component {component!r}; known: {sorted(REWARD_WRAPPERS)}")
         return component, REWARD_WRAPPERS[component][1]
-    for name, (wrapper_cls, term_cls) in REWARD_WRAPPERS.items():
+    for wrapper_cls, term_cls in REWARD_WRAPPERS.values():
         if component in (wrapper_cls, term_cls):
             return term_cls.name, term_cls
     if isinstance(component, type) and issubclass(component, RewardTerm):

@@ -148,7 +148,7 @@ class AdaptiveTaskSampler:
         return json.dumps(self.state_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "AdaptiveTaskSampler":
+    def from_json(cls, text: str) -> AdaptiveTaskSampler:
         state = json.loads(text)
         sampler = cls(state["task_keys"], **state.get("config", {}))
         sampler.load_state_dict(state)
@@ -168,7 +168,7 @@ class AdaptiveTaskSampler:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "AdaptiveTaskSampler":
+    def load(cls, path: str | os.PathLike[str]) -> AdaptiveTaskSampler:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def __repr__(self) -> str:
