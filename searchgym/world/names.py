@@ -29,11 +29,17 @@ _ORG_SUFFIXES = (
 )
 _UNIVERSITY_FORMS = (
     "University of {w}", "{w} University", "{w} Institute of Technology", "{w} College",
-    "Royal Academy of {w}",
+    "Royal Academy of {w}", "{w} State University", "Technical University of {w}", "{w} Polytechnic",
+    "Free University of {w}", "{w} School of Economics", "{w} Normal University", "{w} Conservatory",
+    "University College {w}", "{w} Academy of Sciences",
 )
 _FILM_FORMS = (
     "{w}", "The {w}", "The {w} of {v}", "Return to {w}", "Beyond {w}",
-    "A Winter in {w}", "The Last {w}", "{w} Rising", "Letters from {w}",
+    "A Winter in {w}", "The Last {w}", "{w} Rising", "Letters from {w}", "Night over {w}",
+    "The Road to {w}", "Summer at {w}", "{w} Station", "Under the {w} Sky", "The Girl from {w}",
+    "Echoes of {w}", "The {w} Affair", "Far from {w}", "Daughters of {w}", "The House on {w} Street",
+    "Song of {w}", "Storm over {w}", "After {w}", "The Long Way to {w}", "{v} of the {w}",
+    "{w} Nights", "The Silence of {w}", "Blue {w}", "Children of {w}", "The {w} Years",
 )
 
 
