@@ -43,7 +43,7 @@ def main() -> None:
         keys = [f"vrost{i} kiaskim" if i % 2 else f"the house on zae{i} street" for i in range(args.keys)]
         timings: dict[str, list[float]] = {"set lookup": [], "text scan": []}
         for _ in range(args.rounds):
-            for label, check in (("set lookup", reserved.holds), ("text scan", lambda k: _scan(reserved, k))):
+            for label, check in (("set lookup", reserved.holds), ("text scan", lambda k, r=reserved: _scan(r, k))):
                 started = time.perf_counter()
                 answers = [check(key) for key in keys]
                 timings[label].append((time.perf_counter() - started) / len(keys))
