@@ -110,3 +110,17 @@ def test_a_short_name_that_names_another_entity_is_never_used():
     world = World(schema, 20, 0, entities, [])
     assert reference_for(world, "person_000000", np.random.default_rng(0)).short == "Waekru Grouhe"
     assert reference_for(world, "person_000001", np.random.default_rng(0)).short == "Megrern"
+
+
+def test_reserved_phrases_lookup_matches_a_scan_of_the_wording_text():
+    """The set lookup answers exactly what a whole-word scan of the wording's text answers."""
+    from searchgym.world.generate import _reserved_phrases
+    from searchgym.world.names import normalize_name
+
+    reserved = _reserved_phrases(load_schema("default"))
+    assert reserved is not None
+    words = reserved.text.replace("|", " ").split()
+    keys = {" ".join(words[i : i + n]) for n in (2, 3, 4, 7) for i in range(0, len(words) - n, 97)}
+    keys |= {f"{a} {b}" for a, b in zip(words[::211], words[5::211])} | {"house on vrostiamel street", "drama group"}
+    for key in sorted(normalize_name(k) for k in keys):
+        assert reserved.holds(key) == (f" {key} " in f" {reserved.text} "), key

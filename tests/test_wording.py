@@ -62,6 +62,10 @@ def test_default_schema_ships_enough_wordings_per_fact_kind_and_question_form():
                                 "question = ['{x}?']\n[attributes.genre]")), "unknown key"),
     (lambda s, w: (s, w.replace('[relations.mentor_of]', '[relations.mentor_of]\nquestion = ["Who did {x} mentor?"]')),
      "never used"),
+    (lambda s, w: (s, w.replace('[narrative]\n', '[narrative]\n"robot.Overview" = ["{s} hums."]\n')),
+     "is no entity type"),
+    (lambda s, w: (s, w.replace('[narrative]\n', '[narrative]\n"film.Campus" = ["{s} hums."]\n')),
+     "is no section of film"),
 ])
 def test_bad_wording_fails_on_load_with_the_key_named(tmp_path: Path, edit, message):
     schema_text, wording_text = edit(*_default_texts())
@@ -90,6 +94,8 @@ def test_unknown_schema_keys_are_errors_not_silently_ignored():
     "Drejo was born in {o}.",
     "Drejo was born in 1990 .",
     "drejo was born. he died.",
+    "Friends from in the larger cities described Drejo.",
+    "Drejo is often wrote about in passing.",
 ])
 def test_each_known_defect_is_detected(text):
     assert wording_defects(text)
@@ -127,3 +133,18 @@ def test_pages_have_no_defects_and_plural_lists_name_several_items(small_bundle)
         for sentence in re.split(r"(?<=\.) ", passage.text):
             if re.search(r"\b(are|include)\b [A-Z]", sentence) and "," not in sentence and " and " not in sentence:
                 pytest.fail(f"plural list sentence with one item: {sentence!r}")
+
+
+def test_a_type_can_have_its_own_narrative_for_a_section_it_shares(small_bundle):
+    """Films share "Overview" with cities; their pages draw from "film.Overview", never from
+    sentences about streets and guides that suit a city."""
+    wording = load_schema("default").wording
+    assert wording is not None
+    assert wording.narrative_for("film", "Overview") == wording.narrative["film.Overview"]
+    assert wording.narrative_for("city", "Overview") == wording.narrative["Overview"]
+    assert wording.narrative_for("film", "Overview") != wording.narrative["Overview"]
+    world = small_bundle.world
+    films = [p.text for p in small_bundle.corpus if p.entity_id and world.entity(p.entity_id).type == "film"]
+    assert films
+    city_only = re.compile(r"\b(?:streets|roads|paths) around\b|to newcomers|Postcards showing")
+    assert not [text for text in films if city_only.search(text)]

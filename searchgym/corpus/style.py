@@ -2,7 +2,8 @@
 
 Each pattern is a defect seen in generated text at some point ("is located is located",
 "has X as its mentor of?", "stars A and stars B", "an university", "is a person listed in this
-encyclopedia"); keeping them in one list means a new defect is fixed once and guarded forever.
+encyclopedia", "friends from in the larger cities", "is often wrote about"); keeping them in one
+list means a new defect is fixed once and guarded forever.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ DEFECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "double space": re.compile(r"  "),
     "doubled punctuation": re.compile(r"(?<!\.)\.\.(?!\.)|,,|\?\?|\.\?|\?\."),
     "lower-case sentence start": re.compile(r"(?:^|[.!?] )[a-z]"),
+    "stacked prepositions": re.compile(r"\bfrom (?:in|on|at) the\b"),
+    "'wrote' as a participle": re.compile(r"\b(?:is|are|was|were|been|being) (?:\w+ )?wrote\b"),
 }
 
 

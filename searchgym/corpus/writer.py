@@ -25,7 +25,7 @@ from searchgym.corpus.realize import format_value, join_names, render
 from searchgym.types import Fact, Passage
 from searchgym.world.world import World
 
-CORPUS_FORMAT_VERSION = 4  # bump whenever the writer changes: it keys the bundle cache
+CORPUS_FORMAT_VERSION = 5  # bump whenever the writer changes: it keys the bundle cache
 ROUNDUP_MAX_ITEMS = 8
 
 
@@ -80,7 +80,8 @@ def _article(world: World, entity_id: str, taken: set[str]) -> list[Passage]:
             mentions=tuple(dict.fromkeys((entity_id, *mentions))),
         )
 
-    return pack_article(statements, reference, lambda section: wording.narrative.get(section, ()),
+    entity_type = world.entity(entity_id).type
+    return pack_article(statements, reference, lambda section: wording.narrative_for(entity_type, section),
                         type_wording.sections, rng, make, wording.expand)
 
 

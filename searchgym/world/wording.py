@@ -92,7 +92,7 @@ class Wording:
     relations: Mapping[str, RelationWording]
     attributes: Mapping[str, AttributeWording]
     combos: Mapping[tuple[str, str], tuple[str, ...]]
-    narrative: Mapping[str, tuple[str, ...]]
+    narrative: Mapping[str, tuple[str, ...]]  # by "Section", or by "type.Section" for one type only
     questions: Mapping[str, tuple[str, ...]]
     lexicon: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source_text: str = field(default="", compare=False, repr=False)
@@ -103,6 +103,11 @@ class Wording:
 
     def expand(self, template: str, rng: Any) -> str:
         return expand_clean(template, rng, self.lexicon)
+
+    def narrative_for(self, entity_type: str, section: str) -> tuple[str, ...]:
+        """The connective sentences of ``section`` on a page of ``entity_type``: the type's own
+        list (``"paper.Overview"``) where the wording has one, else the section's shared list."""
+        return self.narrative.get(f"{entity_type}.{section}", self.narrative.get(section, ()))
 
 
 # Slots each role may use (a template must use every slot in `required`).
@@ -302,8 +307,7 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
     sections = {s for t in types.values() for s in t.sections}
     narrative = {}
     for key, value in _table(data.get("narrative", {}), "narrative").items():
-        if key not in sections:
-            raise WordingError(f"narrative.{key}: not a section of any type; sections: {sorted(sections)}")
+        _check_narrative_key(key, types, sections)
         narrative[key] = _templates(value, f"narrative.{key}", set(), {"s", "s_pos"})
     raw_questions = _table(data.get("questions", {}), "questions")
     _check_keys(raw_questions, _QUESTION_FORMS, "questions")
@@ -317,6 +321,20 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
     wording = Wording(types, relations, attributes, combos, narrative, questions, lexicon, source_text=text)
     check_pools(_all_templates(wording), wording.lexicon)
     return wording
+
+
+def _check_narrative_key(key: str, types: Mapping[str, TypeWording], sections: set[str]) -> None:
+    """``"Section"`` (every type with that section) or ``"type.Section"`` (that type only: a paper's
+    "Overview" needs other sentences than a city's)."""
+    type_name, dot, section = key.partition(".")
+    if dot:
+        if type_name not in types:
+            raise WordingError(f"narrative.{key}: {type_name!r} is no entity type; types: {sorted(types)}")
+        if section not in types[type_name].sections:
+            raise WordingError(f"narrative.{key}: {section!r} is no section of {type_name}; its sections: "
+                               f"{list(types[type_name].sections)}")
+    elif key not in sections:
+        raise WordingError(f"narrative.{key}: not a section of any type; sections: {sorted(sections)}")
 
 
 def _all_templates(wording: Wording) -> Iterable[tuple[str, str]]:
