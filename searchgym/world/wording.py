@@ -92,6 +92,8 @@ class Wording:
     narrative: Mapping[str, tuple[str, ...]]
     questions: Mapping[str, tuple[str, ...]]
     source_text: str = field(default="", compare=False, repr=False)
+    # the optional deep-research wording (:mod:`searchgym.world.deep_wording`), from its own file
+    deep: Any = field(default=None, compare=False, repr=False)
 
 
 # Slots each role may use (a template must use every slot in `required`).
