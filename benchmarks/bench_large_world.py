@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGES = ("world", "corpus", "tasks", "bm25_index", "bm25_query")
+STAGES = ("world", "lint_world", "corpus", "lint_corpus", "tasks", "bm25_index", "bm25_query")
 
 
 def _rss_mb() -> float:
@@ -44,22 +44,29 @@ def child(size: int, seed: int, tasks_per_type: int, passage_words: int = 100) -
     from searchgym.corpus import CorpusOptions, write_corpus
     from searchgym.search.factory import make_engine
     from searchgym.tasks import TaskOptions, generate_tasks
+    from searchgym.corpus.lint import lint_corpus
     from searchgym.world import build_world, load_schema
+    from searchgym.world.lint import lint_world
 
     def report(stage: str, seconds: float, **extra) -> None:
         print(json.dumps({"stage": stage, "seconds": round(seconds, 2), "rss_mb": round(_rss_mb()),
                           "peak_mb": round(_peak_mb()), **extra}), flush=True)
 
     report("start", 0.0)
-    schema = load_schema("default")
+    schema = load_schema(os.environ.get("BENCH_SCHEMA", "default"))
     t = time.perf_counter()
     world = build_world(schema, size, seed)
-    report("world", time.perf_counter() - t, entities=len(world.entities),
-           edges=world.graph.number_of_edges())
+    report("world", time.perf_counter() - t, entities=len(world.entities), edges=len(world.edges))
+    t = time.perf_counter()
+    lint_world(world)  # every build lints (searchgym.bundle): the world linter checks every edge
+    report("lint_world", time.perf_counter() - t)
     t = time.perf_counter()
     corpus = write_corpus(world, CorpusOptions(passage_words=passage_words))
     report("corpus", time.perf_counter() - t, passages=len(corpus.passages),
            words=sum(len(p.text.split()) for p in corpus.passages[:10000]) * len(corpus.passages) // max(1, min(10000, len(corpus.passages))))
+    t = time.perf_counter()
+    lint_corpus(world, corpus)  # a deterministic sample of FULL_LINT_PASSAGES passages beyond that size
+    report("lint_corpus", time.perf_counter() - t)
     t = time.perf_counter()
     tasks = generate_tasks(world, corpus, TaskOptions(per_type=tasks_per_type))
     report("tasks", time.perf_counter() - t, tasks=len(tasks))

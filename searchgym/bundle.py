@@ -17,6 +17,7 @@ a single test fact (:func:`split_world_seed`).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,21 +120,32 @@ def build_bundle(
         world, corpus, tasks = build_all()
         return WorldBundle(world, corpus, tasks, key)
 
+    built: list[tuple[World, Corpus, TaskSet]] = []
+
     def build_into(directory: Path) -> dict:
         world, corpus, tasks = build_all()
         atomic_write_bytes(directory / "world.json", world.canonical_bytes())
         corpus.save(directory / "passages.jsonl")
         tasks.save(directory / "tasks.jsonl")
-        return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks)}
+        if corpus.writer_report is not None:  # the LLM writer's acceptance rate, kept with the corpus
+            atomic_write_bytes(directory / "writer-report.json", json.dumps(corpus.writer_report, indent=1).encode())
+        built.append((world, corpus, tasks))
+        # Hashes are computed once, here; a cache hit reads them from the (verified) manifest.
+        return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks),
+                "corpus_hash": corpus.content_hash, "store_hash": corpus.store_hash}
 
     directory = store.get_or_build("bundles", key, build_into)
-    world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
-    bundle = WorldBundle(
-        world,
-        Corpus.load(directory / "passages.jsonl", world.world_id),
-        TaskSet.load(directory / "tasks.jsonl", world.world_id),
-        key,
-    )
+    if built:  # built now: use the objects, never read back what was just written
+        world, corpus, tasks = built[0]
+    else:
+        meta = store.manifest(directory).get("meta", {})
+        world = World.from_canonical_bytes(schema, (directory / "world.json").read_bytes())
+        corpus = Corpus.load(directory / "passages.jsonl", world.world_id, content_hash=meta.get("corpus_hash"),
+                             store_hash=meta.get("store_hash"))
+        if (directory / "writer-report.json").exists():
+            corpus.writer_report = json.loads((directory / "writer-report.json").read_text())
+        tasks = TaskSet.load(directory / "tasks.jsonl", world.world_id)
+    bundle = WorldBundle(world, corpus, tasks, key)
     with _LOCK:
         _MEMO[key] = bundle
     return bundle

@@ -125,6 +125,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _read_umask() -> int:
+    """The process's umask (read by setting it, so it is set straight back; done once, at import,
+    because the umask is process-wide and must not flicker while other threads create files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Run ``write`` on a temporary sibling of ``path``, fsync it, then rename it into place,
     so readers see the old file or the new one, never half (a failed write leaves no trace)."""
@@ -132,6 +143,7 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from searchgym.stats import paired_bootstrap
+from searchgym.tables import compact_table
 
 __all__ = ["CompareError", "compare_reports", "load_episodes", "render_comparison"]
 
@@ -68,9 +68,8 @@ def compare_reports(first: str | Path, second: str | Path, agents: tuple[str | N
 
 def render_comparison(result: dict[str, Any], console: Console) -> None:
     a, b = result["a"]["agent"], result["b"]["agent"]
-    table = Table(title=f"{a} vs {b} on {result['paired_tasks']} paired tasks (95% paired bootstrap)")
-    for column in ("metric", a, b, "difference", "95% CI", "significant"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    table = compact_table(f"{a} vs {b} on {result['paired_tasks']} paired tasks (95% paired bootstrap)",
+                          ["metric", a, b, "difference", "95% CI", "significant"], 1)
     for metric in METRICS:
         row = result[metric]
         table.add_row(metric.upper(), f"{row['a']:.3f}", f"{row['b']:.3f}", f"{row['difference']:+.3f}",

@@ -1,18 +1,14 @@
 """Evaluate agents on an env: the main job behind ``searchgym eval``.
 
 All agents see the same tasks in the same order (a seeded permutation of the env's task pool,
-replayed with ``reset(options={"task_key": ...})``), so their numbers are comparable. Results
-are aggregated by task type and by hop count, printed as rich tables and saved as JSON.
+replayed with ``reset(options={"task_key": ...})``), so their numbers are comparable. The
+default split is ``test``, for :func:`evaluate` as for the CLI. Results are aggregated by task
+type, by hop count and by measured depth, with 95% intervals, printed as tables
+(:mod:`searchgym.tables`) and saved as JSON; with ``trajectories_to`` every episode's full
+trajectory is written as JSONL (:mod:`searchgym.trajectories`).
 
-Batched agents (LLMs) implement ``begin_batch`` / ``act_batch`` (see
-:class:`searchgym.agents.llm.LLMAgent`). :func:`evaluate` runs their episodes ``agent.batch_size``
-at a time through :class:`~searchgym.envs.vector.BatchedSearchQAVectorEnv`, so each step costs
-one generation call and one engine call for all running episodes; a finished episode's slot is
-refilled with the next task at once (continuous batching). Each episode keeps the task key and
-reset seed it gets on the sequential path, so for agents whose actions depend only on their own
-episode (greedy LLMs, the classical baselines) the results are identical to
-:func:`run_episode` in a loop — tested with :class:`LockstepAgents`, which turns any agent into
-a batched one.
+Batched agents (LLMs) run through the vector env (:mod:`searchgym.batched_eval`); honest agents
+never receive the env, privileged baselines opt in (:mod:`searchgym.agents.base`).
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ import json
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,19 +26,23 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import searchgym
-from searchgym.agents.base import Agent
-from searchgym.cache import atomic_write_text
+from searchgym.agents.base import Agent, begin_episode
+from searchgym.batched_eval import (  # noqa: F401  (re-exported: the evaluation API in one place)
+    LockstepAgents,
+    batchable_env,
+    is_batched,
+    run_episodes_batched,
+    unbatch_info,
+)
+from searchgym.cache import atomic_write_lines, atomic_write_text
 from searchgym.stats import bootstrap_mean_ci, wilson_interval
+from searchgym.tables import render_tables  # noqa: F401  (re-exported)
+from searchgym.trajectories import EpisodeRecorder
+
+DEFAULT_SPLIT = "test"
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,20 @@ class EpisodeResult:
     invalid: int = 0  # malformed or disallowed actions (an <access> of an unknown doc id is not one)
     min_searches: int = 0  # the task's measured depth: fewest searches of a knowledge-free agent
 
+    @classmethod
+    def from_info(cls, agent: str, task_key: str, info: dict[str, Any]) -> "EpisodeResult":
+        """The result of an episode from its last step's ``info``."""
+        return cls(
+            agent=agent, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),
+            em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
+            answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
+            prediction=info["prediction"], invalid=int(info["num_invalid"]),
+            min_searches=int(info.get("min_searches", 0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
     """The first ``episodes`` keys of a seeded permutation of the env's task pool."""
@@ -69,19 +83,32 @@ def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
     return [tasks[int(i)].task_key for i in order[: min(episodes, len(tasks))]]
 
 
-def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int) -> EpisodeResult:
+def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int,
+                trajectories: list[dict[str, Any]] | None = None) -> EpisodeResult:
+    """Play one episode; when ``trajectories`` is a list, its trajectory is appended to it."""
     observation, info = env.reset(seed=seed, options={"task_key": task_key})
-    agent.begin(observation, info, env, seed)
+    recorder = EpisodeRecorder(agent.name, task_key, seed, env, observation) if trajectories is not None else None
+    begin_episode(agent, observation, info, seed, env)
     while True:
-        observation, _, terminated, truncated, info = env.step(agent.act(observation, info))
+        began = time.perf_counter()
+        action = agent.act(observation, info)
+        acted = time.perf_counter()
+        observation, reward, terminated, truncated, info = env.step(action)
+        if recorder is not None:
+            recorder.record(action, observation, reward, info, agent_seconds=acted - began,
+                            env_seconds=time.perf_counter() - acted)
         if terminated or truncated:
             break
-    return EpisodeResult(
-        agent=agent.name, task_key=task_key, task_type=info["task_type"], hops=info["hops"],
-        em=info["em"], f1=info["f1"], searches=info["num_searches"], turns=info["turn"],
-        answered=info["answered"], evidence_recall=info["evidence_recall"], prediction=info["prediction"],
-        invalid=info["num_invalid"], min_searches=int(info.get("min_searches", 0)),
-    )
+    result = EpisodeResult.from_info(agent.name, task_key, info)
+    if recorder is not None:
+        trajectories.append(recorder.to_dict(result.to_dict()))  # type: ignore[union-attr]
+    return result
+
+
+def _group_order(item: tuple[str, Any]) -> tuple[bool, int, str]:
+    """Groups in natural order (hop 2 before hop 10), "all" last."""
+    name = item[0]
+    return name == "all", int(name) if name.isdigit() else -1, name
 
 
 def summarize(results: Iterable[EpisodeResult], by: str) -> dict[str, dict[str, Any]]:
@@ -104,7 +131,7 @@ def summarize(results: Iterable[EpisodeResult], by: str) -> dict[str, dict[str, 
             "evidence_recall": float(np.mean([r.evidence_recall for r in items])),
             "invalid": float(np.mean([r.invalid for r in items])),
         }
-        for group, items in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0]))
+        for group, items in sorted(groups.items(), key=_group_order)
     }
 
 
@@ -113,226 +140,86 @@ def evaluate(
     agents: list[Agent],
     episodes: int,
     *,
+    split: str = DEFAULT_SPLIT,
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     console: Console | None = None,
     show_progress: bool = True,
+    trajectories_to: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run every agent on the same ``episodes`` tasks; return a JSON-ready report."""
-    console = console or Console()
-    env = gym.make(env_id, **(env_kwargs or {}))
+    """Run every agent on the same ``episodes`` tasks of ``split``; return a JSON-ready report.
+
+    Progress goes to stderr (``console`` if given), never into the results stream. With
+    ``trajectories_to`` every episode's trajectory is written there as JSONL and the report's
+    ``"trajectories"`` field names the file.
+    """
+    if "split" in (env_kwargs or {}):
+        raise ValueError("pass the split as evaluate(..., split=...), not in env_kwargs")
+    env_kwargs = {**(env_kwargs or {}), "split": split}
+    env = gym.make(env_id, **env_kwargs)
+    trajectories: list[dict[str, Any]] | None = [] if trajectories_to is not None else None
     try:
         keys = select_task_keys(env, episodes, seed)
         report: dict[str, Any] = {
-            "env": env_id, "env_kwargs": env_kwargs or {}, "episodes": len(keys), "seed": seed,
+            "env": env_id, "split": split, "env_kwargs": env_kwargs, "episodes": len(keys), "seed": seed,
             "world_id": env.unwrapped.world.world_id, "searchgym_version": searchgym.__version__,
             "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "agents": {},
+            "agents": {}, "seconds": {},  # wall time per agent, apart so that "agents" is deterministic
         }
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, disable=not show_progress) as progress:
+        with Progress(*columns, console=console or Console(stderr=True), disable=not show_progress,
+                      transient=True) as progress:
             for agent in agents:
                 bar = progress.add_task(f"{agent.name:>10}", total=len(keys))
                 advance = functools.partial(progress.advance, bar)
-                if is_batched(agent) and _batchable(env_id):
+                began = time.perf_counter()
+                if is_batched(agent) and batchable_env(env_id):
                     results = run_episodes_batched(env_id, agent, keys, seed, env_kwargs=env_kwargs,
                                                    num_envs=int(getattr(agent, "batch_size", 8)),
-                                                   on_episode=advance)
+                                                   on_episode=advance, trajectories=trajectories)
                 else:
                     results = []
                     for index, key in enumerate(keys):
-                        results.append(run_episode(env, agent, key, seed + index))
+                        results.append(run_episode(env, agent, key, seed + index, trajectories))
                         advance()
                 report["agents"][agent.name] = {
                     "by_task_type": summarize(results, "task_type"),
                     "by_hops": summarize(results, "hops"),
                     "by_depth": summarize(results, "min_searches"),
-                    "episodes": [asdict(r) for r in results],
+                    "episodes": [r.to_dict() for r in results],
                 }
+                report["seconds"][agent.name] = round(time.perf_counter() - began, 3)
     finally:
         env.close()
+    if trajectories_to is not None:
+        path = Path(trajectories_to)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_lines(path, (json.dumps(t, ensure_ascii=False) + "\n" for t in trajectories or []))
+        report["trajectories"] = path.name
     return report
-
-
-# -- batched evaluation -----------------------------------------------------------------------
-
-
-def is_batched(agent: Any) -> bool:
-    """Whether ``agent`` runs several episodes at once (``begin_batch`` + ``act_batch``)."""
-    return callable(getattr(agent, "act_batch", None)) and callable(getattr(agent, "begin_batch", None))
-
-
-def _batchable(env_id: str) -> bool:
-    """Only SearchQA envs have the batched vector env; anything else runs sequentially."""
-    from searchgym.envs.registration import ENTRY_POINT
-
-    try:
-        return gym.spec(env_id).entry_point == ENTRY_POINT
-    except gym.error.Error:
-        return False
-
-
-def _unbatch_info(infos: dict[str, Any], index: int) -> dict[str, Any]:
-    """Sub-env ``index``'s info out of Gymnasium's vector info dict, with Python scalars."""
-    info: dict[str, Any] = {}
-    for key, value in infos.items():
-        if key.startswith("_") or not infos.get(f"_{key}", np.zeros(index + 1, bool))[index]:
-            continue
-        item = _unbatch_info(value, index) if isinstance(value, dict) else value[index]
-        info[key] = item.item() if isinstance(item, np.generic) else item
-    return info
-
-
-def _result(agent: Any, task_key: str, info: dict[str, Any]) -> EpisodeResult:
-    return EpisodeResult(
-        agent=agent.name, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),
-        em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
-        answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
-        prediction=info["prediction"], invalid=int(info["num_invalid"]), min_searches=int(info.get("min_searches", 0)),
-    )
-
-
-def run_episodes_batched(
-    env_id: str,
-    agent: Any,
-    task_keys: Sequence[str],
-    seed: int,
-    *,
-    env_kwargs: dict[str, Any] | None = None,
-    num_envs: int = 8,
-    on_episode: Callable[[], None] | None = None,
-) -> list[EpisodeResult]:
-    """Run one episode per task key, ``num_envs`` at a time, for a batched agent.
-
-    Episode ``i`` gets task ``task_keys[i]`` and reset seed ``seed + i``, as in :func:`evaluate`'s
-    sequential loop. The vector env runs with autoreset disabled; a finished sub-env is reset at
-    once with the next task and the agent's slot restarted with ``begin_batch(..., slots=[i])``.
-    When no task is left, idle sub-envs replay the first task with ``""`` actions (no search)
-    whose results are discarded, because a vector env steps all its sub-envs together.
-    Results come back in ``task_keys`` order.
-    """
-    from gymnasium.vector import AutoresetMode
-
-    from searchgym.envs.vector import BatchedSearchQAVectorEnv
-
-    if not task_keys:
-        return []
-    spec = gym.spec(env_id)
-    kwargs = {**spec.kwargs, **(env_kwargs or {})}
-    size = max(1, min(int(num_envs), len(task_keys)))
-    envs = BatchedSearchQAVectorEnv(size, spec=kwargs.pop("spec", env_id),
-                                    autoreset_mode=AutoresetMode.DISABLED, **kwargs)
-    results: list[EpisodeResult | None] = [None] * len(task_keys)
-    episode_of: list[int | None] = [None] * size  # which task index each sub-env is running
-    upcoming = iter(range(len(task_keys)))
-
-    def start(slots: list[int]) -> tuple[tuple[str, ...], dict[str, Any]]:
-        """Reset ``slots`` with their next tasks (idle ones replay task 0 with no seed)."""
-        seeds: list[int | None] = [None] * size
-        keys: list[str | None] = [None] * size
-        mask = np.zeros(size, dtype=np.bool_)
-        for slot in slots:
-            index = next(upcoming, None)
-            episode_of[slot] = index
-            seeds[slot] = None if index is None else seed + index
-            keys[slot] = task_keys[0 if index is None else index]
-            mask[slot] = True
-        observations, infos = envs.reset(seed=seeds, options={"task_keys": keys, "reset_mask": mask})
-        real = [slot for slot in slots if episode_of[slot] is not None]
-        if real:
-            agent.begin_batch([observations[s] for s in real], [_unbatch_info(infos, s) for s in real],
-                              [envs.envs[s] for s in real], [seeds[s] for s in real], slots=real)
-        return observations, infos
-
-    try:
-        observations, infos = start(list(range(size)))
-        step_infos = [_unbatch_info(infos, i) for i in range(size)]
-        while any(index is not None for index in episode_of):
-            active = [i for i in range(size) if episode_of[i] is not None]
-            actions = agent.act_batch([observations[i] for i in active], [step_infos[i] for i in active],
-                                      slots=active)
-            if len(actions) != len(active):
-                raise RuntimeError(f"{agent.name}.act_batch returned {len(actions)} actions for {len(active)} episodes")
-            batch: list[Any] = [""] * size
-            for slot, action in zip(active, actions):
-                batch[slot] = action
-            observations, _, terminated, truncated, infos = envs.step(batch)
-            step_infos = [_unbatch_info(infos, i) for i in range(size)]
-            done = [i for i in range(size) if terminated[i] or truncated[i]]
-            for slot in done:
-                index = episode_of[slot]
-                if index is not None:
-                    results[index] = _result(agent, task_keys[index], step_infos[slot])
-                    if on_episode is not None:
-                        on_episode()
-            if done:
-                observations, infos = start(done)
-                for slot in done:
-                    step_infos[slot] = _unbatch_info(infos, slot)
-    finally:
-        envs.close()
-    assert all(result is not None for result in results)
-    return results  # type: ignore[return-value]
-
-
-class LockstepAgents:
-    """Any agent made batched: one instance per slot, built by ``factory``, stepped in lockstep.
-
-    Why: it lets the batched evaluation path be checked against the sequential one with the
-    classical baselines (identical results are expected), and runs privileged agents such as the
-    oracle through the vector env. ``batch_size`` is the number of episodes run at once.
-    """
-
-    def __init__(self, factory: Callable[[], Any], batch_size: int = 4) -> None:
-        self.factory = factory
-        self.batch_size = batch_size
-        self._agents: dict[int, Any] = {}
-        self.name = factory().name
-
-    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
-        self.begin_batch([observation], [info], [env], [seed])
-
-    def act(self, observation: str, info: dict[str, Any]) -> str | dict[str, Any]:
-        return self.act_batch([observation], [info])[0]
-
-    def begin_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]], envs: Sequence[gym.Env],
-                    seeds: Sequence[int], slots: Sequence[int] | None = None) -> None:
-        slots = list(range(len(observations))) if slots is None else list(slots)
-        for slot, observation, info, env, seed in zip(slots, observations, infos, envs, seeds):
-            self._agents.setdefault(slot, self.factory()).begin(observation, info, env, seed)
-
-    def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
-                  slots: Sequence[int] | None = None) -> list[Any]:
-        slots = list(range(len(observations))) if slots is None else list(slots)
-        return [self._agents[slot].act(obs, info) for slot, obs, info in zip(slots, observations, infos)]
-
-
-def _interval(row: dict[str, Any], key: str) -> str:
-    low, high = row.get(f"{key}_ci", (row[key], row[key]))
-    return f"{row[key]:.3f} [{low:.2f}-{high:.2f}]"
-
-
-def render_tables(report: dict[str, Any], console: Console) -> None:
-    """Results by task type, by hop count and by measured depth (min searches), with 95% CIs.
-
-    "min" is the mean measured depth of the tasks (the fewest searches a knowledge-free agent
-    needs), printed beside each agent's own mean number of searches ("srch"). F1 intervals are in
-    the JSON report."""
-    groupings = (("by_task_type", "task type"), ("by_hops", "hops"), ("by_depth", "min searches"))
-    for grouping, title in groupings:
-        if not any(grouping in data for data in report["agents"].values()):
-            continue
-        table = Table(title=f"{report['env']} — results by {title} ({report['episodes']} episodes, 95% CI)")
-        for column in ("agent", title, "n", "EM [95% CI]", "F1", "srch", "min", "turns", "recall"):
-            table.add_column(column, justify="left" if column in ("agent", title) else "right")
-        for agent, data in report["agents"].items():
-            for group, row in data.get(grouping, {}).items():
-                table.add_row(agent, group, str(row["episodes"]), _interval(row, "em"), f"{row['f1']:.3f}",
-                              f"{row['searches']:.2f}", f"{row.get('min_searches', 0):.2f}", f"{row['turns']:.2f}",
-                              f"{row['evidence_recall']:.3f}")
-            table.add_section()
-        console.print(table)
 
 
 def save_report(report: dict[str, Any], path: Path) -> None:
     atomic_write_text(Path(path), json.dumps(report, indent=1, ensure_ascii=False))
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A results JSON written by :func:`save_report` (``ValueError`` with the path if it is not one)."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("agents"), dict):
+        raise ValueError(f"{path}: not a searchgym eval results file (no 'agents')")
+    return report
+
+
+def report_trajectories_path(report: dict[str, Any], results_path: str | Path) -> Path | None:
+    """Where a report's trajectories file is: beside the results file (as written), else as named."""
+    name = report.get("trajectories")
+    if not name:
+        return None
+    beside = Path(results_path).parent / Path(name).name
+    return beside if beside.exists() else Path(name)

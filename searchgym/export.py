@@ -43,6 +43,7 @@ from typing import Any
 
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import atomic_write_lines
+from searchgym.cli_support import positive_int
 from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.prompts import render_prompt
 from searchgym.types import Task
@@ -253,6 +254,16 @@ def to_row(record: dict[str, Any], fmt: str, *, verl_agent_name: str = VERL_AGEN
 # --------------------------------------------------------------------------- writing
 
 
+def _check_extension(fmt: str, path: Path) -> None:
+    """The file's extension must say what is in it: ``.jsonl``/``.json`` for JSON lines,
+    ``.parquet`` for Parquet (``--format jsonl`` only JSON lines, ``--format parquet`` only Parquet)."""
+    suffix = path.suffix.lower()
+    allowed = {"jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}.get(fmt, (".parquet", ".jsonl", ".json"))
+    if suffix not in allowed:
+        raise ValueError(f"--output {path}: format {fmt} writes {' or '.join(allowed)} files, not "
+                         f"{suffix or 'a file without extension'}")
+
+
 def _is_jsonl(fmt: str, path: Path) -> bool:
     if fmt == "jsonl":
         return True
@@ -295,6 +306,7 @@ def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str |
         raise ValueError(f"unknown export format {fmt!r}; expected one of {FORMATS}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+    _check_extension(fmt, Path(path))
     if fmt == "trl" and isinstance(env_id_or_env, (str, Path)):
         # TRL's environment_factory gives the model native tools: its rows say so by default.
         env_overrides.setdefault("prompt_style", "tools")
@@ -326,7 +338,11 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from searchgym.cli import parse_overrides
+    from searchgym.cli_support import check_env_id, check_settings, parse_overrides
+
+    if not str(args.env).endswith(".toml"):
+        check_env_id(args.env)
+        check_settings(args.env, parse_overrides(args.set))
 
     path = export_tasks(args.env, args.format, args.output, split=args.split, limit=args.limit,
                         verl_agent_name=args.verl_agent, **parse_overrides(args.set))
@@ -341,7 +357,7 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, help="output file (.parquet, or .jsonl for JSON lines)")
     parser.add_argument("--split", default=None, help="train, validation or test (default: the env's split)")
-    parser.add_argument("--limit", type=int, default=None, help="export only the first N tasks")
+    parser.add_argument("--limit", type=positive_int, default=None, help="export only the first N tasks")
     parser.add_argument("--verl-agent", default=VERL_AGENT_NAME, choices=VERL_AGENT_NAMES,
                         help="verl rows' agent loop: tool_agent (tool calls, default) or searchgym_agent (tags)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -113,8 +113,9 @@ class Task:
 
     ``hops`` counts dependent reasoning steps (a k-hop chain: k; a comparison: 1, its two
     look-ups being parallel; a bridge comparison: 2). ``min_searches`` is *measured*: the fewest
-    searches a knowledge-free agent needs with the generation engine and top-k to retrieve every
-    unit (:mod:`searchgym.tasks.depth`).
+    retrieval calls (searches, and page opens where the env allows ``<access>``) a
+    knowledge-free agent needs with the generation engine and top-k to retrieve every unit
+    (:mod:`searchgym.tasks.depth`).
     """
 
     task_key: str

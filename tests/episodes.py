@@ -27,7 +27,7 @@ def oracle_tool_calls(task_key: str, **overrides: Any) -> list[tuple[str, dict[s
     env = gym.make("SearchQA-v0", **{**SMALL, **overrides})
     observation, info = env.reset(options={"task_key": task_key})
     oracle, actions = OracleAgent(), []
-    oracle.begin(observation, info, env, 0)
+    oracle.begin(observation, info, 0, env=env)
     while True:
         tag = oracle.act(observation, info)
         name, argument = _TAG.search(tag).groups()

@@ -35,8 +35,8 @@ def test_oracle_solves_every_task_of_the_default_env_through_real_search(default
 
 
 def test_heuristic_beats_random_which_scores_nothing(default_env):
-    report = evaluate("SearchQA-v0", [HeuristicAgent(), RandomAgent()], 80, seed=1,
-                      env_kwargs={"split": "test"}, show_progress=False)
+    report = evaluate("SearchQA-v0", [HeuristicAgent(), RandomAgent()], 80, seed=1, split="test",
+                      show_progress=False)
     heuristic = report["agents"]["heuristic"]["by_task_type"]["all"]["em"]
     random = report["agents"]["random"]["by_task_type"]["all"]["em"]
     assert heuristic > random + 0.1
@@ -104,7 +104,7 @@ def _heuristic_on(question: str, observations: list[str]) -> list[str]:
     """The heuristic's actions for ``question`` given each search's results in turn."""
     agent = HeuristicAgent()
     prompt = f"Answer the given question. Question: {question}\n"
-    agent.begin(prompt, {}, None, 0)
+    agent.begin(prompt, {}, 0)
     actions = [agent.act(prompt, {})]
     for observation in observations:
         actions.append(agent.act(observation, {}))

@@ -227,3 +227,49 @@ def test_a_failed_streamed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["rows.jsonl"]
     atomic_write_lines(target, (f"é {i}\n" for i in range(3)))
     assert target.read_text(encoding="utf-8") == "é 0\né 1\né 2\n"
+
+
+def test_atomic_writes_get_the_umask_permissions_not_mkstemps_0600(tmp_path):
+    """Results and cache files are meant to be read by other users and tools: a write through a
+    temporary file must not leave them private (mkstemp creates 0600 files)."""
+    import os
+    import stat
+
+    from searchgym.cache import atomic_write_text
+
+    target = tmp_path / "report.json"
+    atomic_write_text(target, "{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~mask
+
+
+def test_a_cache_hit_reuses_the_hashes_recorded_at_build_time(tmp_path, monkeypatch):
+    """Hashing a corpus costs a pass over every passage; a cache hit must not pay it again, and
+    the recorded hashes must equal what hashing the loaded corpus gives."""
+    from searchgym import bundle as bundle_module
+    from searchgym.search import corpus_index
+    from searchgym.search.corpus_index import PassageStore
+
+    cache = ArtifactCache(tmp_path)
+    options = TaskOptions(per_type=4)
+    built = bundle_module.build_bundle("default", 90, 12, task_options=options, cache=cache)
+    expected = (built.corpus.content_hash, PassageStore(built.corpus.passages).corpus_hash)
+    bundle_module._MEMO.clear()
+
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("a cache hit re-hashed the corpus")
+
+    monkeypatch.setattr(corpus_index, "store_hash", no_hashing)
+    monkeypatch.setattr("searchgym.corpus.corpus.content_hash_of", no_hashing)
+    loaded = bundle_module.build_bundle("default", 90, 12, task_options=options, cache=cache)
+    assert (loaded.corpus.content_hash, PassageStore(loaded.corpus.passages).corpus_hash) == expected
+    monkeypatch.undo()
+    fresh = _rehashed(loaded)
+    assert (fresh.content_hash, PassageStore(fresh.passages).corpus_hash) == expected
+
+
+def _rehashed(bundle):
+    from searchgym.corpus.corpus import Corpus
+
+    return Corpus(bundle.corpus.world_id, list(bundle.corpus.passages))

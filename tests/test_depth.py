@@ -11,6 +11,7 @@ import pytest
 
 from searchgym.corpus import Corpus
 from searchgym.search.bm25 import BM25Engine
+from searchgym.corpus.page import page_passages
 from searchgym.tasks.depth import QUESTION, DepthMeter, DepthQuery
 
 
@@ -28,11 +29,24 @@ def _brute_force(meter: DepthMeter, query: DepthQuery, cap: int) -> int | None:
     units = [{meter.row_of[d] for d in unit} for unit in query.units]
     known0 = frozenset(meter.known_names(query.question))
 
+    corpus, names = meter.corpus, len(meter.entity_ids)
+    opens = {entity: names + j for j, entity in enumerate(meter.opened)}
+
     def rows(q: int) -> set[int]:
-        return set(rows_of_question) if q < 0 else set(meter.results.row(q).tolist())
+        if q < 0:
+            return set(rows_of_question)
+        if q >= names:  # open a page: the passages the env shows for it
+            return {meter.row_of[d] for d in page_passages(corpus, meter.opened[q - names])}
+        return {meter.row_of[h.doc_id] for h in engine.search([meter.world.name(meter.entity_ids[q])], meter.top_k)[0]}
 
     def reveal(q: int) -> set[int]:
-        return set(meter.passage_mentions.gather(__import__("numpy").asarray(sorted(rows(q)), dtype="int64")).tolist())
+        out = set()
+        for row in rows(q):
+            passage = corpus.passages[row]
+            out.update(meter.index_of[m] for m in passage.mentions if m in meter.index_of)
+            if q < names and passage.kind == "page" and passage.entity_id in opens:
+                out.add(opens[passage.entity_id])  # a search result's page can be opened next
+        return out
 
     states = {(frozenset(), known0)}
     for depth in range(1, cap + 1):

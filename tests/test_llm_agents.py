@@ -90,12 +90,12 @@ def test_sampling_llm_agent_gives_each_episode_its_own_seed_whatever_the_batch_o
     agent = LLMAgent(generator, temperature=1.0, seed=3)
     envs = [gym.make("SearchQA-v0", **SMALL) for _ in range(2)]
     resets = [env.reset(seed=0, options={"task_index": i}) for i, env in enumerate(envs)]
-    agent.begin_batch([o for o, _ in resets], [i for _, i in resets], envs, [5, 7])
+    agent.begin_batch([o for o, _ in resets], [i for _, i in resets], [5, 7])
     agent.act_batch([o for o, _ in resets], [i for _, i in resets])
     forward = generator.calls[-1][1]
     assert forward.seed is None and len(forward.seeds) == 2 and forward.seeds[0] != forward.seeds[1]
     # same episodes in the other slots: each keeps its seed (it depends on the episode, not the slot)
-    agent.begin_batch([o for o, _ in resets[::-1]], [i for _, i in resets[::-1]], envs[::-1], [7, 5])
+    agent.begin_batch([o for o, _ in resets[::-1]], [i for _, i in resets[::-1]], [7, 5])
     agent.act_batch([o for o, _ in resets[::-1]], [i for _, i in resets[::-1]])
     assert generator.calls[-1][1].seeds == forward.seeds[::-1]
 
@@ -105,7 +105,7 @@ def test_llm_agent_keeps_a_chat_transcript_and_passes_stop_strings():
     agent = LLMAgent(generator, max_new_tokens=16)
     env = gym.make("SearchQA-v0", **SMALL)
     observation, info = env.reset(seed=0, options={"task_index": 0})
-    agent.begin(observation, info, env, 0)
+    agent.begin(observation, info, 0)
     actions = []
     while True:
         actions.append(agent.act(observation, info))
@@ -123,11 +123,11 @@ def test_llm_agent_keeps_a_chat_transcript_and_passes_stop_strings():
 
 def test_llm_agent_raw_mode_and_slots():
     agent = LLMAgent(ScriptedGenerator(), chat=False)
-    agent.begin_batch(["P0 alpha", "P1 beta"], [{}, {}], [None, None], [0, 1])
+    agent.begin_batch(["P0 alpha", "P1 beta"], [{}, {}], [0, 1])
     first = agent.act_batch(["P0 alpha", "P1 beta"], [{}, {}])
     assert first == ["<search> P0 alpha </search>", "<search> P1 beta </search>"]
     # Slot 1 is refilled with a new episode while slot 0 keeps going.
-    agent.begin_batch(["P2 gamma"], [{}], [None], [2], slots=[1])
+    agent.begin_batch(["P2 gamma"], [{}], [2], slots=[1])
     second = agent.act_batch(["\nobs0\n", "P2 gamma"], [{}, {}], slots=[0, 1])
     assert agent.transcript(0) == "P0 alpha" + first[0] + "\nobs0\n" + second[0]
     assert agent.transcript(1) == "P2 gamma" + second[1]
@@ -137,7 +137,7 @@ def test_llm_agent_raw_mode_and_slots():
 
 def test_llm_agent_acts_with_empty_text_once_the_transcript_overflows():
     agent = LLMAgent(ScriptedGenerator(max_chars=60), chat=False)
-    agent.begin_batch(["short", "a prompt that is much too long " * 3], [{}, {}], [None, None], [0, 1])
+    agent.begin_batch(["short", "a prompt that is much too long " * 3], [{}, {}], [0, 1])
     actions = agent.act_batch(["", ""], [{}, {}])
     assert actions[0].startswith("<search>") and actions[1] == ""
     assert agent.context_overflows == 1
@@ -201,7 +201,7 @@ def _run_all(env, agent, keys) -> list:
 def test_smollm2_agent_plays_episodes_the_env_parses(smol_agent):
     env = gym.make("SearchQA-v0", max_turns=3, **SMALL)
     observation, info = env.reset(seed=0, options={"task_index": 1})
-    smol_agent.begin(observation, info, env, 0)
+    smol_agent.begin(observation, info, 0)
     kinds, lengths = [], []
     while True:
         action = smol_agent.act(observation, info)
@@ -226,7 +226,7 @@ def test_smollm2_agent_plays_episodes_the_env_parses(smol_agent):
 def test_smollm2_honours_stop_strings_in_raw_mode(smol_agent):
     raw = LLMAgent(smol_agent.generator, chat=False, max_new_tokens=32)
     primer = "".join(f"<search> capital of {c} </search>\n" for c in ("France", "Spain", "Italy", "Peru"))
-    raw.begin(primer + "<search> capital of Chile", {}, None, 0)
+    raw.begin(primer + "<search> capital of Chile", {}, 0)
     action = raw.act("", {})
     assert action.endswith("</search>") and action.count("</search>") == 1, action
 

@@ -56,7 +56,7 @@ def oracle_actions(task_key: str) -> list[str]:
     env = gym.make("SearchQA-v0", **SMALL)
     observation, info = env.reset(options={"task_key": task_key})
     agent = OracleAgent()
-    agent.begin(observation, info, env, 0)
+    agent.begin(observation, info, 0, env=env)
     actions = []
     while True:
         action = agent.act(observation, info)

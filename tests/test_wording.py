@@ -38,10 +38,22 @@ def test_default_schema_ships_enough_wordings_per_fact_kind_and_question_form():
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda s, w: (s, w.replace('[relations.born_in]\n', '[relations.born_in]\nphrase = "x"\n')), "unknown key"),
-    (lambda s, w: (s, w.replace('forward = [\n    "{s} was born in {o}.",', 'forward = [\n    "{s} was born in {place}.",')),
+    (lambda s, w: (s, w.replace('    "{s} is a native of {o}.",', '    "{s} is a native of {place}.",')),
      "unknown slot"),
-    (lambda s, w: (s, w.replace('"{s} was born in {o}.",\n    "{s} is a native', '"{s} was born.",\n    "{s} is a native')),
+    (lambda s, w: (s, w.replace('    "{s} is a native of {o}.",', '    "{s} is a native.",')),
      "lacks slot"),
+    (lambda s, w: (s, w.replace('    "{s} is a native of {o}.",', '    "{s} is a native of [{o}|a city].",')),
+     "required slot"),
+    (lambda s, w: (s, w.replace('    "{s} is a native of {o}.",', '    "{s} is a native of {o}[@nowhere].",')),
+     "names no pool"),
+    (lambda s, w: (s, w.replace('    "{s} is a native of {o}.",', '    "{s} is a native of {o} [then.",')),
+     "unbalanced"),
+    (lambda s, w: (s, w.replace('[lexicon]\n', '[lexicon]\nloop_a = ["[@loop_b]", "x"]\nloop_b = ["[@loop_a]", "y"]\n')),
+     "cycle"),
+    (lambda s, w: (s, w.replace('[attributes.genre]\n', '[attributes.genre]\nroundup_narrative = ["The year {v} was long."]\n')),
+     "only an attribute with round-up pages"),
+    (lambda s, w: (s, w.replace('descriptions = ["the film", "the picture"]', 'descriptions = ["The Film"]')),
+     "descriptions"),
     (lambda s, w: (s.replace('[relations.located_in]', '[relations.located_in]\nphrase = "the plays in of"'), w),
      "unknown key"),
     (lambda s, w: (s + '\n[relations.plays_in]\nsource = "person"\ntarget = "city"\ncardinality = "n-1"\n', w),
@@ -53,6 +65,7 @@ def test_default_schema_ships_enough_wordings_per_fact_kind_and_question_form():
 ])
 def test_bad_wording_fails_on_load_with_the_key_named(tmp_path: Path, edit, message):
     schema_text, wording_text = edit(*_default_texts())
+    assert (schema_text, wording_text) != _default_texts(), "the edit no longer applies to the shipped wording"
     with pytest.raises(SchemaError, match=message):
         parse_schema(schema_text, wording_text=wording_text)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import gymnasium as gym
 
 _STOP = set("a an the of in on at by to is was were are did does do which what who whom whose how many "
             "much year and or for from with as it its their".split())
@@ -75,7 +74,7 @@ class HeuristicAgent:
     def __init__(self, max_hops: int = 4) -> None:
         self.max_hops = max_hops
 
-    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
+    def begin(self, observation: str, info: dict[str, Any], seed: int) -> None:
         self.question = observation.rsplit("Question:", 1)[-1].strip()
         self.words = _content_words(self.question)
         self.stems = _stems(self.words)

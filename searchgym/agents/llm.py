@@ -32,7 +32,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from searchgym.llm.base import GenerationConfig, LLMRequestError, Prompt, TextGenerator
@@ -129,9 +128,9 @@ class LLMAgent:
         return f"{type(self).__name__}({self.generator!r}, chat={self.chat})"
 
     # -- the Agent protocol (one slot) ----------------------------------------------------------
-    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
-        """Start one episode (slot 0); ``env`` is ignored: this agent sees only text."""
-        self.begin_batch([observation], [info], [env], [seed])
+    def begin(self, observation: str, info: dict[str, Any], seed: int) -> None:
+        """Start one episode (slot 0): this agent sees only text."""
+        self.begin_batch([observation], [info], [seed])
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
         return self.act_batch([observation], [info])[0]
@@ -141,7 +140,6 @@ class LLMAgent:
         self,
         observations: Sequence[str],
         infos: Sequence[dict[str, Any]],
-        envs: Sequence[gym.Env | None],
         seeds: Sequence[int],
         slots: Sequence[int] | None = None,
     ) -> None:

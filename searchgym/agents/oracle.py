@@ -17,8 +17,19 @@ from searchgym.types import HopStep, Task
 
 class OracleAgent:
     name = "oracle"
+    privileged = True  # reads the gold task from the env: a ceiling, not a policy
 
-    def __init__(self) -> None:
+    QUERY_KINDS = ("subject_object", "subject", "object")
+
+    def __init__(self, query_order: tuple[str, ...] = QUERY_KINDS) -> None:
+        """``query_order``: which queries to try for each gold fact, in order: ``subject_object``
+        (both names: the surest hit, but the object may be the answer), ``subject`` (only a name
+        the question or an earlier result revealed: what an honest policy could type, the order
+        for demonstrations) and ``object``."""
+        unknown = set(query_order) - set(self.QUERY_KINDS)
+        if unknown or not query_order:
+            raise ValueError(f"query_order must be a non-empty sequence of {self.QUERY_KINDS}, got {query_order!r}")
+        self.query_order = tuple(query_order)
         self.accessed_fallbacks = 0
         self._plan: list[str] = []
         self._task: Task | None = None
@@ -30,7 +41,7 @@ class OracleAgent:
         obj = world.name(step.object) if isinstance(step.object, str) and step.object in world.entities else str(step.object)
         return subject, obj
 
-    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
+    def begin(self, observation: str, info: dict[str, Any], seed: int, *, env: gym.Env) -> None:
         self._env = env.unwrapped
         self._task = self._env.task
         self._fact = 0
@@ -38,7 +49,8 @@ class OracleAgent:
 
     def _queries(self, step: HopStep) -> list[str]:
         subject, obj = self._names(step)
-        return [f"{subject} {obj}", subject, obj]
+        queries = {"subject_object": f"{subject} {obj}", "subject": subject, "object": obj}
+        return [queries[kind] for kind in self.query_order]
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
         assert self._task is not None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 _ID = re.compile(r"\[id: ([^\]]+)\]")
@@ -26,7 +25,7 @@ class RandomAgent:
         self._seen_ids: list[str] = []
         self._seen_names: list[str] = []
 
-    def begin(self, observation: str, info: dict[str, Any], env: gym.Env, seed: int) -> None:
+    def begin(self, observation: str, info: dict[str, Any], seed: int) -> None:
         self._rng = np.random.default_rng(seed)
         question = observation.rsplit("Question:", 1)[-1]
         self._question_words = re.findall(r"\w+", question) or ["search"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from searchgym.audit.priors import count_prior, first_option, form_prior_cross, form_prior_loo, most_common_count_share
 from searchgym.metrics import normalize_answer
-from searchgym.tasks.depth import DepthMeter, DepthQuery
+from searchgym.tasks.depth import OPEN, DepthMeter, DepthQuery
 from searchgym.types import Task
 from searchgym.world.world import World
 
@@ -45,7 +45,7 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
     """The audit of one split's env (``train``: the train split's env, for cross-split checks)."""
     base = env.unwrapped
     tasks: list[Task] = list(base.tasks)
-    meter = DepthMeter(base.world, base.corpus, base.engine, base.config.top_k)
+    meter = DepthMeter(base.world, base.corpus, base.engine, base.config.top_k, open_pages=base.config.allow_access)
     depths = []
     for start in range(0, len(tasks), 512):
         chunk = tasks[start : start + 512]
@@ -91,6 +91,8 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
         "chains_deep": chains,
         "inexact": inexact,
         "worst_bound_gap": worst_gap,
+        # tasks whose minimal plan opens a page (a fact a name search ranks below the top-k)
+        "plans_opening_a_page": sum(any(step.startswith(OPEN) for step in d.plan) for d in depths),
     }
     report["shortcuts"] = {
         "deep_tasks": deep,

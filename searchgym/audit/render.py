@@ -18,7 +18,7 @@ def _fmt(value: Any) -> str:
 
 def render_audit(report: dict[str, Any], console: Console) -> None:
     for split, data in report["splits"].items():
-        depth = Table(title=f"{report['env']} [{split}] — measured min_searches per stratum "
+        depth = Table(title=f"{report['env']} · {split} split — measured min_searches per stratum "
                             f"({data['engine']}, top_k={data['top_k']}, {data['tasks']} tasks)")
         values = sorted({k for counts in data["depth"]["min_searches"].values() for k in counts},
                         key=lambda k: (k == "None", int(k) if k != "None" else 0))
@@ -29,7 +29,7 @@ def render_audit(report: dict[str, Any], console: Console) -> None:
         for stratum, counts in data["depth"]["min_searches"].items():
             depth.add_row(stratum, str(sum(counts.values())), *(str(counts.get(v, "")) for v in values))
         console.print(depth)
-        targets = Table(title=f"{report['env']} [{split}] — audit targets")
+        targets = Table(title=f"{report['env']} · {split} split — audit targets")
         for column in ("target", "value", "bound", ""):
             targets.add_column(column, justify="left" if column == "target" else "right")
         for row in data["targets"]:
@@ -39,6 +39,9 @@ def render_audit(report: dict[str, Any], console: Console) -> None:
         solves = data["shortcuts"]["question_search_solves_by_type"]
         console.print("one question-text search retrieves all evidence: " +
                       ", ".join(f"{k} {v:.2f}" for k, v in solves.items()))
+        if data["depth"].get("plans_opening_a_page"):
+            console.print(f"minimal plans that open a page (<access>): {data['depth']['plans_opening_a_page']} "
+                          f"of {data['tasks']} tasks")
         if data["depth"]["inexact"]:
             console.print(f"{data['depth']['inexact']} depths are upper bounds (IDA* budget); "
                           f"largest gap to their lower bound: {data['depth']['worst_bound_gap']}")

@@ -1,8 +1,9 @@
 """Plan one entity's encyclopedia article: which sentences state which facts, in which section.
 
-An article has an infobox, a lead sentence that folds several key facts together, body
-sentences (some stating two facts at once, some restating a value in rounded form) and list
-sections naming related entities. The plan is made of :class:`Statement` records; rendering the
+An article has a lead sentence that folds several key facts together, body sentences (some
+stating two facts at once, some restating a value in rounded form) and list sections naming
+related entities; its infobox is shown when the page is opened (:mod:`searchgym.corpus.page`)
+and is part of no search passage. The plan is made of :class:`Statement` records; rendering the
 subject as a name, short name or pronoun happens when passages are packed
 (:mod:`searchgym.corpus.passages`), because it depends on where a passage starts.
 
@@ -26,6 +27,7 @@ import numpy as np
 from searchgym.corpus.realize import Reference, approximate_number, decade_phrase, format_value, join_names
 from searchgym.types import Fact
 from searchgym.world.schema import RelationSpec
+from searchgym.world.wording import template_slots
 from searchgym.world.world import World
 
 __all__ = ["LIST_CHUNK", "Statement", "plan_article", "reference_for"]
@@ -33,12 +35,13 @@ __all__ = ["LIST_CHUNK", "Statement", "plan_article", "reference_for"]
 LIST_CHUNK = 10  # names per list sentence, so long lists still split into readable passages
 COMBINE_PROBABILITY = 0.4
 VAGUE_PROBABILITY = 0.35
-MAX_INFOBOX_ENTRIES = 6
+OPENER_PROBABILITY = 0.2  # a fact sentence opens with a phrase of the wording's `fact_opener` pool
+TAIL_PROBABILITY = 0.25  # ... or ends with one of its `fact_tail` pool (", according to ...")
 
 
 @dataclass(frozen=True)
 class Statement:
-    """One sentence (or infobox line) to write, with the facts it states and the names it uses."""
+    """One sentence to write, with the facts it states and the names it uses."""
 
     template: str
     slots: tuple[tuple[str, str], ...]
@@ -46,7 +49,7 @@ class Statement:
     mentions: tuple[str, ...]
     section: str
     group: str  # "out" or "in" (see the module docstring)
-    kind: str  # "infobox", "lead", "fact", "list", "narrative"
+    kind: str  # "lead", "fact", "list", "narrative"
 
 
 @dataclass
@@ -63,17 +66,20 @@ class _Item:
     value: int | None = None  # numeric attribute value, for rounded restatements
 
 
-def _choose(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
+def _choose(world: World, rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return world.schema.wording.pick(rng, options)  # type: ignore[union-attr]
 
 
 def reference_for(world: World, entity_id: str, rng: np.random.Generator) -> Reference:
     """The names and pronoun a page may use for its subject (pronoun drawn once per entity)."""
     entity = world.entity(entity_id)
     wording = world.schema.wording.types[entity.type]  # type: ignore[union-attr]
-    pronoun = _choose(rng, wording.pronouns)
+    pronoun = _choose(world, rng, wording.pronouns)
     short = entity.name.split()[-1] if wording.short_name == "last_word" else entity.name
-    return Reference(entity.name, short, pronoun)
+    if short != entity.name and world.names_an_entity(short):  # "Grouhe" is also a city: say it in full
+        short = entity.name
+    description = _choose(world, rng, wording.descriptions) if wording.descriptions else ""
+    return Reference(entity.name, short, pronoun, description)
 
 
 def _items(world: World, entity_id: str, rng: np.random.Generator) -> list[_Item]:
@@ -138,15 +144,15 @@ def _template_for(world: World, item: _Item, rng: np.random.Generator) -> tuple[
     wording = world.schema.wording  # type: ignore[union-attr]
     assert wording is not None
     if item.role == "attribute":
-        return _choose(rng, wording.attributes[item.kind].sentences), {"v": item.names[0]}
+        return _choose(world, rng, wording.attributes[item.kind].sentences), {"v": item.names[0]}
     words = wording.relations[item.kind]
     if item.role == "forward":
-        return _choose(rng, words.forward), {"o": item.names[0]}
+        return _choose(world, rng, words.forward), {"o": item.names[0]}
     if item.role == "inverse_one":
-        return _choose(rng, words.inverse_one), {"item": item.names[0]}
+        return _choose(world, rng, words.inverse_one), {"item": item.names[0]}
     options = {"forward_list": words.forward_list, "inverse_list": words.inverse_list,
                "inverse_notable": words.inverse_notable}[item.role]
-    return _choose(rng, options), {"items": join_names(item.names)}
+    return _choose(world, rng, options), {"items": join_names(item.names)}
 
 
 def _single(item: _Item) -> bool:
@@ -163,7 +169,7 @@ def _lead(world: World, entity_id: str, items: list[_Item], rng: np.random.Gener
                 if {s for s in _slots(t) if s != "name"} <= set(available)]
     if not feasible:
         raise ValueError(f"no lead template of type {entity.type!r} fits {entity_id} (facts: {sorted(available)})")
-    template = _choose(rng, tuple(feasible))
+    template = _choose(world, rng, tuple(feasible))
     used = {available[s] for s in _slots(template) if s != "name"}
     slots = {"name": entity.name, **{items[i].kind: items[i].names[0] for i in used}}
     facts = tuple(f.fact_id for i in sorted(used) for f in items[i].facts)
@@ -173,35 +179,7 @@ def _lead(world: World, entity_id: str, items: list[_Item], rng: np.random.Gener
 
 
 def _slots(template: str) -> set[str]:
-    from searchgym.world.wording import template_slots
-
     return template_slots(template)
-
-
-def _infobox(world: World, entity_id: str, items: list[_Item]) -> Statement | None:
-    wording = world.schema.wording  # type: ignore[union-attr]
-    assert wording is not None
-    entries, facts, mentions = [], [], []
-    for item in items:
-        if item.group != "out" or not _single(item):
-            continue
-        if item.role == "attribute":
-            label = wording.attributes[item.kind].label
-        elif item.role == "forward":
-            label = wording.relations[item.kind].label
-        else:
-            label = wording.relations[item.kind].inverse_label
-        if not label or len(entries) >= MAX_INFOBOX_ENTRIES:
-            continue
-        entries.append(f"{label}: {item.names[0]}")
-        facts.extend(f.fact_id for f in item.facts)
-        mentions.extend(item.mentions)
-    if len(entries) < 2:
-        return None
-    section = world.schema.wording.types[world.entity(entity_id).type].sections[0]  # type: ignore[union-attr]
-    text = " · ".join(entries) + "."
-    return Statement(text.replace("{", "{{").replace("}", "}}"), (), tuple(facts), tuple(mentions), section, "out",
-                     "infobox")
 
 
 def _with_vague(world: World, item: _Item, template: str, rng: np.random.Generator) -> list[str]:
@@ -211,12 +189,12 @@ def _with_vague(world: World, item: _Item, template: str, rng: np.random.Generat
     if item.role != "attribute" or item.value is None or rng.random() >= VAGUE_PROBABILITY:
         return [template]
     spec = next(a for t in world.schema.entity_types for a in t.attributes if a.name == item.kind)
-    if spec.kind == "number" and item.value >= 1000 and template.endswith("."):
+    if spec.kind == "number" and item.value >= 10000 and template.endswith("."):
         rounded = approximate_number(item.value, words=bool(rng.random() < 0.5))
         return [f"{template[:-1]} ({rounded})."]
     wording = world.schema.wording.attributes[item.kind]  # type: ignore[union-attr]
     if spec.kind == "year" and wording.vague:
-        follow = _choose(rng, wording.vague).replace("{decade}", decade_phrase(item.value))
+        follow = _choose(world, rng, wording.vague).replace("{decade}", decade_phrase(item.value))
         return [template, follow]
     return [template]
 
@@ -229,11 +207,7 @@ def plan_article(world: World, entity_id: str, rng: np.random.Generator) -> tupl
     reference = reference_for(world, entity_id, rng)
     items = _items(world, entity_id, rng)
     lead, used = _lead(world, entity_id, items, rng)
-    statements: list[Statement] = []
-    infobox = _infobox(world, entity_id, items)
-    if infobox is not None:
-        statements.append(infobox)
-    statements.append(lead)
+    statements: list[Statement] = [lead]
     type_wording = wording.types[world.entity(entity_id).type]
     order = {section: index for index, section in enumerate(type_wording.sections)}
     remaining = [items[i] for i in rng.permutation(len(items)) if int(i) not in used]
@@ -246,16 +220,35 @@ def plan_article(world: World, entity_id: str, rng: np.random.Generator) -> tupl
         partner = _combo_partner(world, remaining, index, consumed, rng)
         if partner is not None:
             consumed.add(partner[0])
-            statements.append(partner[1])
+            combined = partner[1]
+            statements.append(Statement(_decorate(world, combined.template, rng), combined.slots, combined.facts,
+                                        combined.mentions, combined.section, combined.group, combined.kind))
             continue
         template, slots = _template_for(world, item, rng)
         kind = "fact" if _single(item) else "list"
         facts = tuple(f.fact_id for f in item.facts)
         # a follow-on restatement is written in the same statement, so it is never packed apart
         text = " ".join(_with_vague(world, item, template, rng))
+        if kind == "fact":
+            text = _decorate(world, text, rng)
         statements.append(Statement(text, tuple(sorted(slots.items())), facts, tuple(item.mentions),
                                     item.section, item.group, kind))
     return reference, statements
+
+
+def _decorate(world: World, template: str, rng: np.random.Generator) -> str:
+    """Sometimes open a fact sentence with a connective ("Notably, ") or end it with a source
+    (", according to parish records"), from the wording's ``fact_opener`` and ``fact_tail``
+    pools when it has them: the words are the schema's, only the rates are the writer's. Neither
+    states a fact, so provenance is unchanged."""
+    wording = world.schema.wording
+    assert wording is not None
+    if "fact_opener" in wording.lexicon and rng.random() < OPENER_PROBABILITY and template.startswith("{"):
+        return wording.expand("[@fact_opener]", rng) + template
+    if "fact_tail" in wording.lexicon and rng.random() < TAIL_PROBABILITY and template.endswith(".") \
+            and not template.endswith(").") and template.count(".") == 1:
+        return template[:-1] + wording.expand("[@fact_tail]", rng) + "."
+    return template
 
 
 def _combo_partner(world: World, items: list[_Item], index: int, consumed: set[int],
@@ -274,7 +267,7 @@ def _combo_partner(world: World, items: list[_Item], index: int, consumed: set[i
         for first, second in ((item, other), (other, item)):
             templates = combos.get((first.kind, second.kind))
             if templates:
-                template = _choose(rng, templates)
+                template = _choose(world, rng, templates)
                 slots = {first.kind: first.names[0], second.kind: second.names[0]}
                 facts = tuple(f.fact_id for f in (*first.facts, *second.facts))
                 mentions = tuple((*first.mentions, *second.mentions))

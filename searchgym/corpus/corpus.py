@@ -18,12 +18,25 @@ from searchgym.search.base import UnknownDocumentError
 from searchgym.types import Passage
 
 
+class PassageList(list):  # type: ignore[type-arg]
+    """A corpus's passages, optionally carrying their precomputed engine-cache hash.
+
+    Why: engines key their on-disk indexes by a hash of every passage, and re-serialising a
+    100k-passage corpus for it on every cache hit cost seconds; the bundle computes it once at
+    build time, stores it in its manifest, and hands it over with the list.
+    """
+
+    store_hash: str | None = None
+
+
 class Corpus:
     """An ordered collection of passages with id, page and provenance look-ups."""
 
-    def __init__(self, world_id: str, passages: Iterable[Passage]) -> None:
+    def __init__(self, world_id: str, passages: Iterable[Passage], *, content_hash: str | None = None,
+                 store_hash: str | None = None) -> None:
         self.world_id = world_id
-        self.passages: list[Passage] = list(passages)
+        self.passages: PassageList = PassageList(passages)
+        self.passages.store_hash = store_hash
         self.by_id: dict[str, Passage] = {}
         self.fact_index: dict[str, list[str]] = defaultdict(list)
         self.pages: dict[str, list[str]] = defaultdict(list)
@@ -35,7 +48,8 @@ class Corpus:
                 self.fact_index[fact_id].append(passage.doc_id)
             if passage.entity_id is not None and passage.kind == "page":
                 self.pages[passage.entity_id].append(passage.doc_id)
-        self._hash: str | None = None
+        self._hash: str | None = content_hash
+        self.writer_report: dict | None = None  # set by the LLM writer (searchgym.corpus.rewrite)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -74,7 +88,20 @@ class Corpus:
     def save(self, path: Path) -> None:
         atomic_write_lines(path, self.jsonl_lines())
 
+    @property
+    def store_hash(self) -> str:
+        """The engines' cache key of these passages (:func:`searchgym.search.corpus_index.store_hash`)."""
+        if self.passages.store_hash is None:
+            from searchgym.search.corpus_index import store_hash
+
+            self.passages.store_hash = store_hash(self.passages)
+        return self.passages.store_hash
+
     @classmethod
-    def load(cls, path: Path, world_id: str) -> "Corpus":
+    def load(cls, path: Path, world_id: str, *, content_hash: str | None = None,
+             store_hash: str | None = None) -> "Corpus":
+        """Read a saved corpus; hashes recorded when it was built may be passed in, so they are
+        not recomputed (the cache verified the file they were computed from)."""
         with open(path, encoding="utf-8") as handle:
-            return cls(world_id, (Passage.from_dict(json.loads(line)) for line in handle if line.strip()))
+            return cls(world_id, (Passage.from_dict(json.loads(line)) for line in handle if line.strip()),
+                       content_hash=content_hash, store_hash=store_hash)

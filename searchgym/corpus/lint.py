@@ -29,13 +29,13 @@ from searchgym.types import Fact, Passage
 from searchgym.world.lint import MAX_REPORTED, LintError
 from searchgym.world.world import World
 
-__all__ = ["FULL_LINT_PASSAGES", "corpus_violations", "lint_corpus"]
+__all__ = ["FULL_LINT_PASSAGES", "corpus_violations", "lint_corpus", "passage_problems", "world_facts"]
 
 FULL_LINT_PASSAGES = 200_000
 _NUMBER = re.compile(r"(?<!\w)\d[\d,]*(?:\.\d+)?")
 
 
-def _world_facts(world: World) -> dict[str, Fact]:
+def world_facts(world: World) -> dict[str, Fact]:
     facts = {fact.fact_id: fact for fact in world.facts()}
     return facts
 
@@ -57,7 +57,9 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(key) and f" {key} " in f" {haystack} "
 
 
-def _check_passage(world: World, passage: Passage, facts: dict[str, Fact], grounder: Grounder) -> list[str]:
+def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], grounder: Grounder) -> list[str]:
+    """Every way ``passage`` breaks the rules above (empty when it is sound); shared with the
+    LLM writer's verifier, which checks a rewrite exactly as the build checks a template passage."""
     where = f"passage {passage.doc_id} ({passage.title})"
     problems = []
     text = normalize(passage.text)
@@ -119,7 +121,7 @@ def corpus_violations(world: World, corpus: Corpus) -> list[str]:
     """Every statement of the corpus that the world does not back, one readable line each."""
     if corpus.world_id != world.world_id:
         return [f"corpus of {corpus.world_id} checked against world {world.world_id}"]
-    facts = _world_facts(world)
+    facts = world_facts(world)
     grounder = Grounder(world, max_edit_distance=0)
     passages = corpus.passages
     if len(passages) > FULL_LINT_PASSAGES:
@@ -127,7 +129,7 @@ def corpus_violations(world: World, corpus: Corpus) -> list[str]:
         passages = [passages[int(i * stride)] for i in range(FULL_LINT_PASSAGES)]
     problems: list[str] = []
     for passage in passages:
-        problems.extend(_check_passage(world, passage, facts, grounder))
+        problems.extend(passage_problems(world, passage, facts, grounder))
         if len(problems) > 10 * MAX_REPORTED:
             break
     problems.extend(_check_complete_lists(world, corpus))

@@ -42,8 +42,10 @@ def opaque_doc_id(world_id: str, key: str, taken: set[str]) -> str:
 
 def _mode(rng: np.random.Generator, reference: Reference) -> str:
     draw = rng.random()
-    if draw < 0.55:
+    if draw < 0.5:
         return "pronoun"
+    if draw < 0.68 and reference.description:
+        return "description"
     if draw < 0.8 and reference.short != reference.name:
         return "short"
     return "name"
@@ -66,11 +68,13 @@ def pack_article(
     sections: tuple[str, ...],
     rng: np.random.Generator,
     make_passage: Callable[[int, str, str, tuple[str, ...], tuple[str, ...]], Passage],
+    expand: Callable[[str, np.random.Generator], str],
 ) -> list[Passage]:
     """Passages of one article, in reading order (the ``out`` group, with the lead, first).
 
     ``narrative(section)`` gives that section's connective sentences (templates with only the
-    subject's slots); ``make_passage(index, section, text, facts, mentions)`` builds each one.
+    subject's slots); ``make_passage(index, section, text, facts, mentions)`` builds each one;
+    ``expand(template, rng)`` draws a narrative template's choices.
     """
     passages: list[Passage] = []
     used_narrative: set[str] = set()
@@ -94,7 +98,7 @@ def pack_article(
             chunks.append(current)
         for chunk in chunks:
             texts = [text for _, text in chunk]
-            _pad(texts, chunk, reference, narrative, sections, used_narrative, rng)
+            _pad(texts, chunk, reference, narrative, sections, used_narrative, rng, expand)
             facts = tuple(dict.fromkeys(f for statement, _ in chunk for f in statement.facts))
             mentions = tuple(dict.fromkeys(m for statement, _ in chunk for m in statement.mentions))
             passages.append(make_passage(len(passages), chunk[0][0].section, " ".join(texts), facts, mentions))
@@ -103,7 +107,7 @@ def pack_article(
 
 def _pad(texts: list[str], chunk: list[tuple[Statement, str]], reference: Reference,
          narrative: Callable[[str], tuple[str, ...]], sections: tuple[str, ...], used: set[str],
-         rng: np.random.Generator) -> None:
+         rng: np.random.Generator, expand: Callable[[str, np.random.Generator], str]) -> None:
     """Append narrative sentences (no facts) until the passage reaches the minimum length."""
     words = sum(len(text.split()) for text in texts)
     if words >= MIN_PASSAGE_WORDS:
@@ -118,7 +122,7 @@ def _pad(texts: list[str], chunk: list[tuple[Statement, str]], reference: Refere
     for template in candidates:
         if words >= MIN_PASSAGE_WORDS:
             break
-        text = render(template, reference, _mode(rng, reference), {})
+        text = render(expand(template, rng), reference, _mode(rng, reference), {})
         if words + len(text.split()) > MAX_PASSAGE_WORDS:
             continue
         used.add(template)

@@ -30,6 +30,8 @@ _PRONOUN_FORMS = {"he": ("he", "his"), "she": ("she", "her"), "it": ("it", "its"
 _SUBJECT_SLOTS = ("s", "t")  # the page's entity, as source ("s") or target ("t") of a fact
 _SLOT = re.compile(r"\{(\w+)\}")
 _SENTENCE_START = re.compile(r"(^|[.!?] )([a-z])")
+# the subject first, or after a short opener without slots ("In later years, {s} ...")
+_OPENS_WITH_SUBJECT = re.compile(r"(?:[A-Z][^{}.]*, )?\{(s|t)(_pos)?\}")
 
 
 @dataclass(frozen=True)
@@ -39,16 +41,22 @@ class Reference:
     name: str
     short: str
     pronoun: str  # "he", "she" or "it"
+    description: str = ""  # "the film": a definite description, where the type's wording has one
+
+    def _noun(self, mode: str) -> str:
+        if mode == "description" and self.description:
+            return self.description
+        return self.short if mode == "short" else self.name
 
     def nominative(self, mode: str) -> str:
         if mode == "pronoun":
             return _PRONOUN_FORMS[self.pronoun][0]
-        return self.short if mode == "short" else self.name
+        return self._noun(mode)
 
     def possessive(self, mode: str) -> str:
         if mode == "pronoun":
             return _PRONOUN_FORMS[self.pronoun][1]
-        return possessive(self.short if mode == "short" else self.name)
+        return possessive(self._noun(mode))
 
 
 def possessive(name: str) -> str:
@@ -95,8 +103,9 @@ def decade_phrase(year: int) -> str:
 
 
 def starts_with_subject(template: str) -> bool:
-    """Whether the sentence opens with the page's subject, the only place a pronoun reads well."""
-    return bool(re.match(r"\{(s|t)(_pos)?\}", template))
+    """Whether the sentence opens with the page's subject (perhaps after a short opener such as
+    "In later years,"), the only place a pronoun reads well."""
+    return bool(_OPENS_WITH_SUBJECT.match(template))
 
 
 def capitalize_first(text: str) -> str:
@@ -128,7 +137,7 @@ def fix_articles(text: str) -> str:
 def render(template: str, subject: Reference | None, mode: str, slots: dict[str, str]) -> str:
     """Fill ``template``: the first mention of the subject in ``mode``, later ones as pronouns.
 
-    ``mode`` is ``"name"``, ``"short"`` or ``"pronoun"``; a pronoun is only used for a template
+    ``mode`` is ``"name"``, ``"short"``, ``"description"`` or ``"pronoun"``; a pronoun is only used for a template
     that opens with the subject (:func:`starts_with_subject`), otherwise the short name is used.
     """
     if mode == "pronoun" and not starts_with_subject(template):

@@ -20,28 +20,42 @@ import numpy as np
 from searchgym.cache import content_hash
 from searchgym.corpus.article import plan_article
 from searchgym.corpus.corpus import Corpus
-from searchgym.corpus.passages import opaque_doc_id, pack_article
-from searchgym.corpus.realize import format_value, join_names
+from searchgym.corpus.passages import MAX_PASSAGE_WORDS, MIN_PASSAGE_WORDS, opaque_doc_id, pack_article
+from searchgym.corpus.realize import format_value, join_names, render
 from searchgym.types import Fact, Passage
 from searchgym.world.world import World
 
-CORPUS_FORMAT_VERSION = 3  # bump whenever the writer changes: it keys the bundle cache
+CORPUS_FORMAT_VERSION = 4  # bump whenever the writer changes: it keys the bundle cache
 ROUNDUP_MAX_ITEMS = 8
+
+
+WRITERS = ("template", "llm")
 
 
 @dataclass(frozen=True)
 class CorpusOptions:
     """``passage_words`` is kept for spec compatibility: passages are packed to 80-130 words.
-    ``distractor_ratio`` is the number of round-up pages per entity."""
+    ``distractor_ratio`` is the number of round-up pages per entity. ``writer = "llm"`` rewrites
+    every page passage with the generator ``writer_model`` (any :func:`searchgym.llm.make_generator`
+    spec), keeping only verified rewrites (:mod:`searchgym.corpus.rewrite`)."""
 
     passage_words: int = 100
     distractor_ratio: float = 0.1
+    writer: str = "template"
+    writer_model: str = "smollm2"
+    writer_batch_size: int = 8
 
     def __post_init__(self) -> None:
         if not 20 <= self.passage_words <= 1000:
             raise ValueError(f"passage_words must be in [20, 1000], got {self.passage_words}")
         if not 0 <= self.distractor_ratio <= 5:
             raise ValueError(f"distractor_ratio must be in [0, 5], got {self.distractor_ratio}")
+        if self.writer not in WRITERS:
+            raise ValueError(f"writer must be one of {WRITERS}, got {self.writer!r}")
+        if not self.writer_model.strip():
+            raise ValueError("writer_model must be a generator spec such as 'smollm2' or 'openai:URL#model'")
+        if not 1 <= self.writer_batch_size <= 4096:
+            raise ValueError(f"writer_batch_size must be in [1, 4096], got {self.writer_batch_size}")
 
 
 def _rng(world: World, *parts: str) -> np.random.Generator:
@@ -67,7 +81,7 @@ def _article(world: World, entity_id: str, taken: set[str]) -> list[Passage]:
         )
 
     return pack_article(statements, reference, lambda section: wording.narrative.get(section, ()),
-                        type_wording.sections, rng, make)
+                        type_wording.sections, rng, make, wording.expand)
 
 
 def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
@@ -94,6 +108,7 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
         attribute_wording = wording.attributes[attribute]
         template = attribute_wording.roundup[int(rng.integers(len(attribute_wording.roundup)))]
         text = template.format(v=format_value(value), items=join_names([world.name(e) for e in entity_ids]))
+        text = _fill_roundup(text, attribute_wording.roundup_narrative, format_value(value), wording, rng)
         passages.append(Passage(
             doc_id=opaque_doc_id(world.world_id, f"roundup/{attribute}/{value}", taken),
             title=attribute_wording.roundup_title.format(v=format_value(value)),
@@ -107,12 +122,36 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
     return passages
 
 
-def write_corpus(world: World, options: CorpusOptions | None = None) -> Corpus:
-    """The aligned corpus of ``world``: one article per entity, then the round-up pages."""
+def _fill_roundup(text: str, narrative: tuple[str, ...], value: str, wording, rng: np.random.Generator) -> str:
+    """Pad a round-up page to the passage length with its wording's sentences about the year
+    (they name no entity and no number but the page's own year)."""
+    order = [narrative[int(i)] for i in rng.permutation(len(narrative))]
+    words = len(text.split())
+    for template in order:
+        if words >= MIN_PASSAGE_WORDS:
+            break
+        sentence = render(wording.expand(template, rng), None, "name", {"v": value})
+        if words + len(sentence.split()) <= MAX_PASSAGE_WORDS:
+            text, words = f"{text} {sentence}", words + len(sentence.split())
+    return text
+
+
+def write_corpus(world: World, options: CorpusOptions | None = None, *, show_progress: bool = True) -> Corpus:
+    """The aligned corpus of ``world``: one article per entity, then the round-up pages; with
+    ``writer = "llm"``, every page passage rewritten and verified (the corpus gets a
+    ``writer_report`` dict: acceptance rate and rejections by reason), with a progress bar on
+    stderr unless ``show_progress`` is false."""
     options = options or CorpusOptions()
     taken: set[str] = set()
     passages: list[Passage] = []
     for entity_id in world.entities:
         passages.extend(_article(world, entity_id, taken))
     passages.extend(_roundups(world, int(len(world) * options.distractor_ratio), taken))
-    return Corpus(world.world_id, passages)
+    corpus = Corpus(world.world_id, passages)
+    if options.writer == "llm":
+        from searchgym.corpus.rewrite import rewrite_corpus
+
+        corpus, report = rewrite_corpus(world, corpus, options.writer_model, batch_size=options.writer_batch_size,
+                                        show_progress=show_progress)
+        corpus.writer_report = report.to_dict()
+    return corpus

@@ -39,6 +39,9 @@ class EnvConfig:
     # [corpus]
     passage_words: int = 100
     distractor_ratio: float = 0.1
+    writer: str = "template"  # or "llm": rewrite pages with writer_model, keep verified rewrites
+    writer_model: str = "smollm2"
+    writer_batch_size: int = 8
     # [tasks]
     tasks_per_type: int = 200
     eval_tasks_per_type: int = 0  # validation and test tasks per stratum; 0: as tasks_per_type
@@ -88,7 +91,9 @@ class EnvConfig:
             raise SpecError(f"{self.id}: {error}") from error
 
     def corpus_options(self) -> CorpusOptions:
-        return CorpusOptions(passage_words=self.passage_words, distractor_ratio=self.distractor_ratio)
+        return CorpusOptions(passage_words=self.passage_words, distractor_ratio=self.distractor_ratio,
+                             writer=self.writer, writer_model=self.writer_model,
+                             writer_batch_size=self.writer_batch_size)
 
     def task_options(self) -> TaskOptions:
         """The tasks of this config's split: ``tasks_per_type`` per stratum for train,
@@ -97,7 +102,7 @@ class EnvConfig:
         if self.split != "train" and self.eval_tasks_per_type:
             per_type = self.eval_tasks_per_type
         return TaskOptions(per_type=per_type, max_hops=self.max_hops, split=self.split,
-                           depth_top_k=self.depth_top_k)
+                           depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

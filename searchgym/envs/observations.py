@@ -46,6 +46,7 @@ __all__ = [
     "format_access",
     "format_error",
     "format_no_results",
+    "result_records",
 ]
 
 DEFAULT_MAX_DOC_CHARS = 1000
@@ -176,3 +177,20 @@ def format_no_results(query: str | None = None, *, wrap: bool = True) -> str:
     """Render an empty search result (``No results found for query: ...``)."""
     body = _no_results_body(query)
     return wrap_information(body) if wrap else body
+
+
+def result_records(
+    results: Sequence[Sequence[Hit | Passage]], queries: Sequence[str | None], max_doc_chars: int | None
+) -> list[dict[str, object]]:
+    """``info["results"]``: the documents an observation shows, as records an agent can use
+    without parsing text: ``{"rank", "doc_id", "title", "text", "score", "query"}``, rank 1-based
+    within its query, text cut exactly as in the observation (so the records carry nothing the
+    agent was not shown), ``score`` ``None`` for an opened document, ``query`` ``None`` for one.
+    """
+    records: list[dict[str, object]] = []
+    for hits, query in zip(results, queries):
+        for rank, hit in enumerate(hits, start=1):
+            records.append({"rank": rank, "doc_id": str(hit.doc_id), "title": str(hit.title),
+                            "text": truncate_text(hit.text.strip(), max_doc_chars),
+                            "score": float(hit.score) if isinstance(hit, Hit) else None, "query": query})
+    return records

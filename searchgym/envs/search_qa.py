@@ -21,10 +21,17 @@ import gymnasium as gym
 from searchgym.answer_guard import CandidateIndex, candidates_for_world, score_answer
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
+from searchgym.corpus.page import open_page
 from searchgym.envs.actions import ParsedAction, parse_action
 from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.episode import EpisodeState, action_text
-from searchgym.envs.observations import format_access, format_error, format_search_results, truncate_text
+from searchgym.envs.observations import (
+    format_access,
+    format_error,
+    format_search_results,
+    result_records,
+    truncate_text,
+)
 from searchgym.envs.prompts import render_invalid_action, render_prompt
 from searchgym.envs.snapshot import SnapshotMixin
 from searchgym.envs.spaces import AnyText
@@ -183,6 +190,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         info["messages"] = [{"role": "user", "content": prompt}]
         info["tools"] = self._tools
         info["question"] = task.question
+        info["results"] = []
         return prompt, info
 
     def _pick_task(self, options: dict[str, Any]) -> Task:
@@ -288,6 +296,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             unsearched_access=parsed.kind == "access" and bool(outcome.doc_ids) and not outcome.opened_shown,
             queries=list(parsed.queries),
             doc_ids=outcome.doc_ids,
+            results=outcome.results,
             new_evidence=new_evidence,
         )
         if self.render_mode == "human":
@@ -307,6 +316,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
                                                             max_doc_chars=config.max_doc_chars,
                                                             show_ids=config.show_doc_ids)
                 outcome.doc_ids = [str(hit.doc_id) for hits in results for hit in hits]
+                outcome.results = result_records(results, list(parsed.queries), config.max_doc_chars)
                 if not getattr(self.engine, "agent_written", False):
                     outcome.evidence_text = [f"{hit.title}\n{truncate_text(hit.text.strip(), config.max_doc_chars)}"
                                              for hits in results for hit in hits]
@@ -316,11 +326,20 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             try:
                 passage = self.engine.access(parsed.argument)
                 limit = 4 * config.max_doc_chars
-                outcome.observation = format_access(passage, max_chars=limit, show_ids=config.show_doc_ids)
-                outcome.doc_ids = [str(passage.doc_id)]
-                outcome.opened_shown = outcome.doc_ids[0] in self.state.shown
+                page = open_page(self.bundle.world, self.bundle.corpus, passage)
+                if page is None:  # a round-up page or an engine's own document: opens as itself
+                    outcome.observation = format_access(passage, max_chars=limit, show_ids=config.show_doc_ids)
+                    outcome.doc_ids = [str(passage.doc_id)]
+                    outcome.results = result_records([[passage]], [None], limit)
+                    shown = [(passage.title, truncate_text(passage.text.strip(), limit))]
+                else:  # a passage of an article opens the whole article: every passage it shows
+                    outcome.observation = format_access(page, show_ids=config.show_doc_ids)
+                    outcome.doc_ids = list(page.doc_ids)
+                    outcome.results = result_records([[self.corpus[d] for d in page.doc_ids]], [None], None)
+                    shown = [(self.corpus[d].title, self.corpus[d].text) for d in page.doc_ids]
+                outcome.opened_shown = str(passage.doc_id) in self.state.shown
                 if not getattr(self.engine, "agent_written", False):
-                    outcome.evidence_text = [f"{passage.title}\n{truncate_text(passage.text.strip(), limit)}"]
+                    outcome.evidence_text = [f"{title}\n{text}" for title, text in shown]
             except UnknownDocumentError as missing:
                 outcome.error = str(missing)
                 outcome.observation = format_error(f"{missing}. Use a document id shown in search results.")
@@ -380,6 +399,7 @@ class _Outcome:
         self.error = error
         self.observation = ""
         self.doc_ids: list[str] = []
+        self.results: list[dict[str, Any]] = []  # info["results"]: what the observation shows, structured
         self.evidence_text: list[str] = []
         self.opened_shown = False
         self.backend_error = False
@@ -393,7 +413,7 @@ class _Outcome:
         detail = str(error) if isinstance(error, SearchError) else f"{type(error).__name__}: {error}"
         self.error = f"{what} failed: {detail}"
         self.observation = format_error(self.error)
-        self.doc_ids, self.evidence_text, self.backend_error = [], [], True
+        self.doc_ids, self.results, self.evidence_text, self.backend_error = [], [], [], True
 
 
 def run_search(engine: SearchEngine, queries: list[str], k: int) -> list[list[Hit]] | Exception:

@@ -114,7 +114,10 @@ class PassageStore:
     """
 
     def __init__(self, passages: Iterable[Passage], *, allow_empty: bool = False) -> None:
+        known_hash = getattr(passages, "store_hash", None)  # a corpus read from the cache knows it
         self._passages: tuple[Passage, ...] = tuple(passages)
+        if isinstance(known_hash, str):
+            self.__dict__["corpus_hash"] = known_hash
         if not self._passages and not allow_empty:
             raise ValueError("the corpus is empty: an engine needs at least one passage")
         self._rows: dict[str, int] = {}
@@ -189,8 +192,15 @@ class PassageStore:
     @cached_property
     def corpus_hash(self) -> str:
         """A content hash of every passage (all fields, in order): the cache key of any index
-        built from this corpus. Computed once; the store is immutable."""
-        return content_hash_of(stable_json(passage.to_dict()) for passage in self._passages)
+        built from this corpus. Computed once; the store is immutable. A passage list that
+        carries a ``store_hash`` (:class:`searchgym.corpus.corpus.PassageList`, hashed when its
+        bundle was built) is trusted instead of re-serialising every passage."""
+        return store_hash(self._passages)
+
+
+def store_hash(passages: Iterable[Passage]) -> str:
+    """:attr:`PassageStore.corpus_hash` of ``passages``: the digest of their canonical JSON."""
+    return content_hash_of(stable_json(passage.to_dict()) for passage in passages)
 
 
 def load_or_build_artifact(

@@ -16,6 +16,9 @@ import json
 import os
 from typing import Any
 
+from searchgym.cli_support import port_number
+from searchgym.cli_support import positive_int as _positive
+
 __all__ = ["add_server_parsers"]
 
 
@@ -31,13 +34,6 @@ def _bundle_env(env_id: str, pairs: list[str]) -> Any:
     import searchgym  # noqa: F401  (registers the envs)
 
     return gym.make(env_id, **_overrides(pairs)).unwrapped
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return number
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -107,7 +103,7 @@ def _common(parser: argparse.ArgumentParser, port: int, env: bool = True) -> Non
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="env setting override, e.g. --set world_size=300 (repeatable)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--port", type=port_number, default=port, help="TCP port, 1..65535")
     parser.add_argument("--log-level", default="info")
 
 

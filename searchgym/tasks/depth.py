@@ -2,15 +2,19 @@
 
 A hop label is a claim; this module measures it, with the env's own engine and top-k. The
 *knowledge-free agent* knows only what it has read: it may search the question text and the
-names of entities it has seen (in the question or in earlier results), and it has found a gold
-fact when some result passage states it (as the env's evidence recall counts it). ``min_searches``
-is the size of the smallest such plan that covers every evidence unit of the task.
+names of entities it has seen (in the question or in earlier results), and open the page of any
+article a result passage belongs to (the env's ``<access>``, which shows the article's first
+:data:`~searchgym.corpus.page.PAGE_MAX_PASSAGES` passages); it has found a gold fact when a
+passage it retrieved states it (as the env's evidence recall counts it). Every search and every
+open is one retrieval call, and ``min_searches`` is the number of calls of the smallest plan
+that covers every evidence unit of the task. Opens are query nodes like names: a search
+*reveals* the names its results mention and the pages they belong to.
 
 How it is computed, and why it is exact where it claims to be:
 
 * every entity name is searched once (batched) and its top-k rows kept: that gives, per name,
-  the passages it retrieves and the names those passages *reveal* (a sparse reveal graph), and,
-  per passage, which name queries retrieve it;
+  the passages it retrieves and the names and pages those passages *reveal* (a sparse reveal
+  graph), and, per passage, which queries (name searches, page opens) retrieve it;
 * a multi-source BFS from the question's names (plus the question-text query) over the reveal
   graph gives ``delta(q)``, the searches needed before ``q`` can be asked; a unit is covered at
   the earliest ``delta(q) + 1`` over the queries ``q`` that retrieve one of its passages. The
@@ -33,12 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchgym.corpus.corpus import Corpus
+from searchgym.corpus.page import page_passages
 from searchgym.search.grounding import Grounder
 from searchgym.world.world import World
 
-__all__ = ["QUESTION", "Depth", "DepthMeter", "DepthQuery"]
+__all__ = ["OPEN", "QUESTION", "Depth", "DepthMeter", "DepthQuery"]
 
 QUESTION = "\0question"  # the question-text query, as it appears in a plan
+OPEN = "open:"  # a plan step opening the page of the entity whose id follows
 DEFAULT_NODE_BUDGET = 20_000
 MAX_DEPTH = 16
 _FAR = np.int32(1 << 20)
@@ -91,7 +97,7 @@ class DepthMeter:
     """Measures depth for many tasks of one corpus with one engine and top-k."""
 
     def __init__(self, world: World, corpus: Corpus, engine: object, top_k: int, *,
-                 node_budget: int = DEFAULT_NODE_BUDGET, batch_size: int = 4096) -> None:
+                 node_budget: int = DEFAULT_NODE_BUDGET, batch_size: int = 4096, open_pages: bool = True) -> None:
         self.world, self.corpus, self.engine, self.top_k = world, corpus, engine, int(top_k)
         self.node_budget = node_budget
         self.grounder = Grounder(world, max_edit_distance=0)
@@ -100,16 +106,26 @@ class DepthMeter:
         self.index_of = {e: i for i, e in enumerate(self.entity_ids)}
         self.passage_mentions = _Csr([sorted(self.index_of[m] for m in p.mentions if m in self.index_of)
                                       for p in corpus.passages])
+        # query nodes: one name search per entity, then (with open_pages) one page open per article
         names = [world.name(e) for e in self.entity_ids]
+        self.opened = [e for e in self.entity_ids if corpus.pages.get(e)] if open_pages else []
+        self.node_count = len(self.entity_ids) + len(self.opened)
+        open_node = {e: len(self.entity_ids) + j for j, e in enumerate(self.opened)}
+        self.open_of_row = np.full(len(corpus.passages), -1, dtype=np.int32)
+        for passage, row in zip(corpus.passages, range(len(corpus.passages))):
+            if passage.kind == "page" and passage.entity_id in open_node:
+                self.open_of_row[row] = open_node[passage.entity_id]
         results: list[list[int]] = []
         for start in range(0, len(names), batch_size):
             for row_hits in engine.search(names[start : start + batch_size], self.top_k):  # type: ignore[attr-defined]
                 results.append([self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of])
+        search_rows = len(results)
+        results += [[self.row_of[d] for d in page_passages(corpus, e)] for e in self.opened]
         self.results = _Csr(results)
-        self.reveal = _Csr([np.unique(self.passage_mentions.gather(np.asarray(rows, dtype=np.int64))).tolist()
-                            for rows in results])
+        self.reveal = _Csr([self._revealed(np.asarray(rows, dtype=np.int64), opens=query < search_rows).tolist()
+                            for query, rows in enumerate(results)])
         retrieved_by: list[list[int]] = [[] for _ in corpus.passages]
-        revealed_by: list[list[int]] = [[] for _ in self.entity_ids]
+        revealed_by: list[list[int]] = [[] for _ in range(self.node_count)]
         for query, rows in enumerate(results):
             for row in rows:
                 retrieved_by[row].append(query)
@@ -117,6 +133,16 @@ class DepthMeter:
                 revealed_by[int(other)].append(query)
         self.retrieved_by = _Csr(retrieved_by)
         self.revealed_by = _Csr(revealed_by)
+
+    def _revealed(self, rows: np.ndarray, *, opens: bool) -> np.ndarray:
+        """What retrieving ``rows`` lets the agent ask next: the names they mention and, for
+        search results, the pages they belong to (a result can be opened; an open page's own
+        passages open nothing new)."""
+        names = self.passage_mentions.gather(rows)
+        if not opens:
+            return np.unique(names)
+        pages = self.open_of_row[rows] if len(rows) else np.empty(0, dtype=np.int32)
+        return np.unique(np.concatenate([names, pages[pages >= 0]]).astype(np.int32))
 
     # -- public -------------------------------------------------------------------------------
     def measure_many(self, queries: Sequence[DepthQuery], batch_size: int = 4096) -> list[Depth]:
@@ -138,8 +164,8 @@ class DepthMeter:
     def _measure(self, query: DepthQuery, question_rows: np.ndarray) -> Depth:
         units = [np.asarray(sorted({self.row_of[d] for d in unit if d in self.row_of}), dtype=np.int64)
                  for unit in query.units]
-        question_reveal = np.unique(self.passage_mentions.gather(question_rows))
-        question_names = frozenset(self.entity_ids[int(i)] for i in question_reveal)
+        question_reveal = self._revealed(question_rows, opens=True)
+        question_names = frozenset(self.entity_ids[int(i)] for i in question_reveal if i < len(self.entity_ids))
         question_covers = tuple(bool(np.isin(unit, question_rows).any()) for unit in units)
         covers = [np.unique(self.retrieved_by.gather(unit)) for unit in units]
         known = np.asarray(self.known_names(query.question), dtype=np.int64)
@@ -179,13 +205,21 @@ class DepthMeter:
         return Depth(found[0], found[0], True, question_covers, self._names(found[1] or plan), question_names)
 
     def _names(self, plan: Sequence[int] | set[int]) -> tuple[str, ...]:
-        return tuple(sorted(QUESTION if q < 0 else self.entity_ids[q] for q in plan))
+        return tuple(sorted(self.node_name(q) for q in plan))
+
+    def node_name(self, node: int) -> str:
+        """A plan step: :data:`QUESTION`, an entity id (search its name) or ``open:<entity id>``."""
+        if node < 0:
+            return QUESTION
+        if node < len(self.entity_ids):
+            return self.entity_ids[node]
+        return OPEN + self.opened[node - len(self.entity_ids)]
 
     def _forward(self, known: np.ndarray, question_reveal: np.ndarray, covers: list[np.ndarray],
                  question_covers: tuple[bool, ...]) -> np.ndarray:
         """``delta``: searches needed before each name can be asked (0 for the question's names;
         the question query is askable at once), by levels, until every unit is reached."""
-        delta = np.full(len(self.entity_ids), _FAR, dtype=np.int32)
+        delta = np.full(self.node_count, _FAR, dtype=np.int32)
         delta[known] = 0
         pending = [c for c, by_q in zip(covers, question_covers) if not by_q]
         frontier, level = known, 0
@@ -240,7 +274,7 @@ class DepthMeter:
     # -- exact search (only when the bounds differ) ------------------------------------------------
     def _backward(self, cover: np.ndarray, depth: int) -> np.ndarray:
         """``b[q]``: searches needed to cover the unit when ``q`` is the next query."""
-        distance = np.full(len(self.entity_ids), _FAR, dtype=np.int32)
+        distance = np.full(self.node_count, _FAR, dtype=np.int32)
         distance[cover] = 1
         frontier = cover
         for level in range(1, depth):

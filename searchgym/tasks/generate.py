@@ -37,7 +37,7 @@ from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
 SPLITS = ("train", "validation", "test")
-TASK_FORMAT_VERSION = 6  # bump whenever generation changes: it keys the bundle cache
+TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache
 _ROUNDS = 6
 
 
@@ -47,7 +47,9 @@ class TaskOptions:
 
     ``per_type`` tasks are made for each stratum: each task type, and for chains each hop count
     1..``max_hops``. ``split`` names the split every task of this world belongs to.
-    ``depth_top_k`` is the top-k of the generation engine that measures depth (the spec's).
+    ``depth_top_k`` is the top-k of the generation engine that measures depth (the spec's);
+    ``depth_open_pages`` whether the knowledge-free agent may open pages (the spec's
+    ``allow_access``: an open is one retrieval call).
     ``candidate_factor`` bounds how many candidates a stratum may draw per missing task and round
     (rounds after the first draw as many as the stratum's acceptance rate predicts).
     """
@@ -59,6 +61,7 @@ class TaskOptions:
     split: str = "train"
     depth_top_k: int = 3
     candidate_factor: int = 8
+    depth_open_pages: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(TASK_TYPES)
@@ -77,7 +80,8 @@ class TaskOptions:
 
     def key(self) -> str:
         return content_hash(repr((self.per_type, self.max_hops, self.types, self.max_count, self.split,
-                                  self.depth_top_k, self.candidate_factor, TASK_FORMAT_VERSION)))
+                                  self.depth_top_k, self.candidate_factor, self.depth_open_pages,
+                                  TASK_FORMAT_VERSION)))
 
     def strata(self) -> list[tuple[str, int]]:
         out = []
@@ -111,7 +115,8 @@ class TaskGenerator:
     @property
     def meter(self) -> DepthMeter:
         if self._meter is None:
-            self._meter = DepthMeter(self.world, self.corpus, self.engine, self.options.depth_top_k)
+            self._meter = DepthMeter(self.world, self.corpus, self.engine, self.options.depth_top_k,
+                                     open_pages=self.options.depth_open_pages)
         return self._meter
 
     # -- candidates -----------------------------------------------------------------------------

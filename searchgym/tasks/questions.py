@@ -37,7 +37,7 @@ class QuestionWriter:
 
     def _pick(self, rng: np.random.Generator, options: tuple[str, ...], *, nested: bool) -> str:
         usable = [o for o in options if not (nested and _possessive(o))] or list(options)
-        return usable[int(rng.integers(len(usable)))]
+        return self.wording.pick(rng, usable)
 
     def _clean(self, rng: np.random.Generator, make: Callable[[np.random.Generator], str]) -> str:
         for _ in range(_TRIES):

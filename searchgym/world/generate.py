@@ -15,17 +15,18 @@ Design choices, and why:
 
 from __future__ import annotations
 
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
 
 from searchgym.types import Literal
-from searchgym.world.names import NameGenerator
+from searchgym.world.names import NameGenerator, ReservedPhrases
 from searchgym.world.schema import AttributeSpec, RelationSpec, Schema, load_schema
 from searchgym.world.world import Entity, World
 
-WORLD_FORMAT_VERSION = 3  # bump whenever generation changes: it keys the bundle cache
+WORLD_FORMAT_VERSION = 4  # bump whenever generation changes: it keys the bundle cache
 MIN_WORLD_SIZE = 20
 MAX_WORLD_SIZE = 5_000_000
 _REJECTION_TRIES = 24
@@ -94,11 +95,32 @@ class _TargetSampler:
         return None
 
 
+def _reserved_phrases(schema: Schema) -> ReservedPhrases | None:
+    """Every string of the schema's wording: what no invented name may be (see ReservedPhrases)."""
+    if schema.wording is None:
+        return None
+    texts: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                texts.append(str(key))
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(tomllib.loads(schema.wording.source_text))
+    return ReservedPhrases(texts)
+
+
 class _WorldBuilder:
     def __init__(self, schema: Schema, size: int, seed: int) -> None:
         self.schema = schema
         self.rng = np.random.Generator(np.random.PCG64(seed))
-        self.names = NameGenerator(self.rng)
+        self.names = NameGenerator(self.rng, reserved=_reserved_phrases(schema))
         self.entities: dict[str, Entity] = {}
         self.by_type: dict[str, list[str]] = {}
         self.edges: list[tuple[str, str, str]] = []
@@ -111,7 +133,7 @@ class _WorldBuilder:
             ids = []
             for index in range(self.counts[spec.name]):
                 entity_id = f"{spec.name}_{index:06d}"
-                name, aliases, look_alike_of = self.names.new(spec.name_style)
+                name, aliases, look_alike_of = self.names.new(spec.name_style, spec.name_forms)
                 attributes = {attr.name: _draw_attribute(self.rng, attr) for attr in spec.attributes}
                 self.entities[entity_id] = Entity(entity_id, spec.name, name, aliases, attributes, look_alike_of)
                 ids.append(entity_id)

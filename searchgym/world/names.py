@@ -55,12 +55,35 @@ def normalize_name(name: str) -> str:
     return " ".join(text.split())
 
 
+class ReservedPhrases:
+    """Words and phrases the wording writes, which no name may be.
+
+    Invented names are built from syllables, and now and then one is an English phrase the prose
+    uses ("Drama Group" beside "a small drama group"): the grounding matcher would then read the
+    prose as naming that entity. A one-word name may be no word of the wording; a longer one no
+    phrase of its literal text (slots, choices and pools cut the text into fragments).
+    """
+
+    def __init__(self, texts: "list[str]") -> None:
+        fragments = [normalize_name(part) for text in texts for part in re.split(r"[{}\[\]|@]", text)]
+        fragments = [f for f in fragments if f]
+        self.words = {word for fragment in fragments for word in fragment.split()}
+        self.text = " | ".join(fragments)
+
+    def holds(self, key: str) -> bool:
+        if " " not in key:
+            return key in self.words
+        return f" {key} " in f" {self.text} " or self.text.startswith(f"{key} ") or f"| {key} " in self.text
+
+
 class NameGenerator:
     """Draws unique names for every style from one random generator."""
 
-    def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04) -> None:
+    def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04,
+                 reserved: "ReservedPhrases | None" = None) -> None:
         self._rng = rng
         self._similar_rate = similar_rate
+        self._reserved = reserved
         self._taken: set[str] = set()
         self._by_style: dict[str, list[str]] = {}
 
@@ -108,19 +131,27 @@ class NameGenerator:
             return False
         if any(has_list_separator(text) for text in (name, *aliases)):
             return False
+        if self._reserved is not None and any(self._reserved.holds(key) for key in keys):
+            return False
         self._taken.update(keys)
         return True
 
-    def new(self, style: str) -> tuple[str, tuple[str, ...], str | None]:
-        """A unique (name, aliases, look_alike_of) triple for an entity of ``style``."""
+    def _from_forms(self, forms: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        form = self._pick(forms)
+        return form.format(w=self.word(2, 3), v=self.word(2, 2), person=f"{self.word(2, 2)} {self.word(2, 3)}"), ()
+
+    def new(self, style: str, forms: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...], str | None]:
+        """A unique (name, aliases, look_alike_of) triple for an entity of ``style`` (or, when
+        given, of the schema's name ``forms``: see :class:`~searchgym.world.schema.EntityTypeSpec`)."""
+        key = style if not forms else "forms:" + "|".join(forms)
         if self._rng.random() < self._similar_rate:
-            drawn = self._look_alike(style)
+            drawn = self._look_alike(key)
             if drawn is not None and self._claim(drawn[0], ()):
-                self._by_style[style].append(drawn[0])
+                self._by_style[key].append(drawn[0])
                 return drawn[0], (), drawn[1]
         for _ in range(1000):
-            name, aliases = self._fresh(style)
+            name, aliases = self._from_forms(forms) if forms else self._fresh(style)
             if self._claim(name, aliases):
-                self._by_style.setdefault(style, []).append(name)
+                self._by_style.setdefault(key, []).append(name)
                 return name, aliases, None
         raise RuntimeError(f"could not find a fresh {style} name after 1000 tries; the name space is exhausted")

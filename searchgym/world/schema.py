@@ -10,6 +10,8 @@ silent bug.
 
 from __future__ import annotations
 
+import re
+import string
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +25,8 @@ ATTRIBUTE_KINDS = ("year", "number", "category")
 NAME_STYLES = ("person", "city", "country", "organization", "university", "film", "generic")
 INVERSE_LISTS = ("complete", "notable", "none")
 _SCHEMA_KEYS = {"name", "version", "description", "wording", "entity_types", "relations"}
-_TYPE_KEYS = {"share", "min_count", "name_style", "attributes"}
+_TYPE_KEYS = {"share", "min_count", "name_style", "name_forms", "attributes"}
+NAME_FORM_SLOTS = {"w", "v", "person"}
 _ATTRIBUTE_KEYS = {"kind", "min", "max", "values", "at_least"}
 _RELATION_KEYS = {"source", "target", "cardinality", "coverage", "symmetric", "max_per_source", "consistent_with",
                   "degree_exponent", "constraints", "inverse_list", "notable_max"}
@@ -51,6 +54,7 @@ class EntityTypeSpec:
     min_count: int
     name_style: str
     attributes: tuple[AttributeSpec, ...]
+    name_forms: tuple[str, ...] = ()  # "{w} Medal", "Journal of {w} Studies": overrides name_style
 
     def attribute(self, name: str) -> AttributeSpec | None:
         return next((spec for spec in self.attributes if spec.name == name), None)
@@ -216,7 +220,31 @@ def _parse_entity_type(name: str, table: Any) -> EntityTypeSpec:
         attributes=tuple(
             _parse_attribute(attr, spec, f"{where}.attributes.{attr}") for attr, spec in attributes.items()
         ),
+        name_forms=_parse_name_forms(table.get("name_forms"), f"{where}.name_forms", style),
     )
+
+
+def _parse_name_forms(value: Any, where: str, style: str) -> tuple[str, ...]:
+    """Name patterns of a type: ``{w}`` an invented word of two or three syllables, ``{v}`` one of
+    two, ``{person}`` a given and family name. Literal text may not hold a list separator (a
+    name like "Journal of A and B" would make "X, Y and Z" lists ambiguous)."""
+    if value is None:
+        return ()
+    if style != "generic":
+        raise SchemaError(f"{where}: name_forms replace name_style; leave name_style out")
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise SchemaError(f"{where}: must be a non-empty list of patterns like \"{{w}} Medal\"")
+    from searchgym.world.names import has_list_separator  # names imports nothing from schema
+
+    for form in value:
+        slots = {name for _, name, _, _ in string.Formatter().parse(form) if name is not None}
+        if not slots or slots - NAME_FORM_SLOTS:
+            raise SchemaError(f"{where}: {form!r} must use the slots {sorted(NAME_FORM_SLOTS)} (at least one) "
+                              f"and no others")
+        literal = re.sub(r"\{\w+\}", "x", form)
+        if has_list_separator(literal) or any(ch.isdigit() for ch in literal):
+            raise SchemaError(f"{where}: {form!r} contains a list separator or a digit, which no name may hold")
+    return tuple(value)
 
 
 def _parse_constraints(value: Any, where: str, source: EntityTypeSpec, target: EntityTypeSpec) -> tuple[GapConstraint, ...]:

@@ -10,11 +10,14 @@ are errors with the key named, because an ignored key is a silent bug in someone
 
 from __future__ import annotations
 
-import string
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from searchgym.world.choices import (WordingError, check_choices, check_pools, expand_clean, expand_choices,
+                                     parse_lexicon, pick_template, template_slots)
 
 __all__ = [
     "AttributeWording",
@@ -22,21 +25,11 @@ __all__ = [
     "TypeWording",
     "Wording",
     "WordingError",
+    "expand_choices",
     "parse_wording",
+    "pick_template",
     "template_slots",
 ]
-
-
-class WordingError(ValueError):
-    """The wording file is malformed or does not cover the schema; the message names the key."""
-
-
-def template_slots(template: str) -> set[str]:
-    """The ``{slot}`` names a template uses."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as error:
-        raise WordingError(f"template {template!r} is not a valid format string: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -71,6 +64,7 @@ class AttributeWording:
     vague: tuple[str, ...] = ()  # a year restated by its decade ({decade}); never a fact on its own
     roundup: tuple[str, ...] = ()  # a year page listing entities with this value ({v}, {items})
     roundup_title: str = ""  # its title ("{v} in film")
+    roundup_narrative: tuple[str, ...] = ()  # sentences about the year ({v} only) that fill its page
 
 
 @dataclass(frozen=True)
@@ -81,6 +75,7 @@ class TypeWording:
     short_name: str
     sections: tuple[str, ...]
     leads: tuple[str, ...]
+    descriptions: tuple[str, ...] = ()  # "the film", "the company": how later sentences may refer to it
 
 
 @dataclass(frozen=True)
@@ -91,9 +86,17 @@ class Wording:
     combos: Mapping[tuple[str, str], tuple[str, ...]]
     narrative: Mapping[str, tuple[str, ...]]
     questions: Mapping[str, tuple[str, ...]]
+    lexicon: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source_text: str = field(default="", compare=False, repr=False)
     # the optional deep-research wording (:mod:`searchgym.world.deep_wording`), from its own file
     deep: Any = field(default=None, compare=False, repr=False)
+
+    def pick(self, rng: Any, options: tuple[str, ...] | list[str]) -> str:
+        """One of ``options``, its choice groups and lexicon pools expanded."""
+        return pick_template(rng, options, self.lexicon)
+
+    def expand(self, template: str, rng: Any) -> str:
+        return expand_clean(template, rng, self.lexicon)
 
 
 # Slots each role may use (a template must use every slot in `required`).
@@ -120,6 +123,7 @@ _ATTRIBUTE_ROLES: dict[str, tuple[set[str], set[str]]] = {
     "smaller": (set(), set()),
     "vague": ({"s", "decade"}, {"s_pos"}),
     "roundup": ({"v", "items"}, set()),
+    "roundup_narrative": (set(), {"v"}),
 }
 _QUESTION_FORMS: dict[str, tuple[set[str], set[str]]] = {
     "comparison": ({"predicate", "a", "b"}, {"type", "plural"}),
@@ -127,10 +131,11 @@ _QUESTION_FORMS: dict[str, tuple[set[str], set[str]]] = {
     "intersection": ({"f1", "f2"}, {"type", "plural"}),
     "intersection_same": ({"f"}, {"type", "plural"}),
 }
-_TYPE_KEYS = {"noun", "plural", "pronouns", "short_name", "sections", "leads"}
+_TYPE_KEYS = {"noun", "plural", "pronouns", "short_name", "sections", "leads", "descriptions"}
+_OPTIONAL_TYPE_KEYS = {"descriptions"}
 _PRONOUNS = ("he", "she", "it")
 _SHORT_NAMES = ("full", "last_word")
-_TOP_KEYS = {"types", "relations", "attributes", "combos", "narrative", "questions"}
+_TOP_KEYS = {"types", "relations", "attributes", "combos", "narrative", "questions", "lexicon"}
 
 
 def _templates(value: Any, where: str, required: set[str], optional: set[str]) -> tuple[str, ...]:
@@ -141,6 +146,7 @@ def _templates(value: Any, where: str, required: set[str], optional: set[str]) -
     if len(set(value)) != len(value):
         raise WordingError(f"{where}: duplicate templates")
     for template in value:
+        check_choices(template, where, required)
         slots = template_slots(template)
         # a possessive form also names the subject: "{s_pos} birthplace is {o}" needs no "{s}"
         named = slots | {slot[:-4] for slot in slots if slot.endswith("_pos")}
@@ -203,6 +209,8 @@ def _parse_attribute(name: str, table: Any) -> AttributeWording:
         raise WordingError(f"{where}: missing required key 'label' (the attribute's infobox label)")
     if bool(values.get("roundup")) != ("roundup_title" in values):
         raise WordingError(f"{where}: 'roundup' and 'roundup_title' go together")
+    if values.get("roundup_narrative") and not values.get("roundup"):
+        raise WordingError(f"{where}.roundup_narrative: only an attribute with round-up pages uses it")
     if "roundup_title" in values and template_slots(values["roundup_title"]) != {"v"}:
         raise WordingError(f"{where}.roundup_title: must use exactly the slot {{v}}")
     return AttributeWording(**values)
@@ -212,7 +220,7 @@ def _parse_type(name: str, table: Any, lead_slots: set[str]) -> TypeWording:
     where = f"types.{name}"
     table = _table(table, where)
     _check_keys(table, _TYPE_KEYS, where)
-    for key in _TYPE_KEYS:
+    for key in _TYPE_KEYS - _OPTIONAL_TYPE_KEYS:
         if key not in table:
             raise WordingError(f"{where}: missing required key {key!r}")
     pronouns = table["pronouns"]
@@ -227,8 +235,13 @@ def _parse_type(name: str, table: Any, lead_slots: set[str]) -> TypeWording:
         if not isinstance(table[key], str) or not table[key].strip():
             raise WordingError(f"{where}.{key}: must be a non-empty string")
     leads = _templates(table["leads"], f"{where}.leads", {"name"}, lead_slots)
+    descriptions = table.get("descriptions", [])
+    if not isinstance(descriptions, list) or not all(
+            isinstance(d, str) and re.fullmatch(r"the [a-z][a-z ]*", d) for d in descriptions):
+        raise WordingError(f"{where}.descriptions: a list of lower-case noun phrases starting with 'the' "
+                           f"(\"the film\"), or leave the key out")
     return TypeWording(table["noun"], table["plural"], tuple(pronouns), table["short_name"],
-                       tuple(sections), leads)
+                       tuple(sections), leads, tuple(descriptions))
 
 
 def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wording:
@@ -294,7 +307,25 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
             raise WordingError(f"{origin}: questions.{form} is missing")
         questions[form] = _templates(raw_questions[form], f"questions.{form}", required, optional)
     _check_sections(schema, types, relations, attributes)
-    return Wording(types, relations, attributes, combos, narrative, questions, source_text=text)
+    lexicon = parse_lexicon(data.get("lexicon", {}))
+    wording = Wording(types, relations, attributes, combos, narrative, questions, lexicon, source_text=text)
+    check_pools(_all_templates(wording), wording.lexicon)
+    return wording
+
+
+def _all_templates(wording: Wording) -> Iterable[tuple[str, str]]:
+    for name, words in wording.types.items():
+        yield from ((f"types.{name}.leads", t) for t in words.leads)
+    for group, table in (("relations", wording.relations), ("attributes", wording.attributes)):
+        for name, words in table.items():
+            for key, value in vars(words).items():
+                if isinstance(value, tuple):
+                    yield from ((f"{group}.{name}.{key}", t) for t in value)
+    for key, value in wording.combos.items():
+        yield from ((f"combos.{'+'.join(key)}", t) for t in value)
+    for table_name, table in (("narrative", wording.narrative), ("questions", wording.questions)):
+        for key, value in table.items():
+            yield from ((f"{table_name}.{key}", t) for t in value)
 
 
 def _check_relation_roles(relation: Any, wording: RelationWording) -> None:

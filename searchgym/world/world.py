@@ -16,6 +16,7 @@ import networkx as nx
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.types import Fact, Literal
+from searchgym.world.names import normalize_name
 from searchgym.world.schema import RelationSpec, Schema
 
 
@@ -67,11 +68,15 @@ class World:
             self._by_type[entity.type].append(entity.id)
         self._graph: nx.MultiDiGraph | None = None
         self._canonical: bytes | None = None
+        self._schema_hash: str | None = None
+        self._name_keys: set[str] | None = None
 
     # -- identity ---------------------------------------------------------------------------
     @property
     def schema_hash(self) -> str:
-        return content_hash(self.schema.source_text, length=8)
+        if self._schema_hash is None:  # hashed once: the schema and wording text is ~100 KB
+            self._schema_hash = content_hash(self.schema.source_text, length=8)
+        return self._schema_hash
 
     @property
     def world_id(self) -> str:
@@ -99,6 +104,13 @@ class World:
 
     def name(self, entity_id: str) -> str:
         return self.entities[entity_id].name
+
+    def names_an_entity(self, text: str) -> bool:
+        """Whether ``text`` is the name or an alias of some entity (after name normalisation):
+        a short name ("Grouhe" for "Waekru Grouhe") may only be used when it is not."""
+        if self._name_keys is None:
+            self._name_keys = {normalize_name(t) for e in self.entities.values() for t in (e.name, *e.aliases)}
+        return normalize_name(text) in self._name_keys
 
     def of_type(self, type_name: str) -> list[str]:
         return list(self._by_type.get(type_name, ()))

@@ -1,0 +1,173 @@
+"""The training loop's trainer parts: logging, checkpoints and resume, group rollouts, curves."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+
+import searchgym  # noqa: F401
+from searchgym.llm.base import GenerationConfig
+from searchgym.training import RunLogger, latest_checkpoint, plot_training_curves, read_metrics, save_checkpoint
+from searchgym.training.reinforce import group_advantages, train_top_layers
+from searchgym.training.rollouts import play_groups
+from searchgym.wrappers import compose_rewards
+
+SMALL = {"world_size": 300, "tasks_per_type": 30, "eval_tasks_per_type": 30}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_model():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(config)
+
+
+def test_run_logger_writes_jsonl_and_tensorboard_and_resumes_cleanly(tmp_path):
+    with RunLogger(tmp_path, config={"lr": 1e-5}) as log:
+        log.log("warm_start", 0, {"loss": 0.5, "loss_per_epoch": [0.7, 0.5]})
+        for step in range(4):
+            log.log("train", step, {"reward": step / 10, "events": ["promote"] if step == 2 else []})
+        log.log("eval", 4, {"em": 0.25, "em_ci": [0.1, 0.5]})
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0)] + [("train", s) for s in range(4)] + [("eval", 4)]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert {"train/reward", "eval/em", "warm_start/loss"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/reward")] == [0, 1, 2, 3]
+    # A crash after step 3 with the last checkpoint at step 2: the resumed run drops steps >= 2.
+    with (tmp_path / "metrics.jsonl").open("a") as handle:
+        handle.write('{"kind": "train", "st')  # a torn line from a kill mid-write
+    with RunLogger(tmp_path, resume_step=2) as log:
+        log.log("train", 2, {"reward": 9.0})
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("train", 0), ("train", 1), ("train", 2)]
+    assert rows[-1]["reward"] == 9.0
+
+
+def test_checkpoints_are_atomic_pruned_and_restore_model_and_optimizer(tmp_path):
+    model = tiny_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in (3, 5, 7):
+        model(torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
+        optimizer.step()
+        save_checkpoint(tmp_path, step, model=model, optimizer=optimizer, state={"curriculum": {"stage": step}}, keep=2)
+    (tmp_path / "checkpoints" / ".step-000009.tmp-1").mkdir()  # a save killed half-way
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if not p.name.startswith("."))
+    assert names == ["step-000005", "step-000007"]
+    checkpoint = latest_checkpoint(tmp_path)
+    assert checkpoint.step == 7 and checkpoint.state["curriculum"] == {"stage": 7}
+    from transformers import AutoModelForCausalLM
+
+    restored = AutoModelForCausalLM.from_pretrained(checkpoint.model_dir)
+    for (name, a), b in zip(model.state_dict().items(), restored.state_dict().values()):
+        assert torch.equal(a, b), name
+    fresh = torch.optim.AdamW(restored.parameters(), lr=1e-3)
+    checkpoint.load_optimizer(fresh)
+    assert fresh.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
+    assert latest_checkpoint(tmp_path / "elsewhere") is None
+
+
+def test_train_top_layers_freezes_the_rest():
+    model = tiny_model()
+    trainable = train_top_layers(model, 1)
+    top = set(map(id, model.model.layers[-1].parameters())) | set(map(id, model.model.norm.parameters()))
+    assert set(map(id, trainable)) == top
+    model(torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
+    assert model.model.layers[0].self_attn.q_proj.weight.grad is None
+    assert model.model.layers[-1].self_attn.q_proj.weight.grad is not None
+    with pytest.raises(ValueError, match="3 decoder layers"):
+        train_top_layers(model, 4)
+    assert list(group_advantages([1.0, 0.0, 1.0, 0.0])) == pytest.approx([1, -1, 1, -1], abs=1e-5)
+
+
+class QuestionSearcher:
+    """A policy as text generator: search the question, then answer the first result's title."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, GenerationConfig]] = []
+
+    def generate(self, prompts, config):
+        self.calls.append((len(prompts), config))
+        actions = []
+        for messages in prompts:
+            if len(messages) == 1:
+                actions.append("<search>" + messages[0]["content"].rsplit("Question:", 1)[1].strip() + "</search>")
+            else:
+                title = messages[-1]["content"].split("(Title: ", 1)[1].split(")", 1)[0]
+                actions.append(f"<answer>{title}</answer>")
+        return actions
+
+
+def test_play_groups_runs_every_episode_of_a_step_in_one_call_per_turn():
+    envs = [compose_rewards(gym.make("SearchQA-v0", **SMALL), {"answer": 1.0, "format": 0.2}) for _ in range(4)]
+    keys = [task.task_key for task in envs[0].unwrapped.tasks[:2]]
+    policy = QuestionSearcher()
+    config = GenerationConfig(max_new_tokens=8, temperature=1.0, stop=("</search>",))
+    episodes = play_groups(policy, envs, keys, 2, config, seed=1, step=3)
+    assert [count for count, _ in policy.calls] == [4, 4]  # two turns, all episodes batched
+    seeds = policy.calls[0][1].seeds
+    assert len(set(seeds)) == 4 and policy.calls[1][1].seeds != seeds
+    assert [e.group for e in episodes] == [0, 0, 1, 1] and [e.task_key for e in episodes] == [keys[0]] * 2 + [keys[1]] * 2
+    assert all(len(e.turns) == 2 and e.turns[1].messages[-1]["role"] == "user" for e in episodes)
+    assert [envs[i].unwrapped.group_seed for i in range(4)] == [6, 6, 7, 7]
+    for episode in episodes:
+        weights = episode.info["reward_weights"]  # the reward is the weighted sum of its parts
+        assert episode.reward == pytest.approx(sum(weights[k] * v for k, v in episode.reward_parts.items()))
+        assert set(episode.reward_parts) >= {"answer", "format"}
+    again = play_groups(QuestionSearcher(), envs, keys, 2, config, seed=1, step=3)
+    assert [e.reward for e in again] == [e.reward for e in episodes]
+    with pytest.raises(ValueError, match="need 6 envs"):
+        play_groups(policy, envs, keys + keys[:1], 2, config, seed=1, step=3)
+
+
+def test_curves_have_their_own_axes(tmp_path):
+    rows = [{"kind": "warm_start", "step": 0, "loss_per_epoch": [0.5, 0.2]}]
+    rows += [{"kind": "train", "step": s, "reward": s / 10, "em": s / 20, "searches": 1, "invalid": 0.5, "loss": -s,
+              "grad_norm": 1.0, "stage": s // 3, "noise_prob": s / 100} for s in range(7)]
+    rows += [{"kind": "eval", "step": s, "em": 0.1 * s, "em_ci": [0.0, 0.2 * s + 0.1], "episodes": 8} for s in (0, 7)]
+    path = plot_training_curves(rows, tmp_path / "curves.png", title="t")
+    assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def load_trainer():
+    spec = importlib.util.spec_from_file_location("train_curriculum", ROOT / "baselines" / "train_curriculum.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_curriculum_loop_logs_validates_checkpoints_and_resumes(tmp_path):
+    """SmolLM2 end to end at the smallest size: warm start, 1 RL step, validation, resume to 2."""
+    trainer = load_trainer()
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--tasks", "1", "--group-size", "2", "--max-turns", "2", "--max-new-tokens", "12",
+              "--eval-episodes", "2", "--eval-batch-size", "2", "--warmup-demos", "1", "--warmup-epochs", "1",
+              "--train-layers", "2", "--checkpoint-every", "1", "--num-threads", "1", "--no-progress"]
+    trainer.main([*common, "--steps", "1"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["args"]["steps"] == 1 and config["command"] and config["searchgym_version"]
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("eval", 0), ("train", 0), ("eval", 1)]
+    train = rows[2]
+    assert train["stage"] == 0 and train["episodes"] == 2 and {"loss", "grad_norm", "noise_prob"} <= set(train)
+    assert sorted(p.name for p in (out / "eval").iterdir()) == ["step-000000.json", "step-000001.json"]
+    assert json.loads((out / "eval" / "step-000001.json").read_text())["split"] == "validation"
+    assert (out / "curves.png").is_file() and latest_checkpoint(out).step == 1
+    with pytest.raises(SystemExit, match="lr: 1e-05 -> 0.001"):
+        trainer.main([*common, "--steps", "2", "--resume", "--lr", "1e-3"])
+    trainer.main([*common, "--steps", "2", "--resume"])
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("eval", 0), ("train", 0), ("train", 1),
+                                                      ("eval", 2)]
+    assert latest_checkpoint(out).step == 2
