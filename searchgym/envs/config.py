@@ -16,7 +16,7 @@ from typing import Any
 from searchgym.corpus import CorpusOptions
 from searchgym.envs.prompts import STYLES
 from searchgym.resources import data_path
-from searchgym.tasks import SPLITS, TASK_TYPES, TaskOptions
+from searchgym.tasks import ALL_TASK_TYPES, SPLITS, TASK_TYPES, TaskOptions
 
 REWARDS = ("em", "f1", "substring_em")
 _SECTIONS = ("world", "corpus", "tasks", "env", "engine_options")
@@ -48,6 +48,9 @@ class EnvConfig:
     max_hops: int = 4
     depth_top_k: int = 3  # top-k of the engine that measures task depth at generation
     task_types: tuple[str, ...] = TASK_TYPES
+    obfuscated_relations: tuple[int, ...] = (8, 10, 12)  # obfuscated strata: the subgraph's edge counts
+    max_constraints: int = 8  # the most descriptors an obfuscated question stacks
+    min_tier: int = 1  # tasks below this difficulty tier are not generated (searchgym.tasks.tiers)
     # [env]
     split: str = "train"
     hops: tuple[int, ...] = ()
@@ -76,8 +79,8 @@ class EnvConfig:
             (self.reward in REWARDS, "reward", f"one of {REWARDS}"),
             (100 <= self.max_action_chars <= 10_000_000, "max_action_chars", "in [100, 10000000]"),
             (50 <= self.max_doc_chars <= 1_000_000, "max_doc_chars", "in [50, 1000000]"),
-            (set(self.task_types) <= set(TASK_TYPES) and len(self.task_types) > 0, "task_types",
-             f"a non-empty subset of {TASK_TYPES}"),
+            (set(self.task_types) <= set(ALL_TASK_TYPES) and len(self.task_types) > 0, "task_types",
+             f"a non-empty subset of {ALL_TASK_TYPES}"),
             (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
             (isinstance(self.engine_options, dict), "engine_options", "a table"),
         ]
@@ -101,13 +104,19 @@ class EnvConfig:
         per_type = self.tasks_per_type
         if self.split != "train" and self.eval_tasks_per_type:
             per_type = self.eval_tasks_per_type
+        # The classic types are generated together whatever the env serves (task_types filters
+        # them); a deep family is generated only when asked for, with the types asked for.
+        types = self.task_types if set(self.task_types) - set(TASK_TYPES) else TASK_TYPES
         return TaskOptions(per_type=per_type, max_hops=self.max_hops, split=self.split,
-                           depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access)
+                           depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access, types=types,
+                           obfuscated_relations=self.obfuscated_relations, max_constraints=self.max_constraints,
+                           min_tier=self.min_tier)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task_types"] = list(self.task_types)
         data["hops"] = list(self.hops)
+        data["obfuscated_relations"] = list(self.obfuscated_relations)
         return data
 
     def with_overrides(self, overrides: dict[str, Any]) -> "EnvConfig":

@@ -28,16 +28,20 @@ import numpy as np
 from searchgym.cache import content_hash
 from searchgym.corpus.corpus import Corpus
 from searchgym.tasks.candidates import Candidate, CandidateMaker
-from searchgym.tasks.depth import Depth, DepthMeter, DepthQuery
+from searchgym.tasks.deep import DEEP_TASK_TYPES, ObfuscatedMaker
+from searchgym.tasks.depth import MAX_DEPTH, Depth, DepthMeter, DepthQuery
 from searchgym.tasks.questions import WordingExhausted
-from searchgym.tasks.select import Balancer, accept_depth
+from searchgym.tasks.select import Balancer, accept_deep, accept_depth
+from searchgym.tasks.tiers import tier
 from searchgym.tasks.taskset import TaskSet
 from searchgym.types import HopStep, Task
 from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
+ALL_TASK_TYPES = TASK_TYPES + DEEP_TASK_TYPES  # the deep families are opt-in (a spec's task_types)
 SPLITS = ("train", "validation", "test")
 TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache
+DEEP_FORMAT_VERSION = 1  # bump whenever the deep families' generation changes (keys only their bundles)
 _ROUNDS = 6
 
 
@@ -50,6 +54,9 @@ class TaskOptions:
     ``depth_top_k`` is the top-k of the generation engine that measures depth (the spec's);
     ``depth_open_pages`` whether the knowledge-free agent may open pages (the spec's
     ``allow_access``: an open is one retrieval call).
+    ``obfuscated_relations``: one obfuscated stratum per relation count (the subgraph's edges);
+    ``max_constraints`` the most descriptors an obfuscated question stacks (at least 3);
+    ``min_tier`` drops tasks of a lower difficulty tier (:mod:`searchgym.tasks.tiers`).
     ``candidate_factor`` bounds how many candidates a stratum may draw per missing task and round
     (rounds after the first draw as many as the stratum's acceptance rate predicts).
     """
@@ -62,11 +69,20 @@ class TaskOptions:
     depth_top_k: int = 3
     candidate_factor: int = 8
     depth_open_pages: bool = True
+    obfuscated_relations: tuple[int, ...] = (8, 10, 12)
+    max_constraints: int = 8
+    min_tier: int = 1
 
     def __post_init__(self) -> None:
-        unknown = set(self.types) - set(TASK_TYPES)
+        unknown = set(self.types) - set(ALL_TASK_TYPES)
         if unknown:
-            raise ValueError(f"unknown task types {sorted(unknown)}; valid: {TASK_TYPES}")
+            raise ValueError(f"unknown task types {sorted(unknown)}; valid: {ALL_TASK_TYPES}")
+        if not self.obfuscated_relations or not all(1 <= r <= 16 for r in self.obfuscated_relations):
+            raise ValueError("obfuscated_relations must be a non-empty list of integers in [1, 16]")
+        if not 3 <= self.max_constraints <= 12:
+            raise ValueError("max_constraints must be in [3, 12]")
+        if not 1 <= self.min_tier <= 5:
+            raise ValueError("min_tier must be in [1, 5]")
         if not 1 <= self.max_hops <= 6:
             raise ValueError("max_hops must be in [1, 6]")
         if self.per_type < 0:
@@ -78,16 +94,26 @@ class TaskOptions:
         if not 2 <= self.max_count <= 12:
             raise ValueError("max_count must be in [2, 12]")
 
+    @property
+    def deep(self) -> bool:
+        """Whether a deep family is asked for (which needs the schema's deep-research wording)."""
+        return bool(set(self.types) & set(DEEP_TASK_TYPES)) or self.min_tier > 1
+
     def key(self) -> str:
-        return content_hash(repr((self.per_type, self.max_hops, self.types, self.max_count, self.split,
-                                  self.depth_top_k, self.candidate_factor, self.depth_open_pages,
-                                  TASK_FORMAT_VERSION)))
+        classic = (self.per_type, self.max_hops, self.types, self.max_count, self.split,
+                   self.depth_top_k, self.candidate_factor, self.depth_open_pages, TASK_FORMAT_VERSION)
+        if not self.deep:  # the classic specs keep their keys, hence their tasks
+            return content_hash(repr(classic))
+        return content_hash(repr((*classic, self.obfuscated_relations, self.max_constraints, self.min_tier,
+                                  DEEP_FORMAT_VERSION)))
 
     def strata(self) -> list[tuple[str, int]]:
         out = []
         for task_type in self.types:
             if task_type == "chain":
                 out += [("chain", h) for h in range(1, self.max_hops + 1)]
+            elif task_type == "obfuscated":
+                out += [("obfuscated", r) for r in self.obfuscated_relations]
             else:
                 out.append((task_type, {"bridge_comparison": 2}.get(task_type, 1)))
         return out
@@ -109,6 +135,7 @@ class TaskGenerator:
         self.maker = CandidateMaker(world, self.rng, options.max_count)
         self.engine = engine if engine is not None else _depth_engine(corpus, cache)
         self._meter: DepthMeter | None = None
+        self._deep_maker: ObfuscatedMaker | None = None
         self.rejections: Counter[str] = Counter()
         self._winner_first: Counter[tuple[str, bool]] = Counter()
 
@@ -121,6 +148,11 @@ class TaskGenerator:
 
     # -- candidates -----------------------------------------------------------------------------
     def _maker_for(self, task_type: str, hops: int) -> Callable[[], Candidate | None]:
+        if task_type == "obfuscated":
+            if self._deep_maker is None:
+                self._deep_maker = ObfuscatedMaker(self.world, self.rng, max_constraints=self.options.max_constraints)
+            deep_maker = self._deep_maker
+            return lambda: deep_maker.candidate(hops)
         if task_type == "chain":
             topics = list(self.world.entities)
             return lambda: self.maker.chain(topics, hops)
@@ -178,12 +210,11 @@ class TaskGenerator:
                     batch.append((stratum, candidate, evidence))
             if not batch:
                 break
-            depths = self.meter.measure_many([DepthQuery(c.question, e, c.hops if c.hops >= 2 else 0)
-                                              for _, c, e in batch])
+            depths = self.meter.measure_many([self._depth_query(c, e) for _, c, e in batch])
             for (stratum, candidate, evidence), depth in zip(batch, depths):
                 if len(chosen[stratum]) >= quota:
                     continue
-                reason = accept_depth(candidate, depth, self._answer_revealed(candidate, depth))
+                reason = self._accept(candidate, depth)
                 if reason is None and not balancer.allows(candidate):
                     reason = "answer prior"
                 if reason is None and "winner_first" in candidate.meta:
@@ -201,6 +232,27 @@ class TaskGenerator:
                 break
         tasks = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
         return TaskSet(self.world.world_id, tasks)
+
+    @staticmethod
+    def _depth_query(candidate: Candidate, evidence: tuple[tuple[str, ...], ...]) -> DepthQuery:
+        if candidate.task_type in DEEP_TASK_TYPES:
+            # Its local descriptions are searchable too, and its many units get the packing bound;
+            # the exact plan search is skipped (its node budget never suffices at this size).
+            return DepthQuery(candidate.question, evidence, MAX_DEPTH + 1, tuple(candidate.meta.get("queries", ())),
+                              packing=True)
+        return DepthQuery(candidate.question, evidence, candidate.hops if candidate.hops >= 2 else 0)
+
+    def _accept(self, candidate: Candidate, depth: Depth) -> str | None:
+        revealed = self._answer_revealed(candidate, depth)
+        if candidate.task_type not in DEEP_TASK_TYPES:
+            return accept_depth(candidate, depth, revealed)
+        reason = accept_deep(candidate, depth, revealed)
+        if reason is None:
+            candidate.meta["tier"] = tier(int(depth.min_searches or 0),
+                                          candidate.meta["constraints"] + candidate.meta["relations"])
+            if candidate.meta["tier"] < self.options.min_tier:
+                reason = "below the minimum tier"
+        return reason
 
     def _draws(self, round_index: int, missing: int, drawn: int, accepted: int) -> int:
         """Candidates to draw for a stratum this round: twice the missing tasks at first, then

@@ -56,9 +56,19 @@ class Node:
         """Descriptors plus relations of the subtree (what the question states about it)."""
         return sum(len(node.descriptors) + len(node.edges) for node, _ in self.walk())
 
+    def descriptor_count(self) -> int:
+        """The fuzzy descriptors of the subtree (attribute readings and partial names)."""
+        return sum(len(node.descriptors) for node, _ in self.walk())
+
 
 def neighbours(world: World, entity: str, relation: str, forward: bool) -> list[str]:
     return world.targets(entity, relation) if forward else world.sources(entity, relation)
+
+
+def signature(node: Node) -> tuple:
+    """What a subtree's solution counts depend on (its witnesses, descriptors and shape)."""
+    return (node.entity, node.type, node.named, tuple(d.key() for d in node.descriptors),
+            tuple((edge.relation, edge.forward, signature(edge.child)) for edge in node.edges))
 
 
 def count_solutions(world: World, node: Node,
@@ -66,7 +76,12 @@ def count_solutions(world: World, node: Node,
     """For each entity the root may be, how many full assignments of the tree it has.
 
     ``admitted(node)`` may give a precomputed set of the node's admitted entities (the generator
-    caches them); by default they are computed from the node's descriptors."""
+    caches them, and the counts of unchanged subtrees in its ``memo``); by default they are
+    computed from the node's descriptors."""
+    memo: dict[tuple, dict[str, int]] | None = getattr(admitted, "memo", None)
+    key = signature(node) if memo is not None else None
+    if memo is not None and key in memo:
+        return memo[key]
     if node.named:
         candidates: set[str] | list[str] = {node.entity}
     else:
@@ -84,6 +99,8 @@ def count_solutions(world: World, node: Node,
                 break
         if total:
             out[entity] = total
+    if memo is not None:
+        memo[key] = out
     return out
 
 
@@ -132,6 +149,7 @@ class _Admitted:
     def __init__(self, world: World) -> None:
         self.world = world
         self._by_descriptor: dict[tuple[str, tuple], frozenset[str]] = {}
+        self.memo: dict[tuple, dict[str, int]] = {}  # solution counts per subtree signature
 
     def of(self, descriptor: Descriptor, type_name: str) -> frozenset[str]:
         key = (type_name, descriptor.key())
@@ -163,17 +181,17 @@ def _pool(world: World, root: Node, rng: np.random.Generator) -> list[tuple[Node
     return pool
 
 
-def add_descriptors(world: World, root: Node, rng: np.random.Generator, *, max_constraints: int,
+def add_descriptors(world: World, root: Node, rng: np.random.Generator, *, max_descriptors: int,
                     far_bias: float = 0.7, name_share: float = 0.15) -> bool:
     """Describe the tree greedily until exactly one assignment fits (True) or the constraint
-    budget runs out (False). Each round adds a descriptor that shrinks the count, preferring
+    budget (``max_descriptors``) runs out (False). Each round adds a descriptor that shrinks the count, preferring
     (with probability ``far_bias``) the deepest nodes that can: descriptions far from the answer
     are what make a search agent walk the whole tree. Partial names are used sparingly."""
     admitted = _Admitted(world)
     pool = _pool(world, root, rng)
     total = total_solutions(world, root, admitted)
     while total > 1:
-        if root.constraints() >= max_constraints:
+        if root.descriptor_count() >= max_descriptors:
             return False
         options = []
         for index, (node, depth, descriptor) in enumerate(pool):
