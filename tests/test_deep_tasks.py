@@ -160,3 +160,50 @@ def test_hard_spec_loads_with_deep_options():
     assert config.top_k == 5 and config.max_turns >= 40 and config.allow_access
     classic = load_spec("SearchQA-v0").task_options()
     assert classic.types == TaskOptions().types and not classic.deep
+
+
+OPEN_OPTIONS = TaskOptions(per_type=8, types=("list", "obfuscated", "unanswerable"), obfuscated_relations=(2, 3),
+                           unanswerable_share=0.2, depth_top_k=5)
+
+
+@pytest.fixture(scope="module")
+def open_bundle():
+    from searchgym.bundle import build_bundle
+
+    return build_bundle("default", 400, 3, task_options=OPEN_OPTIONS)
+
+
+def test_list_answers_are_the_worlds_complete_sets(open_bundle):
+    world, corpus = open_bundle.world, open_bundle.corpus
+    lists = [t for t in open_bundle.tasks if t.task_type == "list"]
+    assert len(lists) >= 4
+    for task in lists:
+        members = task.meta["answer_entities"]
+        assert [aliases[0] for aliases in task.meta["answer_set"]] == [world.name(m) for m in members]
+        assert task.answer == "; ".join(world.name(m) for m in members)
+        # every listed member's membership fact is evidence the corpus states
+        stated = {step.fact_id for step in task.chain}
+        for member in members:
+            assert any(member in (step.subject, step.object) for step in task.chain)
+        assert all(step.fact_id in corpus[d].facts for step, unit in zip(task.chain, task.evidence) for d in unit)
+        assert stated
+
+
+def test_false_premises_fit_no_entity_and_are_a_declared_share(open_bundle):
+    from searchgym.tasks.deep import ObfuscatedMaker
+    from searchgym.tasks.open_forms import FalsePremiseMaker
+    from searchgym.tasks.subgraph import total_solutions
+
+    world = open_bundle.world
+    maker = FalsePremiseMaker(world, np.random.default_rng(5), ObfuscatedMaker(world, np.random.default_rng(5)))
+    drawn = [d for d in (maker.tree(2) for _ in range(30)) if d is not None]
+    assert len(drawn) >= 3
+    for root, false in drawn:
+        assert total_solutions(world, root) == 0
+        node = next(n for n, _ in root.walk() if false in n.descriptors)
+        assert not false.admits(world.entity(node.entity))  # the witness fails even the loose reading
+    tasks = list(open_bundle.tasks)
+    false_premise = [t for t in tasks if t.task_type == "unanswerable"]
+    assert all(t.answer == "unanswerable" for t in false_premise)
+    assert 0.15 <= len(false_premise) / len(tasks) <= 0.25
+    assert all(t.question.endswith('answer "unanswerable".') for t in tasks)  # the note is on every question

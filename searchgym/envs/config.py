@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from searchgym.answer_forms import check_abstention
 from searchgym.corpus import CorpusOptions
 from searchgym.envs.prompts import STYLES
 from searchgym.resources import data_path
@@ -51,6 +52,7 @@ class EnvConfig:
     obfuscated_relations: tuple[int, ...] = (8, 10, 12)  # obfuscated strata: the subgraph's edge counts
     max_constraints: int = 8  # the most descriptors an obfuscated question stacks
     min_tier: int = 1  # tasks below this difficulty tier are not generated (searchgym.tasks.tiers)
+    unanswerable_share: float = 0.0  # share of false-premise tasks (task type "unanswerable")
     # [env]
     split: str = "train"
     hops: tuple[int, ...] = ()
@@ -60,6 +62,7 @@ class EnvConfig:
     prompt_style: str = "search_r1"
     allow_access: bool = True
     reward: str = "em"
+    abstain_penalty: float = 0.0  # reward of abstaining on an answerable task is -abstain_penalty
     max_action_chars: int = 20000
     max_doc_chars: int = 1000
     show_doc_ids: bool = True
@@ -90,6 +93,9 @@ class EnvConfig:
         try:
             self.corpus_options()
             self.task_options()
+            if not 0.0 <= self.abstain_penalty <= 10.0:
+                raise ValueError(f"abstain_penalty={self.abstain_penalty!r} is invalid; expected in [0, 10]")
+            check_abstention(self.unanswerable_share, self.abstain_penalty)
         except ValueError as error:
             raise SpecError(f"{self.id}: {error}") from error
 
@@ -110,7 +116,7 @@ class EnvConfig:
         return TaskOptions(per_type=per_type, max_hops=self.max_hops, split=self.split,
                            depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access, types=types,
                            obfuscated_relations=self.obfuscated_relations, max_constraints=self.max_constraints,
-                           min_tier=self.min_tier)
+                           min_tier=self.min_tier, unanswerable_share=self.unanswerable_share)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

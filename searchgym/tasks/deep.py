@@ -22,7 +22,14 @@ import numpy as np
 
 from searchgym.tasks.candidates import Candidate
 from searchgym.tasks.obfuscated import DescriptionWriter
-from searchgym.tasks.subgraph import Node, add_descriptors, evidence_facts, prune, sample_tree, total_solutions
+from searchgym.tasks.subgraph import (
+    Node,
+    add_descriptors,
+    evidence_facts,
+    prune,
+    sample_tree,
+    total_solutions,
+)
 from searchgym.world.world import World
 
 __all__ = ["DEEP_TASK_TYPES", "ObfuscatedMaker", "relation_count", "split_paths"]

@@ -18,6 +18,7 @@ question, never the answer.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,20 +26,22 @@ from typing import Any
 
 import numpy as np
 
+from searchgym.answer_forms import ABSTENTION_NOTE
 from searchgym.cache import content_hash
 from searchgym.corpus.corpus import Corpus
 from searchgym.tasks.candidates import Candidate, CandidateMaker
 from searchgym.tasks.deep import DEEP_TASK_TYPES, ObfuscatedMaker
 from searchgym.tasks.depth import MAX_DEPTH, Depth, DepthMeter, DepthQuery
+from searchgym.tasks.open_forms import OPEN_TASK_TYPES, FalsePremiseMaker, ListMaker
 from searchgym.tasks.questions import WordingExhausted
 from searchgym.tasks.select import Balancer, accept_deep, accept_depth
-from searchgym.tasks.tiers import tier
 from searchgym.tasks.taskset import TaskSet
+from searchgym.tasks.tiers import tier
 from searchgym.types import HopStep, Task
 from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
-ALL_TASK_TYPES = TASK_TYPES + DEEP_TASK_TYPES  # the deep families are opt-in (a spec's task_types)
+ALL_TASK_TYPES = TASK_TYPES + DEEP_TASK_TYPES + OPEN_TASK_TYPES  # the new families are opt-in (task_types)
 SPLITS = ("train", "validation", "test")
 TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache
 DEEP_FORMAT_VERSION = 1  # bump whenever the deep families' generation changes (keys only their bundles)
@@ -57,6 +60,8 @@ class TaskOptions:
     ``obfuscated_relations``: one obfuscated stratum per relation count (the subgraph's edges);
     ``max_constraints`` the most descriptors an obfuscated question stacks (at least 3);
     ``min_tier`` drops tasks of a lower difficulty tier (:mod:`searchgym.tasks.tiers`).
+    ``unanswerable_share``: the share of false-premise tasks among all (type ``unanswerable``,
+    one stratum per obfuscated relation count; every question then says how to abstain).
     ``candidate_factor`` bounds how many candidates a stratum may draw per missing task and round
     (rounds after the first draw as many as the stratum's acceptance rate predicts).
     """
@@ -72,6 +77,7 @@ class TaskOptions:
     obfuscated_relations: tuple[int, ...] = (8, 10, 12)
     max_constraints: int = 8
     min_tier: int = 1
+    unanswerable_share: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(ALL_TASK_TYPES)
@@ -83,6 +89,10 @@ class TaskOptions:
             raise ValueError("max_constraints must be in [3, 12]")
         if not 1 <= self.min_tier <= 5:
             raise ValueError("min_tier must be in [1, 5]")
+        if not 0.0 <= self.unanswerable_share <= 0.4:
+            raise ValueError("unanswerable_share must be in [0, 0.4]")
+        if ("unanswerable" in self.types) != (self.unanswerable_share > 0):
+            raise ValueError("unanswerable tasks need unanswerable_share > 0, and a share needs the 'unanswerable' type")
         if not 1 <= self.max_hops <= 6:
             raise ValueError("max_hops must be in [1, 6]")
         if self.per_type < 0:
@@ -97,23 +107,25 @@ class TaskOptions:
     @property
     def deep(self) -> bool:
         """Whether a deep family is asked for (which needs the schema's deep-research wording)."""
-        return bool(set(self.types) & set(DEEP_TASK_TYPES)) or self.min_tier > 1
+        return bool(set(self.types) & set(DEEP_TASK_TYPES + OPEN_TASK_TYPES)) or self.min_tier > 1
 
     def key(self) -> str:
         classic = (self.per_type, self.max_hops, self.types, self.max_count, self.split,
                    self.depth_top_k, self.candidate_factor, self.depth_open_pages, TASK_FORMAT_VERSION)
         if not self.deep:  # the classic specs keep their keys, hence their tasks
             return content_hash(repr(classic))
-        return content_hash(repr((*classic, self.obfuscated_relations, self.max_constraints, self.min_tier,
-                                  DEEP_FORMAT_VERSION)))
+        deep = (self.obfuscated_relations, self.max_constraints, self.min_tier, DEEP_FORMAT_VERSION)
+        if self.unanswerable_share:
+            deep += (self.unanswerable_share,)
+        return content_hash(repr((*classic, *deep)))
 
     def strata(self) -> list[tuple[str, int]]:
         out = []
         for task_type in self.types:
             if task_type == "chain":
                 out += [("chain", h) for h in range(1, self.max_hops + 1)]
-            elif task_type == "obfuscated":
-                out += [("obfuscated", r) for r in self.obfuscated_relations]
+            elif task_type in ("obfuscated", "unanswerable"):
+                out += [(task_type, r) for r in self.obfuscated_relations]
             else:
                 out.append((task_type, {"bridge_comparison": 2}.get(task_type, 1)))
         return out
@@ -147,11 +159,27 @@ class TaskGenerator:
         return self._meter
 
     # -- candidates -----------------------------------------------------------------------------
+    def quota(self, stratum: tuple[str, int]) -> int:
+        """Tasks to make for a stratum: ``per_type``, or for a false-premise stratum its share of
+        the answerable tasks (``share / (1 - share)`` of them, spread over its strata)."""
+        if stratum[0] != "unanswerable":
+            return self.options.per_type
+        strata = self.options.strata()
+        false_premise = sum(1 for s in strata if s[0] == "unanswerable")
+        answerable = (len(strata) - false_premise) * self.options.per_type
+        share = self.options.unanswerable_share
+        return math.ceil(answerable * share / (1 - share) / false_premise)
+
     def _maker_for(self, task_type: str, hops: int) -> Callable[[], Candidate | None]:
-        if task_type == "obfuscated":
+        if task_type in DEEP_TASK_TYPES + OPEN_TASK_TYPES:
             if self._deep_maker is None:
                 self._deep_maker = ObfuscatedMaker(self.world, self.rng, max_constraints=self.options.max_constraints)
             deep_maker = self._deep_maker
+            if task_type == "list":
+                return ListMaker(self.world, self.rng, deep_maker).candidate
+            if task_type == "unanswerable":
+                premise = FalsePremiseMaker(self.world, self.rng, deep_maker)
+                return lambda: premise.candidate(hops)
             return lambda: deep_maker.candidate(hops)
         if task_type == "chain":
             topics = list(self.world.entities)
@@ -181,7 +209,6 @@ class TaskGenerator:
 
     # -- driver -----------------------------------------------------------------------------------
     def generate(self) -> TaskSet:
-        quota = self.options.per_type
         chosen: dict[tuple[str, int], list[tuple[Candidate, tuple[tuple[str, ...], ...], Depth]]] = {
             stratum: [] for stratum in self.options.strata()}
         seen: set[str] = set()
@@ -191,7 +218,7 @@ class TaskGenerator:
         for round_index in range(_ROUNDS):
             batch: list[tuple[tuple[str, int], Candidate, tuple[tuple[str, ...], ...]]] = []
             for stratum, tasks in chosen.items():
-                missing = quota - len(tasks)
+                missing = self.quota(stratum) - len(tasks)
                 make = makers[stratum]
                 for _ in range(self._draws(round_index, missing, drawn[stratum], len(tasks))):
                     drawn[stratum] += 1
@@ -202,6 +229,8 @@ class TaskGenerator:
                         continue
                     if candidate is None or candidate.question in seen:
                         continue
+                    if self.options.unanswerable_share:  # every question says how to abstain
+                        candidate.question = f"{candidate.question} {ABSTENTION_NOTE}"
                     seen.add(candidate.question)
                     evidence = self._evidence(candidate)
                     if evidence is None:
@@ -212,7 +241,7 @@ class TaskGenerator:
                 break
             depths = self.meter.measure_many([self._depth_query(c, e) for _, c, e in batch])
             for (stratum, candidate, evidence), depth in zip(batch, depths):
-                if len(chosen[stratum]) >= quota:
+                if len(chosen[stratum]) >= self.quota(stratum):
                     continue
                 reason = self._accept(candidate, depth)
                 if reason is None and not balancer.allows(candidate):
@@ -228,14 +257,14 @@ class TaskGenerator:
                 if "winner_first" in candidate.meta:
                     self._winner_first[(candidate.task_type, candidate.meta["winner_first"])] += 1
                 chosen[stratum].append((candidate, evidence, depth))
-            if all(len(tasks) >= quota for tasks in chosen.values()):
+            if all(len(tasks) >= self.quota(stratum) for stratum, tasks in chosen.items()):
                 break
         tasks = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
         return TaskSet(self.world.world_id, tasks)
 
     @staticmethod
     def _depth_query(candidate: Candidate, evidence: tuple[tuple[str, ...], ...]) -> DepthQuery:
-        if candidate.task_type in DEEP_TASK_TYPES:
+        if candidate.task_type in DEEP_TASK_TYPES or candidate.task_type == "unanswerable":
             # Its local descriptions are searchable too, and its many units get the packing bound;
             # the exact plan search is skipped (its node budget never suffices at this size).
             return DepthQuery(candidate.question, evidence, MAX_DEPTH + 1, tuple(candidate.meta.get("queries", ())),
@@ -244,7 +273,11 @@ class TaskGenerator:
 
     def _accept(self, candidate: Candidate, depth: Depth) -> str | None:
         revealed = self._answer_revealed(candidate, depth)
-        if candidate.task_type not in DEEP_TASK_TYPES:
+        if candidate.task_type == "list":  # a named 1-hop list is one search by design
+            if depth.min_searches is None:
+                return "unreachable"
+            return accept_depth(candidate, depth, revealed) if candidate.hops >= 2 else None
+        if candidate.task_type not in DEEP_TASK_TYPES + ("unanswerable",):
             return accept_depth(candidate, depth, revealed)
         reason = accept_deep(candidate, depth, revealed)
         if reason is None:

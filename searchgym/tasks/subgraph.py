@@ -32,7 +32,7 @@ __all__ = ["Edge", "Node", "add_descriptors", "count_solutions", "evidence_facts
 class Edge:
     relation: str
     forward: bool  # True: the parent is the relation's source (parent --relation--> child)
-    child: "Node"
+    child: Node
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Node:
     edges: list[Edge] = field(default_factory=list)
     named: bool = False  # the question names this entity instead of describing it
 
-    def walk(self, depth: int = 0) -> Iterator[tuple["Node", int]]:
+    def walk(self, depth: int = 0) -> Iterator[tuple[Node, int]]:
         """Every node of the subtree with its depth, parents first."""
         yield self, depth
         for edge in self.edges:

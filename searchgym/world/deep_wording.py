@@ -22,10 +22,11 @@ Slots
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import tomllib
 
 from searchgym.world.wording import WordingError, template_slots
 

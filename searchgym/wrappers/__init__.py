@@ -15,6 +15,7 @@ Every wrapper records its constructor arguments, so ``gym.make(env.spec)`` rebui
 
 from searchgym.wrappers.curriculum import (
     AdaptiveTaskSampling,
+    TIER_STAGES,
     HopCurriculum,
     NoiseSchedule,
     noise_probability,
@@ -54,6 +55,7 @@ __all__ = [
     "RewardTermWrapper",
     "SSRLReward",
     "SearchR1FormatReward",
+    "TIER_STAGES",
     "TransformersAnswerScorer",
     "WeightedReward",
     "compose_rewards",
