@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium as gym
 
 from searchgym.answer_forms import score_form
+from searchgym.tasks.tiers import tier_of
 from searchgym.answer_guard import CandidateIndex, candidates_for_world, score_answer
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
@@ -374,6 +375,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             "task_type": state.task.task_type,
             "hops": state.task.hops,
             "min_searches": state.task.min_searches,
+            "tier": tier_of(state.task),
             "split": state.task.split,
             "turn": state.turn,
             "num_searches": state.num_searches,
