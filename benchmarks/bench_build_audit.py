@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_results  # noqa: E402
 
 
 def main() -> None:
@@ -28,7 +32,14 @@ def main() -> None:
     parser.add_argument("--tasks-per-type", type=int, default=None, help="override tasks_per_type (and eval)")
     parser.add_argument("--splits", default="train,validation,test")
     parser.add_argument("--no-audit", action="store_true")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not add a RESULTS.md section")
     args = parser.parse_args()
+    lines: list[str] = []
+
+    def emit(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
     os.environ["SEARCHGYM_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-build-audit-")
 
     from searchgym.bundle import split_world_seed
@@ -46,10 +57,10 @@ def main() -> None:
         overrides.update(tasks_per_type=args.tasks_per_type, eval_tasks_per_type=args.tasks_per_type)
     splits = tuple(s for s in args.splits.split(",") if s)
     load = os.getloadavg()
-    print(f"# {args.env} {overrides or ''} on {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print("| split | world | lint world | corpus | lint corpus | tasks | tasks made | total |")
-    print("|---|---|---|---|---|---|---|---|")
+    emit(f"{args.env} {overrides or ''}; load average at the start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    emit()
+    emit("| split | world | lint world | corpus | lint corpus | tasks | tasks made | total |")
+    emit("|---|---|---|---|---|---|---|---|")
     grand = time.perf_counter()
     schema = load_schema(load_spec(args.env).schema)
     for split in splits:
@@ -66,9 +77,10 @@ def main() -> None:
         tasks = generate_tasks(world, corpus, config.task_options(), cache=None)
         marks.append(time.perf_counter())
         stages = [f"{b - a:.1f} s" for a, b in zip(marks, marks[1:])]
-        print(f"| {split} | " + " | ".join(stages) + f" | {len(tasks)} | {marks[-1] - marks[0]:.1f} s |")
+        emit(f"| {split} | " + " | ".join(stages) + f" | {len(tasks)} | {marks[-1] - marks[0]:.1f} s |")
     built = time.perf_counter() - grand
-    print(f"\nthe stages above, for {len(splits)} split world(s): {built:.1f} s")
+    emit()
+    emit(f"the stages above, for {len(splits)} split world(s): {built:.1f} s")
     if not args.no_audit:
         from searchgym.audit import run_audit
 
@@ -76,8 +88,12 @@ def main() -> None:
         start = time.perf_counter()
         report = run_audit(args.env, splits, env_kwargs=overrides)
         total = time.perf_counter() - start
-        print(f"`searchgym audit` from a cold cache (builds every split world, its index and tasks, then audits): "
+        emit()
+        emit(f"`searchgym audit` from a cold cache (builds every split world, its index and tasks, then audits): "
               f"{total:.1f} s; targets {'met' if report['passed'] else 'NOT met'}")
+    if not args.no_record:
+        append_results("Build and audit from a cold cache (bench_build_audit.py)",
+                       "python benchmarks/" + " ".join([Path(__file__).name, *sys.argv[1:]]), "\n".join(lines))
 
 
 if __name__ == "__main__":

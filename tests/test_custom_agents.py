@@ -158,8 +158,10 @@ def test_structured_results_match_the_observation():
     for record in records:
         assert f"(Title: {record['title']}) [id: {record['doc_id']}] {record['text']}" in observation
         assert len(record["text"]) <= 120 + 4 and record["query"] == task.question and record["score"] is not None
-    _, _, _, _, info = env.step(f"<access>{records[0]['doc_id']}</access>")
-    assert len(info["results"]) == 1 and info["results"][0]["score"] is None
-    assert info["results"][0]["doc_id"] == records[0]["doc_id"]
+    observation, _, _, _, info = env.step(f"<access>{records[0]['doc_id']}</access>")
+    # An open shows the whole article: one record per passage it shows, the opened one among them.
+    opened = info["results"]
+    assert [r["doc_id"] for r in opened] == info["doc_ids"] and records[0]["doc_id"] in info["doc_ids"]
+    assert all(r["score"] is None and r["query"] is None and r["text"] in observation for r in opened)
     _, _, _, _, info = env.step("no tag at all")
     assert info["results"] == [] and info["action_kind"] == "invalid"

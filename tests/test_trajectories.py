@@ -79,7 +79,7 @@ def test_batched_trajectories_equal_the_sequential_ones(run):
 def test_show_prints_the_gold_chain_and_what_was_found(run):
     results, _, trajectories = run
     failed = next((t for t in trajectories if t["result"]["em"] < 1), trajectories[0])
-    console = Console(record=True, width=120)
+    console = Console(record=True, width=400)  # no wrapping: long questions stay on one line
     render_episode(failed, console)
     text = console.export_text()
     assert failed["task"]["question"] in text and f"gold       {failed['task']['answer']}" in text

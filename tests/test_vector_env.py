@@ -334,7 +334,10 @@ def test_mixed_actions_in_one_batch_including_unknown_doc_id() -> None:
     assert obs[0].lstrip().startswith("<information>") and len(infos["doc_ids"][0]) == envs.top_k
     assert rewards[1] == 1.0 and terminations[1] and obs[1] == ""
     assert not terminations[2] and infos["num_invalid"][2] == 1 and infos["error"][2]
-    assert infos["doc_ids"][3] == [gold_doc] and gold_doc in obs[3]
+    corpus = envs.envs[3].bundle.corpus  # an open shows the gold passage's whole article
+    opened = corpus[gold_doc]
+    article = list(corpus.pages[opened.entity_id]) if opened.kind == "page" else [gold_doc]
+    assert infos["doc_ids"][3] == article and gold_doc in obs[3]
     assert infos["doc_ids"][4] == [] and "no-such-doc-42" in infos["error"][4] and "no-such-doc-42" in obs[4]
     assert rewards[5] == 0.0 and terminations[5]
     assert list(terminations) == [False, True, False, False, False, True]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from searchgym.corpus.realize import Reference, format_value, render
 from searchgym.types import Fact
+from searchgym.world.choices import plain_choices
 from searchgym.world.world import World
 
 __all__ = [
@@ -93,7 +94,7 @@ def render_fact(world: World, fact: Fact) -> str:
     else:
         template = wording.attributes[fact.relation].sentences[0]
         slots = {"v": _value_text(fact.object)}
-    return render(template, Reference(subject, subject, "it"), "name", slots)
+    return render(plain_choices(template, wording.lexicon), Reference(subject, subject, "it"), "name", slots)
 
 
 _PLACEHOLDER = re.compile(r"\{[a-z_0-9]+\}")

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["WordingError", "check_choices", "check_pools", "expand_choices", "expand_clean", "parse_lexicon",
-           "pick_template", "reads_badly", "template_slots"]
+           "pick_template", "plain_choices", "reads_badly", "template_slots"]
 
 
 class WordingError(ValueError):
@@ -66,6 +66,20 @@ def expand_choices(template: str, rng: Any, lexicon: Mapping[str, tuple[str, ...
         return part
 
     return _CHOICE.sub(choose, template)
+
+
+class _FirstAlternative:
+    """An rng stand-in for :func:`expand_choices` that always draws the first alternative."""
+
+    @staticmethod
+    def integers(high: int) -> int:
+        return 0
+
+
+def plain_choices(template: str, lexicon: Mapping[str, tuple[str, ...]] | None = None) -> str:
+    """The template with the first alternative of every group (and of every pool) taken: its
+    plainest reading, for statements that must not vary (a grounded engine's true facts)."""
+    return expand_choices(template, _FirstAlternative(), lexicon)
 
 
 def pick_template(rng: Any, options: tuple[str, ...] | list[str],

@@ -1,0 +1,97 @@
+"""Cache-hit benchmark: how long a process takes to get a bundle that is already on disk.
+
+A trainer starts many workers (Ray actors, verl rollout workers, vector-env slots), and each one
+calls ``build_bundle`` for a world another process built. That call must not redo what the build
+already did: hashes are read from the verified manifest, nothing is re-serialised (issue 18,
+target: a 100k-entity cache hit in <= 4 s on this machine).
+
+The script builds one bundle into a fresh cache directory (timed: the cold build), then times
+``--rounds`` cache hits, each in a fresh Python process (so nothing is memoised in memory), and
+reports the median and every round, with the machine's load before and after.
+
+    python benchmarks/bench_cache_hit.py --size 100000 --tasks-per-type 50 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_results, markdown_table  # noqa: E402
+
+HIT_TARGET_S = 4.0
+
+
+def _load_once(size: int, seed: int, tasks_per_type: int) -> dict:
+    """Child process: one ``build_bundle`` call that must hit the cache; prints its timing."""
+    started = time.perf_counter()
+    from searchgym.bundle import build_bundle
+    from searchgym.tasks import TaskOptions
+
+    imported = time.perf_counter()
+    bundle = build_bundle("default", size, seed, task_options=TaskOptions(per_type=tasks_per_type))
+    loaded = time.perf_counter()
+    return {"import_s": imported - started, "hit_s": loaded - imported, "passages": len(bundle.corpus),
+            "tasks": len(bundle.tasks), "entities": len(bundle.world.entities)}
+
+
+def _child_command(args: argparse.Namespace) -> list[str]:
+    return [sys.executable, __file__, "--child", "--size", str(args.size), "--seed", str(args.seed),
+            "--tasks-per-type", str(args.tasks_per_type)]
+
+
+def _run_child(args: argparse.Namespace, env: dict[str, str]) -> dict:
+    output = subprocess.run(_child_command(args), env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks-per-type", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-record", action="store_true", help="print only; do not add a RESULTS.md section")
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_load_once(args.size, args.seed, args.tasks_per_type)))
+        return
+
+    env = dict(os.environ, SEARCHGYM_CACHE_DIR=tempfile.mkdtemp(prefix="sg-cache-hit-"))
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    cold = _run_child(args, env)  # the first call builds (and writes) the bundle
+    cold_s = time.perf_counter() - started
+    hits = [_run_child(args, env) for _ in range(args.rounds)]
+    load_after = os.getloadavg()
+    hit_times = [round(hit["hit_s"], 2) for hit in hits]
+    median_hit = statistics.median(hit_times)
+    rows = [["cold build (first process)", f"{cold['hit_s']:.1f} s", f"{cold_s:.1f} s", "—"],
+            ["cache hit, fresh process (median)", f"{median_hit:.2f} s",
+             f"rounds {', '.join(f'{t:.2f}' for t in hit_times)}",
+             f"<= {HIT_TARGET_S:.0f} s: {'met' if median_hit <= HIT_TARGET_S else 'not met'}"],
+            ["`import searchgym` in that process (median)",
+             f"{statistics.median(hit['import_s'] for hit in hits):.2f} s", "—", "—"]]
+    table = markdown_table(["measurement", "build_bundle", "wall / rounds", "target"], rows)
+    body = (f"World of {cold['entities']:,} entities (schema `default`, seed {args.seed}), "
+            f"{cold['passages']:,} passages, {cold['tasks']:,} tasks (`tasks_per_type={args.tasks_per_type}`).\n\n"
+            f"{table}\n")
+    body += f"\nLoad average (1 min): {load_before[0]:.2f} before the cold build, {load_after[0]:.2f} after the last hit.\n"
+    print(body)
+    if not args.no_record:
+        append_results("Cache hits (bench_cache_hit.py)",
+                       "python benchmarks/" + " ".join([Path(__file__).name, *(argv if argv is not None else sys.argv[1:])]),
+                       body)
+
+
+if __name__ == "__main__":
+    main()
