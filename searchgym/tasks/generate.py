@@ -227,10 +227,12 @@ class TaskGenerator:
                     except WordingExhausted:
                         self.rejections["wording"] += 1
                         continue
-                    if candidate is None or candidate.question in seen:
+                    if candidate is None:
                         continue
                     if self.options.unanswerable_share:  # every question says how to abstain
                         candidate.question = f"{candidate.question} {ABSTENTION_NOTE}"
+                    if candidate.question in seen:
+                        continue
                     seen.add(candidate.question)
                     evidence = self._evidence(candidate)
                     if evidence is None:
