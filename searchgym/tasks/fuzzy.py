@@ -65,6 +65,8 @@ class Descriptor:
             return False
         if self.kind == "category":
             return value == self.phrase
+        if isinstance(value, str):  # a numeric reading of a category value admits nothing
+            return False
         low, high = (self.strict_low, self.strict_high) if strict else (self.low, self.high)
         return (low is None or value >= low) and (high is None or value <= high)
 

@@ -49,10 +49,10 @@ class ListMaker:
         """``entity`` named, or (half the time) as "the <aspect> of <named>" through a functional step."""
         if self.rng.random() < 0.5:
             steps = []
-            for relation in self.world.schema.relations:
-                aspect = self.writer.deep.relations[relation.name]
-                if aspect.aspect and relation.functional:  # Y --relation--> entity, Y's unique target
-                    steps += [(relation.name, aspect.aspect, y) for y in self.world.sources(entity, relation.name)]
+            for spec in self.world.schema.relations:
+                wording = self.writer.deep.relations[spec.name]
+                if wording.aspect and spec.functional:  # Y --relation--> entity, Y's unique target
+                    steps += [(spec.name, wording.aspect, y) for y in self.world.sources(entity, spec.name)]
             if steps:
                 relation, aspect, y = steps[int(self.rng.integers(len(steps)))]
                 return f"the {aspect} of {self.world.name(y)}", [Fact(y, relation, entity)]

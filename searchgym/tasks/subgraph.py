@@ -99,7 +99,7 @@ def count_solutions(world: World, node: Node,
                 break
         if total:
             out[entity] = total
-    if memo is not None:
+    if memo is not None and key is not None:
         memo[key] = out
     return out
 

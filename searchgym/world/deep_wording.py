@@ -28,7 +28,8 @@ from typing import Any
 
 import tomllib
 
-from searchgym.world.wording import WordingError, template_slots
+# one implementation of template and table checks for both wording files
+from searchgym.world.wording import WordingError, _table, _templates, template_slots
 
 __all__ = [
     "DeepAttributeWording",
@@ -83,29 +84,6 @@ _QUESTION_FORMS: dict[str, tuple[set[str], set[str]]] = {
 }
 _NAME_FORMS = ("surname_prefix", "name_suffix")
 _TOP_KEYS = {"types", "attributes", "relations", "names", "questions"}
-
-
-def _templates(value: Any, where: str, required: set[str], optional: set[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        raise WordingError(f"{where}: must be a non-empty list of strings")
-    if len(set(value)) != len(value):
-        raise WordingError(f"{where}: duplicate templates")
-    for template in value:
-        slots = template_slots(template)
-        if slots - required - optional:
-            raise WordingError(f"{where}: {template!r} uses unknown slot(s) {sorted(slots - required - optional)}; "
-                               f"allowed: {sorted(required | optional)}")
-        if required - slots:
-            raise WordingError(f"{where}: {template!r} lacks slot(s) {sorted(required - slots)}")
-    return tuple(value)
-
-
-def _table(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WordingError(f"{where}: must be a table")
-    return value
 
 
 def _keys(table: Mapping[str, Any], allowed: set[str], required: set[str], where: str) -> None:
