@@ -72,10 +72,12 @@ def bundle_for_config(config: Any, *, show_progress: bool = False) -> WorldBundl
 
 
 def bundle_key(schema: Schema, size: int, seed: int, corpus_options: CorpusOptions, task_options: TaskOptions) -> str:
-    return content_hash(
-        schema.source_text, str(size), str(seed), repr(corpus_options), task_options.key(),
-        f"world-v{WORLD_FORMAT_VERSION}", f"corpus-v{CORPUS_FORMAT_VERSION}", f"tasks-v{TASK_FORMAT_VERSION}",
-    )
+    parts = [schema.source_text, str(size), str(seed), repr(corpus_options), task_options.key(),
+             f"world-v{WORLD_FORMAT_VERSION}", f"corpus-v{CORPUS_FORMAT_VERSION}", f"tasks-v{TASK_FORMAT_VERSION}"]
+    deep = getattr(schema.wording, "deep", None)
+    if task_options.deep and deep is not None:  # deep questions read the deep wording (outside the world id)
+        parts.append(deep.source_text)
+    return content_hash(*parts)
 
 
 def build_bundle(

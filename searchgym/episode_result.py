@@ -28,6 +28,7 @@ class EpisodeResult:
     prediction: str | None
     invalid: int = 0  # malformed or disallowed actions (an <access> of an unknown doc id is not one)
     min_searches: int = 0  # the task's measured depth: fewest searches of a knowledge-free agent
+    tier: int = 0  # the task's difficulty tier (searchgym.tasks.tiers)
 
     @classmethod
     def from_info(cls, agent: str, task_key: str, info: dict[str, Any]) -> EpisodeResult:
@@ -37,7 +38,7 @@ class EpisodeResult:
             em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
             answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
             prediction=info["prediction"], invalid=int(info["num_invalid"]),
-            min_searches=int(info.get("min_searches", 0)),
+            min_searches=int(info.get("min_searches", 0)), tier=int(info.get("tier", 0)),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -158,6 +158,7 @@ def evaluate(
                     "by_task_type": summarize(results, "task_type"),
                     "by_hops": summarize(results, "hops"),
                     "by_depth": summarize(results, "min_searches"),
+                    "by_tier": summarize(results, "tier"),
                     "episodes": [r.to_dict() for r in results],
                 }
                 report["seconds"][agent.name] = round(time.perf_counter() - began, 3)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 __all__ = ["GROUPINGS", "compact_table", "render_tables"]
 
-GROUPINGS = (("by_task_type", "task type"), ("by_hops", "hops"), ("by_depth", "min searches"))
+GROUPINGS = (("by_task_type", "task type"), ("by_hops", "hops"), ("by_depth", "min searches"), ("by_tier", "tier"))
 COLUMNS = (("n", "episodes"), ("EM", "exact match"), ("95% CI", "Wilson interval of EM"), ("F1", "token F1"),
            ("srch", "mean searches"), ("min", "mean measured depth of the tasks"), ("turns", "mean turns"),
            ("recall", "evidence recall"))

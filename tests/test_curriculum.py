@@ -227,3 +227,21 @@ def test_adaptive_sampling_wrapper_groups_and_resume(tmp_path):
     assert all(play(resumed, True)[0]["task_key"] not in set(keys) for _ in range(3))
     rebuilt = gym.make(env.spec)
     assert isinstance(rebuilt, AdaptiveTaskSampling) and rebuilt.repeat == 2
+
+
+def test_tier_curriculum_serves_each_stage_its_tiers_and_promotes():
+    from searchgym.tasks.tiers import tier_of
+    from searchgym.wrappers import TIER_STAGES
+
+    env = HopCurriculum(make(), stages=TIER_STAGES[:3], promote_at=0.6, demote_at=0.2, window=2)
+    served = set()
+    for _ in range(2):
+        play(env, True, seed=3 if not served else None)
+        served.add(tier_of(env.unwrapped.task))
+    assert served <= {1, 2} and env.stage == 1
+    for _ in range(2):
+        play(env, False)
+        assert tier_of(env.unwrapped.task) in (2, 3)
+    assert env.stage == 0 and env.promotions == 1 and env.demotions == 1
+    with pytest.raises(ValueError, match="selects no task"):
+        HopCurriculum(make(), stages=[{"tiers": [5], "task_types": ["counting"]}])

@@ -76,6 +76,10 @@ TARGETS: tuple[Target, ...] = (
     _prior("count_prior", "'the most common count' (learned on train)", "count_prior_from_train"),
     Target("tasks_stated_in_train", "tasks whose every gold fact the train world states",
            _get("isolation", "tasks_stated_in_train"), lambda v, r: v == 0.0, lambda r: "== 0"),
+    Target("tier_labels_hold", "tasks whose re-measured tier is at least their label (worst tier)",
+           lambda r: min((t["label_held"] for t in r.get("tiers", {}).values() if t["label_held"] is not None),
+                         default=None),
+           lambda v, r: v >= 0.95, lambda r: ">= 0.95"),
     Target("test_size", "tasks in the test split", _get("tasks"), lambda v, r: v >= 1000, lambda r: ">= 1000"),
 )
 

@@ -12,14 +12,25 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from searchgym.audit.priors import count_prior, first_option, form_prior_cross, form_prior_loo, most_common_count_share
+from searchgym.audit.tiers import tier_report
 from searchgym.metrics import normalize_answer
-from searchgym.tasks.depth import OPEN, DepthMeter, DepthQuery
+from searchgym.tasks.deep import DEEP_TASK_TYPES
+from searchgym.tasks.depth import MAX_DEPTH, OPEN, DepthMeter, DepthQuery
 from searchgym.types import Task
 from searchgym.world.world import World
 
 __all__ = ["audit_split", "fact_statements", "MIN_FORM_TASKS"]
 
 MIN_FORM_TASKS = 50  # a question form is checked on its own only with this many tasks (noise below)
+
+
+def depth_query(task: Task) -> DepthQuery:
+    """What the audit measures for a task: as generation did (a deep task's local descriptions
+    are searchable and its depth is bounded by packing, without the exact plan search)."""
+    if task.task_type in DEEP_TASK_TYPES:
+        return DepthQuery(task.question, task.evidence, MAX_DEPTH + 1, tuple(task.meta.get("queries", ())),
+                          packing=True)
+    return DepthQuery(task.question, task.evidence)
 
 
 def _stratum(task: Task) -> str:
@@ -49,7 +60,7 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
     depths = []
     for start in range(0, len(tasks), 512):
         chunk = tasks[start : start + 512]
-        depths += meter.measure_many([DepthQuery(t.question, t.evidence) for t in chunk])
+        depths += meter.measure_many([depth_query(t) for t in chunk])
         if progress is not None:
             progress(len(chunk))
     hits = base.engine.search([t.question for t in tasks], base.config.top_k) if tasks else []
@@ -94,6 +105,7 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
         # tasks whose minimal plan opens a page (a fact a name search ranks below the top-k)
         "plans_opening_a_page": sum(any(step.startswith(OPEN) for step in d.plan) for d in depths),
     }
+    report["tiers"] = tier_report(tasks, depths)
     report["shortcuts"] = {
         "deep_tasks": deep,
         "question_search_surfaces_answer": surfaced / deep if deep else None,

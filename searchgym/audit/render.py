@@ -16,6 +16,20 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def _render_tiers(env: str, split: str, tiers: dict[str, Any], console: Console) -> None:
+    if not tiers:
+        return
+    table = Table(title=f"{env} · {split} split — per difficulty tier (re-measured)")
+    for column in ("tier", "n", "least min_searches", "mean min_searches", "lower bounds", "mean constraints",
+                   "label holds"):
+        table.add_column(column, justify="left" if column == "lower bounds" else "right")
+    for label, row in tiers.items():
+        bounds = " ".join(f"{k}:{v}" for k, v in row["lower_bound"].items())
+        table.add_row(label, str(row["tasks"]), _fmt(row["min_searches_least"]), _fmt(row["min_searches_mean"]),
+                      bounds, _fmt(row["constraints_mean"]), _fmt(row["label_held"]))
+    console.print(table)
+
+
 def render_audit(report: dict[str, Any], console: Console) -> None:
     for split, data in report["splits"].items():
         depth = Table(title=f"{report['env']} · {split} split — measured min_searches per stratum "
@@ -29,6 +43,7 @@ def render_audit(report: dict[str, Any], console: Console) -> None:
         for stratum, counts in data["depth"]["min_searches"].items():
             depth.add_row(stratum, str(sum(counts.values())), *(str(counts.get(v, "")) for v in values))
         console.print(depth)
+        _render_tiers(report["env"], split, data.get("tiers", {}), console)
         targets = Table(title=f"{report['env']} · {split} split — audit targets")
         for column in ("target", "value", "bound", ""):
             targets.add_column(column, justify="left" if column == "target" else "right")

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from searchgym.answer_forms import check_abstention
 from searchgym.corpus import CorpusOptions
 from searchgym.envs.prompts import STYLES
 from searchgym.resources import data_path
 from searchgym.search.factory import validate_engine_options
-from searchgym.tasks import SPLITS, TASK_TYPES, TaskOptions
+from searchgym.tasks import ALL_TASK_TYPES, SPLITS, TASK_TYPES, TaskOptions
 
 REWARDS = ("em", "f1", "substring_em")
 _SECTIONS = ("world", "corpus", "tasks", "env", "engine_options")
@@ -49,6 +50,10 @@ class EnvConfig:
     max_hops: int = 4
     depth_top_k: int = 3  # top-k of the engine that measures task depth at generation
     task_types: tuple[str, ...] = TASK_TYPES
+    obfuscated_relations: tuple[int, ...] = (8, 10, 12)  # obfuscated strata: the subgraph's edge counts
+    max_constraints: int = 8  # the most descriptors an obfuscated question stacks
+    min_tier: int = 1  # tasks below this difficulty tier are not generated (searchgym.tasks.tiers)
+    unanswerable_share: float = 0.0  # share of false-premise tasks (task type "unanswerable")
     # [env]
     split: str = "train"
     hops: tuple[int, ...] = ()
@@ -58,6 +63,7 @@ class EnvConfig:
     prompt_style: str = "search_r1"
     allow_access: bool = True
     reward: str = "em"
+    abstain_penalty: float = 0.0  # reward of abstaining on an answerable task is -abstain_penalty
     max_action_chars: int = 20000
     max_doc_chars: int = 1000
     show_doc_ids: bool = True
@@ -77,8 +83,8 @@ class EnvConfig:
             (self.reward in REWARDS, "reward", f"one of {REWARDS}"),
             (100 <= self.max_action_chars <= 10_000_000, "max_action_chars", "in [100, 10000000]"),
             (50 <= self.max_doc_chars <= 1_000_000, "max_doc_chars", "in [50, 1000000]"),
-            (set(self.task_types) <= set(TASK_TYPES) and len(self.task_types) > 0, "task_types",
-             f"a non-empty subset of {TASK_TYPES}"),
+            (set(self.task_types) <= set(ALL_TASK_TYPES) and len(self.task_types) > 0, "task_types",
+             f"a non-empty subset of {ALL_TASK_TYPES}"),
             (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
             (isinstance(self.engine_options, dict), "engine_options", "a table"),
         ]
@@ -90,6 +96,9 @@ class EnvConfig:
             self.task_options()
             # the engine and its options are checked here, before any world is built for them
             validate_engine_options(self.engine, self.engine_options)
+            if not 0.0 <= self.abstain_penalty <= 10.0:
+                raise ValueError(f"abstain_penalty={self.abstain_penalty!r} is invalid; expected in [0, 10]")
+            check_abstention(self.unanswerable_share, self.abstain_penalty)
         except ValueError as error:
             raise SpecError(f"{self.id}: {error}") from error
 
@@ -104,13 +113,19 @@ class EnvConfig:
         per_type = self.tasks_per_type
         if self.split != "train" and self.eval_tasks_per_type:
             per_type = self.eval_tasks_per_type
+        # The classic types are generated together whatever the env serves (task_types filters
+        # them); a deep family is generated only when asked for, with the types asked for.
+        types = self.task_types if set(self.task_types) - set(TASK_TYPES) else TASK_TYPES
         return TaskOptions(per_type=per_type, max_hops=self.max_hops, split=self.split,
-                           depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access)
+                           depth_top_k=self.depth_top_k, depth_open_pages=self.allow_access, types=types,
+                           obfuscated_relations=self.obfuscated_relations, max_constraints=self.max_constraints,
+                           min_tier=self.min_tier, unanswerable_share=self.unanswerable_share)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task_types"] = list(self.task_types)
         data["hops"] = list(self.hops)
+        data["obfuscated_relations"] = list(self.obfuscated_relations)
         return data
 
     def with_overrides(self, overrides: dict[str, Any]) -> EnvConfig:

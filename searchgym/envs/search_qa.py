@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from searchgym.answer_forms import score_form
 from searchgym.answer_guard import CandidateIndex, candidates_for_world, score_answer
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
@@ -39,6 +40,7 @@ from searchgym.envs.tools import tool_schemas
 from searchgym.metrics import exact_match, token_f1
 from searchgym.search.base import SearchEngine, SearchError, UnknownDocumentError, set_context, shows_agent_text
 from searchgym.search.factory import engine_entry, make_engine
+from searchgym.tasks.tiers import tier_of
 from searchgym.types import Hit, Task
 
 logger = logging.getLogger(__name__)
@@ -154,6 +156,11 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         """``(score, guard verdict)`` of ``prediction`` for the current task under ``metric``,
         with the anti-stuffing guard of :mod:`searchgym.answer_guard` (the env's reward and
         every answer wrapper score through this)."""
+        form = score_form(self.task.meta, prediction, self.config.abstain_penalty)
+        if form is not None:  # a list, an abstention, or an abstention on an answerable task
+            term = "f1" if metric == "f1" else "em"  # a list's set F1 / exact set match
+            return (-self.config.abstain_penalty if form["penalised"] else form[term],
+                    "abstained" if form["penalised"] else None)
         candidates = None if metric == "em" else self.answer_candidates
         return score_answer(prediction, self.task.answers, metric, candidates=candidates)
 
@@ -294,6 +301,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             doc_ids=outcome.doc_ids,
             results=outcome.results,
             new_evidence=new_evidence,
+            **outcome.terms,  # a list's set_f1 / set_exact, abstained, penalised (answer_forms)
         )
         if self.render_mode == "human":
             self.render()
@@ -343,9 +351,15 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
                 outcome.fail("access", error)
         elif parsed.kind == "answer":
             outcome.terminated = True
-            outcome.em = exact_match(parsed.argument, self.task.answers)
-            outcome.f1 = token_f1(parsed.argument, self.task.answers)
-            outcome.reward = outcome.em if config.reward == "em" else self.score(parsed.argument, config.reward)[0]
+            form = score_form(self.task.meta, parsed.argument, config.abstain_penalty)
+            if form is not None:
+                outcome.em, outcome.f1 = form["em"], form["f1"]
+                outcome.terms = {k: v for k, v in form.items() if k not in ("em", "f1")}
+                outcome.reward = self.score(parsed.argument, config.reward)[0]
+            else:
+                outcome.em = exact_match(parsed.argument, self.task.answers)
+                outcome.f1 = token_f1(parsed.argument, self.task.answers)
+                outcome.reward = outcome.em if config.reward == "em" else self.score(parsed.argument, config.reward)[0]
         else:
             outcome.observation = render_invalid_action(parsed.error, allow_access=config.allow_access)
         return outcome
@@ -357,6 +371,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
             "task_type": state.task.task_type,
             "hops": state.task.hops,
             "min_searches": state.task.min_searches,
+            "tier": tier_of(state.task),
             "split": state.task.split,
             "turn": state.turn,
             "num_searches": state.num_searches,
@@ -403,6 +418,7 @@ class _Outcome:
         self.reward = 0.0
         self.em = 0.0
         self.f1 = 0.0
+        self.terms: dict[str, float] = {}  # an answer's reward terms beyond em/f1 (answer_forms)
 
     def fail(self, what: str, error: BaseException) -> None:
         """Turn a backend failure into the step's error observation."""

@@ -41,7 +41,7 @@ from searchgym.corpus.page import page_passages
 from searchgym.search.grounding import Grounder
 from searchgym.world.world import World
 
-__all__ = ["OPEN", "QUESTION", "Depth", "DepthMeter", "DepthQuery"]
+__all__ = ["OPEN", "QUESTION", "Depth", "DepthMeter", "DepthQuery", "packing_bound"]
 
 QUESTION = "\0question"  # the question-text query, as it appears in a plan
 OPEN = "open:"  # a plan step opening the page of the entity whose id follows
@@ -57,6 +57,12 @@ class DepthQuery:
     question: str
     units: tuple[tuple[str, ...], ...]
     needed: int = 0  # a lower bound below this rejects the task anyway: skip the exact search
+    # Further texts the agent may search at once (an obfuscated question's local descriptions,
+    # "a painter born in the late 1950s"): merged into the question query, so they cost nothing,
+    # which can only make the measured depth smaller (the claim stays a lower bound).
+    parts: tuple[str, ...] = ()
+    # Also bound by packing: units no single query covers together need a query each.
+    packing: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,9 +156,15 @@ class DepthMeter:
         out: list[Depth] = []
         for start in range(0, len(queries), batch_size):
             chunk = queries[start : start + batch_size]
-            hits = self.engine.search([q.question for q in chunk], self.top_k)  # type: ignore[attr-defined]
-            for query, row_hits in zip(chunk, hits):
-                rows = np.asarray([self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of], dtype=np.int64)
+            texts = [q.question for q in chunk] + [part for q in chunk for part in q.parts]
+            hits = self.engine.search(texts, self.top_k)  # type: ignore[attr-defined]
+            extra = len(chunk)
+            for index, query in enumerate(chunk):
+                row_hits = [h for hits_of in (hits[index], *hits[extra : extra + len(query.parts)]) for h in hits_of]
+                extra += len(query.parts)
+                rows = np.asarray(sorted({self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of}),
+                                  dtype=np.int64) if query.parts else np.asarray(
+                    [self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of], dtype=np.int64)
                 out.append(self._measure(query, rows))
         return out
 
@@ -184,6 +196,8 @@ class DepthMeter:
             ties = reached[delta[reached] == cost - 1] if len(reached) else reached
             reachable.append(np.concatenate([[-1], ties]) if by_question else ties)
         lower = max(costs)
+        if query.packing:
+            lower = max(lower, packing_bound(covers, question_covers, costs))
         plan = self._plan(costs, reachable, delta, known, question_reveal)
         upper = len(plan)
         if lower == upper:
@@ -353,6 +367,58 @@ class DepthMeter:
         except _BudgetExceeded:
             return None
         return upper, ()
+
+
+def _packing(sets: list[set[int]], limit: int) -> list[int]:
+    """Indexes of the most sets no two of which intersect: exact (a maximum independent set by
+    branch and bound) for up to ``limit`` sets, else greedy from the smallest sets."""
+    order = sorted(range(len(sets)), key=lambda i: (len(sets[i]), i))
+    if len(sets) > limit:
+        used: set[int] = set()
+        chosen = []
+        for i in order:
+            if not sets[i] & used:
+                used |= sets[i]
+                chosen.append(i)
+        return chosen
+    conflict = [sum(1 << j for j in range(len(sets)) if j != i and sets[i] & sets[j]) for i in range(len(sets))]
+    best: list[int] = []
+
+    def grow(candidates: int, taken: list[int]) -> None:
+        if len(taken) + bin(candidates).count("1") <= len(best):
+            return
+        if not candidates:
+            best[:] = taken
+            return
+        i = (candidates & -candidates).bit_length() - 1
+        grow(candidates & ~conflict[i] & ~(1 << i), [*taken, i])  # take set i
+        grow(candidates & ~(1 << i), taken)  # or leave it out
+
+    grow((1 << len(sets)) - 1, [])
+    return best
+
+
+def packing_bound(covers: Sequence[np.ndarray], question_covers: Sequence[bool], costs: Sequence[int],
+                  limit: int = 24) -> int:
+    """A lower bound on ``min_searches`` from units that share no covering query.
+
+    Take units ``S`` no two of which one query covers (a maximum packing): each needs a query
+    of its own. Take ``u`` in ``S`` of cost ``c``: every query covering it needs ``c - 1``
+    searches first, so a plan holds a reveal chain of some ``L >= c - 1`` queries before the one
+    covering ``u``; the chain's ``i``-th query is askable after ``i`` searches, so it covers at
+    most one unit of ``S`` (they are disjoint), and only one of cost ``<= i + 1``. Every plan
+    therefore has at least ``min over L >= c - 1`` of ``L + 1 + (|S| - 1) - min(L, #{v in S - {u}:
+    cost(v) <= L})`` calls; the bound is the best over ``u`` (and at least ``|S|``)."""
+    sets = [set(cover.tolist()) | ({-1} if by_question else set())
+            for cover, by_question in zip(covers, question_covers)]
+    packed = _packing(sets, limit)
+    best = len(packed)
+    for u in packed:
+        others = [costs[v] for v in packed if v != u]
+        chains = (length + len(packed) - min(length, sum(1 for c in others if c <= length))
+                  for length in range(costs[u] - 1, costs[u] + len(packed)))
+        best = max(best, min(chains))
+    return best
 
 
 class _BudgetExceeded(Exception):

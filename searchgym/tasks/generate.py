@@ -18,6 +18,7 @@ question, never the answer.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,19 +26,25 @@ from typing import Any
 
 import numpy as np
 
+from searchgym.answer_forms import ABSTENTION_NOTE
 from searchgym.cache import content_hash
 from searchgym.corpus.corpus import Corpus
 from searchgym.tasks.candidates import Candidate, CandidateMaker
-from searchgym.tasks.depth import Depth, DepthMeter, DepthQuery
+from searchgym.tasks.deep import DEEP_TASK_TYPES, ObfuscatedMaker
+from searchgym.tasks.depth import MAX_DEPTH, Depth, DepthMeter, DepthQuery
+from searchgym.tasks.open_forms import OPEN_TASK_TYPES, FalsePremiseMaker, ListMaker
 from searchgym.tasks.questions import WordingExhausted
-from searchgym.tasks.select import Balancer, accept_depth
+from searchgym.tasks.select import Balancer, accept_deep, accept_depth
 from searchgym.tasks.taskset import TaskSet
+from searchgym.tasks.tiers import tier
 from searchgym.types import HopStep, Task
 from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
+ALL_TASK_TYPES = TASK_TYPES + DEEP_TASK_TYPES + OPEN_TASK_TYPES  # the new families are opt-in (task_types)
 SPLITS = ("train", "validation", "test")
 TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache
+DEEP_FORMAT_VERSION = 1  # bump whenever the deep families' generation changes (keys only their bundles)
 _ROUNDS = 6
 
 
@@ -50,6 +57,11 @@ class TaskOptions:
     ``depth_top_k`` is the top-k of the generation engine that measures depth (the spec's);
     ``depth_open_pages`` whether the knowledge-free agent may open pages (the spec's
     ``allow_access``: an open is one retrieval call).
+    ``obfuscated_relations``: one obfuscated stratum per relation count (the subgraph's edges);
+    ``max_constraints`` the most descriptors an obfuscated question stacks (at least 3);
+    ``min_tier`` drops tasks of a lower difficulty tier (:mod:`searchgym.tasks.tiers`).
+    ``unanswerable_share``: the share of false-premise tasks among all (type ``unanswerable``,
+    one stratum per obfuscated relation count; every question then says how to abstain).
     ``candidate_factor`` bounds how many candidates a stratum may draw per missing task and round
     (rounds after the first draw as many as the stratum's acceptance rate predicts).
     """
@@ -62,11 +74,26 @@ class TaskOptions:
     depth_top_k: int = 3
     candidate_factor: int = 8
     depth_open_pages: bool = True
+    obfuscated_relations: tuple[int, ...] = (8, 10, 12)
+    max_constraints: int = 8
+    min_tier: int = 1
+    unanswerable_share: float = 0.0
 
     def __post_init__(self) -> None:
-        unknown = set(self.types) - set(TASK_TYPES)
+        unknown = set(self.types) - set(ALL_TASK_TYPES)
         if unknown:
-            raise ValueError(f"unknown task types {sorted(unknown)}; valid: {TASK_TYPES}")
+            raise ValueError(f"unknown task types {sorted(unknown)}; valid: {ALL_TASK_TYPES}")
+        if not self.obfuscated_relations or not all(1 <= r <= 16 for r in self.obfuscated_relations):
+            raise ValueError("obfuscated_relations must be a non-empty list of integers in [1, 16]")
+        if not 3 <= self.max_constraints <= 12:
+            raise ValueError("max_constraints must be in [3, 12]")
+        if not 1 <= self.min_tier <= 5:
+            raise ValueError("min_tier must be in [1, 5]")
+        if not 0.0 <= self.unanswerable_share <= 0.4:
+            raise ValueError("unanswerable_share must be in [0, 0.4]")
+        if ("unanswerable" in self.types) != (self.unanswerable_share > 0):
+            raise ValueError("unanswerable tasks need unanswerable_share > 0, "
+                             "and a share needs the 'unanswerable' type")
         if not 1 <= self.max_hops <= 6:
             raise ValueError("max_hops must be in [1, 6]")
         if self.per_type < 0:
@@ -78,16 +105,29 @@ class TaskOptions:
         if not 2 <= self.max_count <= 12:
             raise ValueError("max_count must be in [2, 12]")
 
+    @property
+    def deep(self) -> bool:
+        """Whether a deep family is asked for (which needs the schema's deep-research wording)."""
+        return bool(set(self.types) & set(DEEP_TASK_TYPES + OPEN_TASK_TYPES)) or self.min_tier > 1
+
     def key(self) -> str:
-        return content_hash(repr((self.per_type, self.max_hops, self.types, self.max_count, self.split,
-                                  self.depth_top_k, self.candidate_factor, self.depth_open_pages,
-                                  TASK_FORMAT_VERSION)))
+        classic = (self.per_type, self.max_hops, self.types, self.max_count, self.split,
+                   self.depth_top_k, self.candidate_factor, self.depth_open_pages, TASK_FORMAT_VERSION)
+        if not self.deep:  # the classic specs keep their keys, hence their tasks
+            return content_hash(repr(classic))
+        deep: tuple[object, ...] = (self.obfuscated_relations, self.max_constraints, self.min_tier,
+                                    DEEP_FORMAT_VERSION)
+        if self.unanswerable_share:
+            deep += (self.unanswerable_share,)
+        return content_hash(repr((*classic, *deep)))
 
     def strata(self) -> list[tuple[str, int]]:
         out = []
         for task_type in self.types:
             if task_type == "chain":
                 out += [("chain", h) for h in range(1, self.max_hops + 1)]
+            elif task_type in ("obfuscated", "unanswerable"):
+                out += [(task_type, r) for r in self.obfuscated_relations]
             else:
                 out.append((task_type, {"bridge_comparison": 2}.get(task_type, 1)))
         return out
@@ -109,6 +149,7 @@ class TaskGenerator:
         self.maker = CandidateMaker(world, self.rng, options.max_count)
         self.engine = engine if engine is not None else _depth_engine(corpus, cache)
         self._meter: DepthMeter | None = None
+        self._deep_maker: ObfuscatedMaker | None = None
         self.rejections: Counter[str] = Counter()
         self._winner_first: Counter[tuple[str, bool]] = Counter()
 
@@ -120,7 +161,28 @@ class TaskGenerator:
         return self._meter
 
     # -- candidates -----------------------------------------------------------------------------
+    def quota(self, stratum: tuple[str, int]) -> int:
+        """Tasks to make for a stratum: ``per_type``, or for a false-premise stratum its share of
+        the answerable tasks (``share / (1 - share)`` of them, spread over its strata)."""
+        if stratum[0] != "unanswerable":
+            return self.options.per_type
+        strata = self.options.strata()
+        false_premise = sum(1 for s in strata if s[0] == "unanswerable")
+        answerable = (len(strata) - false_premise) * self.options.per_type
+        share = self.options.unanswerable_share
+        return math.ceil(answerable * share / (1 - share) / false_premise)
+
     def _maker_for(self, task_type: str, hops: int) -> Callable[[], Candidate | None]:
+        if task_type in DEEP_TASK_TYPES + OPEN_TASK_TYPES:
+            if self._deep_maker is None:
+                self._deep_maker = ObfuscatedMaker(self.world, self.rng, max_constraints=self.options.max_constraints)
+            deep_maker = self._deep_maker
+            if task_type == "list":
+                return ListMaker(self.world, self.rng, deep_maker).candidate
+            if task_type == "unanswerable":
+                premise = FalsePremiseMaker(self.world, self.rng, deep_maker)
+                return lambda: premise.candidate(hops)
+            return lambda: deep_maker.candidate(hops)
         if task_type == "chain":
             topics = list(self.world.entities)
             return lambda: self.maker.chain(topics, hops)
@@ -149,7 +211,6 @@ class TaskGenerator:
 
     # -- driver -----------------------------------------------------------------------------------
     def generate(self) -> TaskSet:
-        quota = self.options.per_type
         chosen: dict[tuple[str, int], list[tuple[Candidate, tuple[tuple[str, ...], ...], Depth]]] = {
             stratum: [] for stratum in self.options.strata()}
         seen: set[str] = set()
@@ -159,7 +220,7 @@ class TaskGenerator:
         for round_index in range(_ROUNDS):
             batch: list[tuple[tuple[str, int], Candidate, tuple[tuple[str, ...], ...]]] = []
             for stratum, tasks in chosen.items():
-                missing = quota - len(tasks)
+                missing = self.quota(stratum) - len(tasks)
                 make = makers[stratum]
                 for _ in range(self._draws(round_index, missing, drawn[stratum], len(tasks))):
                     drawn[stratum] += 1
@@ -168,7 +229,11 @@ class TaskGenerator:
                     except WordingExhausted:
                         self.rejections["wording"] += 1
                         continue
-                    if candidate is None or candidate.question in seen:
+                    if candidate is None:
+                        continue
+                    if self.options.unanswerable_share:  # every question says how to abstain
+                        candidate.question = f"{candidate.question} {ABSTENTION_NOTE}"
+                    if candidate.question in seen:
                         continue
                     seen.add(candidate.question)
                     evidence = self._evidence(candidate)
@@ -178,12 +243,11 @@ class TaskGenerator:
                     batch.append((stratum, candidate, evidence))
             if not batch:
                 break
-            depths = self.meter.measure_many([DepthQuery(c.question, e, c.hops if c.hops >= 2 else 0)
-                                              for _, c, e in batch])
+            depths = self.meter.measure_many([self._depth_query(c, e) for _, c, e in batch])
             for (stratum, candidate, evidence), depth in zip(batch, depths):
-                if len(chosen[stratum]) >= quota:
+                if len(chosen[stratum]) >= self.quota(stratum):
                     continue
-                reason = accept_depth(candidate, depth, self._answer_revealed(candidate, depth))
+                reason = self._accept(candidate, depth)
                 if reason is None and not balancer.allows(candidate):
                     reason = "answer prior"
                 if reason is None and "winner_first" in candidate.meta:
@@ -198,10 +262,35 @@ class TaskGenerator:
                 if "winner_first" in candidate.meta:
                     self._winner_first[(candidate.task_type, candidate.meta["winner_first"])] += 1
                 chosen[stratum].append((candidate, evidence, depth))
-            if all(len(tasks) >= quota for tasks in chosen.values()):
+            if all(len(tasks) >= self.quota(stratum) for stratum, tasks in chosen.items()):
                 break
         selected = [self._task(c, e, d) for stratum in chosen for c, e, d in chosen[stratum]]
         return TaskSet(self.world.world_id, selected)
+
+    @staticmethod
+    def _depth_query(candidate: Candidate, evidence: tuple[tuple[str, ...], ...]) -> DepthQuery:
+        if candidate.task_type in DEEP_TASK_TYPES or candidate.task_type == "unanswerable":
+            # Its local descriptions are searchable too, and its many units get the packing bound;
+            # the exact plan search is skipped (its node budget never suffices at this size).
+            return DepthQuery(candidate.question, evidence, MAX_DEPTH + 1, tuple(candidate.meta.get("queries", ())),
+                              packing=True)
+        return DepthQuery(candidate.question, evidence, candidate.hops if candidate.hops >= 2 else 0)
+
+    def _accept(self, candidate: Candidate, depth: Depth) -> str | None:
+        revealed = self._answer_revealed(candidate, depth)
+        if candidate.task_type == "list":  # a named 1-hop list is one search by design
+            if depth.min_searches is None:
+                return "unreachable"
+            return accept_depth(candidate, depth, revealed) if candidate.hops >= 2 else None
+        if candidate.task_type not in DEEP_TASK_TYPES + ("unanswerable",):
+            return accept_depth(candidate, depth, revealed)
+        reason = accept_deep(candidate, depth, revealed)
+        if reason is None:
+            candidate.meta["tier"] = tier(int(depth.min_searches or 0),
+                                          candidate.meta["constraints"] + candidate.meta["relations"])
+            if candidate.meta["tier"] < self.options.min_tier:
+                reason = "below the minimum tier"
+        return reason
 
     def _draws(self, round_index: int, missing: int, drawn: int, accepted: int) -> int:
         """Candidates to draw for a stratum this round: twice the missing tasks at first, then

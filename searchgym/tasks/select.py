@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from searchgym.tasks.candidates import Candidate
 from searchgym.tasks.depth import Depth
 
-__all__ = ["PRIOR_MARGIN", "Balancer", "accept_depth"]
+__all__ = ["PRIOR_MARGIN", "Balancer", "accept_deep", "accept_depth"]
 
 PRIOR_MARGIN = 0.03  # under the audit's 0.05 budget, so sampling noise does not break it
 
@@ -41,6 +41,19 @@ def accept_depth(candidate: Candidate, depth: Depth, answer_revealed: bool) -> s
             return "question search retrieves the answer's evidence"
         if answer_revealed:
             return "question search names the answer"
+    return None
+
+
+def accept_deep(candidate: Candidate, depth: Depth, answer_revealed: bool) -> str | None:
+    """The same shortcut checks for an obfuscated candidate, whose depth is not a hop label:
+    every unit reachable, the question search (with the local descriptions it allows) neither
+    retrieves all the answer's evidence nor names the answer. Its tier is decided after."""
+    if depth.min_searches is None:
+        return "unreachable"
+    if all(depth.question_covers[i] for i in candidate.answer_units):
+        return "question search retrieves the answer's evidence"
+    if answer_revealed:
+        return "question search names the answer"
     return None
 
 

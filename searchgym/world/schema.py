@@ -406,4 +406,22 @@ def load_schema(name_or_path: str | Path) -> Schema:
     if not wording_path.is_file():
         raise SchemaError(f"{path}: its wording file {wording_path} is missing (every schema needs one: "
                           f"see corpora/schemas/default.wording.toml)")
-    return parse_schema(text, origin=str(path), wording_text=wording_path.read_text(encoding="utf-8"))
+    schema = parse_schema(text, origin=str(path), wording_text=wording_path.read_text(encoding="utf-8"))
+    return _with_deep_wording(schema, wording_path.with_name(wording_path.name.replace(".wording.toml", "")
+                                                             + ".deep.wording.toml"))
+
+
+def _with_deep_wording(schema: Schema, path: Path) -> Schema:
+    """Attach the optional deep-research wording beside the wording file (``<stem>.deep.wording.toml``).
+
+    It is kept out of ``source_text`` (hence out of the world id), so adding it leaves the
+    classic specs' worlds, corpora and tasks unchanged; tasks that use it hash it themselves."""
+    if not path.is_file() or schema.wording is None:
+        return schema
+    from searchgym.world.deep_wording import parse_deep_wording
+
+    try:
+        deep = parse_deep_wording(path.read_text(encoding="utf-8"), schema, origin=str(path))
+    except WordingError as error:
+        raise SchemaError(str(error)) from None
+    return replace(schema, wording=replace(schema.wording, deep=deep))

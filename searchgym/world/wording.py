@@ -96,6 +96,8 @@ class Wording:
     questions: Mapping[str, tuple[str, ...]]
     lexicon: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source_text: str = field(default="", compare=False, repr=False)
+    # the optional deep-research wording (:mod:`searchgym.world.deep_wording`), from its own file
+    deep: Any = field(default=None, compare=False, repr=False)
 
     def pick(self, rng: Any, options: tuple[str, ...] | list[str]) -> str:
         """One of ``options``, its choice groups and lexicon pools expanded."""

@@ -14,6 +14,7 @@ Every wrapper records its constructor arguments, so ``gym.make(env.spec)`` rebui
 """
 
 from searchgym.wrappers.curriculum import (
+    TIER_STAGES,
     AdaptiveTaskSampling,
     HopCurriculum,
     NoiseSchedule,
@@ -54,6 +55,7 @@ __all__ = [
     "RewardTermWrapper",
     "SSRLReward",
     "SearchR1FormatReward",
+    "TIER_STAGES",
     "TransformersAnswerScorer",
     "WeightedReward",
     "compose_rewards",

@@ -20,6 +20,7 @@ from gymnasium.utils import RecordConstructorArgs
 
 from searchgym.search.base import controls_noise
 from searchgym.search.noisy import NoisyEngine
+from searchgym.tasks.tiers import tier_of
 from searchgym.wrappers.sampler import AdaptiveTaskSampler
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AdaptiveTaskSampling",
     "DEFAULT_STAGES",
+    "TIER_STAGES",
     "HopCurriculum",
     "NoiseSchedule",
     "noise_probability",
@@ -39,7 +41,15 @@ DEFAULT_STAGES: tuple[dict[str, Any], ...] = (
     {"hops": [2, 3]},
     {"hops": [3, 4]},
 )
-_STAGE_KEYS = {"hops", "task_types", "split"}
+# The hop curriculum generalised: stages by difficulty tier (searchgym.tasks.tiers), for specs
+# whose tasks span tiers (every task has one; the deep families record it at generation).
+TIER_STAGES: tuple[dict[str, Any], ...] = (
+    {"tiers": [1, 2]},
+    {"tiers": [2, 3]},
+    {"tiers": [3, 4]},
+    {"tiers": [4, 5]},
+)
+_STAGE_KEYS = {"hops", "task_types", "split", "tiers"}
 
 
 def _explicit_task(options: Mapping[str, Any] | None) -> bool:
@@ -70,9 +80,10 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
     Args:
         stages: a list of filters, easiest first; each may set ``hops`` (list of hop counts),
             ``task_types`` (list of types; default: the env config's) and ``split`` (only the
-            env config's: each split is its own world). Each stage's tasks are
-            ``env.unwrapped.bundle.tasks.select(split, task_types, hops)``; an empty stage is an
-            error at construction.
+            env config's: each split is its own world) and ``tiers`` (difficulty tiers 1-5, see
+            :data:`TIER_STAGES`). Each stage's tasks are
+            ``env.unwrapped.bundle.tasks.select(split, task_types, hops)`` of those tiers; an
+            empty stage is an error at construction.
         promote_at: move to the next stage when the success rate over the last ``window``
             finished episodes is ``>= promote_at``.
         demote_at: move back one stage when it is ``<= demote_at``.
@@ -137,9 +148,12 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
         types = stage.get("task_types") or config.task_types
         hops = stage.get("hops") or None
         tasks = base.bundle.tasks.select(split, tuple(types) if types else None, tuple(hops) if hops else None)
+        tiers = stage.get("tiers")
+        if tiers:
+            tasks = [task for task in tasks if tier_of(task) in set(tiers)]
         if not tasks:
             raise ValueError(f"stage {index} {dict(stage)} selects no task (split={split!r}, "
-                             f"task_types={types}, hops={hops}); widen it or build a larger world")
+                             f"task_types={types}, hops={hops}, tiers={tiers}); widen it or build a larger world")
         return [task.task_key for task in tasks]
 
     @property

@@ -19,9 +19,10 @@ from adversary import SMALL, a_name, access, answer, make, search
 from searchgym.envs.config import spec_files
 
 REPO = Path(__file__).resolve().parents[2]
-# The dense engines load a sentence-transformers model (seconds): slow lane.
-_DENSE = {"SearchQA-Dense-v0", "SearchQA-Hybrid-v0"}
-FAST_IDS = [pytest.param(env_id, marks=pytest.mark.slow) if env_id in _DENSE else env_id
+# The dense engines load a sentence-transformers model (seconds), and the deep-research specs
+# spend tens of seconds generating their tasks: slow lane.
+_SLOW = {"SearchQA-Dense-v0", "SearchQA-Hybrid-v0", "SearchQA-Hard-v0", "SearchQA-Open-v0"}
+FAST_IDS = [pytest.param(env_id, marks=pytest.mark.slow) if env_id in _SLOW else env_id
             for env_id in sorted(set(spec_files()) - {"SearchQA-SimLLM-v0"})]
 
 
