@@ -139,11 +139,15 @@ def test_curves_have_their_own_axes(tmp_path):
     assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
 
 
-def load_trainer():
-    spec = importlib.util.spec_from_file_location("train_curriculum", ROOT / "baselines" / "train_curriculum.py")
+def load_baseline(name: str = "train_curriculum"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "baselines" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_trainer():
+    return load_baseline("train_curriculum")
 
 
 @pytest.mark.slow
@@ -171,3 +175,15 @@ def test_the_curriculum_loop_logs_validates_checkpoints_and_resumes(tmp_path):
     assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("eval", 0), ("train", 0), ("train", 1),
                                                       ("eval", 2)]
     assert latest_checkpoint(out).step == 2
+    # The run's summary pairs the warm-start and final evaluations on the same tasks and counts
+    # the GRPO groups that carried no signal, from what the run logged.
+    summary = load_baseline("run_summary").main([str(out), "--output", str(tmp_path / "summary.json")])
+    assert summary["warm_start"]["file"] == "step-000000.json" and summary["final"]["file"] == "step-000002.json"
+    assert summary["paired"]["tasks"] == 2 == summary["warm_start"]["tasks"]
+    flips = summary["paired"]
+    assert flips["gained"] + flips["lost"] + flips["unchanged"] == 2
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    training = summary["training"]
+    assert training["steps"] == 2 and training["groups"] == sum(r["groups"] for r in train_rows) == 2
+    assert training["zero_variance_groups"] == sum(r["groups"] - r["signal_groups"] for r in train_rows)
+    assert json.loads((tmp_path / "summary.json").read_text())["paired"]["em"]["n"] == 2
