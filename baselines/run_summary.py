@@ -92,14 +92,14 @@ def render(summary: dict[str, Any]) -> str:
     warm, final, paired, train = summary["warm_start"], summary["final"], summary["paired"], summary["training"]
     em = paired["em"]
     lines = [
-        f"validation EM after warm start ({warm['file']}): {warm['em']:.3f} "
-        f"[{warm['em_ci'][0]:.3f}, {warm['em_ci'][1]:.3f}] on {warm['tasks']} tasks, F1 {warm['f1']:.3f}",
-        f"validation EM at the end ({final['file']}): {final['em']:.3f} "
-        f"[{final['em_ci'][0]:.3f}, {final['em_ci'][1]:.3f}] on {final['tasks']} tasks, F1 {final['f1']:.3f}",
-        f"paired difference (end - warm start) on {paired['tasks']} tasks: EM {em['difference']:+.3f} "
+        (f"validation EM after warm start ({warm['file']}): {warm['em']:.3f} "
+        f"[{warm['em_ci'][0]:.3f}, {warm['em_ci'][1]:.3f}] on {warm['tasks']} tasks, F1 {warm['f1']:.3f}"),
+        (f"validation EM at the end ({final['file']}): {final['em']:.3f} "
+        f"[{final['em_ci'][0]:.3f}, {final['em_ci'][1]:.3f}] on {final['tasks']} tasks, F1 {final['f1']:.3f}"),
+        (f"paired difference (end - warm start) on {paired['tasks']} tasks: EM {em['difference']:+.3f} "
         f"[{em['low']:+.3f}, {em['high']:+.3f}] ({'significant' if em['significant'] else 'not significant'}), "
         f"F1 {paired['f1']['difference']:+.3f} [{paired['f1']['low']:+.3f}, {paired['f1']['high']:+.3f}]; "
-        f"{paired['gained']} tasks gained, {paired['lost']} lost",
+        f"{paired['gained']} tasks gained, {paired['lost']} lost"),
     ]
     if train.get("steps"):
         lines.append(

@@ -12,8 +12,20 @@ import torch
 
 import searchgym  # noqa: F401
 from searchgym.llm.base import GenerationConfig
-from searchgym.training import RunLogger, latest_checkpoint, plot_training_curves, read_metrics, save_checkpoint
-from searchgym.training.reinforce import group_advantages, train_top_layers
+from searchgym.training import (
+    RunLogger,
+    latest_checkpoint,
+    plot_training_curves,
+    read_metrics,
+    save_checkpoint,
+)
+from searchgym.training.reinforce import (
+    action_log_prob,
+    episode_action_log_probs,
+    group_advantages,
+    policy_gradient_step,
+    train_top_layers,
+)
 from searchgym.training.rollouts import play_groups
 from searchgym.wrappers import compose_rewards
 from episodes import SMALL
@@ -128,6 +140,59 @@ def test_play_groups_runs_every_episode_of_a_step_in_one_call_per_turn():
     assert [e.reward for e in again] == [e.reward for e in episodes]
     with pytest.raises(ValueError, match="need 6 envs"):
         play_groups(policy, envs, keys + keys[:1], 2, config, seed=1, step=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_smollm2_policy(tmp_path_factory):
+    """A 3-layer random Llama behind SmolLM2's real tokenizer and chat template, loaded as a
+    :class:`TransformersGenerator` folder: the scoring code sees exactly what it sees in a run."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from searchgym.llm import TransformersGenerator, smollm2
+
+    folder = tmp_path_factory.mktemp("tiny-smollm2")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2.smollm2_model_dir(), local_files_only=True)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return TransformersGenerator(folder, device="cpu", dtype="float32", num_threads=1)
+
+
+def test_one_pass_per_episode_scores_every_turn_as_one_pass_per_turn_does(tiny_smollm2_policy):
+    """The policy-gradient update scores a whole episode in one forward pass; each turn's
+    log-probability must equal scoring that turn alone from its own context (and the reference
+    formula over the full logits), so the cheaper update is the same update."""
+    policy = tiny_smollm2_policy
+    envs = [compose_rewards(gym.make("SearchQA-v0", **SMALL), {"answer": 1.0, "format": 0.2}) for _ in range(2)]
+    keys = [task.task_key for task in envs[0].unwrapped.tasks[:2]]
+    episodes = play_groups(QuestionSearcher(), envs, keys, 1, GenerationConfig(max_new_tokens=8), seed=0, step=0)
+    for episode in episodes:
+        assert len(episode.turns) == 2
+        batched = episode_action_log_probs(policy, episode.turns, max_tokens=48)
+        single = [action_log_prob(policy, turn.messages, turn.action, 48) for turn in episode.turns]
+        assert torch.stack(batched).detach().numpy() == pytest.approx(torch.stack(single).detach().numpy(), abs=1e-3)
+        turn = episode.turns[-1]  # the reference: log-softmax over the full logits of context + action
+        context = policy.tokenizer(policy.render(turn.messages), add_special_tokens=False)["input_ids"]
+        target = policy.tokenizer(turn.action, add_special_tokens=False)["input_ids"]
+        logits = policy.model(torch.tensor([context + target])).logits[0, len(context) - 1 : -1]
+        reference = torch.log_softmax(logits, -1).gather(1, torch.tensor(target)[:, None]).sum()
+        assert single[-1].item() == pytest.approx(reference.item(), abs=1e-3)
+    # A token budget shorter than an action scores only its first tokens, in both paths.
+    short = episode_action_log_probs(policy, episodes[0].turns, max_tokens=3)
+    assert float(short[0]) == pytest.approx(float(action_log_prob(policy, episodes[0].turns[0].messages,
+                                                                  episodes[0].turns[0].action, 3)), abs=1e-4)
+    # The update counts every scored turn and moves the trainable weights.
+    trainable = train_top_layers(policy.model, 1)
+    before = [p.detach().clone() for p in trainable]
+    episodes[0].reward, episodes[1].reward = 1.0, 0.0
+    for episode in episodes:
+        episode.group = 0
+    update = policy_gradient_step(policy, torch.optim.SGD(trainable, lr=1e-2), episodes, max_tokens=48)
+    assert update["updated_turns"] == 4 and update["signal_groups"] == 1 and update["grad_norm"] > 0
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainable))
 
 
 def test_curves_have_their_own_axes(tmp_path):
