@@ -9,6 +9,8 @@ Reads a run folder (``metrics.jsonl``, ``config.json``, ``eval/step-*.json``) an
 * the training signal: the share of GRPO groups whose rollouts all earned the same reward (a
   zero-variance group has zero advantage and teaches nothing), the share of steps with no
   signal at all, and the mean train reward and EM over the first and the last ``--window`` steps;
+* why the wrong answers are wrong: how many had every gold evidence passage retrieved (the
+  policy read the answer and did not copy it) and how many never answered;
 * wall time per step (median and total) from the logged step durations.
 
 Why a script and not prose: every figure in ``baselines/README.md`` has to come from a script
@@ -43,8 +45,14 @@ def _em_with_interval(path: Path) -> dict[str, Any]:
     (episodes,) = load_episodes(path).values()
     hits = sum(float(e["em"]) >= 1.0 for e in episodes.values())
     low, high = wilson_interval(hits, len(episodes))
+    wrong = [e for e in episodes.values() if float(e["em"]) < 1.0]
     return {"file": path.name, "tasks": len(episodes), "em": hits / max(1, len(episodes)), "em_ci": [low, high],
-            "f1": float(np.mean([float(e["f1"]) for e in episodes.values()])) if episodes else 0.0}
+            "f1": float(np.mean([float(e["f1"]) for e in episodes.values()])) if episodes else 0.0,
+            # Why the wrong ones are wrong: the stating passage was retrieved (a reading failure)
+            # or not (a search failure), or the episode never answered.
+            "wrong": len(wrong),
+            "wrong_with_all_evidence": sum(float(e.get("evidence_recall", 0)) >= 1.0 for e in wrong),
+            "unanswered": sum(not e.get("answered", True) for e in wrong)}
 
 
 def _flips(first: Path, last: Path) -> dict[str, int]:
@@ -101,6 +109,9 @@ def render(summary: dict[str, Any]) -> str:
         f"F1 {paired['f1']['difference']:+.3f} [{paired['f1']['low']:+.3f}, {paired['f1']['high']:+.3f}]; "
         f"{paired['gained']} tasks gained, {paired['lost']} lost"),
     ]
+    for name, row in (("warm start", warm), ("end", final)):
+        lines.append(f"wrong answers at the {name}: {row['wrong']}, of which {row['wrong_with_all_evidence']} had all "
+                     f"gold evidence retrieved and {row['unanswered']} never answered")
     if train.get("steps"):
         lines.append(
             f"training: {train['steps']} steps, {train['zero_variance_groups']}/{train['groups']} groups with zero "

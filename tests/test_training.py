@@ -252,3 +252,5 @@ def test_the_curriculum_loop_logs_validates_checkpoints_and_resumes(tmp_path):
     assert training["steps"] == 2 and training["groups"] == sum(r["groups"] for r in train_rows) == 2
     assert training["zero_variance_groups"] == sum(r["groups"] - r["signal_groups"] for r in train_rows)
     assert json.loads((tmp_path / "summary.json").read_text())["paired"]["em"]["n"] == 2
+    final = summary["final"]
+    assert final["wrong"] == round(2 * (1 - final["em"])) >= final["wrong_with_all_evidence"]
