@@ -52,7 +52,10 @@ def _em_with_interval(path: Path) -> dict[str, Any]:
             # or not (a search failure), or the episode never answered.
             "wrong": len(wrong),
             "wrong_with_all_evidence": sum(float(e.get("evidence_recall", 0)) >= 1.0 for e in wrong),
-            "unanswered": sum(not e.get("answered", True) for e in wrong)}
+            "unanswered": sum(not e.get("answered", True) for e in wrong),
+            # A policy that learns the train tasks' answer types rather than reading shows up as
+            # a drift towards one answer shape (here: numbers) whatever the question asks.
+            "numeric_predictions": sum(str(e.get("prediction") or "").strip().isdigit() for e in episodes.values())}
 
 
 def _flips(first: Path, last: Path) -> dict[str, int]:
@@ -111,7 +114,8 @@ def render(summary: dict[str, Any]) -> str:
     ]
     for name, row in (("warm start", warm), ("end", final)):
         lines.append(f"wrong answers at the {name}: {row['wrong']}, of which {row['wrong_with_all_evidence']} had all "
-                     f"gold evidence retrieved and {row['unanswered']} never answered")
+                     f"gold evidence retrieved and {row['unanswered']} never answered; "
+                     f"{row['numeric_predictions']}/{row['tasks']} predictions are a bare number")
     if train.get("steps"):
         lines.append(
             f"training: {train['steps']} steps, {train['zero_variance_groups']}/{train['groups']} groups with zero "
