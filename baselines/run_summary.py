@@ -84,7 +84,6 @@ def training_signal(rows: list[dict[str, Any]], window: int) -> dict[str, Any]:
         "em_first": float(np.mean([r["em"] for r in head])), "em_last": float(np.mean([r["em"] for r in tail])),
         "seconds_per_step_median": float(np.median(seconds)) if seconds else None,
         "train_seconds_total": float(np.sum(seconds)) if seconds else None,
-        "eval_seconds_total": float(sum(float(r.get("seconds", 0)) for r in rows if r.get("kind") == "eval")),
     }
 
 
@@ -96,7 +95,14 @@ def summarize(run: Path, window: int = 20) -> dict[str, Any]:
             "evaluations": [_em_with_interval(path) for path in files],
             "paired": {"em": comparison["em"], "f1": comparison["f1"], "tasks": comparison["paired_tasks"],
                        **_flips(first, last)},
-            "training": training_signal(read_metrics(run / "metrics.jsonl"), window)}
+            "training": training_signal(read_metrics(run / "metrics.jsonl"), window),
+            # From the reports themselves: a resumed run's metrics may lack an evaluation row.
+            "validation_seconds_total": sum(_report_seconds(path) for path in files)}
+
+
+def _report_seconds(path: Path) -> float:
+    seconds = json.loads(path.read_text(encoding="utf-8")).get("seconds") or {}
+    return float(sum(seconds.values())) if isinstance(seconds, dict) else float(seconds)
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -123,7 +129,7 @@ def render(summary: dict[str, Any]) -> str:
             f"signal; train reward {train['reward_first']:.3f} -> {train['reward_last']:.3f} and train EM "
             f"{train['em_first']:.3f} -> {train['em_last']:.3f} (first vs last {train['window']} steps); "
             f"{train['seconds_per_step_median']:.1f} s per step (median), {train['train_seconds_total'] / 60:.1f} min "
-            f"of steps + {train['eval_seconds_total'] / 60:.1f} min of validation")
+            f"of steps + {summary['validation_seconds_total'] / 60:.1f} min of validation")
     return "\n".join(lines)
 
 
