@@ -182,8 +182,8 @@ def test_one_pass_per_episode_scores_every_turn_as_one_pass_per_turn_does(tiny_s
         assert single[-1].item() == pytest.approx(reference.item(), abs=1e-3)
     # A token budget shorter than an action scores only its first tokens, in both paths.
     short = episode_action_log_probs(policy, episodes[0].turns, max_tokens=3)
-    assert float(short[0]) == pytest.approx(float(action_log_prob(policy, episodes[0].turns[0].messages,
-                                                                  episodes[0].turns[0].action, 3)), abs=1e-4)
+    alone = action_log_prob(policy, episodes[0].turns[0].messages, episodes[0].turns[0].action, 3)
+    assert short[0].item() == pytest.approx(alone.item(), abs=1e-4)
     # The update counts every scored turn and moves the trainable weights.
     trainable = train_top_layers(policy.model, 1)
     before = [p.detach().clone() for p in trainable]
