@@ -12,8 +12,20 @@ import torch
 
 import searchgym  # noqa: F401
 from searchgym.llm.base import GenerationConfig
-from searchgym.training import RunLogger, latest_checkpoint, plot_training_curves, read_metrics, save_checkpoint
-from searchgym.training.reinforce import group_advantages, train_top_layers
+from searchgym.training import (
+    RunLogger,
+    latest_checkpoint,
+    plot_training_curves,
+    read_metrics,
+    save_checkpoint,
+)
+from searchgym.training.reinforce import (
+    action_log_prob,
+    episode_action_log_probs,
+    group_advantages,
+    policy_gradient_step,
+    train_top_layers,
+)
 from searchgym.training.rollouts import play_groups
 from searchgym.wrappers import compose_rewards
 from episodes import SMALL
@@ -130,6 +142,59 @@ def test_play_groups_runs_every_episode_of_a_step_in_one_call_per_turn():
         play_groups(policy, envs, keys + keys[:1], 2, config, seed=1, step=3)
 
 
+@pytest.fixture(scope="module")
+def tiny_smollm2_policy(tmp_path_factory):
+    """A 3-layer random Llama behind SmolLM2's real tokenizer and chat template, loaded as a
+    :class:`TransformersGenerator` folder: the scoring code sees exactly what it sees in a run."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from searchgym.llm import TransformersGenerator, smollm2
+
+    folder = tmp_path_factory.mktemp("tiny-smollm2")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2.smollm2_model_dir(), local_files_only=True)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return TransformersGenerator(folder, device="cpu", dtype="float32", num_threads=1)
+
+
+def test_one_pass_per_episode_scores_every_turn_as_one_pass_per_turn_does(tiny_smollm2_policy):
+    """The policy-gradient update scores a whole episode in one forward pass; each turn's
+    log-probability must equal scoring that turn alone from its own context (and the reference
+    formula over the full logits), so the cheaper update is the same update."""
+    policy = tiny_smollm2_policy
+    envs = [compose_rewards(gym.make("SearchQA-v0", **SMALL), {"answer": 1.0, "format": 0.2}) for _ in range(2)]
+    keys = [task.task_key for task in envs[0].unwrapped.tasks[:2]]
+    episodes = play_groups(QuestionSearcher(), envs, keys, 1, GenerationConfig(max_new_tokens=8), seed=0, step=0)
+    for episode in episodes:
+        assert len(episode.turns) == 2
+        batched = episode_action_log_probs(policy, episode.turns, max_tokens=48)
+        single = [action_log_prob(policy, turn.messages, turn.action, 48) for turn in episode.turns]
+        assert torch.stack(batched).detach().numpy() == pytest.approx(torch.stack(single).detach().numpy(), abs=1e-3)
+        turn = episode.turns[-1]  # the reference: log-softmax over the full logits of context + action
+        context = policy.tokenizer(policy.render(turn.messages), add_special_tokens=False)["input_ids"]
+        target = policy.tokenizer(turn.action, add_special_tokens=False)["input_ids"]
+        logits = policy.model(torch.tensor([context + target])).logits[0, len(context) - 1 : -1]
+        reference = torch.log_softmax(logits, -1).gather(1, torch.tensor(target)[:, None]).sum()
+        assert single[-1].item() == pytest.approx(reference.item(), abs=1e-3)
+    # A token budget shorter than an action scores only its first tokens, in both paths.
+    short = episode_action_log_probs(policy, episodes[0].turns, max_tokens=3)
+    alone = action_log_prob(policy, episodes[0].turns[0].messages, episodes[0].turns[0].action, 3)
+    assert short[0].item() == pytest.approx(alone.item(), abs=1e-4)
+    # The update counts every scored turn and moves the trainable weights.
+    trainable = train_top_layers(policy.model, 1)
+    before = [p.detach().clone() for p in trainable]
+    episodes[0].reward, episodes[1].reward = 1.0, 0.0
+    for episode in episodes:
+        episode.group = 0
+    update = policy_gradient_step(policy, torch.optim.SGD(trainable, lr=1e-2), episodes, max_tokens=48)
+    assert update["updated_turns"] == 4 and update["signal_groups"] == 1 and update["grad_norm"] > 0
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainable))
+
+
 def test_curves_have_their_own_axes(tmp_path):
     rows = [{"kind": "warm_start", "step": 0, "loss_per_epoch": [0.5, 0.2]}]
     rows += [{"kind": "train", "step": s, "reward": s / 10, "em": s / 20, "searches": 1, "invalid": 0.5, "loss": -s,
@@ -139,11 +204,15 @@ def test_curves_have_their_own_axes(tmp_path):
     assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
 
 
-def load_trainer():
-    spec = importlib.util.spec_from_file_location("train_curriculum", ROOT / "baselines" / "train_curriculum.py")
+def load_baseline(name: str = "train_curriculum"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "baselines" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_trainer():
+    return load_baseline("train_curriculum")
 
 
 @pytest.mark.slow
@@ -171,3 +240,17 @@ def test_the_curriculum_loop_logs_validates_checkpoints_and_resumes(tmp_path):
     assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("eval", 0), ("train", 0), ("train", 1),
                                                       ("eval", 2)]
     assert latest_checkpoint(out).step == 2
+    # The run's summary pairs the warm-start and final evaluations on the same tasks and counts
+    # the GRPO groups that carried no signal, from what the run logged.
+    summary = load_baseline("run_summary").main([str(out), "--output", str(tmp_path / "summary.json")])
+    assert summary["warm_start"]["file"] == "step-000000.json" and summary["final"]["file"] == "step-000002.json"
+    assert summary["paired"]["tasks"] == 2 == summary["warm_start"]["tasks"]
+    flips = summary["paired"]
+    assert flips["gained"] + flips["lost"] + flips["unchanged"] == 2
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    training = summary["training"]
+    assert training["steps"] == 2 and training["groups"] == sum(r["groups"] for r in train_rows) == 2
+    assert training["zero_variance_groups"] == sum(r["groups"] - r["signal_groups"] for r in train_rows)
+    assert json.loads((tmp_path / "summary.json").read_text())["paired"]["em"]["n"] == 2
+    final = summary["final"]
+    assert final["wrong"] == round(2 * (1 - final["em"])) >= final["wrong_with_all_evidence"]
