@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> None:
     body = (f"World of {cold['entities']:,} entities (schema `default`, seed {args.seed}), "
             f"{cold['passages']:,} passages, {cold['tasks']:,} tasks (`tasks_per_type={args.tasks_per_type}`).\n\n"
             f"{table}\n")
-    body += f"\nLoad average (1 min): {load_before[0]:.2f} before the cold build, {load_after[0]:.2f} after the last hit.\n"
+    body += (f"\nLoad average (1 min): {load_before[0]:.2f} before the cold build, "
+             f"{load_after[0]:.2f} after the last hit.\n")
     print(body)
     if not args.no_record:
+        arguments = argv if argv is not None else sys.argv[1:]
         append_results("Cache hits (bench_cache_hit.py)",
-                       "python benchmarks/" + " ".join([Path(__file__).name, *(argv if argv is not None else sys.argv[1:])]),
-                       body)
+                       "python benchmarks/" + " ".join([Path(__file__).name, *arguments]), body)
 
 
 if __name__ == "__main__":
