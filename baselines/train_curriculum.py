@@ -38,6 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import searchgym
+from searchgym.cache import atomic_write_text
 from searchgym.training import RunLogger, latest_checkpoint, plot_training_curves, save_checkpoint
 from searchgym.training.reinforce import behaviour_cloning_epoch, policy_gradient_step, train_top_layers
 from searchgym.training.rollouts import play_groups
@@ -269,10 +270,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     checkpoint = latest_checkpoint(args.out) if args.resume else None
     if args.resume and checkpoint is None:
         tqdm.write(f"--resume: no checkpoint in {args.out}; starting a new run")
+    history: list[dict[str, Any]] = []
     if checkpoint is not None:
-        check_resumable(json.loads((args.out / "config.json").read_text())["args"], config)
-    else:
-        (args.out / "config.json").write_text(json.dumps({"args": config, **provenance()}, indent=1))
+        saved = json.loads((args.out / "config.json").read_text())
+        check_resumable(saved["args"], config)
+        # the settings that may change on resume (--steps) did: the file says what the run is now
+        history = [*saved.get("history", []), {key: value for key, value in saved.items() if key != "history"}]
+    atomic_write_text(args.out / "config.json",
+                      json.dumps({"args": config, **provenance(), "history": history}, indent=1))
     torch.manual_seed(args.seed)
     policy = TransformersGenerator(checkpoint.model_dir if checkpoint else args.model, device=args.device,
                                    dtype="float32", batch_size=args.tasks * args.group_size,
@@ -301,7 +306,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             save(0)
         with tqdm(total=args.steps, initial=start, desc="RL steps", disable=not args.progress, file=sys.stderr) as bar:
             for step in range(start, args.steps):
-                if step == 0 or (args.eval_every and step % args.eval_every == 0):
+                due = step == 0 or (args.eval_every and step % args.eval_every == 0)
+                if due and not log.logged("eval", step):  # a resumed run keeps its checkpoint's evaluation
                     validate(args, policy, step, log)
                     plot_training_curves(log_rows(args.out), args.out / "curves.png")
                 row = log.log("train", step, train_step(args, policy, optimizer, envs, chooser, step))
@@ -312,7 +318,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                            f"signal groups {row['signal_groups']}/{row['groups']} | {row['seconds']} s")
                 if args.checkpoint_every and (step + 1) % args.checkpoint_every == 0:
                     save(step + 1)
-        if start < args.steps or checkpoint is None:
+        if not log.logged("eval", args.steps):
             validate(args, policy, args.steps, log)
             save(args.steps)
     finally:

@@ -64,6 +64,17 @@ def test_run_logger_writes_jsonl_and_tensorboard_and_resumes_cleanly(tmp_path):
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("train", 0), ("train", 1), ("train", 2)]
     assert rows[-1]["reward"] == 9.0
+    # Resuming at step 4, where the run evaluated its checkpoint: that evaluation stays, also in TensorBoard.
+    with RunLogger(tmp_path, resume_step=3) as log:
+        log.log("train", 3, {"reward": 0.3})
+        log.log("eval", 4, {"em": 0.5})
+    with RunLogger(tmp_path, resume_step=4) as log:
+        assert log.logged("eval", 4) and not log.logged("train", 4)
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in rows][-2:] == [("train", 3), ("eval", 4)]
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("eval/em")] == [(4, 0.5)]
 
 
 def test_checkpoints_are_atomic_pruned_and_restore_model_and_optimizer(tmp_path):
@@ -237,9 +248,12 @@ def test_the_curriculum_loop_logs_validates_checkpoints_and_resumes(tmp_path):
         trainer.main([*common, "--steps", "2", "--resume", "--lr", "1e-3"])
     trainer.main([*common, "--steps", "2", "--resume"])
     rows = read_metrics(out / "metrics.jsonl")
-    assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("eval", 0), ("train", 0), ("train", 1),
-                                                      ("eval", 2)]
+    # the evaluation at the resumed step measured the checkpoint's model: kept, not made again
+    assert [(r["kind"], r["step"]) for r in rows] == [("warm_start", 0), ("eval", 0), ("train", 0), ("eval", 1),
+                                                      ("train", 1), ("eval", 2)]
     assert latest_checkpoint(out).step == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["args"]["steps"] == 2 and [h["args"]["steps"] for h in config["history"]] == [1]
     # The run's summary pairs the warm-start and final evaluations on the same tasks and counts
     # the GRPO groups that carried no signal, from what the run logged.
     summary = load_baseline("run_summary").main([str(out), "--output", str(tmp_path / "summary.json")])

@@ -5,7 +5,9 @@ small enough to commit); TensorBoard and W&B are views of the same numbers. Ever
 ``{"kind": ..., "step": ..., **values}`` where ``kind`` names the stream (``train``, ``eval``,
 ``warm_start``) and becomes the TensorBoard tag prefix (``eval/em``). On resume the rows at or
 after the resumed step are dropped first, so a crash between a checkpoint and the next one never
-leaves the same step logged twice (TensorBoard gets the same ``purge_step``).
+leaves the same step logged twice (TensorBoard gets the same ``purge_step``) — except evaluations
+*at* the resumed step: they measured the very model the checkpoint holds, so they stay (and are
+written to TensorBoard again after its purge), and the trainer need not evaluate it twice.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return rows
+
+
+def _kept_on_resume(row: Mapping[str, Any], resume_step: int) -> bool:
+    step = int(row.get("step", 0))
+    return step < resume_step or row.get("kind") == "warm_start" or (row.get("kind") == "eval" and step == resume_step)
 
 
 def _scalars(values: Mapping[str, Any]) -> dict[str, float]:
@@ -72,13 +79,18 @@ class RunLogger:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "metrics.jsonl"
-        kept = []
+        kept: list[dict[str, Any]] = []
         if resume_step is not None and self.path.exists():
-            kept = [json.dumps(r, ensure_ascii=False) + "\n" for r in read_metrics(self.path)
-                    if int(r.get("step", 0)) < resume_step or r.get("kind") == "warm_start"]
-        atomic_write_lines(self.path, kept)
+            kept = [r for r in read_metrics(self.path) if _kept_on_resume(r, resume_step)]
+        atomic_write_lines(self.path, [json.dumps(r, ensure_ascii=False) + "\n" for r in kept])
+        self.rows_kept = kept
         self._handle = self.path.open("a", encoding="utf-8")
         self.tensorboard = self._open_tensorboard(resume_step) if tensorboard else None
+        if self.tensorboard is not None and resume_step is not None:
+            for row in kept:
+                if int(row.get("step", 0)) >= resume_step:  # purged from TensorBoard, kept here
+                    values = {key: value for key, value in row.items() if key not in ("kind", "step")}
+                    self._send_tensorboard(str(row["kind"]), int(row["step"]), values)
         self.wandb = self._open_wandb(config or {}, wandb_project) if _wandb_wanted(wandb) else None
 
     def _open_tensorboard(self, resume_step: int | None) -> Any:
@@ -104,13 +116,21 @@ class RunLogger:
         self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._handle.flush()
         scalars = _scalars(values)
-        if self.tensorboard is not None:
-            for key, value in scalars.items():
-                self.tensorboard.add_scalar(f"{kind}/{key}", value, int(step))
-            self.tensorboard.flush()
+        self._send_tensorboard(kind, int(step), values)
         if self.wandb is not None:
             self.wandb.log({f"{kind}/{key}": value for key, value in scalars.items()}, step=int(step))
         return row
+
+    def logged(self, kind: str, step: int) -> bool:
+        """Whether a row of ``kind`` at ``step`` survived the resume (so it need not be made again)."""
+        return any(row.get("kind") == kind and int(row.get("step", -1)) == step for row in self.rows_kept)
+
+    def _send_tensorboard(self, kind: str, step: int, values: Mapping[str, Any]) -> None:
+        if self.tensorboard is None:
+            return
+        for key, value in _scalars(values).items():
+            self.tensorboard.add_scalar(f"{kind}/{key}", value, step)
+        self.tensorboard.flush()
 
     def close(self) -> None:
         self._handle.close()
