@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from searchgym.corpus.realize import fix_number_agreement
 from searchgym.corpus.style import wording_defects
 from searchgym.resources import data_path
 from searchgym.world import SchemaError, load_schema, parse_schema
@@ -96,6 +97,11 @@ def test_unknown_schema_keys_are_errors_not_silently_ignored():
     "drejo was born. he died.",
     "Friends from in the larger cities described Drejo.",
     "Drejo is often wrote about in passing.",
+    "Over his career, Drejo has scored 1 goals.",
+    "Drejo has 1 career goals.",
+    "Old postcards devotes a chapter to Drejo.",
+    "The provincial archives is to be believed.",
+    "A travel diary spends a chapter to Drejo.",
 ])
 def test_each_known_defect_is_detected(text):
     assert wording_defects(text)
@@ -107,6 +113,9 @@ def test_each_known_defect_is_detected(text):
     "Which film stars both Ann Lee and Bo Ray?",
     "Born: 1936 · Height (cm): 179 · Occupation: architect.",
     "The Last Laeleir and The Last Liakix were released in 1993.",
+    "Drejo has scored 1 goal and 21 goals for the club, 1.5 goals a season.",
+    "Drejo is home to 1 million people; it ranks 1 on the list.",
+    "Old postcards devote a chapter to Drejo.",
 ])
 def test_clean_sentences_pass(text):
     assert wording_defects(text) == []
@@ -148,3 +157,15 @@ def test_a_type_can_have_its_own_narrative_for_a_section_it_shares(small_bundle)
     assert films
     city_only = re.compile(r"\b(?:streets|roads|paths) around\b|to newcomers|Postcards showing")
     assert not [text for text in films if city_only.search(text)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Drejo has scored 1 goals.", "Drejo has scored 1 goal."),
+    ("Drejo has 1 career goals and 1 trophies.", "Drejo has 1 career goal and 1 trophy."),
+    ("It is issued 1 times a year.", "It is issued 1 time a year."),
+    ("Drejo has scored 21 goals, 1.5 goals a season.", "Drejo has scored 21 goals, 1.5 goals a season."),
+    ("Drejo is home to 1 million people; it ranks 1 on the list.",
+     "Drejo is home to 1 million people; it ranks 1 on the list."),
+])
+def test_a_noun_after_the_number_one_is_singular(text, expected):
+    assert fix_number_agreement(text) == expected

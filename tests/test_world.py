@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -217,3 +218,19 @@ bridge_comparison = ["Which {type}'s {bridge} {predicate}: {a} or {b}?"]
 intersection = ["Which {type} {f1} and {f2}?"]
 intersection_same = ["Which {type} {f}?"]
 """
+
+
+@pytest.mark.parametrize("style, forms", [("film", ()), ("university", ()), ("organization", ()),
+                                          ("team", ("{w} Rovers", "Dynamo {w}", "Sporting {w} of {v}"))])
+def test_look_alike_names_change_a_drawn_word_never_a_word_of_the_form(style, forms):
+    """"Summer at X" once became "Summer an X", which the article fixer then rewrote in the text."""
+    from searchgym.world.names import NameGenerator, _form_words
+
+    names = NameGenerator(np.random.default_rng(3), similar_rate=0.5)
+    drawn = [names.new(style, forms) for _ in range(400)]
+    look_alikes = [(name, original) for name, _, original in drawn if original is not None]
+    assert len(look_alikes) > 100
+    fixed = _form_words("forms:" + "|".join(forms) if forms else style)
+    for name, original in look_alikes:
+        changed = [(a, b) for a, b in zip(name.split(), original.split()) if a != b]
+        assert len(changed) == 1 and changed[0][1] not in fixed, (name, original)

@@ -19,6 +19,7 @@ __all__ = [
     "capitalize_first",
     "decade_phrase",
     "fix_articles",
+    "fix_number_agreement",
     "format_value",
     "join_names",
     "possessive",
@@ -134,6 +135,40 @@ def fix_articles(text: str) -> str:
     return _A_AN.sub(replace, text)
 
 
+_ONE_THEN_NOUN = re.compile(r"(?<![\w.,])1 ([a-z]+ )?([a-z]{3,}s)\b")
+# a word between "1" and the noun that is not a modifier of it ("1 million people", "1 on the ...")
+_NOT_MODIFIER = frozenset({"on", "by", "in", "at", "of", "for", "to", "and", "or", "the", "a", "an", "per", "than",
+                           "million", "billion", "thousand", "hundred"})
+# words ending in "s" that are not plural nouns, or whose singular is not the rule's
+_NOT_PLURAL = frozenset({"was", "has", "does", "is", "this", "thus", "its", "plus", "across", "less", "unless",
+                         "series", "species", "news", "means", "always", "perhaps", "whereas", "various"})
+
+
+def _singular(word: str) -> str:
+    if word in _NOT_PLURAL or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    return word[:-1]
+
+
+def fix_number_agreement(text: str) -> str:
+    """Make a noun after the number 1 singular: "1 goals" becomes "1 goal", "1 league titles" "1 league title".
+
+    Templates are written once for every value ("{s} has scored {v} goals"), so agreement with the
+    value is settled here, after the value is known; "21 goals" and "1.5 goals" are left alone.
+    """
+    def singular(match: re.Match[str]) -> str:
+        modifier = match.group(1) or ""
+        if modifier.strip() in _NOT_MODIFIER:
+            return match.group(0)
+        return "1 " + modifier + _singular(match.group(2))
+
+    return _ONE_THEN_NOUN.sub(singular, text)
+
+
 def render(template: str, subject: Reference | None, mode: str, slots: dict[str, str]) -> str:
     """Fill ``template``: the first mention of the subject in ``mode``, later ones as pronouns.
 
@@ -154,4 +189,5 @@ def render(template: str, subject: Reference | None, mode: str, slots: dict[str,
             return subject.possessive(use) if pos else subject.nominative(use)
         return slots[slot]
 
-    return fix_articles(_SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), _SLOT.sub(fill, template)))
+    filled = _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), _SLOT.sub(fill, template))
+    return fix_number_agreement(fix_articles(filled))

@@ -2,7 +2,8 @@
 
 Each pattern is a defect seen in generated text at some point ("is located is located",
 "has X as its mentor of?", "stars A and stars B", "an university", "is a person listed in this
-encyclopedia", "friends from in the larger cities", "is often wrote about"); keeping them in one
+encyclopedia", "friends from in the larger cities", "is often wrote about", "has scored 1 goals", "Old postcards devotes a chapter", "spends a chapter
+to"); keeping them in one
 list means a new defect is fixed once and guarded forever.
 """
 
@@ -28,6 +29,13 @@ DEFECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "lower-case sentence start": re.compile(r"(?:^|[.!?] )[a-z]"),
     "stacked prepositions": re.compile(r"\bfrom (?:in|on|at) the\b"),
     "'wrote' as a participle": re.compile(r"\b(?:is|are|was|were|been|being) (?:\w+ )?wrote\b"),
+    "plural noun after the number 1": re.compile(
+        r"(?<![\w.,])1 (?!(?:million|billion|thousand|hundred|on|by|in|at|of|for|to|per|than) )(?:[a-z]+ )?"
+        r"(?!(?:was|has|does|is|this|thus|its|plus|across|less|series|species|news|means)\b)[a-z]{2,}(?<!ss|us|is)s\b"),
+    "plural source with a singular verb": re.compile(
+        r"\b(?:postcards|newspapers|records|archives|biographers|historians|reviewers|commentators|residents|scholars"
+        r"|journalists) (?:devotes|gives|dedicates|is|has|was|puts|mentions|describes|notes|says)\b", re.IGNORECASE),
+    "'spends' a part of a text 'to'": re.compile(r"\bspends (?:a chapter|several pages|a long passage) to\b"),
 }
 
 

@@ -21,7 +21,7 @@ from searchgym.cache import content_hash
 from searchgym.corpus.article import plan_article
 from searchgym.corpus.corpus import Corpus
 from searchgym.corpus.passages import MAX_PASSAGE_WORDS, MIN_PASSAGE_WORDS, opaque_doc_id, pack_article
-from searchgym.corpus.realize import format_value, join_names, render
+from searchgym.corpus.realize import fix_number_agreement, format_value, join_names, render
 from searchgym.types import Fact, Passage
 from searchgym.world.world import World
 
@@ -109,10 +109,11 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
         attribute_wording = wording.attributes[attribute]
         template = attribute_wording.roundup[int(rng.integers(len(attribute_wording.roundup)))]
         text = template.format(v=format_value(value), items=join_names([world.name(e) for e in entity_ids]))
-        text = _fill_roundup(text, attribute_wording.roundup_narrative, format_value(value), wording, rng)
+        text = fix_number_agreement(_fill_roundup(text, attribute_wording.roundup_narrative, format_value(value),
+                                                  wording, rng))
         passages.append(Passage(
             doc_id=opaque_doc_id(world.world_id, f"roundup/{attribute}/{value}", taken),
-            title=attribute_wording.roundup_title.format(v=format_value(value)),
+            title=fix_number_agreement(attribute_wording.roundup_title.format(v=format_value(value))),
             text=text,
             entity_id=None,
             section="Overview",

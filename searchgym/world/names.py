@@ -43,6 +43,16 @@ _FILM_FORMS = (
 )
 
 
+_FORMS_BY_STYLE = {"organization": _ORG_SUFFIXES, "university": _UNIVERSITY_FORMS, "film": _FILM_FORMS}
+
+
+def _form_words(style_key: str) -> frozenset[str]:
+    """The fixed words of a style's name forms ("Summer", "at"), which a look-alike keeps."""
+    forms = style_key.removeprefix("forms:").split("|") if style_key.startswith("forms:") \
+        else _FORMS_BY_STYLE.get(style_key, ())
+    return frozenset(word for form in forms for word in re.sub(r"\{\w+\}", " ", form).split())
+
+
 # A name that contains a list separator would make "A, B and C" ambiguous (and let a stuffed
 # answer look like a name), so generated names never contain one.
 LIST_SEPARATORS = re.compile(r"[,;/|&+:]|\b(?:and|or|nor|vs)\b", re.IGNORECASE)
@@ -129,12 +139,18 @@ class NameGenerator:
         return self.word(2, 4), ()
 
     def _look_alike(self, style: str) -> tuple[str, str] | None:
-        """One letter of an existing name of the same style changed: a deliberate distractor."""
+        """One letter of an existing name of the same style changed: a deliberate distractor.
+
+        Only a drawn word changes, never a word of the name's form ("Summer at X" must not become
+        "Summer an X": the article fixer would then rewrite the name in running text).
+        """
         pool = self._by_style.get(style)
         if not pool:
             return None
         original = pool[int(self._rng.integers(len(pool)))]
-        positions = [i for i, ch in enumerate(original) if ch.islower() and ch not in "aeiouy"]
+        fixed = _form_words(style)
+        positions = [match.start() + i for match in re.finditer(r"\S+", original) if match.group() not in fixed
+                     for i, ch in enumerate(match.group()) if ch.islower() and ch not in "aeiouy"]
         if not positions:
             return None
         position = positions[int(self._rng.integers(len(positions)))]
