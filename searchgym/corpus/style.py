@@ -2,9 +2,9 @@
 
 Each pattern is a defect seen in generated text at some point ("is located is located",
 "has X as its mentor of?", "stars A and stars B", "an university", "is a person listed in this
-encyclopedia", "friends from in the larger cities", "is often wrote about", "has scored 1 goals", "Old postcards devotes a chapter", "spends a chapter
-to"); keeping them in one
-list means a new defect is fixed once and guarded forever.
+encyclopedia", "friends from in the larger cities", "is often wrote about", "has scored 1 goals",
+"Old postcards devotes a chapter", "spends a chapter to"); keeping them in one list means a new
+defect is fixed once and guarded forever.
 """
 
 from __future__ import annotations
