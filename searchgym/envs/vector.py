@@ -5,7 +5,8 @@ faiss + a bi-encoder, a remote server) is much cheaper per query on a batch than
 single-query calls. :class:`~gymnasium.vector.SyncVectorEnv` steps its sub-envs one by one, so
 it issues one engine call per searching sub-env; :class:`BatchedSearchQAVectorEnv` parses all
 actions first, sends every query of every sub-env in one ``engine.search(queries, top_k)`` call,
-then finishes each sub-env's step with :meth:`SearchQAEnv.finish_step`. Identical queries of one
+then finishes each sub-env's step with :meth:`SearchQAEnv.finish_turn` (the sub-envs are shells
+over :class:`~searchgym.envs.episode.Episode`, which does the parsing, rendering and scoring). Identical queries of one
 step (the members of a GRPO group often open with the same search) are sent once and their hits
 handed to each sub-env. Everything else (action
 parsing, rewards, infos, turn budget) is the sub-env's own code, so results are identical to
@@ -66,10 +67,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from searchgym.envs.actions import ParsedAction
 from searchgym.envs.config import EnvConfig
+from searchgym.envs.episode import Turn, search_episodes
 from searchgym.envs.search_qa import SearchQAEnv
-from searchgym.search.base import SearchEngine, SearchError, is_contextual, search_in_contexts
+from searchgym.search.base import SearchEngine, SearchError
 from searchgym.types import Hit
 
 __all__ = ["BatchedSearchQAVectorEnv"]
@@ -215,7 +216,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         truncations = np.zeros(self.num_envs, dtype=np.bool_)
         env_infos: list[list[dict[str, Any]]] = [[] for _ in range(self.num_envs)]
 
-        pending: list[tuple[int, ParsedAction, slice | None]] = []
+        pending: list[tuple[int, Turn, slice | None]] = []
         queries: list[str] = []
         contexts: list[tuple[str, int]] = []
         for i, env in enumerate(self.envs):
@@ -228,20 +229,20 @@ class BatchedSearchQAVectorEnv(VectorEnv):
                     f"sub-env {i} has ended and autoreset_mode is DISABLED: reset it with "
                     "reset(options={'reset_mask': mask}) before stepping it again"
                 )
-            parsed = env.parse(actions[i])
+            turn = env.begin(actions[i])
             span = None
-            if parsed.kind == "search":
-                span = slice(len(queries), len(queries) + len(parsed.queries))
-                queries.extend(parsed.queries)
-                contexts.extend([env.search_context] * len(parsed.queries))
-            pending.append((i, parsed, span))
+            if turn.parsed.kind == "search":
+                span = slice(len(queries), len(queries) + len(turn.queries))
+                queries.extend(turn.queries)
+                contexts.extend([env.search_context] * len(turn.queries))
+            pending.append((i, turn, span))
 
         spans = [span for _, _, span in pending if span is not None]
         per_span = self._search_isolated(queries, contexts, spans)
-        for i, parsed, span in pending:
+        for i, turn, span in pending:
             env = self.envs[i]
             env_results = None if span is None else per_span[(span.start, span.stop)]
-            obs, reward, terminated, truncated, info = env.finish_step(parsed, actions[i], env_results)
+            obs, reward, terminated, truncated, info = env.finish_turn(turn, env_results)
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
             if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated or truncated):
                 env_infos[i].append({"final_obs": obs, "final_info": info})
@@ -275,31 +276,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         if not queries:
             return []
         self.engine_calls += 1
-        contextual = is_contextual(self.engine)
-        # Identical queries in one step (GRPO groups rolling out the same question often open
-        # with the same search) are sent once; context-dependent engines dedupe per context.
-        keys = list(zip(queries, contexts)) if contextual else queries
-        slot_of: dict[Any, int] = {}
-        slots: list[int] = []
-        unique_queries: list[str] = []
-        unique_contexts: list[tuple[str, int]] = []
-        for key, query, context in zip(keys, queries, contexts):
-            if key not in slot_of:
-                slot_of[key] = len(unique_queries)
-                unique_queries.append(query)
-                unique_contexts.append(context)
-            slots.append(slot_of[key])
-        try:
-            results = search_in_contexts(self.engine, unique_queries, self.top_k, unique_contexts)
-        except Exception as error:  # noqa: BLE001 - a backend failure is an observation
-            return error
-        if not isinstance(results, list) or len(results) != len(unique_queries):
-            return SearchError(
-                f"engine {self.engine.name!r} returned {len(results) if isinstance(results, list) else results!r:.80} "
-                f"result lists for {len(unique_queries)} queries"
-            )
-        self.unique_queries += len(unique_queries)
-        return [list(results[slot]) for slot in slots]
+        results, sent = search_episodes(self.engine, queries, contexts, self.top_k)
+        self.unique_queries += sent
+        return results
 
     def _search_isolated(
         self, queries: list[str], contexts: list[tuple[str, int]], spans: list[slice]

@@ -65,7 +65,7 @@ class SearchGymTRLEnv:
     def reset(self, **kwargs: Any) -> str:
         """Start the episode of a dataset row (``task_key`` column; a random task without one)."""
         source = kwargs.get("data_source")
-        config = self.session.env.config
+        config = self.session.config
         if source is not None and str(source).removeprefix("searchgym/") != config.id:
             raise ValueError(f"row data_source {source!r} does not match this environment ({config.id!r})")
         prompt = self.session.start(kwargs.get("task_key"))
