@@ -91,6 +91,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         autoreset_mode: see the module doc; an :class:`AutoresetMode` or its string value.
         max_episode_steps: Gymnasium's name for the turn budget; when given it overrides
             ``max_turns`` (``gym.make_vec`` passes it only if the registered spec sets it).
+        task_sampler: a curriculum (:class:`~searchgym.curricula.TaskSampler`: ``sample()`` /
+            ``observe(info)``) that picks the task of every reset and autoreset not given one
+            explicitly, and is fed the last info of every finished episode.
         **overrides: any :class:`EnvConfig` field, applied to every sub-env.
 
     Attributes:
@@ -112,6 +115,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         engine: SearchEngine | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
+        task_sampler: Any = None,
         **overrides: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -134,6 +138,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         self.top_k = first.config.top_k
         self.engine_calls = 0
         self.unique_queries = 0
+        self.task_sampler = task_sampler
 
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.single_observation_space = first.observation_space
@@ -160,10 +165,12 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         if seed is not None:  # also seed the vector env's own RNG, as VectorEnv.reset does
             super().reset(seed=seeds[0])
         env_infos: list[tuple[int, dict[str, Any]]] = []
+        if self.task_sampler is not None and seed is not None and hasattr(self.task_sampler, "seed"):
+            self.task_sampler.seed(seeds[0])
         for i, env in enumerate(self.envs):
             if not mask[i]:
                 continue
-            self._observations[i], info = env.reset(seed=seeds[i], options=per_env[i])
+            self._observations[i], info = env.reset(seed=seeds[i], options=self._sampled(per_env[i]))
             self._autoreset_envs[i] = False
             self._was_reset[i] = True
             env_infos.append((i, info))
@@ -222,7 +229,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         for i, env in enumerate(self.envs):
             if self._autoreset_envs[i]:
                 if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-                    self._observations[i], info = env.reset()
+                    self._observations[i], info = env.reset(options=self._sampled(None))
                     env_infos[i].append(info)
                     continue
                 raise RuntimeError(
@@ -244,9 +251,11 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             env_results = None if span is None else per_span[(span.start, span.stop)]
             obs, reward, terminated, truncated, info = env.finish_turn(turn, env_results)
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+            if self.task_sampler is not None and (terminated or truncated):
+                self.task_sampler.observe(info)
             if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated or truncated):
                 env_infos[i].append({"final_obs": obs, "final_info": info})
-                obs, info = env.reset()
+                obs, info = env.reset(options=self._sampled(None))
             self._observations[i] = obs
             env_infos[i].append(info)
 
@@ -254,6 +263,12 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         done = np.logical_or(terminations, truncations)
         self._autoreset_envs = done if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros_like(done)
         return tuple(self._observations), rewards, terminations, truncations, infos
+
+    def _sampled(self, options: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A sub-env's reset options with the curriculum's task when none is given explicitly."""
+        if self.task_sampler is None or (options and ("task_key" in options or "task_index" in options)):
+            return options
+        return {**(options or {}), "task_key": self.task_sampler.sample()}
 
     def _check_actions(self, actions: Sequence[Any]) -> list[Any]:
         if not self._was_reset.all():
@@ -375,13 +390,14 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             "snapshots": [env.snapshot() for env in self.envs], "observations": list(self._observations),
             "autoreset_envs": self._autoreset_envs.copy(), "was_reset": self._was_reset.copy(),
             "engine_calls": self.engine_calls, "unique_queries": self.unique_queries,
-            "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
+            "task_sampler": self.task_sampler, "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
             "spec": getattr(self, "spec", None),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         type(self).__init__(self, state["num_envs"], state["config"], render_mode=state["render_mode"],
-                            engine=state["engine"], autoreset_mode=state["autoreset_mode"])
+                            engine=state["engine"], autoreset_mode=state["autoreset_mode"],
+                            task_sampler=state.get("task_sampler"))
         for env, snapshot in zip(self.envs, state["snapshots"]):
             env.restore(snapshot)
         self._observations = list(state["observations"])
