@@ -23,12 +23,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from searchgym.envs.task_pool import served_tasks
-from searchgym.wrappers.sampler import AdaptiveTaskSampler
+
+if TYPE_CHECKING:  # imported where used: searchgym.wrappers imports this module
+    from searchgym.wrappers.sampler import AdaptiveTaskSampler
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -152,7 +154,7 @@ class StageCurriculum:
     def for_env(cls, env: Any, stages: Sequence[Mapping[str, Any]] | None = None, **options: Any) -> StageCurriculum:
         """Stages over an env's tasks (``env``: a SearchQAEnv, wrapped or not, or a vector env);
         default stages: :data:`DEFAULT_STAGES` (by hops)."""
-        base = getattr(env, "envs", (env,))[0].unwrapped if hasattr(env, "envs") else env.unwrapped
+        base = env.envs[0].unwrapped if hasattr(env, "envs") else env.unwrapped
         stages = [dict(s) for s in (stages if stages is not None else DEFAULT_STAGES)]
         if not stages:
             raise ValueError("a stage curriculum needs at least one stage")
@@ -244,6 +246,8 @@ class AdaptiveCurriculum:
     @classmethod
     def for_env(cls, env: Any, *, repeat: int = 1, success_metric: str = "em",
                 success_threshold: float | None = 1.0, **sampler_options: Any) -> AdaptiveCurriculum:
+        from searchgym.wrappers.sampler import AdaptiveTaskSampler
+
         base = env.envs[0].unwrapped if hasattr(env, "envs") else env.unwrapped
         keys = [task.task_key for task in base.tasks]
         return cls(AdaptiveTaskSampler(keys, **sampler_options), repeat=repeat, success_metric=success_metric,

@@ -390,7 +390,8 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             "snapshots": [env.snapshot() for env in self.envs], "observations": list(self._observations),
             "autoreset_envs": self._autoreset_envs.copy(), "was_reset": self._was_reset.copy(),
             "engine_calls": self.engine_calls, "unique_queries": self.unique_queries,
-            "task_sampler": self.task_sampler, "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
+            "task_sampler": self.task_sampler,
+            "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
             "spec": getattr(self, "spec", None),
         }
 
