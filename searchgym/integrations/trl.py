@@ -58,6 +58,9 @@ class SearchGymTRLEnv:
         **overrides: :class:`~searchgym.envs.config.EnvConfig` fields (``world_size=...``).
     """
 
+    curriculum: Any = None  # class defaults: subclasses with their own session (OpenEnv) skip __init__
+    _observed = True
+
     def __init__(self, env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
                  curriculum: Any = None, **overrides: Any) -> None:
         self.session = ToolSession(env_id, prompt_style=prompt_style, **overrides)
