@@ -46,6 +46,7 @@ from searchgym.cache import atomic_write_lines
 from searchgym.cli_support import positive_int
 from searchgym.envs.config import EnvConfig, load_spec
 from searchgym.envs.prompts import render_prompt
+from searchgym.envs.task_pool import served_tasks
 from searchgym.types import Task
 
 __all__ = [
@@ -117,12 +118,8 @@ def spec_overrides(config: EnvConfig) -> dict[str, Any]:
 
 
 def _select(config: EnvConfig, bundle: WorldBundle) -> list[Task]:
-    """The env's task list for this config (same filter and order as ``SearchQAEnv.tasks``)."""
-    tasks = bundle.tasks.select(config.split, config.task_types, config.hops or None)
-    if not tasks:
-        raise ValueError(f"{config.id}: no task matches split={config.split!r}, task_types={config.task_types}, "
-                         f"hops={config.hops}")
-    return tasks
+    """The env's task list for this config (the rule ``SearchQAEnv.tasks`` uses)."""
+    return served_tasks(bundle, config)
 
 
 def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None,

@@ -104,3 +104,29 @@ def test_ray_vector_env_matches_the_batched_env(ray_cluster):
     finally:
         ray_env.close()
         local.close()
+
+
+def test_ray_vector_env_scores_the_spec_reward_composition(ray_cluster):
+    """The [reward] composition reaches the Ray actors: equal rewards and reward parts."""
+    from searchgym.distributed.vector_ray import RaySearchQAVectorEnv
+    from searchgym.envs.vector import BatchedSearchQAVectorEnv
+    from searchgym.wrappers.rewards import reward_table
+
+    table = reward_table({"answer": 1.0, "format": 0.2, "evidence": 0.5, "retrieval_cost": 1.0},
+                         answer={"metric": "f1"})
+    ray_env = RaySearchQAVectorEnv(2, envs_per_actor=1, actor_options={"num_cpus": 0.25}, reward_terms=table,
+                                   **SMALL)
+    local = BatchedSearchQAVectorEnv(2, reward_terms=table, **SMALL)
+    try:
+        ray_env.reset(seed=1)
+        local.reset(seed=1)
+        for actions in (["<think>a</think><search>x y</search>", "<search>"], ["<search>x y</search>"] * 2,
+                        ["<think>b</think><answer>x</answer>", "<answer>y</answer>"]):
+            out_r, out_l = ray_env.step(actions), local.step(actions)
+            np.testing.assert_array_equal(out_r[1], out_l[1])
+            for part in out_l[4]["reward_parts"]:
+                if not part.startswith("_"):
+                    np.testing.assert_array_equal(out_r[4]["reward_parts"][part], out_l[4]["reward_parts"][part])
+    finally:
+        ray_env.close()
+        local.close()

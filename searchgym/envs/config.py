@@ -22,6 +22,7 @@ from searchgym.tasks import ALL_TASK_TYPES, SPLITS, TASK_TYPES, TaskOptions
 
 REWARDS = ("em", "f1", "substring_em")
 _SECTIONS = ("world", "corpus", "tasks", "env", "engine_options")
+_TABLES = {"engine_options": "engine_options", "reward": "reward_terms"}  # TOML table -> field
 
 
 class SpecError(ValueError):
@@ -70,6 +71,9 @@ class EnvConfig:
     nondeterministic: bool = False
     # [engine_options]
     engine_options: dict[str, Any] = field(default_factory=dict)
+    # [reward]: the reward composition the env itself scores (searchgym.wrappers.reward_compose);
+    # empty: the built-in outcome reward ``reward`` alone
+    reward_terms: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = [
@@ -87,6 +91,7 @@ class EnvConfig:
              f"a non-empty subset of {ALL_TASK_TYPES}"),
             (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
             (isinstance(self.engine_options, dict), "engine_options", "a table"),
+            (isinstance(self.reward_terms, dict), "reward_terms", "a [reward] table"),
         ]
         for ok, key, expected in checks:
             if not ok:
@@ -99,6 +104,10 @@ class EnvConfig:
             if not 0.0 <= self.abstain_penalty <= 10.0:
                 raise ValueError(f"abstain_penalty={self.abstain_penalty!r} is invalid; expected in [0, 10]")
             check_abstention(self.unanswerable_share, self.abstain_penalty)
+            if self.reward_terms:
+                from searchgym.wrappers.reward_compose import normalize_reward_table
+
+                object.__setattr__(self, "reward_terms", normalize_reward_table(self.reward_terms))
         except ValueError as error:
             raise SpecError(f"{self.id}: {error}") from error
 
@@ -172,8 +181,10 @@ def parse_spec(text: str, *, origin: str = "<string>") -> EnvConfig:
         raise SpecError(f"{origin}: not valid TOML: {error}") from error
     flat: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "engine_options":
-            flat[key] = dict(value)
+        if key in _TABLES:
+            if not isinstance(value, dict):
+                raise SpecError(f"{origin}: [{key}] must be a table")
+            flat[_TABLES[key]] = dict(value)
         elif key in _SECTIONS:
             if not isinstance(value, dict):
                 raise SpecError(f"{origin}: [{key}] must be a table")

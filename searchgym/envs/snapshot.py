@@ -33,7 +33,7 @@ from searchgym.search.base import restore_state, set_context, snapshot_state
 if TYPE_CHECKING:
     from searchgym.bundle import WorldBundle
     from searchgym.envs.config import EnvConfig
-    from searchgym.envs.episode import EpisodeState
+    from searchgym.envs.episode_state import EpisodeState
 
 __all__ = ["EnvSnapshot", "SnapshotMixin"]
 
@@ -47,6 +47,8 @@ class EnvSnapshot:
     np_random_seed: int | None
     group_seed: int
     engine_state: Any  # whatever the engine's snapshot_state() returned, or None
+    rewards_state: Any = None  # the spec's reward terms' per-episode state, or None
+    total_reward: float = 0.0  # the episode's reward so far
 
 
 class SnapshotMixin:
@@ -62,6 +64,8 @@ class SnapshotMixin:
         group_seed: int
         spec: Any
         _state: EpisodeState | None
+        episode: Any  # Episode | None
+        rewards: Any  # RewardComposition | None
 
         def __init__(self, config: EnvConfig, *, render_mode: str | None = None, engine: Any = None) -> None: ...
 
@@ -75,6 +79,8 @@ class SnapshotMixin:
             np_random_seed=self._np_random_seed,
             group_seed=self.group_seed,
             engine_state=snapshot_state(self.engine, list(state.retrieved) if state is not None else []),
+            rewards_state=None if self.rewards is None else self.rewards.snapshot(),
+            total_reward=0.0 if self.episode is None else self.episode.total_reward,
         )
 
     def restore(self, snapshot: EnvSnapshot) -> None:
@@ -86,10 +92,14 @@ class SnapshotMixin:
         if episode is not None and episode.task.world_id != self.bundle.world.world_id:
             raise ValueError(f"the snapshot's task belongs to world {episode.task.world_id}, "
                              f"not to this env's world {self.bundle.world.world_id}")
+        self.group_seed = snapshot.group_seed
         self._state = None if episode is None else episode.copy()
+        if self.episode is not None:
+            self.episode.total_reward = snapshot.total_reward
+        if self.rewards is not None and snapshot.rewards_state is not None:
+            self.rewards.restore(snapshot.rewards_state)
         self._np_random = copy.deepcopy(snapshot.np_random)
         self._np_random_seed = snapshot.np_random_seed
-        self.group_seed = snapshot.group_seed
         restored = snapshot.engine_state is not None and restore_state(self.engine, snapshot.engine_state)
         if not restored and self._state is not None:
             set_context(self.engine, self._state.task.task_key, self.group_seed)

@@ -5,7 +5,8 @@ faiss + a bi-encoder, a remote server) is much cheaper per query on a batch than
 single-query calls. :class:`~gymnasium.vector.SyncVectorEnv` steps its sub-envs one by one, so
 it issues one engine call per searching sub-env; :class:`BatchedSearchQAVectorEnv` parses all
 actions first, sends every query of every sub-env in one ``engine.search(queries, top_k)`` call,
-then finishes each sub-env's step with :meth:`SearchQAEnv.finish_step`. Identical queries of one
+then finishes each sub-env's step with :meth:`SearchQAEnv.finish_turn` (the sub-envs are shells
+over :class:`~searchgym.envs.episode.Episode`, which does the parsing, rendering and scoring). Identical queries of one
 step (the members of a GRPO group often open with the same search) are sent once and their hits
 handed to each sub-env. Everything else (action
 parsing, rewards, infos, turn budget) is the sub-env's own code, so results are identical to
@@ -66,10 +67,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from searchgym.envs.actions import ParsedAction
 from searchgym.envs.config import EnvConfig
+from searchgym.envs.episode import Turn, search_episodes
 from searchgym.envs.search_qa import SearchQAEnv
-from searchgym.search.base import SearchEngine, SearchError, is_contextual, search_in_contexts
+from searchgym.search.base import SearchEngine, SearchError
 from searchgym.types import Hit
 
 __all__ = ["BatchedSearchQAVectorEnv"]
@@ -90,6 +91,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         autoreset_mode: see the module doc; an :class:`AutoresetMode` or its string value.
         max_episode_steps: Gymnasium's name for the turn budget; when given it overrides
             ``max_turns`` (``gym.make_vec`` passes it only if the registered spec sets it).
+        task_sampler: a curriculum (:class:`~searchgym.curricula.TaskSampler`: ``sample()`` /
+            ``observe(info)``) that picks the task of every reset and autoreset not given one
+            explicitly, and is fed the last info of every finished episode.
         **overrides: any :class:`EnvConfig` field, applied to every sub-env.
 
     Attributes:
@@ -111,6 +115,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         engine: SearchEngine | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
+        task_sampler: Any = None,
         **overrides: Any,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -133,6 +138,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         self.top_k = first.config.top_k
         self.engine_calls = 0
         self.unique_queries = 0
+        self.task_sampler = task_sampler
 
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.single_observation_space = first.observation_space
@@ -159,10 +165,12 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         if seed is not None:  # also seed the vector env's own RNG, as VectorEnv.reset does
             super().reset(seed=seeds[0])
         env_infos: list[tuple[int, dict[str, Any]]] = []
+        if self.task_sampler is not None and seed is not None and hasattr(self.task_sampler, "seed"):
+            self.task_sampler.seed(seeds[0])
         for i, env in enumerate(self.envs):
             if not mask[i]:
                 continue
-            self._observations[i], info = env.reset(seed=seeds[i], options=per_env[i])
+            self._observations[i], info = env.reset(seed=seeds[i], options=self._sampled(per_env[i]))
             self._autoreset_envs[i] = False
             self._was_reset[i] = True
             env_infos.append((i, info))
@@ -215,37 +223,39 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         truncations = np.zeros(self.num_envs, dtype=np.bool_)
         env_infos: list[list[dict[str, Any]]] = [[] for _ in range(self.num_envs)]
 
-        pending: list[tuple[int, ParsedAction, slice | None]] = []
+        pending: list[tuple[int, Turn, slice | None]] = []
         queries: list[str] = []
         contexts: list[tuple[str, int]] = []
         for i, env in enumerate(self.envs):
             if self._autoreset_envs[i]:
                 if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-                    self._observations[i], info = env.reset()
+                    self._observations[i], info = env.reset(options=self._sampled(None))
                     env_infos[i].append(info)
                     continue
                 raise RuntimeError(
                     f"sub-env {i} has ended and autoreset_mode is DISABLED: reset it with "
                     "reset(options={'reset_mask': mask}) before stepping it again"
                 )
-            parsed = env.parse(actions[i])
+            turn = env.begin(actions[i])
             span = None
-            if parsed.kind == "search":
-                span = slice(len(queries), len(queries) + len(parsed.queries))
-                queries.extend(parsed.queries)
-                contexts.extend([env.search_context] * len(parsed.queries))
-            pending.append((i, parsed, span))
+            if turn.parsed.kind == "search":
+                span = slice(len(queries), len(queries) + len(turn.queries))
+                queries.extend(turn.queries)
+                contexts.extend([env.search_context] * len(turn.queries))
+            pending.append((i, turn, span))
 
         spans = [span for _, _, span in pending if span is not None]
         per_span = self._search_isolated(queries, contexts, spans)
-        for i, parsed, span in pending:
+        for i, turn, span in pending:
             env = self.envs[i]
             env_results = None if span is None else per_span[(span.start, span.stop)]
-            obs, reward, terminated, truncated, info = env.finish_step(parsed, actions[i], env_results)
+            obs, reward, terminated, truncated, info = env.finish_turn(turn, env_results)
             rewards[i], terminations[i], truncations[i] = reward, terminated, truncated
+            if self.task_sampler is not None and (terminated or truncated):
+                self.task_sampler.observe(info)
             if self.autoreset_mode == AutoresetMode.SAME_STEP and (terminated or truncated):
                 env_infos[i].append({"final_obs": obs, "final_info": info})
-                obs, info = env.reset()
+                obs, info = env.reset(options=self._sampled(None))
             self._observations[i] = obs
             env_infos[i].append(info)
 
@@ -253,6 +263,12 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         done = np.logical_or(terminations, truncations)
         self._autoreset_envs = done if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros_like(done)
         return tuple(self._observations), rewards, terminations, truncations, infos
+
+    def _sampled(self, options: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A sub-env's reset options with the curriculum's task when none is given explicitly."""
+        if self.task_sampler is None or (options and ("task_key" in options or "task_index" in options)):
+            return options
+        return {**(options or {}), "task_key": self.task_sampler.sample()}
 
     def _check_actions(self, actions: Sequence[Any]) -> list[Any]:
         if not self._was_reset.all():
@@ -275,31 +291,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         if not queries:
             return []
         self.engine_calls += 1
-        contextual = is_contextual(self.engine)
-        # Identical queries in one step (GRPO groups rolling out the same question often open
-        # with the same search) are sent once; context-dependent engines dedupe per context.
-        keys = list(zip(queries, contexts)) if contextual else queries
-        slot_of: dict[Any, int] = {}
-        slots: list[int] = []
-        unique_queries: list[str] = []
-        unique_contexts: list[tuple[str, int]] = []
-        for key, query, context in zip(keys, queries, contexts):
-            if key not in slot_of:
-                slot_of[key] = len(unique_queries)
-                unique_queries.append(query)
-                unique_contexts.append(context)
-            slots.append(slot_of[key])
-        try:
-            results = search_in_contexts(self.engine, unique_queries, self.top_k, unique_contexts)
-        except Exception as error:  # noqa: BLE001 - a backend failure is an observation
-            return error
-        if not isinstance(results, list) or len(results) != len(unique_queries):
-            return SearchError(
-                f"engine {self.engine.name!r} returned {len(results) if isinstance(results, list) else results!r:.80} "
-                f"result lists for {len(unique_queries)} queries"
-            )
-        self.unique_queries += len(unique_queries)
-        return [list(results[slot]) for slot in slots]
+        results, sent = search_episodes(self.engine, queries, contexts, self.top_k)
+        self.unique_queries += sent
+        return results
 
     def _search_isolated(
         self, queries: list[str], contexts: list[tuple[str, int]], spans: list[slice]
@@ -396,13 +390,15 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             "snapshots": [env.snapshot() for env in self.envs], "observations": list(self._observations),
             "autoreset_envs": self._autoreset_envs.copy(), "was_reset": self._was_reset.copy(),
             "engine_calls": self.engine_calls, "unique_queries": self.unique_queries,
+            "task_sampler": self.task_sampler,
             "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
             "spec": getattr(self, "spec", None),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         type(self).__init__(self, state["num_envs"], state["config"], render_mode=state["render_mode"],
-                            engine=state["engine"], autoreset_mode=state["autoreset_mode"])
+                            engine=state["engine"], autoreset_mode=state["autoreset_mode"],
+                            task_sampler=state.get("task_sampler"))
         for env, snapshot in zip(self.envs, state["snapshots"]):
             env.restore(snapshot)
         self._observations = list(state["observations"])

@@ -98,7 +98,7 @@ class SearchGymSkyRLEnv(_Base):
         if extras.get("max_turns") is not None:
             overrides["max_turns"] = int(extras["max_turns"])
         self.session = ToolSession(str(env_id), **overrides)
-        self.max_turns = self.session.env.config.max_turns
+        self.max_turns = self.session.config.max_turns
         self.session.start(self.task_key)
         self.turns = 0
 

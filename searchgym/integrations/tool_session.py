@@ -20,9 +20,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import gymnasium as gym
+
+from searchgym.envs.config import EnvConfig
+from searchgym.envs.episode import episode_metrics
 from searchgym.envs.search_qa import SearchQAEnv
 from searchgym.llm.chat_template import HERMES_TOOL_CALL, hermes_tool_calls
 
@@ -34,6 +38,7 @@ __all__ = [
     "hermes_tool_calls",
     "make_env",
     "strip_observations",
+    "transcript_actions",
     "unwrap_information",
 ]
 
@@ -83,6 +88,18 @@ def strip_observations(text: str) -> str:
     return _OBSERVATION_RE.sub(" ", text)
 
 
+def transcript_actions(text: str) -> list[str]:
+    """The agent's turns in a finished transcript (a verl ``solution_str``): the text between
+    observation blocks (``<information>`` / ``<tool_response>``), one action per turn, in order.
+
+    Replaying them through a :class:`ToolSession` scores the transcript on the env's one scoring
+    path: a turn of Search-R1 tags is parsed as the env parses a tag action, a turn holding Hermes
+    ``<tool_call>`` blocks runs its call, and retrieved text is never an action.
+    """
+    turns = [segment.strip() for segment in _OBSERVATION_RE.split(text)[::2]]
+    return [turn for turn in turns if turn]
+
+
 def extract_final_answer(text: str) -> str | None:
     """The agent's final answer in a transcript: the LAST ``<answer>…</answer>`` or
     ``answer`` tool call written by the agent, ignoring anything inside ``<information>`` or
@@ -109,17 +126,27 @@ def extract_final_answer(text: str) -> str | None:
 
 
 class ToolSession:
-    """One episode at a time over a private :class:`SearchQAEnv`.
+    """One episode at a time over a private :class:`SearchQAEnv`, wrappers included.
 
     Args:
         env_id: bundled env id or spec path (``data_source`` of exported rows).
-        env: an already built env to drive instead (its overrides are then fixed).
-        **overrides: :class:`~searchgym.envs.config.EnvConfig` fields.
+        env: an already built env to drive instead, wrapped or not (its overrides are then
+            fixed). Its wrappers stay: a reward or curriculum wrapper scores and picks tasks
+            here exactly as in a gymnasium loop.
+        wrappers: callables ``env -> wrapped env`` applied, in order, to the env this session
+            builds (as ``gym.make_vec(wrappers=...)``).
+        **overrides: :class:`~searchgym.envs.config.EnvConfig` fields; ``reward_terms`` (a
+            ``[reward]`` table) makes the env itself score that composition.
     """
 
-    def __init__(self, env_id: str = DEFAULT_ENV_ID, *, env: SearchQAEnv | None = None, **overrides: Any) -> None:
+    def __init__(self, env_id: str = DEFAULT_ENV_ID, *, env: gym.Env | None = None,
+                 wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (), **overrides: Any) -> None:
         self.env_id = env_id
-        self.env: SearchQAEnv = env.unwrapped if env is not None else make_env(env_id, **overrides)  # type: ignore[assignment]
+        built: gym.Env = env if env is not None else make_env(env_id, **overrides)
+        for wrapper in wrappers:
+            built = wrapper(built)
+        self.env = built
+        self.base: SearchQAEnv = built.unwrapped  # type: ignore[assignment]
         self.prompt: str | None = None
         self.last_info: dict[str, Any] = {}
         self.total_reward = 0.0
@@ -150,11 +177,12 @@ class ToolSession:
             if calls:
                 action = calls[0] if len(calls) == 1 else {"role": "assistant", "content": None, "tool_calls": [
                     {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
-        observation, reward, terminated, truncated, info = self.env.step(action)
+        observation, raw_reward, terminated, truncated, info = self.env.step(action)
+        reward = float(raw_reward)
         self.total_reward += reward
-        self.done = terminated or truncated
+        self.done = bool(terminated or truncated)
         self.last_info = info
-        return observation, reward, terminated, truncated, info
+        return str(observation), reward, bool(terminated), bool(truncated), info
 
     def call(self, name: str, arguments: Mapping[str, Any]) -> str:
         """Run one tool call; return its observation, or a short note after an answer."""
@@ -177,30 +205,27 @@ class ToolSession:
 
     # -- results --------------------------------------------------------------------------
     @property
+    def config(self) -> EnvConfig:
+        """The config of the env this session drives."""
+        return self.base.config
+
+    @property
     def task_key(self) -> str | None:
         return self.last_info.get("task_key")
 
     @property
     def reward(self) -> float:
-        """The episode's reward so far (the env's outcome reward: EM by default)."""
+        """The episode's reward so far: the sum of step rewards through the env's wrappers (the
+        env's own reward: EM by default, or its spec's ``[reward]`` composition)."""
         return float(self.total_reward)
 
     def metrics(self) -> dict[str, float]:
-        """Numeric per-episode metrics (SkyRL ``get_metrics``, verifiers metrics, logs)."""
-        info = self.last_info
-        if not info:
+        """Numeric per-episode metrics (SkyRL ``get_metrics``, verifiers metrics, logs): the
+        episode core's :data:`~searchgym.envs.episode.EPISODE_METRIC_KEYS` with this session's
+        reward (the total through any wrappers); empty before :meth:`start`."""
+        if not self.last_info:
             return {}
-        return {
-            "reward": self.reward,
-            "em": float(info.get("em", 0.0)),
-            "f1": float(info.get("f1", 0.0)),
-            "evidence_recall": float(info.get("evidence_recall", 0.0)),
-            "turns": float(info.get("turn", 0)),
-            "num_searches": float(info.get("num_searches", 0)),
-            "num_accesses": float(info.get("num_accesses", 0)),
-            "num_invalid": float(info.get("num_invalid", 0)),
-            "answered": float(bool(info.get("answered", False))),
-        }
+        return episode_metrics(self.last_info, self.reward)
 
     def replay(self, task_key: str, actions: Sequence[Any]) -> float:
         """Start ``task_key`` and run ``actions`` until the episode ends; return the reward.

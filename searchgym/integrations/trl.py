@@ -58,17 +58,27 @@ class SearchGymTRLEnv:
         **overrides: :class:`~searchgym.envs.config.EnvConfig` fields (``world_size=...``).
     """
 
+    curriculum: Any = None  # class defaults: subclasses with their own session (OpenEnv) skip __init__
+    _observed = True
+
     def __init__(self, env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
-                 **overrides: Any) -> None:
+                 curriculum: Any = None, **overrides: Any) -> None:
         self.session = ToolSession(env_id, prompt_style=prompt_style, **overrides)
+        self.curriculum = curriculum
+        self._observed = True
 
     def reset(self, **kwargs: Any) -> str:
-        """Start the episode of a dataset row (``task_key`` column; a random task without one)."""
+        """Start the episode of a dataset row (``task_key`` column). A row without one gets the
+        curriculum's next task (env-owned data, TRL#5903), or a random task without a curriculum."""
         source = kwargs.get("data_source")
-        config = self.session.env.config
+        config = self.session.config
         if source is not None and str(source).removeprefix("searchgym/") != config.id:
             raise ValueError(f"row data_source {source!r} does not match this environment ({config.id!r})")
-        prompt = self.session.start(kwargs.get("task_key"))
+        task_key = kwargs.get("task_key")
+        if task_key is None and self.curriculum is not None:
+            task_key = self.curriculum.sample()
+        prompt = self.session.start(task_key)
+        self._observed = False
         row_prompt = row_instruction(kwargs.get("prompt"))
         if row_prompt is not None and row_prompt != prompt:
             exported = kwargs.get("prompt_style")
@@ -113,7 +123,11 @@ class SearchGymTRLEnv:
         return self.session.answer(answer)
 
     def get_reward(self) -> float:
-        """The episode's reward (exact match by default; 0.0 without an answer)."""
+        """The episode's reward (exact match by default; 0.0 without an answer). TRL calls it once
+        per finished rollout, which is when the curriculum is fed the episode's result."""
+        if self.curriculum is not None and not self._observed and self.session.last_info:
+            self.curriculum.observe(self.session.last_info)
+            self._observed = True
         return self.session.reward
 
 
@@ -124,13 +138,19 @@ def row_instruction(prompt: Any) -> str | None:
     if isinstance(prompt, str):
         return prompt or None
     users = [m for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-    return str(users[-1].get("content") or "") if users else None
+    return str(users[-1].get("content") or "") or None if users else None
 
 
 def trl_environment_factory(env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
-                            **overrides: Any) -> Callable[[], SearchGymTRLEnv]:
-    """A zero-argument factory for ``GRPOTrainer(environment_factory=...)``."""
-    return functools.partial(SearchGymTRLEnv, env_id, prompt_style=prompt_style, **overrides)
+                            curriculum: Any = None, **overrides: Any) -> Callable[[], SearchGymTRLEnv]:
+    """A zero-argument factory for ``GRPOTrainer(environment_factory=...)``.
+
+    ``curriculum``: a :class:`~searchgym.curricula.TaskSampler` shared by every instance the
+    factory makes: rows without a ``task_key`` (a dataset of empty rows) get its tasks, and
+    every finished rollout feeds it. ``reward_terms=`` (a ``[reward]`` table) sets the reward.
+    """
+    return functools.partial(SearchGymTRLEnv, env_id, prompt_style=prompt_style, curriculum=curriculum,
+                             **overrides)
 
 
 def tool_capable_tokenizer(model: str | Path | None = None) -> tuple[Path, Any]:

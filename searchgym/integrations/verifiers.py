@@ -32,10 +32,10 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from searchgym.envs.observations import format_access, format_error, format_search_results
+from searchgym.envs.episode import run_search
+from searchgym.envs.rendering import render_access, render_failure, render_search
 from searchgym.export import task_records
 from searchgym.integrations.tool_session import DEFAULT_ENV_ID, EpisodeOver, ToolSession, make_env
-from searchgym.search.base import UnknownDocumentError
 
 __all__ = [
     "dataset_rows",
@@ -68,7 +68,7 @@ def make_tools(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> list[Callable[
     afterwards by :func:`score_messages`.
     """
     env = make_env(env_id, **overrides)
-    engine, config = env.engine, env.config
+    engine, config, bundle = env.engine, env.config, env.bundle
 
     def search(query: str) -> str:
         """Search the knowledge base for documents relevant to a query.
@@ -79,9 +79,11 @@ def make_tools(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> list[Callable[
         Returns:
             The top-ranked documents, each with its title, document id and text.
         """
-        results = engine.search([query], config.top_k)
-        return format_search_results(results, [query], max_doc_chars=config.max_doc_chars,
-                                     show_ids=config.show_doc_ids, wrap=False)
+        results = run_search(engine, [query], config.top_k)
+        if isinstance(results, Exception):
+            return render_failure("search", results, wrap=False).observation
+        return render_search(results, [query], engine=engine, max_doc_chars=config.max_doc_chars,
+                             show_ids=config.show_doc_ids, wrap=False).observation
 
     def access(doc_id: str) -> str:
         """Open one document by its id (as shown in search results) and read its full text.
@@ -92,11 +94,8 @@ def make_tools(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> list[Callable[
         Returns:
             The full text of the document.
         """
-        try:
-            passage = engine.access(doc_id.strip())
-        except UnknownDocumentError as missing:
-            return format_error(f"{missing}. Use a document id shown in search results.", wrap=False)
-        return format_access(passage, max_chars=4 * config.max_doc_chars, show_ids=config.show_doc_ids, wrap=False)
+        return render_access(doc_id.strip(), engine=engine, bundle=bundle, max_doc_chars=config.max_doc_chars,
+                             show_ids=config.show_doc_ids, wrap=False).observation
 
     def answer(answer: str) -> str:
         """Give the final answer to the question. This ends the episode.
@@ -295,7 +294,7 @@ if vf is not None:
 
         def register(self, mcp: Any) -> None:
             """Register the tools; ``access`` only where the env allows it (like ``make_tools``)."""
-            allow_access = self.session is None or self.session.env.config.allow_access
+            allow_access = self.session is None or self.session.config.allow_access
             for fn in (self.search, self.access, self.answer):
                 if fn.__name__ == "access" and not allow_access:
                     continue

@@ -46,27 +46,29 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
-from searchgym.envs.observations import (
-    format_access,
-    format_error,
-    format_search_results,
-)
+from searchgym.envs.episode import EPISODE_METRIC_KEYS, run_search
+from searchgym.envs.observations import format_error
+from searchgym.envs.rendering import render_access, render_failure, render_search
 from searchgym.envs.tools import tool_schemas
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,
     ToolSession,
-    extract_final_answer,
     make_env,
     unwrap_information,
 )
-from searchgym.metrics import exact_match, token_f1
+from searchgym.integrations.verl_config import search_tool_config, write_search_tool_config, write_yaml_config
+from searchgym.integrations.verl_reward import (
+    METRICS_FIELD,
+    compute_score,
+    compute_score_with_metrics,
+    episode_metrics,
+    ground_truth_answers,
+)
 from searchgym.search.base import SearchEngine
 
 __all__ = [
@@ -89,160 +91,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-#: ``agent_data.extra_fields`` key (hence reward ``extra_info`` key) holding a trajectory's metrics.
-METRICS_FIELD = "searchgym"
-#: Episode metrics always reported, in this order (verl stacks them per key across a batch, so
-#: every trajectory must report the same keys).
-EPISODE_METRIC_KEYS = ("reward", "em", "f1", "evidence_recall", "turns", "num_searches", "num_accesses",
-                       "num_invalid", "answered")
-
-
-def ground_truth_answers(ground_truth: Any) -> list[str]:
-    """Answers from verl's ``ground_truth``: ``{"target": [...]}``, a list/array, or a string."""
-    if isinstance(ground_truth, Mapping):
-        ground_truth = ground_truth.get("target", ground_truth.get("answers", ground_truth.get("answer")))
-    if ground_truth is None:
-        return []
-    if isinstance(ground_truth, (str, bytes)):
-        return [ground_truth.decode() if isinstance(ground_truth, bytes) else ground_truth]
-    if hasattr(ground_truth, "tolist"):  # numpy arrays from parquet
-        ground_truth = ground_truth.tolist()
-    if isinstance(ground_truth, Iterable):
-        return [str(item) for item in ground_truth]
-    return [str(ground_truth)]
-
-
-def compute_score(
-    data_source: str,
-    solution_str: str,
-    ground_truth: Any,
-    extra_info: Mapping[str, Any] | None = None,
-    *,
-    metric: str = "em",
-    format_score: float = 0.0,
-    **_: Any,
-) -> float:
-    """verl rule reward for a searchgym rollout.
-
-    Args:
-        data_source: the row's ``data_source`` (env id); not needed for scoring.
-        solution_str: the decoded response (may include tool responses / observations).
-        ground_truth: ``reward_model.ground_truth`` (``{"target": [answer, *aliases]}``).
-        extra_info: the row's ``extra_info`` (unused).
-        metric: ``em`` (default, as the env), ``f1`` or ``substring_em``.
-        format_score: reward for a well-formed but wrong answer (Search-R1's format shaping);
-            an episode without any answer always scores 0.0.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    prediction = extract_final_answer(solution_str or "")
-    if prediction is None:
-        return 0.0
-    # The env's anti-stuffing guard, with the candidates the row knows: its answers and the
-    # names in its question (a hedged "A B" on "A or B?" must not pay).
-    answers = ground_truth_answers(ground_truth)
-    question = (extra_info or {}).get("question") if isinstance(extra_info, Mapping) else None
-    candidates = CandidateIndex.from_texts(answers, question if isinstance(question, str) else None)
-    score = score_answer(prediction, answers, metric, candidates=candidates)[0]
-    if score <= 0.0:
-        return float(format_score)
-    return score
-
-
-def episode_metrics(session: ToolSession | None) -> dict[str, float]:
-    """A session's metrics with exactly :data:`EPISODE_METRIC_KEYS` (zeros before any step)."""
-    tracked = session.metrics() if session is not None else {}
-    return {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
-
-
-def compute_score_with_metrics(
-    data_source: str,
-    solution_str: str,
-    ground_truth: Any,
-    extra_info: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> dict[str, float]:
-    """:func:`compute_score` plus the env-tracked metrics of the trajectory's tool episode.
-
-    Why: verl logs every key of a dict-valued reward (``reward_extra_info``), so evidence recall,
-    searches and turns counted by the stateful tools show up in training/validation metrics.
-    The tools store them in ``extra_info["searchgym"]``; a trajectory that never called a tool
-    reports zeros (same keys for every row, as verl requires). ``em`` / ``reward`` / ``answered``
-    come from the transcript's answer here, since in tool mode the env never sees the answer.
-    """
-    score = compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
-    tracked = (extra_info or {}).get(METRICS_FIELD) or {}
-    metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
-    prediction = extract_final_answer(solution_str or "")
-    answers = ground_truth_answers(ground_truth)
-    metrics.update(reward=score, answered=float(prediction is not None),
-                   em=0.0 if prediction is None else float(exact_match(prediction, answers)),
-                   f1=0.0 if prediction is None else float(token_f1(prediction, answers)))
-    return {"score": score, **metrics}
-
-
-# --------------------------------------------------------------------------- tool configs
-
-
-def search_tool_config(
-    url: str = "http://127.0.0.1:8000",
-    *,
-    tool: str = "searchgym",
-    topk: int = 3,
-    timeout: int = 30,
-    num_workers: int = 120,
-    rate_limit: int = 120,
-    include_access: bool = True,
-    env_id: str = DEFAULT_ENV_ID,
-    overrides: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """verl ``tool_config_path`` content (a dict; :func:`write_search_tool_config` writes YAML).
-
-    ``url`` is the ``searchgym serve`` base url (``/retrieve`` is appended when missing).
-    ``tool="verl"`` configures verl's built-in ``SearchTool`` (search only);
-    ``tool="searchgym"`` configures this module's tools (search and, with ``include_access``,
-    access); ``overrides`` are the env overrides the dataset was exported with (the stateful
-    tools rebuild that env to track each row's episode).
-    """
-    base = url.rstrip("/")
-    retrieve = base if base.endswith("/retrieve") else base + "/retrieve"
-    search_schema = tool_schemas(allow_access=False, multi_query=True)[0]
-    if tool == "verl":
-        return {"tools": [{
-            "class_name": "verl.tools.search_tool.SearchTool",
-            "config": {"retrieval_service_url": retrieve, "num_workers": num_workers, "rate_limit": rate_limit,
-                       "timeout": timeout, "topk": topk, "type": "native"},
-            "tool_schema": search_schema,
-        }]}
-    if tool != "searchgym":
-        raise ValueError(f"tool must be 'searchgym' or 'verl', got {tool!r}")
-    common = {"retrieval_service_url": retrieve, "topk": topk, "timeout": timeout, "env_id": env_id, "type": "native"}
-    if overrides:
-        common["overrides"] = dict(overrides)
-    tools = [{"class_name": f"{__name__}.SearchGymSearchTool", "config": dict(common), "tool_schema": search_schema}]
-    if include_access:
-        access_schema = next(s for s in tool_schemas(allow_access=True) if s["function"]["name"] == "access")
-        tools.append({"class_name": f"{__name__}.SearchGymAccessTool", "config": dict(common),
-                      "tool_schema": access_schema})
-    return {"tools": tools}
-
-
-def write_yaml_config(path: str | Path, config: Any) -> Path:
-    """Write a verl config file as YAML (JSON, a YAML subset, if PyYAML is missing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import yaml
-
-        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    except ImportError:  # pragma: no cover
-        path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-    return path
-
-
-def write_search_tool_config(path: str | Path, url: str = "http://127.0.0.1:8000", **kwargs: Any) -> Path:
-    """Write :func:`search_tool_config` to ``path`` (what ``multi_turn.tool_config_path`` reads)."""
-    return write_yaml_config(path, search_tool_config(url, **kwargs))
 
 
 # --------------------------------------------------------------------------- BaseTool subclasses
@@ -413,6 +261,7 @@ class _SearchGymTool(_VerlBaseTool):
         env = make_env(self.env_id, **self.overrides)
         self.max_doc_chars = env.config.max_doc_chars
         self.show_ids = env.config.show_doc_ids
+        self.bundle = env.bundle
         self.engine: SearchEngine
         if self.url:
             from searchgym.search.remote import RemoteEngine
@@ -542,15 +391,12 @@ class SearchGymSearchTool(_SearchGymTool):
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             return format_error("search needs 'query_list': a non-empty list of query strings", wrap=False), {
                 "error": "bad_arguments"}
-        from searchgym.search.base import SearchError
-
-        try:
-            results = self.engine.search(list(queries), self.topk)
-        except SearchError as error:
-            return format_error(f"search failed: {error}", wrap=False), {"error": "search_failed"}
-        text = format_search_results(results, list(queries), max_doc_chars=self.max_doc_chars,
-                                     show_ids=self.show_ids, wrap=False)
-        return text, {"doc_ids": [hit.doc_id for hits in results for hit in hits]}
+        results = run_search(self.engine, list(queries), self.topk)
+        if isinstance(results, Exception):
+            return render_failure("search", results, wrap=False).observation, {"error": "search_failed"}
+        rendered = render_search(results, list(queries), engine=self.engine, max_doc_chars=self.max_doc_chars,
+                                 show_ids=self.show_ids, wrap=False)
+        return rendered.observation, {"doc_ids": rendered.doc_ids}
 
 
 class SearchGymAccessTool(_SearchGymTool):
@@ -564,14 +410,10 @@ class SearchGymAccessTool(_SearchGymTool):
         doc_id = parameters.get("doc_id")
         if not isinstance(doc_id, str) or not doc_id.strip():
             return format_error("access needs 'doc_id': a document id string", wrap=False), {"error": "bad_arguments"}
-        from searchgym.search.base import SearchError, UnknownDocumentError
-
-        try:
-            passage = self.engine.access(doc_id.strip())
-        except UnknownDocumentError as missing:
-            return format_error(f"{missing}. Use a document id shown in search results.", wrap=False), {
-                "error": "unknown_doc"}
-        except SearchError as error:
-            return format_error(f"access failed: {error}", wrap=False), {"error": "access_failed"}
-        return format_access(passage, max_chars=4 * self.max_doc_chars, show_ids=self.show_ids, wrap=False), {
-            "doc_ids": [passage.doc_id]}
+        rendered = render_access(doc_id.strip(), engine=self.engine, bundle=self.bundle,
+                                 max_doc_chars=self.max_doc_chars, show_ids=self.show_ids, wrap=False)
+        if rendered.backend_error:
+            return rendered.observation, {"error": "access_failed"}
+        if rendered.error is not None:
+            return rendered.observation, {"error": "unknown_doc"}
+        return rendered.observation, {"doc_ids": rendered.doc_ids}

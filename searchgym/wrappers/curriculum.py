@@ -9,18 +9,17 @@ respected and overrides the curriculum), and noise through the engine's ``noise_
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.utils import RecordConstructorArgs
 
+from searchgym.curricula import DEFAULT_STAGES, TIER_STAGES, AdaptiveCurriculum, StageCurriculum
+from searchgym.envs.task_pool import served_tasks
 from searchgym.search.base import controls_noise
 from searchgym.search.noisy import NoisyEngine
-from searchgym.tasks.tiers import tier_of
 from searchgym.wrappers.sampler import AdaptiveTaskSampler
 
 if TYPE_CHECKING:
@@ -35,41 +34,8 @@ __all__ = [
     "noise_probability",
 ]
 
-DEFAULT_STAGES: tuple[dict[str, Any], ...] = (
-    {"hops": [1]},
-    {"hops": [1, 2]},
-    {"hops": [2, 3]},
-    {"hops": [3, 4]},
-)
-# The hop curriculum generalised: stages by difficulty tier (searchgym.tasks.tiers), for specs
-# whose tasks span tiers (every task has one; the deep families record it at generation).
-TIER_STAGES: tuple[dict[str, Any], ...] = (
-    {"tiers": [1, 2]},
-    {"tiers": [2, 3]},
-    {"tiers": [3, 4]},
-    {"tiers": [4, 5]},
-)
-_STAGE_KEYS = {"hops", "task_types", "split", "tiers"}
-
-
 def _explicit_task(options: Mapping[str, Any] | None) -> bool:
     return options is not None and ("task_key" in options or "task_index" in options)
-
-
-def _success(info: Mapping[str, Any], metric: str, threshold: float) -> bool:
-    return float(info.get(metric) or 0.0) >= threshold
-
-
-def _rng_state(rng: np.random.Generator | None) -> dict[str, Any] | None:
-    return None if rng is None else dict(rng.bit_generator.state)
-
-
-def _rng_from_state(state: dict[str, Any] | None) -> np.random.Generator | None:
-    if state is None:
-        return None
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state
-    return rng
 
 
 class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
@@ -97,7 +63,9 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
     ``reset(seed=...)``) and passes it as ``options["task_key"]``. ``info["curriculum"]`` (reset
     and step) holds the stage, its filter, the rolling success rate and, on the step where a
     change happened, ``event`` = ``"promote"``/``"demote"``. :meth:`state_dict` /
-    :meth:`load_state_dict` save and restore stage, window, counters and RNG.
+    :meth:`load_state_dict` save and restore stage, window, counters and RNG. The logic is
+    :class:`~searchgym.curricula.StageCurriculum` (``self.curriculum``), the same sampler the
+    vector envs and the trainer adapters take.
     """
 
     def __init__(self, env: gym.Env, stages: Sequence[Mapping[str, Any]] | None = None, promote_at: float = 0.6,
@@ -108,133 +76,55 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
             demote_at=demote_at, window=window, min_episodes=min_episodes, success_metric=success_metric,
             success_threshold=success_threshold, start_stage=start_stage)
         gym.Wrapper.__init__(self, env)
-        self.stages = [dict(s) for s in (stages if stages is not None else DEFAULT_STAGES)]
-        if not self.stages:
+        if stages is not None and not stages:
             raise ValueError("HopCurriculum needs at least one stage")
-        if not 0.0 <= demote_at < promote_at <= 1.0:
-            raise ValueError(f"need 0 <= demote_at < promote_at <= 1, got {demote_at}, {promote_at}")
-        if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
-        self.promote_at = float(promote_at)
-        self.demote_at = float(demote_at)
-        self.window = int(window)
-        self.min_episodes = int(min_episodes if min_episodes is not None else window)
-        if not 1 <= self.min_episodes <= self.window:
-            raise ValueError(f"min_episodes must be in [1, window], got {min_episodes}")
-        self.success_metric = success_metric
-        self.success_threshold = float(success_threshold)
-        if not 0 <= start_stage < len(self.stages):
-            raise ValueError(f"start_stage must be in [0, {len(self.stages)}), got {start_stage}")
-        self.stage_keys = [self._stage_keys(i, stage) for i, stage in enumerate(self.stages)]
-        self.stage = int(start_stage)
-        self.outcomes: deque[float] = deque(maxlen=self.window)
-        self.episodes = 0
-        self.promotions = 0
-        self.demotions = 0
-        self.history: list[dict[str, Any]] = []
-        self._rng: np.random.Generator | None = None
-        self._event: str | None = None
+        self.curriculum = StageCurriculum.for_env(
+            env, stages, promote_at=promote_at, demote_at=demote_at, window=window, min_episodes=min_episodes,
+            success_metric=success_metric, success_threshold=success_threshold, start_stage=start_stage)
+        self._rng_seeded = False
 
-    def _stage_keys(self, index: int, stage: Mapping[str, Any]) -> list[str]:
-        unknown = set(stage) - _STAGE_KEYS
-        if unknown:
-            raise ValueError(f"stage {index}: unknown key(s) {sorted(unknown)}; valid: {sorted(_STAGE_KEYS)}")
-        base = cast("SearchQAEnv", self.env.unwrapped)
-        config = base.config
-        split = stage.get("split", config.split)
-        if split != config.split:  # each split is its own world: another split's tasks are not here
-            raise ValueError(f"stage {index}: split {split!r} is not this env's split {config.split!r}; "
-                             f"a split is its own world, so make an env of that split instead")
-        types = stage.get("task_types") or config.task_types
-        hops = stage.get("hops") or None
-        tasks = base.bundle.tasks.select(split, tuple(types) if types else None, tuple(hops) if hops else None)
-        tiers = stage.get("tiers")
-        if tiers:
-            tasks = [task for task in tasks if tier_of(task) in set(tiers)]
-        if not tasks:
-            raise ValueError(f"stage {index} {dict(stage)} selects no task (split={split!r}, "
-                             f"task_types={types}, hops={hops}, tiers={tiers}); widen it or build a larger world")
-        return [task.task_key for task in tasks]
-
-    @property
-    def success_rate(self) -> float | None:
-        return float(np.mean(self.outcomes)) if self.outcomes else None
-
-    def _info(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "num_stages": len(self.stages),
-            "filter": dict(self.stages[self.stage]),
-            "num_tasks": len(self.stage_keys[self.stage]),
-            "success_rate": self.success_rate,
-            "window_count": len(self.outcomes),
-            "episodes": self.episodes,
-            "promotions": self.promotions,
-            "demotions": self.demotions,
-            "event": self._event,
-        }
+    # the curriculum's state, read through the wrapper as before
+    stages = property(lambda self: self.curriculum.stages)
+    stage_keys = property(lambda self: self.curriculum.stage_keys)
+    stage = property(lambda self: self.curriculum.stage)
+    outcomes = property(lambda self: self.curriculum.outcomes)
+    episodes = property(lambda self: self.curriculum.episodes)
+    promotions = property(lambda self: self.curriculum.promotions)
+    demotions = property(lambda self: self.curriculum.demotions)
+    history = property(lambda self: self.curriculum.history)
+    window = property(lambda self: self.curriculum.window)
+    success_rate = property(lambda self: self.curriculum.success_rate)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if seed is not None or self._rng is None:
-            self._rng = np.random.default_rng(seed)
-        self._event = None
+        if seed is not None or not self._rng_seeded:
+            self.curriculum.seed(seed)
+            self._rng_seeded = True
+        self.curriculum.event = None
         if not _explicit_task(options):
-            keys = self.stage_keys[self.stage]
-            options = {**(options or {}), "task_key": keys[int(self._rng.integers(len(keys)))]}
+            options = {**(options or {}), "task_key": self.curriculum.sample()}
         observation, info = self.env.reset(seed=seed, options=options)
-        info["curriculum"] = self._info()
+        info["curriculum"] = self.curriculum.info()
         return observation, info
 
     def step(self, action: Any):
         observation, reward, terminated, truncated, info = self.env.step(action)
-        self._event = None
+        self.curriculum.event = None
         if terminated or truncated:
-            self.record(_success(info, self.success_metric, self.success_threshold))
-        info["curriculum"] = self._info()
+            self.curriculum.observe(info)
+        info["curriculum"] = self.curriculum.info()
         return observation, reward, terminated, truncated, info
 
     def record(self, success: bool | float) -> str | None:
         """Add one finished episode's outcome and apply the promotion rule; returns the event.
         (Called by :meth:`step`; public so a trainer can feed outcomes it computed itself.)"""
-        self.episodes += 1
-        self.outcomes.append(float(success))
-        self._event = None
-        if len(self.outcomes) < self.min_episodes:
-            return None
-        rate = self.success_rate or 0.0
-        if rate >= self.promote_at and self.stage < len(self.stages) - 1:
-            self._change(+1, "promote", rate)
-        elif rate <= self.demote_at and self.stage > 0:
-            self._change(-1, "demote", rate)
-        return self._event
-
-    def _change(self, delta: int, event: str, rate: float) -> None:
-        self.history.append({"episode": self.episodes, "from": self.stage, "to": self.stage + delta,
-                             "event": event, "success_rate": rate})
-        self.stage += delta
-        self.outcomes.clear()
-        self._event = event
-        if delta > 0:
-            self.promotions += 1
-        else:
-            self.demotions += 1
+        return self.curriculum.record(success)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "outcomes": list(self.outcomes), "episodes": self.episodes,
-                "promotions": self.promotions, "demotions": self.demotions, "history": list(self.history),
-                "rng": _rng_state(self._rng)}
+        return self.curriculum.state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        stage = int(state["stage"])
-        if not 0 <= stage < len(self.stages):
-            raise ValueError(f"saved stage {stage} is out of range for {len(self.stages)} stages")
-        self.stage = stage
-        self.outcomes = deque((float(x) for x in state.get("outcomes", ())), maxlen=self.window)
-        self.episodes = int(state.get("episodes", 0))
-        self.promotions = int(state.get("promotions", 0))
-        self.demotions = int(state.get("demotions", 0))
-        self.history = list(state.get("history", ()))
-        self._rng = _rng_from_state(state.get("rng"))
+        self.curriculum.load_state_dict(state)
+        self._rng_seeded = self.curriculum.rng is not None
 
 
 # --------------------------------------------------------------------------- noise schedule
@@ -395,29 +285,24 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
         if split is None and task_types is None and hops is None:
             keys = [task.task_key for task in base.tasks]
         else:
-            wanted_split = base.config.split if split is None else split
-            if wanted_split != base.config.split:
-                raise ValueError(f"AdaptiveTaskSampling: split {wanted_split!r} is not the env's split "
-                                 f"{base.config.split!r} (each split is its own world)")
-            tasks = base.bundle.tasks.select(wanted_split,
-                                             tuple(task_types) if task_types else base.config.task_types,
-                                             tuple(hops) if hops else None)
+            tasks = served_tasks(base.bundle, base.config, task_types=task_types, hops=hops, split=split,
+                                 what="AdaptiveTaskSampling")
             keys = [task.task_key for task in tasks]
-        if not keys:
-            raise ValueError("AdaptiveTaskSampling: no task matches the filters")
-        self.repeat = int(repeat)
-        self.success_metric = success_metric
-        self.success_threshold = success_threshold
         self.state_path = Path(state_path) if state_path else None
         self.save_every = int(save_every)
         if self.state_path is not None and self.state_path.exists():
-            self.sampler = AdaptiveTaskSampler.load(self.state_path)
+            sampler = AdaptiveTaskSampler.load(self.state_path)
         else:
-            self.sampler = AdaptiveTaskSampler(keys, window=window, min_attempts=min_attempts,
-                                               revisit_prob=revisit_prob, low=low, high=high)
-        self._current: str | None = None
-        self._served = 0
+            sampler = AdaptiveTaskSampler(keys, window=window, min_attempts=min_attempts,
+                                          revisit_prob=revisit_prob, low=low, high=high)
+        self.curriculum = AdaptiveCurriculum(sampler, repeat=repeat, success_metric=success_metric,
+                                             success_threshold=success_threshold)
+        self.repeat, self.success_metric, self.success_threshold = int(repeat), success_metric, success_threshold
         self._finished = 0
+
+    @property
+    def sampler(self) -> AdaptiveTaskSampler:
+        return self.curriculum.sampler
 
     def _info(self, key: str | None) -> dict[str, Any]:
         return {"status": self.sampler.status(key) if key else None,
@@ -426,14 +311,9 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
-            self.sampler.rng = np.random.default_rng(seed)
-            self._served = 0
+            self.curriculum.seed(seed)
         if not _explicit_task(options):
-            if self._current is None or self._served >= self.repeat:
-                self._current = self.sampler.sample()
-                self._served = 0
-            self._served += 1
-            options = {**(options or {}), "task_key": self._current}
+            options = {**(options or {}), "task_key": self.curriculum.sample()}
         observation, info = self.env.reset(seed=seed, options=options)
         info["sampler"] = self._info(info.get("task_key"))
         return observation, info
@@ -441,10 +321,7 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
     def step(self, action: Any):
         observation, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
-            value = float(info.get(self.success_metric) or 0.0)
-            if self.success_threshold is not None:
-                value = float(value >= self.success_threshold)
-            self.sampler.record(info["task_key"], min(max(value, 0.0), 1.0))
+            self.curriculum.observe(info)
             self._finished += 1
             if self.state_path is not None and self.save_every > 0 and self._finished % self.save_every == 0:
                 self.sampler.save(self.state_path)
@@ -458,9 +335,7 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
         self.sampler.save(target)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sampler": self.sampler.state_dict(), "current": self._current, "served": self._served}
+        return self.curriculum.state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.sampler.load_state_dict(state["sampler"])
-        self._current = state.get("current")
-        self._served = int(state.get("served", 0))
+        self.curriculum.load_state_dict(state)

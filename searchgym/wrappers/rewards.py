@@ -49,6 +49,13 @@ from searchgym.wrappers.reward_citation import (
     parse_citations,
     strip_citations,
 )
+from searchgym.wrappers.reward_compose import (
+    REWARD_TERMS,
+    RewardComposition,
+    normalize_reward_table,
+    register_reward,
+    term_class,
+)
 from searchgym.wrappers.reward_outcome import (
     AnswerReward,
     AnswerTerm,
@@ -70,7 +77,10 @@ from searchgym.wrappers.reward_process import (
 )
 
 __all__ = [
+    "REWARD_TERMS",
     "REWARD_WRAPPERS",
+    "RewardComposition",
+    "TermReward",
     "AnswerReward",
     "CitationReward",
     "EvidenceReward",
@@ -88,12 +98,13 @@ __all__ = [
     "merge_reward_parts",
     "parse_citations",
     "register_reward",
+    "reward_table",
     "score_answer",
     "strip_citations",
 ]
 
-# name -> (wrapper class, term class). The wrapper's constructor arguments (minus env/weight/
-# mode/name) are exactly the term's, which is what lets WeightedReward build terms from them.
+# name -> (wrapper class, term class), for the named wrappers above. The wrapper's constructor
+# arguments (minus env/weight/mode/name) are exactly the term's.
 REWARD_WRAPPERS: dict[str, tuple[type[RewardTermWrapper], type[RewardTerm]]] = {
     "answer": (AnswerReward, AnswerTerm),
     "search_r1": (SearchR1FormatReward, SearchR1FormatTerm),
@@ -104,26 +115,39 @@ REWARD_WRAPPERS: dict[str, tuple[type[RewardTermWrapper], type[RewardTerm]]] = {
     "citation": (CitationReward, CitationTerm),
     "retrieval_cost": (RetrievalCostReward, RetrievalCostTerm),
 }
-
-
-def register_reward(name: str, wrapper_cls: type[RewardTermWrapper], term_cls: type[RewardTerm]) -> None:
-    """Make a custom component usable by name in :func:`compose_rewards` / :class:`WeightedReward`."""
-    REWARD_WRAPPERS[name] = (wrapper_cls, term_cls)
+# The term registry (what specs, compose_rewards and TermReward read): one line per term.
+for _name, (_wrapper, _term) in REWARD_WRAPPERS.items():
+    REWARD_TERMS[_name] = _term
 
 
 def _resolve(component: Any) -> tuple[str, type[RewardTerm]]:
-    """``(default part name, term class)`` for a registry name or a wrapper/term class."""
+    """``(registry name, term class)`` for a registry name or a wrapper/term class."""
     if isinstance(component, str):
-        if component not in REWARD_WRAPPERS:
-            raise ValueError(f"unknown reward component {component!r}; known: {sorted(REWARD_WRAPPERS)}")
-        return component, REWARD_WRAPPERS[component][1]
-    for wrapper_cls, term_cls in REWARD_WRAPPERS.values():
+        return component, term_class(component)
+    for name, (wrapper_cls, term_cls) in REWARD_WRAPPERS.items():
         if component in (wrapper_cls, term_cls):
-            return term_cls.name, term_cls
+            return name, term_cls
+    for name, term_cls in REWARD_TERMS.items():
+        if component is term_cls:
+            return name, term_cls
     if isinstance(component, type) and issubclass(component, RewardTerm):
         return component.name, component
     raise ValueError(f"reward component must be a registered name, a registered wrapper class or a "
                      f"RewardTerm subclass; got {component!r}")
+
+
+class TermReward(RewardTermWrapper):
+    """Any registered term as a wrapper: ``TermReward(env, "evidence", per_fact=0.2)``.
+
+    A new term therefore needs no wrapper class of its own: one :class:`RewardTerm` subclass and
+    one :func:`register_reward` line make it usable here, in :func:`compose_rewards` and in a
+    spec's ``[reward]`` table.
+    """
+
+    def __init__(self, env: gym.Env, term: str, *, weight: float = 1.0, mode: str = "add",
+                 name: str | None = None, **options: Any) -> None:
+        RecordConstructorArgs.__init__(self, term=term, weight=weight, mode=mode, name=name, **options)
+        super().__init__(env, term_class(term)(**options), weight=weight, mode=mode, name=name or term)
 
 
 class WeightedReward(gym.Wrapper, RecordConstructorArgs):
@@ -133,15 +157,17 @@ class WeightedReward(gym.Wrapper, RecordConstructorArgs):
 
     Args:
         components: a list of ``(component, kwargs, weight)`` where ``component`` is a registry
-            name (see :data:`REWARD_WRAPPERS`), a registered wrapper class (e.g.
+            name (see :data:`REWARD_TERMS`), a registered wrapper class (e.g.
             ``EvidenceReward``) or a :class:`RewardTerm` subclass, and ``kwargs`` are that
-            wrapper's arguments (without ``env``/``weight``/``mode``; ``name`` renames the part).
+            term's options (``name`` renames the part).
         env_weight: weight of the reward this wrapper receives: the env's built-in reward (EM
             by default, part ``"env"``) or, above other reward wrappers, their total (part
             ``"inner"``); 0 (default) drops it.
 
     Components are scored in list order; a citation component also strips citations from the
-    answer before the env sees it (see :mod:`searchgym.wrappers.reward_citation`).
+    answer before the env sees it (see :mod:`searchgym.wrappers.reward_citation`). The scoring
+    is :meth:`RewardComposition.apply`, the same code that scores a spec's ``[reward]`` table
+    inside the env, so both give identical rewards and parts.
     """
 
     def __init__(self, env: gym.Env, components: Sequence[Sequence[Any]], env_weight: float = 0.0) -> None:
@@ -149,8 +175,7 @@ class WeightedReward(gym.Wrapper, RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         if not components:
             raise ValueError("WeightedReward needs at least one component")
-        self.env_weight = float(env_weight)
-        self.terms: list[tuple[str, RewardTerm, float]] = []
+        terms: list[tuple[str, RewardTerm, float]] = []
         for item in components:
             if len(item) != 3:
                 raise ValueError(f"each component must be (component, kwargs, weight), got {item!r}")
@@ -161,42 +186,47 @@ class WeightedReward(gym.Wrapper, RecordConstructorArgs):
             for reserved in ("weight", "mode", "env"):
                 if reserved in kwargs:
                     raise ValueError(f"component {name!r}: pass '{reserved}' as the tuple's weight, not in kwargs")
-            self.terms.append((name, term_cls(**kwargs), float(weight)))
+            terms.append((name, term_cls(**kwargs), float(weight)))
+        self.composition = RewardComposition(terms, env_weight)
+        self.env_weight = self.composition.env_weight
+        self.terms = self.composition.terms
 
     @property
     def weights(self) -> dict[str, float]:
-        return {name: weight for name, _, weight in self.terms}
+        return self.composition.weights
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         observation, info = self.env.reset(seed=seed, options=options)
-        for _, term, _ in self.terms:
-            term.reset(self.env.unwrapped, observation, info)
+        self.composition.reset(self.env.unwrapped, observation, info)
         return observation, info
 
     def step(self, action: Any):
         unwrapped = self.env.unwrapped
-        forwarded = action
-        for _, term, _ in self.terms:
-            forwarded = term.preprocess_action(unwrapped, forwarded)
+        forwarded = self.composition.preprocess_action(unwrapped, action)
         observation, reward, terminated, truncated, info = self.env.step(forwarded)
-        ctx = StepContext(unwrapped, action, observation, float(reward), terminated, truncated, info)
-        scored = []
-        for name, term, weight in self.terms:
-            value = float(term.score(ctx))
-            scored.append((name, value, weight, term.details()))
-        had_parts = bool(info.get("reward_parts"))
-        total = merge_reward_parts(info, float(reward), scored, "replace")
-        if self.env_weight:
-            # The reward received (the env's, or the stack of wrappers below) keeps env_weight.
-            key = "env"
-            if had_parts:
-                key = "inner"
-                while key in info["reward_parts"]:
-                    key += "'"
-                info["reward_parts"][key] = float(reward)
-            info["reward_weights"][key] = self.env_weight
-            total += self.env_weight * float(reward)
+        total = self.composition.apply(unwrapped, action, observation, float(reward), terminated, truncated, info)
         return observation, total, terminated, truncated, info
+
+
+def reward_table(weights: Mapping[str, Any], env_weight: float = 0.0,
+                 **component_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[reward]`` table (``reward_terms=`` override) equal to ``compose_rewards(env,
+    weights, env_weight, **component_kwargs)``: give it to a vector env, a ToolSession or an
+    adapter to score exactly what the wrapper scores."""
+    unknown = set(component_kwargs) - set(weights)
+    if unknown:
+        raise ValueError(f"kwargs given for component(s) not in weights: {sorted(unknown)}")
+    table: dict[str, Any] = {"env_weight": float(env_weight)}
+    for name, spec in weights.items():
+        options = dict(component_kwargs.get(name, {}))
+        if isinstance(spec, (tuple, list)):
+            weight, extra = spec
+            options.update(extra or {})
+        else:
+            weight = spec
+        part = options.pop("name", None) or name
+        table[part] = {"term": name, "weight": float(weight), **options}
+    return normalize_reward_table(table)
 
 
 def compose_rewards(env: gym.Env, weights: Mapping[str, Any], env_weight: float = 0.0,

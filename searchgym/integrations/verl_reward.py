@@ -1,0 +1,174 @@
+"""verl's reward function for searchgym rollouts, on the env's one scoring path.
+
+``custom_reward_function.path=<searchgym/integrations/verl.py> custom_reward_function.name=
+compute_score`` (the names are re-exported there). A row exported by ``searchgym export``
+carries its ``task_key``, env id and env overrides in ``extra_info``: :func:`compute_score` then
+REPLAYS the response's agent turns (:func:`~searchgym.integrations.tool_session.transcript_actions`)
+through a :class:`~searchgym.integrations.tool_session.ToolSession` on that task, so the score
+is exactly the env's reward for those actions, including a spec's ``[reward]`` composition
+(reward parts, evidence, citations, format) — the same number the single env, the vector envs
+and every other adapter give. A row without a ``task_key`` (a dataset made elsewhere) is scored
+on its answer alone, with the env's answer guard and the row's own candidates.
+
+Either way only the agent's LAST answer counts, and never text inside ``<information>`` /
+``<tool_response>`` blocks, so a retrieved document cannot be scored as the answer (SkyRL's and
+Search-R1's history-wide regexes can).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
+from searchgym.envs.episode import EPISODE_METRIC_KEYS
+from searchgym.integrations.tool_session import (
+    DEFAULT_ENV_ID,
+    ToolSession,
+    extract_final_answer,
+    make_env,
+    transcript_actions,
+)
+from searchgym.metrics import exact_match, token_f1
+
+__all__ = [
+    "METRICS_FIELD",
+    "compute_score",
+    "compute_score_with_metrics",
+    "episode_metrics",
+    "ground_truth_answers",
+    "replay_response",
+]
+
+#: ``agent_data.extra_fields`` key (hence reward ``extra_info`` key) holding a trajectory's metrics.
+METRICS_FIELD = "searchgym"
+_ENVS = threading.local()  # per thread: (env id, overrides) -> env, reused across reward calls
+
+
+def episode_metrics(session: ToolSession | None) -> dict[str, float]:
+    """A session's metrics with exactly :data:`EPISODE_METRIC_KEYS` (zeros before any step)."""
+    tracked = session.metrics() if session is not None else {}
+    return {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
+
+
+def ground_truth_answers(ground_truth: Any) -> list[str]:
+    """Answers from verl's ``ground_truth``: ``{"target": [...]}``, a list/array, or a string."""
+    if isinstance(ground_truth, Mapping):
+        ground_truth = ground_truth.get("target", ground_truth.get("answers", ground_truth.get("answer")))
+    if ground_truth is None:
+        return []
+    if isinstance(ground_truth, (str, bytes)):
+        return [ground_truth.decode() if isinstance(ground_truth, bytes) else ground_truth]
+    if hasattr(ground_truth, "tolist"):  # numpy arrays from parquet
+        ground_truth = ground_truth.tolist()
+    if isinstance(ground_truth, Iterable):
+        return [str(item) for item in ground_truth]
+    return [str(ground_truth)]
+
+
+def _row_env(data_source: str, extra_info: Mapping[str, Any], metric: str | None) -> Any:
+    """The env a row was exported from (cached per thread), or None for a row without a task."""
+    task_key = extra_info.get("task_key")
+    if not isinstance(task_key, str) or not task_key:
+        return None
+    env_id = str(extra_info.get("env_id") or data_source or DEFAULT_ENV_ID)
+    raw = extra_info.get("env_overrides_json") or "{}"
+    overrides = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    if metric is not None:
+        overrides["reward"] = metric
+    key = (env_id, json.dumps(overrides, sort_keys=True, default=str))
+    cache = getattr(_ENVS, "envs", None)
+    if cache is None:
+        cache = _ENVS.envs = {}
+    if key not in cache:
+        cache[key] = make_env(env_id, **overrides)
+    return cache[key]
+
+
+def replay_response(data_source: str, solution_str: str, extra_info: Mapping[str, Any] | None,
+                    metric: str | None = None) -> ToolSession | None:
+    """The finished episode of a response replayed on its row's task (None without a task_key)."""
+    env = _row_env(data_source, extra_info or {}, metric) if isinstance(extra_info, Mapping) else None
+    if env is None:
+        return None
+    session = ToolSession(data_source, env=env)
+    session.replay(str(extra_info["task_key"]), transcript_actions(solution_str or ""))  # type: ignore[index]
+    return session
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    metric: str | None = None,
+    format_score: float = 0.0,
+    **_: Any,
+) -> float:
+    """verl rule reward for a searchgym rollout (see the module doc).
+
+    Args:
+        data_source: the row's ``data_source`` (env id).
+        solution_str: the decoded response (may include tool responses / observations).
+        ground_truth: ``reward_model.ground_truth`` (``{"target": [answer, *aliases]}``); used
+            only for rows without a ``task_key``.
+        extra_info: the row's ``extra_info`` (``task_key``, ``env_id``, ``env_overrides_json``).
+        metric: ``em``, ``f1`` or ``substring_em`` overriding the env's ``reward`` (default: the
+            env's; ``em`` for rows without a task).
+        format_score: reward for an answered but unrewarded response (Search-R1's format
+            shaping); a response without any answer always scores 0.0.
+    """
+    return _score_row(data_source, solution_str, ground_truth, extra_info, metric, format_score)[0]
+
+
+def _score_row(data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None,
+               metric: str | None, format_score: float) -> tuple[float, ToolSession | None]:
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+    session = replay_response(data_source, solution_str, extra_info, metric)
+    if session is not None:
+        answered = session.base.state.prediction is not None
+        unrewarded = answered and session.reward <= 0.0 and bool(format_score)
+        return (float(format_score) if unrewarded else session.reward), session
+    prediction = extract_final_answer(solution_str or "")
+    if prediction is None:
+        return 0.0, None
+    # The env's anti-stuffing guard, with the candidates the row knows: its answers and the
+    # names in its question (a hedged "A B" on "A or B?" must not pay).
+    answers = ground_truth_answers(ground_truth)
+    question = (extra_info or {}).get("question") if isinstance(extra_info, Mapping) else None
+    candidates = CandidateIndex.from_texts(answers, question if isinstance(question, str) else None)
+    score = score_answer(prediction, answers, metric or "em", candidates=candidates)[0]
+    return (float(format_score) if score <= 0.0 else score), None
+
+
+def compute_score_with_metrics(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """:func:`compute_score` plus the episode's metrics (verl logs every key of a dict reward).
+
+    A row with a ``task_key`` reports the replayed episode's metrics (EM, F1, evidence recall,
+    turns, searches ...). Otherwise the metrics the stateful tools stored in
+    ``extra_info["searchgym"]`` are reported, with ``em`` / ``reward`` / ``answered`` from the
+    transcript's answer (in tool mode the env never sees the answer); zeros when neither exists
+    (same keys for every row, as verl requires).
+    """
+    score, session = _score_row(data_source, solution_str, ground_truth, extra_info, kwargs.get("metric"),
+                                float(kwargs.get("format_score", 0.0)))
+    if session is not None:
+        return {"score": score, **episode_metrics(session), "reward": score}
+    tracked = (extra_info or {}).get(METRICS_FIELD) or {}
+    metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
+    prediction = extract_final_answer(solution_str or "")
+    answers = ground_truth_answers(ground_truth)
+    metrics.update(reward=score, answered=float(prediction is not None),
+                   em=0.0 if prediction is None else float(exact_match(prediction, answers)),
+                   f1=0.0 if prediction is None else float(token_f1(prediction, answers)))
+    return {"score": score, **metrics}
