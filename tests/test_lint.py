@@ -137,3 +137,15 @@ def test_passages_state_facts_with_pronoun_subjects_and_record_them(corpus):
         f" {w} " in f" {p.text} " for w in ("He", "She", "It", "His", "Her", "Its"))]
     assert len(pronoun_sentences) > len(corpus) // 3
     assert all(isinstance(p, Passage) and p.facts for p in pronoun_sentences[:50])
+
+
+def test_a_name_matched_only_in_another_case_is_not_an_unrecorded_mention(world, corpus):
+    """At 100k entities a page said "Deiye works as a banker" beside a firm called "Deiye Works"."""
+    index, passage = next((i, p) for i, p in enumerate(corpus.passages) if p.kind == "page"
+                          and p.entity_id in world.of_type("person"))
+    org = world.of_type("organization")[0]
+    name = world.entity(org).name
+    problems = corpus_violations(world, _edit(corpus, index, text=passage.text + f" Later, {name.lower()} is seen."))
+    assert not any("without recording them as mentions" in p for p in problems), problems
+    problems = corpus_violations(world, _edit(corpus, index, text=passage.text + f" Later, {name} is seen."))
+    assert any("without recording them as mentions" in p and org in p for p in problems)

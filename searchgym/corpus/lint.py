@@ -58,6 +58,11 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(key) and f" {key} " in f" {haystack} "
 
 
+def _named_exactly(world: World, entity_id: str, text: str) -> bool:
+    entity = world.entity(entity_id)
+    return any(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) for form in (entity.name, *entity.aliases))
+
+
 def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], grounder: Grounder) -> list[str]:
     """Every way ``passage`` breaks the rules above (empty when it is sound); shared with the
     LLM writer's verifier, which checks a rewrite exactly as the build checks a template passage."""
@@ -82,8 +87,12 @@ def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], gro
             problems.append(f"{where}: states {fact_id} but does not name its subject")
     found = {mention.entity_id for mention in grounder.mentions(passage.text)}
     recorded = set(passage.mentions) - {passage.entity_id}
-    if found - set(passage.mentions):
-        problems.append(f"{where}: names {sorted(found - set(passage.mentions))} without recording them as mentions")
+    # matching is case-insensitive (agents write in any case), but a page's "Deiye works as a
+    # banker" does not name the firm "Deiye Works": an unrecorded match must be written as named
+    unrecorded = {entity_id for entity_id in found - set(passage.mentions)
+                  if _named_exactly(world, entity_id, passage.text)}
+    if unrecorded:
+        problems.append(f"{where}: names {sorted(unrecorded)} without recording them as mentions")
     if recorded - found:
         problems.append(f"{where}: records mentions {sorted(recorded - found)} it does not name")
     for number in _NUMBER.findall(passage.text):
