@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks-per-type", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cache-dir", help="cache directory to use (default: a fresh temporary one); when it "
+                        "already holds the bundle, the 'cold build' row times a first hit instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="print only; do not add a RESULTS.md section")
     args = parser.parse_args(argv)
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_load_once(args.size, args.seed, args.tasks_per_type)))
         return
 
-    env = dict(os.environ, SEARCHGYM_CACHE_DIR=tempfile.mkdtemp(prefix="sg-cache-hit-"))
+    env = dict(os.environ, SEARCHGYM_CACHE_DIR=args.cache_dir or tempfile.mkdtemp(prefix="sg-cache-hit-"))
     load_before = os.getloadavg()
     started = time.perf_counter()
     cold = _run_child(args, env)  # the first call builds (and writes) the bundle

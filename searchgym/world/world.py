@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import networkx as nx
@@ -52,16 +54,21 @@ class World:
         seed: int,
         entities: list[Entity],
         edges: list[tuple[str, str, str]],
+        *,
+        edges_sorted: bool = False,
     ) -> None:
+        """``edges_sorted``: the caller guarantees ``edges`` is sorted without duplicates (a
+        world read back from its column file), so the sort of every edge is skipped."""
         self.schema = schema
         self.size = size
         self.seed = seed
         self.entities: dict[str, Entity] = {entity.id: entity for entity in entities}
-        self.edges = sorted(set(edges))
-        self._targets: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.edges = list(edges) if edges_sorted else sorted(set(edges))
+        # Sorted edges come grouped by (source, relation): each group is one targets list.
+        self._targets: dict[tuple[str, str], list[str]] = defaultdict(list, (
+            (key, [target for _, _, target in group]) for key, group in groupby(self.edges, itemgetter(0, 1))))
         self._sources: dict[tuple[str, str], list[str]] = defaultdict(list)
         for source, relation, target in self.edges:
-            self._targets[(source, relation)].append(target)
             self._sources[(target, relation)].append(source)
         self._by_type: dict[str, list[str]] = defaultdict(list)
         for entity in entities:
