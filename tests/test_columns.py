@@ -172,3 +172,36 @@ def test_to_networkx_gives_a_fresh_graph_and_a_loaded_world_pickles(small_bundle
     assert again.canonical_bytes() == world.canonical_bytes()
     assert again.targets(source, relation) == world.targets(source, relation)
     assert again.sources(target, relation) == world.sources(target, relation)
+
+
+_BUILD_ENTRY = """
+import sys
+from searchgym.bundle import build_bundle
+from searchgym.tasks import TaskOptions
+from searchgym.cache import ArtifactCache
+from pathlib import Path
+cache = ArtifactCache(Path(sys.argv[1]))
+bundle = build_bundle("default", 150, 4, task_options=TaskOptions(per_type=4), cache=cache)
+print(cache.entry_dir("bundles", bundle.key))
+"""
+
+
+@pytest.mark.slow
+def test_bundle_column_files_are_byte_identical_across_hash_seeds(tmp_path):
+    import hashlib
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    digests = []
+    for seed in ("0", "977"):
+        env = {**os.environ, "PYTHONHASHSEED": seed,
+               "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        done = subprocess.run([sys.executable, "-c", _BUILD_ENTRY, str(tmp_path / f"cache-{seed}")], env=env,
+                              capture_output=True, text=True, timeout=600, check=True)
+        entry = Path(done.stdout.strip().splitlines()[-1])
+        digests.append({path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+                        for path in sorted(entry.iterdir()) if path.name != MANIFEST_NAME})
+    assert {"world.columns", "passages.columns", "passages.jsonl", "tasks.jsonl"} <= set(digests[0])
+    assert digests[0] == digests[1]
