@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, markdown_table  # noqa: E402
+from _common import markdown_table, record_body  # noqa: E402
 
 HIT_TARGET_S = 4.0
 
@@ -49,7 +49,10 @@ def _child_command(args: argparse.Namespace) -> list[str]:
 
 
 def _run_child(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    output = subprocess.run(_child_command(args), env=env, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(_child_command(args), env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the child process failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    output = done.stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -91,9 +94,7 @@ def main(argv: list[str] | None = None) -> None:
              f"{load_after[0]:.2f} after the last hit.\n")
     print(body)
     if not args.no_record:
-        arguments = argv if argv is not None else sys.argv[1:]
-        append_results("Cache hits (bench_cache_hit.py)",
-                       "python benchmarks/" + " ".join([Path(__file__).name, *arguments]), body)
+        record_body("Cache hits (bench_cache_hit.py)", Path(__file__).name, argv, body)
 
 
 if __name__ == "__main__":

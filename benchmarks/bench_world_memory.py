@@ -21,7 +21,7 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, markdown_table  # noqa: E402
+from _common import markdown_table, record_body  # noqa: E402
 
 TARGET_BYTES_PER_ENTITY = 200
 
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             f"Load average (1 min): {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after.\n")
     print(body)
     if not args.no_record:
-        arguments = argv if argv is not None else sys.argv[1:]
-        append_results("World memory (bench_world_memory.py)",
-                       "python benchmarks/" + " ".join([Path(__file__).name, *arguments]), body)
+        record_body("World memory (bench_world_memory.py)", Path(__file__).name, argv, body)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,12 @@ class ColumnReader:
                     raise
                 raise ColumnFileError(f"{self.path} has a corrupted column entry ({error})") from None
 
+    def expect(self, kind: str, version: int) -> dict[str, Any]:
+        """The header's meta, checked to be of file ``kind`` and layout ``version``."""
+        if self.meta.get("kind") != kind or self.meta.get("version") != version:
+            raise ColumnFileError(f"{self.path} is not a version-{version} {kind} column file")
+        return self.meta
+
     def array(self, name: str, length: int | None = None) -> np.ndarray:
         try:
             array = self.arrays[name]

@@ -65,9 +65,7 @@ def load_corpus_columns(path: Path, world_id: str, *, content_hash: str | None =
     from searchgym.corpus.corpus import Corpus
 
     reader = ColumnReader(path)
-    meta = reader.meta
-    if meta.get("kind") != _KIND or meta.get("version") != CORPUS_COLUMNS_VERSION:
-        raise ColumnFileError(f"{path} is not a version-{CORPUS_COLUMNS_VERSION} corpus column file")
+    meta = reader.expect(_KIND, CORPUS_COLUMNS_VERSION)
     if meta.get("world_id") != world_id:
         raise ColumnFileError(f"{path} holds the corpus of {meta.get('world_id')!r}, not of {world_id!r}")
     count = int(meta["passages"])

@@ -75,9 +75,7 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     from searchgym.world.world import Entity, World
 
     reader = ColumnReader(path)
-    meta = reader.meta
-    if meta.get("kind") != _KIND or meta.get("version") != WORLD_COLUMNS_VERSION:
-        raise ColumnFileError(f"{path} is not a version-{WORLD_COLUMNS_VERSION} world column file")
+    meta = reader.expect(_KIND, WORLD_COLUMNS_VERSION)
     count, edge_count = int(meta["entities"]), int(meta["edges"])
     ids = reader.strings("entity.id", count)
     types = reader.coded("entity.type", count)
