@@ -43,6 +43,18 @@ def _load_once(size: int, seed: int, tasks_per_type: int) -> dict:
             "tasks": len(bundle.tasks), "entities": len(bundle.world.entities)}
 
 
+def _entry_exists(cache_dir: str, size: int, seed: int, tasks_per_type: int) -> bool:
+    """Whether the bundle is already in the cache (then the first process is a hit, not a build)."""
+    from searchgym.bundle import bundle_key
+    from searchgym.cache import ArtifactCache
+    from searchgym.corpus import CorpusOptions
+    from searchgym.tasks import TaskOptions
+    from searchgym.world import load_schema
+
+    key = bundle_key(load_schema("default"), size, seed, CorpusOptions(), TaskOptions(per_type=tasks_per_type))
+    return ArtifactCache(Path(cache_dir)).entry_dir("bundles", key).is_dir()
+
+
 def _child_command(args: argparse.Namespace) -> list[str]:
     return [sys.executable, __file__, "--child", "--size", str(args.size), "--seed", str(args.seed),
             "--tasks-per-type", str(args.tasks_per_type)]
@@ -74,13 +86,15 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ, SEARCHGYM_CACHE_DIR=args.cache_dir or tempfile.mkdtemp(prefix="sg-cache-hit-"))
     load_before = os.getloadavg()
     started = time.perf_counter()
+    cached_before = _entry_exists(env["SEARCHGYM_CACHE_DIR"], args.size, args.seed, args.tasks_per_type)
     cold = _run_child(args, env)  # the first call builds (and writes) the bundle
     cold_s = time.perf_counter() - started
     hits = [_run_child(args, env) for _ in range(args.rounds)]
     load_after = os.getloadavg()
     hit_times = [round(hit["hit_s"], 2) for hit in hits]
     median_hit = statistics.median(hit_times)
-    rows = [["cold build (first process)", f"{cold['hit_s']:.1f} s", f"{cold_s:.1f} s", "—"],
+    first = "first hit (entry built by an earlier run)" if cached_before else "cold build (first process)"
+    rows = [[first, f"{cold['hit_s']:.1f} s", f"{cold_s:.1f} s", "—"],
             ["cache hit, fresh process (median)", f"{median_hit:.2f} s",
              f"rounds {', '.join(f'{t:.2f}' for t in hit_times)}",
              f"<= {HIT_TARGET_S:.0f} s: {'met' if median_hit <= HIT_TARGET_S else 'not met'}"],
