@@ -122,11 +122,16 @@ def test_one_save_pass_computes_both_hashes_as_a_fresh_serialisation_would(small
 
 
 def _bundle(cache):
+    """A fresh load (or build) from ``cache``; the process memo is cleared before and after,
+    so no later test gets this test's bundle from memory instead of from its own cache."""
     from searchgym.bundle import _MEMO, build_bundle
     from searchgym.tasks import TaskOptions
 
     _MEMO.clear()
-    return build_bundle("default", 120, 9, task_options=TaskOptions(per_type=5), cache=cache)
+    try:
+        return build_bundle("default", 120, 9, task_options=TaskOptions(per_type=5), cache=cache)
+    finally:
+        _MEMO.clear()
 
 
 @pytest.mark.parametrize("name", ["world.columns", "passages.columns"])
