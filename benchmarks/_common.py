@@ -162,9 +162,14 @@ def record_run(title: str, script: str, argv: Sequence[str] | None, headers: Seq
                rows: Sequence[Sequence[Any]], notes: Sequence[str], path: Path = RESULTS) -> None:
     """Add a run's table and notes to ``RESULTS.md`` under ``title``, with the exact command
     (``python benchmarks/<script> <argv>``) that reproduces it."""
+    body = markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {note}" for note in notes)
+    record_body(title, script, argv, body, path)
+
+
+def record_body(title: str, script: str, argv: Sequence[str] | None, body: str, path: Path = RESULTS) -> None:
+    """Add a run's ready-made ``body`` to ``RESULTS.md`` under ``title``, with the exact command."""
     import shlex
 
-    body = markdown_table(headers, rows) + "\n\n" + "\n".join(f"- {note}" for note in notes)
     arguments = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     append_results(title, f"python benchmarks/{script} {arguments}".strip(), body, path)
 

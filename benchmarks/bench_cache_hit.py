@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_results, markdown_table  # noqa: E402
+from _common import markdown_table, record_body  # noqa: E402
 
 HIT_TARGET_S = 4.0
 
@@ -43,13 +43,28 @@ def _load_once(size: int, seed: int, tasks_per_type: int) -> dict:
             "tasks": len(bundle.tasks), "entities": len(bundle.world.entities)}
 
 
+def _entry_exists(cache_dir: str, size: int, seed: int, tasks_per_type: int) -> bool:
+    """Whether the bundle is already in the cache (then the first process is a hit, not a build)."""
+    from searchgym.bundle import bundle_key
+    from searchgym.cache import ArtifactCache
+    from searchgym.corpus import CorpusOptions
+    from searchgym.tasks import TaskOptions
+    from searchgym.world import load_schema
+
+    key = bundle_key(load_schema("default"), size, seed, CorpusOptions(), TaskOptions(per_type=tasks_per_type))
+    return ArtifactCache(Path(cache_dir)).entry_dir("bundles", key).is_dir()
+
+
 def _child_command(args: argparse.Namespace) -> list[str]:
     return [sys.executable, __file__, "--child", "--size", str(args.size), "--seed", str(args.seed),
             "--tasks-per-type", str(args.tasks_per_type)]
 
 
 def _run_child(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    output = subprocess.run(_child_command(args), env=env, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(_child_command(args), env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the child process failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    output = done.stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -59,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks-per-type", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cache-dir", help="cache directory to use (default: a fresh temporary one); when it "
+                        "already holds the bundle, the 'cold build' row times a first hit instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="print only; do not add a RESULTS.md section")
     args = parser.parse_args(argv)
@@ -66,16 +83,18 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_load_once(args.size, args.seed, args.tasks_per_type)))
         return
 
-    env = dict(os.environ, SEARCHGYM_CACHE_DIR=tempfile.mkdtemp(prefix="sg-cache-hit-"))
+    env = dict(os.environ, SEARCHGYM_CACHE_DIR=args.cache_dir or tempfile.mkdtemp(prefix="sg-cache-hit-"))
     load_before = os.getloadavg()
     started = time.perf_counter()
+    cached_before = _entry_exists(env["SEARCHGYM_CACHE_DIR"], args.size, args.seed, args.tasks_per_type)
     cold = _run_child(args, env)  # the first call builds (and writes) the bundle
     cold_s = time.perf_counter() - started
     hits = [_run_child(args, env) for _ in range(args.rounds)]
     load_after = os.getloadavg()
     hit_times = [round(hit["hit_s"], 2) for hit in hits]
     median_hit = statistics.median(hit_times)
-    rows = [["cold build (first process)", f"{cold['hit_s']:.1f} s", f"{cold_s:.1f} s", "—"],
+    first = "first hit (entry built by an earlier run)" if cached_before else "cold build (first process)"
+    rows = [[first, f"{cold['hit_s']:.1f} s", f"{cold_s:.1f} s", "—"],
             ["cache hit, fresh process (median)", f"{median_hit:.2f} s",
              f"rounds {', '.join(f'{t:.2f}' for t in hit_times)}",
              f"<= {HIT_TARGET_S:.0f} s: {'met' if median_hit <= HIT_TARGET_S else 'not met'}"],
@@ -89,9 +108,7 @@ def main(argv: list[str] | None = None) -> None:
              f"{load_after[0]:.2f} after the last hit.\n")
     print(body)
     if not args.no_record:
-        arguments = argv if argv is not None else sys.argv[1:]
-        append_results("Cache hits (bench_cache_hit.py)",
-                       "python benchmarks/" + " ".join([Path(__file__).name, *arguments]), body)
+        record_body("Cache hits (bench_cache_hit.py)", Path(__file__).name, argv, body)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from searchgym.cache import atomic_write_lines, content_hash_of, stable_json
+from searchgym.cache import PartsDigest, atomic_write_lines, content_hash_of, stable_json
 from searchgym.search.base import UnknownDocumentError
 from searchgym.types import Passage
 
@@ -38,18 +38,46 @@ class Corpus:
         self.passages: PassageList = PassageList(passages)
         self.passages.store_hash = store_hash
         self.by_id: dict[str, Passage] = {}
-        self.fact_index: dict[str, list[str]] = defaultdict(list)
+        fact_index: dict[str, list[str]] = defaultdict(list)
         self.pages: dict[str, list[str]] = defaultdict(list)
         for passage in self.passages:
             if passage.doc_id in self.by_id:
                 raise ValueError(f"duplicate passage id {passage.doc_id!r}")
             self.by_id[passage.doc_id] = passage
             for fact_id in passage.facts:
-                self.fact_index[fact_id].append(passage.doc_id)
+                fact_index[fact_id].append(passage.doc_id)
             if passage.entity_id is not None and passage.kind == "page":
                 self.pages[passage.entity_id].append(passage.doc_id)
+        self._fact_index: dict[str, list[str]] | None = fact_index
+        self._build_fact_index: Callable[[], dict[str, list[str]]] | None = None
         self._hash: str | None = content_hash
         self.writer_report: dict | None = None  # set by the LLM writer (searchgym.corpus.rewrite)
+
+    @classmethod
+    def assemble(cls, world_id: str, passages: list[Passage], by_id: dict[str, Passage],
+                 pages: dict[str, list[str]], build_fact_index: Callable[[], dict[str, list[str]]], *,
+                 content_hash: str | None = None, store_hash: str | None = None) -> Corpus:
+        """A corpus from indexes its caller already built (:mod:`searchgym.corpus.storage`
+        derives them from columns in bulk): they must be what ``__init__`` would build. The
+        fact index is built by ``build_fact_index`` on first use: only task generation and the
+        simulated engine read it, and it is a third of loading a corpus."""
+        corpus = cls.__new__(cls)
+        corpus.world_id = world_id
+        corpus.passages = PassageList(passages)
+        corpus.passages.store_hash = store_hash
+        corpus.by_id, corpus.pages = by_id, pages
+        corpus._fact_index, corpus._build_fact_index = None, build_fact_index
+        corpus._hash = content_hash
+        corpus.writer_report = None
+        return corpus
+
+    @property
+    def fact_index(self) -> dict[str, list[str]]:
+        """fact id -> ids of the passages stating it, in corpus order (a ``defaultdict``)."""
+        if self._fact_index is None:
+            assert self._build_fact_index is not None
+            self._fact_index, self._build_fact_index = self._build_fact_index(), None
+        return self._fact_index
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -86,7 +114,37 @@ class Corpus:
         return self._hash
 
     def save(self, path: Path) -> None:
-        atomic_write_lines(path, self.jsonl_lines())
+        """Write the JSONL file; the one serialisation of each passage also feeds both hashes
+        (:attr:`content_hash`, :attr:`store_hash`), so a build never serialises it thrice."""
+        content, store = PartsDigest(), PartsDigest()
+        content.update(self.world_id)
+
+        def lines() -> Iterator[str]:
+            for passage in self.passages:
+                line = stable_json(passage.to_dict())
+                store.update(line)
+                line += "\n"
+                content.update(line)
+                yield line
+
+        atomic_write_lines(path, lines())
+        self._hash = self._hash or content.hexdigest()
+        self.passages.store_hash = self.passages.store_hash or store.hexdigest()
+
+    def save_columns(self, path: Path) -> None:
+        """Write the column file a cache hit reads (:mod:`searchgym.corpus.storage`)."""
+        from searchgym.corpus.storage import save_corpus_columns
+
+        save_corpus_columns(self, path)
+
+    @classmethod
+    def load_columns(cls, path: Path, world_id: str, *, content_hash: str | None = None,
+                     store_hash: str | None = None) -> Corpus:
+        """Read a corpus written by :meth:`save_columns` (raises ``ColumnFileError`` when the
+        file is truncated or corrupted); hashes recorded at build time may be passed in."""
+        from searchgym.corpus.storage import load_corpus_columns
+
+        return load_corpus_columns(path, world_id, content_hash=content_hash, store_hash=store_hash)
 
     @property
     def store_hash(self) -> str:

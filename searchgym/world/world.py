@@ -1,8 +1,10 @@
 """The World: a fictional knowledge graph plus the indexes every later stage reads.
 
-The graph is a ``networkx.MultiDiGraph`` (nodes are entity ids, edge keys are relation names),
-so users can run any networkx algorithm on it. Corpus writing and task generation need fast
-"targets of X under r" and "sources of Y under r" look-ups, which are precomputed here once.
+:meth:`World.to_networkx` gives the world as a ``networkx.MultiDiGraph`` (nodes are entity
+ids, edge keys are relation names), so users can run any networkx algorithm on it. Corpus
+writing and task generation need fast "targets of X under r" and "sources of Y under r"
+look-ups, which are built here once, on first use. On disk a world is a column file
+(:mod:`searchgym.world.storage`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import networkx as nx
@@ -52,17 +56,17 @@ class World:
         seed: int,
         entities: list[Entity],
         edges: list[tuple[str, str, str]],
+        *,
+        edges_sorted: bool = False,
     ) -> None:
+        """``edges_sorted``: the caller guarantees ``edges`` is sorted without duplicates (a
+        world read back from its column file), so the sort of every edge is skipped."""
         self.schema = schema
         self.size = size
         self.seed = seed
         self.entities: dict[str, Entity] = {entity.id: entity for entity in entities}
-        self.edges = sorted(set(edges))
-        self._targets: dict[tuple[str, str], list[str]] = defaultdict(list)
-        self._sources: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for source, relation, target in self.edges:
-            self._targets[(source, relation)].append(target)
-            self._sources[(target, relation)].append(source)
+        self.edges = list(edges) if edges_sorted else sorted(set(edges))
+        self._adjacency: tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]] | None = None
         self._by_type: dict[str, list[str]] = defaultdict(list)
         for entity in entities:
             self._by_type[entity.type].append(entity.id)
@@ -115,11 +119,28 @@ class World:
     def of_type(self, type_name: str) -> list[str]:
         return list(self._by_type.get(type_name, ()))
 
+    def _links(self) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
+        """``(targets, sources)``: (entity, relation) -> neighbours, built on first use.
+
+        Why lazily: a world read from the cache serves an env whose search engine never walks
+        the graph (a fifth of a 100k-entity cache hit went into these two dicts); corpus
+        writing, task generation and the simulated engine build them on their first look-up.
+        """
+        if self._adjacency is None:  # two threads racing here build equal dicts: no lock (Worlds pickle)
+            # Sorted edges come grouped by (source, relation): each group is one targets list.
+            targets: dict[tuple[str, str], list[str]] = {
+                key: [target for _, _, target in group] for key, group in groupby(self.edges, itemgetter(0, 1))}
+            sources: dict[tuple[str, str], list[str]] = defaultdict(list)
+            for source, relation, target in self.edges:
+                sources[(target, relation)].append(source)
+            self._adjacency = targets, dict(sources)
+        return self._adjacency
+
     def targets(self, entity_id: str, relation: str) -> list[str]:
-        return list(self._targets.get((entity_id, relation), ()))
+        return list(self._links()[0].get((entity_id, relation), ()))
 
     def sources(self, entity_id: str, relation: str) -> list[str]:
-        return list(self._sources.get((entity_id, relation), ()))
+        return list(self._links()[1].get((entity_id, relation), ()))
 
     def relation(self, name: str) -> RelationSpec:
         return self.schema.relation(name)
@@ -141,17 +162,24 @@ class World:
         attribute_facts = [fact for entity_id in self.entities for fact in self.attribute_facts(entity_id)]
         return attribute_facts + [Fact(s, r, t) for s, r, t in self.edges]
 
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """A new networkx MultiDiGraph of the world, for any networkx algorithm: nodes are
+        entity ids (with type, name, aliases and attributes), edge keys are relation names.
+        Each call builds a fresh graph the caller may change; :attr:`graph` is a shared one."""
+        graph = nx.MultiDiGraph(world_id=self.world_id, schema=self.schema.name, seed=self.seed)
+        for entity in self.entities.values():
+            graph.add_node(entity.id, type=entity.type, name=entity.name, aliases=entity.aliases,
+                           **entity.attributes)
+        for source, relation, target in self.edges:
+            graph.add_edge(source, target, key=relation, relation=relation)
+        return graph
+
     @property
     def graph(self) -> nx.MultiDiGraph:
-        """The world as a networkx MultiDiGraph (built lazily; large worlds may not need it)."""
+        """The world as a networkx MultiDiGraph (:meth:`to_networkx`, built once on first use;
+        it costs ~1.7 KB per entity, so large worlds build it only when asked)."""
         if self._graph is None:
-            graph = nx.MultiDiGraph(world_id=self.world_id, schema=self.schema.name, seed=self.seed)
-            for entity in self.entities.values():
-                graph.add_node(entity.id, type=entity.type, name=entity.name, aliases=entity.aliases,
-                               **entity.attributes)
-            for source, relation, target in self.edges:
-                graph.add_edge(source, target, key=relation, relation=relation)
-            self._graph = graph
+            self._graph = self.to_networkx()
         return self._graph
 
     def __len__(self) -> int:
