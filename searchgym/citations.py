@@ -95,7 +95,7 @@ def cited_sentences(answer: str | None) -> list[CitedSentence]:
     if not answer:
         return []
     sentences: list[tuple[str, list[str]]] = []
-    text, cited = "", []  # the sentence being read
+    text, cited = "", list[str]()  # the sentence being read
 
     def close() -> None:
         nonlocal text, cited

@@ -9,8 +9,9 @@ world is known completely, a *grounding matcher* suffices: a claim is an
 * **aspect cues**: the words the schema's wording uses for a relation or attribute (its page
   sentences, its question words, and its deep-research aspect noun and phrases: "born",
   "birthplace", "mentor", "employees", ...);
-* **values**: numbers (only within the attribute's range for the subject's type, and not after
-  "about"/"around": approximations claim nothing exact), category labels ("painter", "noir"),
+* **values**: numbers (not after "about"/"around", nor decimals: approximations claim nothing
+  exact; an attribute's range for the subject's type decides which aspect a number fills, and a
+  number outside every range is a false claim of the nearest one), category labels ("painter", "noir"),
   and entity names of the type the relation links to.
 
 Each value is attached to one aspect: a category label to the attribute that owns it (no cue
@@ -47,24 +48,31 @@ _APPROXIMATE = frozenset(["about", "around", "approximately", "roughly", "nearly
 # Words of the wording files that say nothing about *which* fact a sentence states (narrative
 # filler of page templates): never cues. Words in the wording of many aspects are dropped too
 # (:data:`_SHARED`), except an aspect's own noun ("city" stays the cue of a university's city).
-_GENERIC = frozenset("""
-a an the of in on at to for by and or is was were be been as its it with from who that which what are has have
-had there their one name how many much when where did does do year years people person number total also s
-time called known after among back before being came come comes during into near since than rather so most
-best some only over under up out own old few first last long small large little single several these those
-others other whom whose often usually widely wide day place set made done took take takes give given gives
-saw put said noted listed list lists recorded records record according official account part full current
-currently today main major leading notable include includes including within without against kept light
-close family house home spring summer autumn winter world market means hard easy difficult public modest
-chance handful meeting money circle clients choice life living office necessity inclination miss spot
-stage shoes stockinged crowd cuts document events familiar figure group identity measurements mentioned
-overlooked photographs rarely reaches recognise reported papers parish register registers registry shows
-youngest child civil entered river valley fertile northern navigable border budget tight story shot
-original summer considerable expense charge handled managed overseen seen names memorable principal
-central counts count lies lie traces dates goes beginnings circumstances planning started created
-expectations mixed wait ordinary version final prints sit touch manner unusual kind guides index
-catalogues archive ambition critics reviewers audiences audience goers houses crowded opened reached
-""".split())
+_GENERIC = frozenset([
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "is", "was", "were", "be", "been",
+    "as", "its", "it", "with", "from", "who", "that", "which", "what", "are", "has", "have", "had", "there",
+    "their", "one", "name", "how", "many", "much", "when", "where", "did", "does", "do", "year", "years", "people",
+    "person", "number", "total", "also", "s", "time", "called", "known", "after", "among", "back", "before",
+    "being", "came", "come", "comes", "during", "into", "near", "since", "than", "rather", "so", "most", "best",
+    "some", "only", "over", "under", "up", "out", "own", "old", "few", "first", "last", "long", "small", "large",
+    "little", "single", "several", "these", "those", "others", "other", "whom", "whose", "often", "usually",
+    "widely", "wide", "day", "place", "set", "made", "done", "took", "take", "takes", "give", "given", "gives",
+    "saw", "put", "said", "noted", "listed", "list", "lists", "recorded", "records", "record", "according",
+    "official", "account", "part", "full", "current", "currently", "today", "main", "major", "leading", "notable",
+    "include", "includes", "including", "within", "without", "against", "kept", "light", "close", "family", "house",
+    "home", "spring", "summer", "autumn", "winter", "world", "market", "means", "hard", "easy", "difficult",
+    "public", "modest", "chance", "handful", "meeting", "money", "circle", "clients", "choice", "life", "living",
+    "office", "necessity", "inclination", "miss", "spot", "stage", "shoes", "stockinged", "crowd", "cuts",
+    "document", "events", "familiar", "figure", "group", "identity", "measurements", "mentioned", "overlooked",
+    "photographs", "rarely", "reaches", "recognise", "reported", "papers", "parish", "register", "registers",
+    "registry", "shows", "youngest", "child", "civil", "entered", "river", "valley", "fertile", "northern",
+    "navigable", "border", "budget", "tight", "story", "shot", "original", "summer", "considerable", "expense",
+    "charge", "handled", "managed", "overseen", "seen", "names", "memorable", "principal", "central", "counts",
+    "count", "lies", "lie", "traces", "dates", "goes", "beginnings", "circumstances", "planning", "started",
+    "created", "expectations", "mixed", "wait", "ordinary", "version", "final", "prints", "sit", "touch", "manner",
+    "unusual", "kind", "guides", "index", "catalogues", "archive", "ambition", "critics", "reviewers", "audiences",
+    "audience", "goers", "houses", "crowded", "opened", "reached"
+])
 _SHARED = 4  # a word in the cues of this many aspects or more is no cue
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 
@@ -195,6 +203,9 @@ class ClaimReader:
         reading stays a contradiction, so it never turns a false claim into a true one."""
         order = sorted(keys, key=lambda k: (min((abs(p - position) for p in cues.get(k, ())), default=0), k))
         readings = [(key, owner) for key in order for owner in subjects if self._admits(key, owner, value)]
+        if not readings and isinstance(value, int):  # a number no range admits is still a (false) claim
+            readings = [(key, owner) for key in order for owner in subjects
+                        if self._admits(key, owner, value, ranged=False)]
         if not readings:
             return None
         for key, owner in readings:
@@ -203,7 +214,7 @@ class ClaimReader:
         key, owner = readings[0]
         return Claim(owner, key, value, False)
 
-    def _admits(self, key: str, owner: str, value: Literal) -> bool:
+    def _admits(self, key: str, owner: str, value: Literal, ranged: bool = True) -> bool:
         """Whether ``owner`` can have ``value`` under ``key`` (types, and ranges of numbers)."""
         aspect = self.aspects[key]
         kind = self.world.entity(owner).type
@@ -213,7 +224,7 @@ class ClaimReader:
             return self._fits(key, owner, str(value))
         if isinstance(value, int) and aspect.ranges:
             low, high = aspect.ranges.get(kind, (1, 0))
-            return low <= value <= high
+            return low <= value <= high or (not ranged and kind in aspect.ranges)
         return True
 
     def _mentions(self, sentence: str, subject: str | None) -> list[tuple[int, int, str]]:

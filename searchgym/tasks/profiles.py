@@ -13,6 +13,7 @@ the task's ``answer`` is a reference profile (one sentence per nugget, as
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -72,12 +73,8 @@ class ProfileMaker:
                 found.append((Fact(entity, spec.name, targets[0]), words.aspect))
             if words.inverse_aspect and len(sources) == 1 and not spec.symmetric:
                 found.append((Fact(sources[0], spec.name, entity), words.inverse_aspect))
-        named = {}
-        for fact, aspect in found:  # two facts under one aspect name would be one question
-            if aspect:
-                named.setdefault(aspect, fact)
-        return [(fact, aspect) for aspect, fact in named.items()
-                if list(a for _, a in found).count(aspect) == 1]
+        uses = Counter(aspect for _, aspect in found)  # two facts under one aspect name: one question
+        return [(fact, aspect) for fact, aspect in found if aspect and uses[aspect] == 1]
 
     def candidate(self) -> Candidate | None:
         entity = self.entity_ids[int(self.rng.integers(len(self.entity_ids)))]
