@@ -111,6 +111,8 @@ def cited_sentences(answer: str | None) -> list[CitedSentence]:
                 sentences[-1][1].extend(segment)
             else:
                 cited.extend(segment)
+                if text.rstrip().endswith((".", "!", "?")):  # "... old.[doc: a] Next": it ended
+                    close()
             continue
         parts = _SENTENCE_END.split(segment)
         for index, part in enumerate(parts):

@@ -186,20 +186,19 @@ class ClaimReader:
                    for start, _, entity in mentions]
         out: dict[tuple[str, frozenset[Literal]], Claim] = {}
         for position, value, keys in values:
-            claim = self._read(position, value, keys, cues, subjects)
-            if claim is None:
-                continue
-            # a relation claim is about a pair: "X's mentor is Y" claims it once, from either side
-            relation = self.aspects[claim.key].relation
-            pair = frozenset((claim.subject, value)) if relation else frozenset((value,))
-            out.setdefault((claim.key if relation else f"{claim.key}|{claim.subject}", pair), claim)
+            for claim in self._read(position, value, keys, cues, subjects):
+                # a relation claim is about a pair: "X's mentor is Y" claims it once, from either side
+                relation = self.aspects[claim.key].relation
+                pair = frozenset((claim.subject, value)) if relation else frozenset((value,))
+                out.setdefault((claim.key if relation else f"{claim.key}|{claim.subject}", pair), claim)
         return list(out.values())
 
     def _read(self, position: int, value: Literal, keys: list[str], cues: dict[str, list[int]],
-              subjects: list[str]) -> Claim | None:
-        """The claim a value makes. Its readings (aspect by nearest cue, then subject in order
-        of mention) are tried in turn: the first the world confirms, else the first. Reading
-        charitably only decides *which* true statement a value makes; a value true under no
+              subjects: list[str]) -> list[Claim]:
+        """The claims a value makes. Its readings (aspect by nearest cue, then subject in order
+        of mention): every one the world confirms ("the country of X is Y" when X is Y's
+        capital: both located_in and capital_of), else the first, as a false claim. Reading
+        charitably only decides *which* true statements a value makes; a value true under no
         reading stays a contradiction, so it never turns a false claim into a true one."""
         order = sorted(keys, key=lambda k: (min((abs(p - position) for p in cues.get(k, ())), default=0), k))
         readings = [(key, owner) for key in order for owner in subjects if self._admits(key, owner, value)]
@@ -207,12 +206,10 @@ class ClaimReader:
             readings = [(key, owner) for key in order for owner in subjects
                         if self._admits(key, owner, value, ranged=False)]
         if not readings:
-            return None
-        for key, owner in readings:
-            if self.holds(owner, key, value):
-                return Claim(owner, key, value, True)
+            return []
+        true = [Claim(owner, key, value, True) for key, owner in readings if self.holds(owner, key, value)]
         key, owner = readings[0]
-        return Claim(owner, key, value, False)
+        return true or [Claim(owner, key, value, False)]
 
     def _admits(self, key: str, owner: str, value: Literal, ranged: bool = True) -> bool:
         """Whether ``owner`` can have ``value`` under ``key`` (types, and ranges of numbers)."""
