@@ -80,7 +80,8 @@ class ContradictionTerm(_RubricTerm):
 
     def value(self, info: dict[str, Any], nuggets: int) -> float:
         supported = round(float(info.get("citation_support", 0.0)) * nuggets)
-        return -min(float(info.get("contradictions", 0.0)), supported) / max(1, nuggets)
+        cancelled = min(float(info.get("contradictions", 0.0)), supported)
+        return -cancelled / max(1, nuggets) if cancelled else 0.0
 
 
 class _RubricReward(RewardTermWrapper):
