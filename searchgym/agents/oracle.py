@@ -4,6 +4,11 @@ It proves solvability end to end: for every gold fact it must *retrieve*, throug
 search engine, a passage that states the fact (evidence recall reaches 1.0), before giving the
 gold answer. If no query it tries surfaces the passage, it falls back to ``<access>`` of a gold
 passage id and counts that in ``accessed_fallbacks`` — a retrieval gap worth knowing about.
+
+A long-form profile task is answered the way it is graded (:mod:`searchgym.nuggets`): every
+nugget must be in a passage a *search* returned (an opened page is no citable evidence), and
+the answer is the reference profile, one sentence per nugget, each citing one such passage
+that states it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from searchgym.answer_forms import keeps_citations
+from searchgym.tasks.profiles import profile_sentence
 from searchgym.types import HopStep, Task
 
 
@@ -47,20 +54,34 @@ class OracleAgent:
         self._task = self._env.task
         self._fact = 0
         self._tried: list[str] = []
+        self._given_up: set[int] = set()
 
     def _queries(self, step: HopStep) -> list[str]:
         subject, obj = self._names(step)
         queries = {"subject_object": f"{subject} {obj}", "subject": subject, "object": obj}
         return [queries[kind] for kind in self.query_order]
 
+    def _profile(self) -> str:
+        """The reference profile, each sentence citing a searched passage that states its nugget."""
+        assert self._task is not None
+        task, shown = self._task, self._env.state.shown
+        sentences = []
+        for nugget, passages in zip(task.meta["nuggets"], task.evidence):
+            sentence = profile_sentence(self._env.world, task.meta["subject"], nugget)
+            cited = next((d for d in passages if d in shown), None)
+            sentences.append(f"{sentence[:-1]} [doc: {cited}]." if cited else sentence)
+        return " ".join(sentences)
+
     def act(self, observation: str, info: dict[str, Any]) -> str:
         assert self._task is not None
         state = self._env.state
         evidence = self._task.evidence
-        while self._fact < len(evidence) and self._fact in state.found_facts:
+        longform = keeps_citations(self._task.meta)
+        covered = state.searched_facts if longform else state.found_facts
+        while self._fact < len(evidence) and (self._fact in covered or self._fact in self._given_up):
             self._fact, self._tried = self._fact + 1, []
         if self._fact >= len(evidence):
-            return f"<answer>{self._task.answer}</answer>"
+            return f"<answer>{self._profile() if longform else self._task.answer}</answer>"
         step = self._task.chain[self._fact]
         for query in self._queries(step):
             if query not in self._tried:
@@ -68,6 +89,8 @@ class OracleAgent:
                 return f"<search>{query}</search>"
         self.accessed_fallbacks += 1
         self._tried = []
+        if longform:  # an opened page is no citable evidence: that nugget stays unsupported
+            self._given_up.add(self._fact)
         gold = self._task.gold_passages
         doc_id = next((d for d in evidence[self._fact] if d in gold), evidence[self._fact][0])
         return f"<access>{doc_id}</access>"

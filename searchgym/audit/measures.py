@@ -14,8 +14,9 @@ from typing import Any
 from searchgym.audit.priors import count_prior, first_option, form_prior_cross, form_prior_loo, most_common_count_share
 from searchgym.audit.tiers import tier_report
 from searchgym.metrics import normalize_answer
-from searchgym.tasks.deep import DEEP_TASK_TYPES
-from searchgym.tasks.depth import MAX_DEPTH, OPEN, DepthMeter, DepthQuery
+from searchgym.tasks.depth import OPEN, DepthMeter, DepthQuery
+from searchgym.tasks.generate import NEW_TASK_TYPES
+from searchgym.tasks.generate import depth_query as measured_query
 from searchgym.types import Task
 from searchgym.world.world import World
 
@@ -25,12 +26,14 @@ MIN_FORM_TASKS = 50  # a question form is checked on its own only with this many
 
 
 def depth_query(task: Task) -> DepthQuery:
-    """What the audit measures for a task: as generation did (a deep task's local descriptions
-    are searchable and its depth is bounded by packing, without the exact plan search)."""
-    if task.task_type in DEEP_TASK_TYPES:
-        return DepthQuery(task.question, task.evidence, MAX_DEPTH + 1, tuple(task.meta.get("queries", ())),
-                          packing=True)
-    return DepthQuery(task.question, task.evidence)
+    """What the audit measures for a task: what generation measured
+    (:func:`searchgym.tasks.generate.depth_query`: a deep task's local descriptions are
+    searchable and its depth is bounded by packing, without the exact plan search). Classic
+    tasks always get the exact search, even where generation skipped it for a failed label."""
+    if task.task_type not in NEW_TASK_TYPES:
+        return DepthQuery(task.question, task.evidence)
+    return measured_query(task.task_type, task.question, task.evidence, task.hops,
+                          tuple(task.meta.get("queries", ())))
 
 
 def _stratum(task: Task) -> str:

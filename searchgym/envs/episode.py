@@ -99,13 +99,14 @@ class AnswerScore:
 
 
 def score_answer_step(task: Task, prediction: str | None, metric: str, abstain_penalty: float,
-                      candidates: Callable[[], Any]) -> AnswerScore:
+                      candidates: Callable[[], Any], episode: Any = None) -> AnswerScore:
     """The one answer table: EM and F1 always, and the reward under ``metric`` (``em`` / ``f1``
     / ``substring_em``, with the anti-stuffing guard of :mod:`searchgym.answer_guard` for the
     lenient metrics); list and abstention tasks score by their form
     (:mod:`searchgym.answer_forms`). ``candidates`` gives the world's candidate index (built
-    only when a lenient metric needs it)."""
-    form = score_form(task.meta, prediction, abstain_penalty)
+    only when a lenient metric needs it). A long-form profile is graded against ``episode``
+    (what its searches returned, :mod:`searchgym.nuggets`)."""
+    form = score_form(task.meta, prediction, abstain_penalty, env=episode)
     if form is not None:  # a list, an abstention, or an abstention on an answerable task
         term = "f1" if metric == "f1" else "em"  # a list's set F1 / exact set match
         penalised = bool(form["penalised"])
@@ -304,7 +305,7 @@ class Episode:
         if parsed.kind == "answer":
             candidates = lambda: self.answer_candidates  # noqa: E731 - built only when needed
             return Rendered(), score_answer_step(self.task, parsed.argument, config.reward, config.abstain_penalty,
-                                                 candidates)
+                                                 candidates, episode=self)
         return Rendered(observation=render_invalid_action(parsed.error, allow_access=config.allow_access)), None
 
     # -- info and metrics -----------------------------------------------------------------------

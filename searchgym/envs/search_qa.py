@@ -163,7 +163,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         with the anti-stuffing guard of :mod:`searchgym.answer_guard` (the env's reward and
         every answer wrapper score through :func:`~searchgym.envs.episode.score_answer_step`)."""
         score = score_answer_step(self.task, prediction, metric, self.config.abstain_penalty,
-                                  lambda: self.answer_candidates)
+                                  lambda: self.answer_candidates, episode=self.current)
         return score.reward, score.verdict
 
     # -- gymnasium API ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from searchgym.tasks.candidates import Candidate, CandidateMaker
 from searchgym.tasks.deep import DEEP_TASK_TYPES, ObfuscatedMaker
 from searchgym.tasks.depth import MAX_DEPTH, Depth, DepthMeter, DepthQuery
 from searchgym.tasks.open_forms import OPEN_TASK_TYPES, FalsePremiseMaker, ListMaker
+from searchgym.tasks.profiles import PROFILE_TASK_TYPES, ProfileMaker
 from searchgym.tasks.questions import WordingExhausted
 from searchgym.tasks.select import Balancer, accept_deep, accept_depth
 from searchgym.tasks.taskset import TaskSet
@@ -41,7 +42,8 @@ from searchgym.types import HopStep, Task
 from searchgym.world.world import World
 
 TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "counting")
-ALL_TASK_TYPES = TASK_TYPES + DEEP_TASK_TYPES + OPEN_TASK_TYPES  # the new families are opt-in (task_types)
+NEW_TASK_TYPES = DEEP_TASK_TYPES + OPEN_TASK_TYPES + PROFILE_TASK_TYPES  # opt-in families (task_types)
+ALL_TASK_TYPES = TASK_TYPES + NEW_TASK_TYPES
 SPLITS = ("train", "validation", "test")
 TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache
 DEEP_FORMAT_VERSION = 1  # bump whenever the deep families' generation changes (keys only their bundles)
@@ -108,7 +110,7 @@ class TaskOptions:
     @property
     def deep(self) -> bool:
         """Whether a deep family is asked for (which needs the schema's deep-research wording)."""
-        return bool(set(self.types) & set(DEEP_TASK_TYPES + OPEN_TASK_TYPES)) or self.min_tier > 1
+        return bool(set(self.types) & set(NEW_TASK_TYPES)) or self.min_tier > 1
 
     def key(self) -> str:
         classic = (self.per_type, self.max_hops, self.types, self.max_count, self.split,
@@ -173,12 +175,14 @@ class TaskGenerator:
         return math.ceil(answerable * share / (1 - share) / false_premise)
 
     def _maker_for(self, task_type: str, hops: int) -> Callable[[], Candidate | None]:
-        if task_type in DEEP_TASK_TYPES + OPEN_TASK_TYPES:
+        if task_type in NEW_TASK_TYPES:
             if self._deep_maker is None:
                 self._deep_maker = ObfuscatedMaker(self.world, self.rng, max_constraints=self.options.max_constraints)
             deep_maker = self._deep_maker
             if task_type == "list":
                 return ListMaker(self.world, self.rng, deep_maker).candidate
+            if task_type == "profile":
+                return ProfileMaker(self.world, self.rng, deep_maker).candidate
             if task_type == "unanswerable":
                 premise = FalsePremiseMaker(self.world, self.rng, deep_maker)
                 return lambda: premise.candidate(hops)
@@ -269,15 +273,13 @@ class TaskGenerator:
 
     @staticmethod
     def _depth_query(candidate: Candidate, evidence: tuple[tuple[str, ...], ...]) -> DepthQuery:
-        if candidate.task_type in DEEP_TASK_TYPES or candidate.task_type == "unanswerable":
-            # Its local descriptions are searchable too, and its many units get the packing bound;
-            # the exact plan search is skipped (its node budget never suffices at this size).
-            return DepthQuery(candidate.question, evidence, MAX_DEPTH + 1, tuple(candidate.meta.get("queries", ())),
-                              packing=True)
-        return DepthQuery(candidate.question, evidence, candidate.hops if candidate.hops >= 2 else 0)
+        return depth_query(candidate.task_type, candidate.question, evidence, candidate.hops,
+                           tuple(candidate.meta.get("queries", ())))
 
     def _accept(self, candidate: Candidate, depth: Depth) -> str | None:
         revealed = self._answer_revealed(candidate, depth)
+        if candidate.task_type == "profile":  # one named subject: its depth is measured, not claimed
+            return "unreachable" if depth.min_searches is None else None
         if candidate.task_type == "list":  # a named 1-hop list is one search by design
             if depth.min_searches is None:
                 return "unreachable"
@@ -337,6 +339,22 @@ class TaskGenerator:
             min_searches=int(depth.min_searches or 0),
             meta=meta,
         )
+
+
+def depth_query(task_type: str, question: str, evidence: tuple[tuple[str, ...], ...], hops: int,
+                queries: tuple[str, ...] = ()) -> DepthQuery:
+    """What depth is measured for a task, at generation and by the audit alike.
+
+    Obfuscated and false-premise questions: their local descriptions are searchable too, and
+    their many units get the packing bound; the exact plan search is skipped (its node budget
+    never suffices at 10-20 units). Lists and profiles (up to 13 units, mostly on one or two
+    pages): the packing bound, and the exact search only where the bounds still differ.
+    Classic tasks: the exact search, skipped when the lower bound already fails the hop label."""
+    if task_type in DEEP_TASK_TYPES or task_type == "unanswerable":
+        return DepthQuery(question, evidence, MAX_DEPTH + 1, queries, packing=True)
+    if task_type in ("list", "profile"):
+        return DepthQuery(question, evidence, hops if hops >= 2 else 0, packing=True)
+    return DepthQuery(question, evidence, hops if hops >= 2 else 0)
 
 
 def generate_tasks(world: World, corpus: Corpus, options: TaskOptions | None = None, *, engine: Any = None,

@@ -2,7 +2,8 @@
 
 Rewards (:mod:`searchgym.wrappers.rewards`): :class:`AnswerReward`, :class:`SearchR1FormatReward`,
 :class:`SSRLReward`, :class:`EvidenceReward`, :class:`InformationGainReward`,
-:class:`CitationReward`, :class:`RetrievalCostReward`, combined by stacking or with
+:class:`CitationReward`, :class:`RetrievalCostReward`, the long-form rubric terms
+:class:`CitationSupportReward`, :class:`NuggetRecallReward`, :class:`ContradictionReward`, combined by stacking or with
 :func:`compose_rewards` / :class:`WeightedReward`. Every one reports its component in
 ``info["reward_parts"]``.
 
@@ -25,8 +26,11 @@ from searchgym.wrappers.rewards import (
     REWARD_WRAPPERS,
     AnswerReward,
     CitationReward,
+    CitationSupportReward,
+    ContradictionReward,
     EvidenceReward,
     InformationGainReward,
+    NuggetRecallReward,
     RetrievalCostReward,
     RewardTerm,
     RewardTermWrapper,
@@ -46,10 +50,13 @@ __all__ = [
     "AdaptiveTaskSampling",
     "AnswerReward",
     "CitationReward",
+    "CitationSupportReward",
+    "ContradictionReward",
     "EvidenceReward",
     "HopCurriculum",
     "InformationGainReward",
     "NoiseSchedule",
+    "NuggetRecallReward",
     "RetrievalCostReward",
     "RewardTerm",
     "RewardTermWrapper",

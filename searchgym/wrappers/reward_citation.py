@@ -1,7 +1,7 @@
 """Citation rubric reward (CaRR-style: citation-aware rubric rewards for deep-search agents).
 
-Citation syntax (what the agent writes inside its answer)
----------------------------------------------------------
+Citation syntax (what the agent writes inside its answer; parsed by :mod:`searchgym.citations`)
+---------------------------------------------------------------------------------------------
 Citations are bracket groups anywhere in the answer text:
 
 * explicit: ``[doc: id1, id2]`` — the prefix may be ``doc``, ``docs``, ``id``, ``ids``,
@@ -22,7 +22,8 @@ wrapper score the bare answer ``"Trerus Trading Company"``. Without it, the env 
 raw string and the bracket text would break EM. Only the answer is touched: searches and
 accesses pass through unchanged. Because the rewriting happens on the way *in*, the wrapper can
 sit anywhere in a stack; wrappers *outside* it receive the raw action (only the format terms
-read actions, and a citation does not change an answer's format).
+read actions, and a citation does not change an answer's format). A long-form answer (a
+profile task, :mod:`searchgym.nuggets`) is never stripped: the env grades it with its citations.
 """
 
 from __future__ import annotations
@@ -36,52 +37,15 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.utils import RecordConstructorArgs
 
+from searchgym.answer_forms import keeps_citations
+from searchgym.citations import parse_citations, strip_citations
 from searchgym.envs.actions import parse_action
 from searchgym.metrics import exact_match
 from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
 
 __all__ = ["CitationReward", "CitationTerm", "parse_citations", "strip_citations"]
 
-_GROUP = re.compile(r"\[([^\[\]<>]*)\]")
-_PREFIX = re.compile(r"^\s*(?:docs?|ids?|cite|citations?|sources?)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
-_ITEM_SPLIT = re.compile(r"[,;\s]+")
-_BARE_ITEM = re.compile(r"^[\w][\w.\-:/#]*$")
 _ANSWER_SPAN = re.compile(r"(<answer>)(.*?)(</answer>)", re.IGNORECASE | re.DOTALL)
-
-
-def _group_ids(inner: str) -> list[str] | None:
-    """The ids of one bracket group, or None if it is not a citation group."""
-    explicit = _PREFIX.match(inner)
-    if explicit:
-        return [item for item in _ITEM_SPLIT.split(explicit.group(1)) if item]
-    items = [item.strip() for item in re.split(r"[,;]", inner)]
-    if not items or any(not item or not _BARE_ITEM.match(item) for item in items):
-        return None
-    if all(item.replace(".", "").isdigit() for item in items):
-        return None
-    return items
-
-
-def parse_citations(answer: str | None) -> tuple[str, list[str]]:
-    """Split an answer into ``(answer without citations, cited doc ids in order, unique)``."""
-    if not answer:
-        return answer or "", []
-    cited: dict[str, None] = {}
-
-    def replace(match: re.Match[str]) -> str:
-        ids = _group_ids(match.group(1))
-        if ids is None:
-            return match.group(0)
-        for doc_id in ids:
-            cited.setdefault(doc_id, None)
-        return " "
-
-    stripped = _GROUP.sub(replace, answer)
-    return " ".join(stripped.split()), list(cited)
-
-
-def strip_citations(answer: str) -> str:
-    return parse_citations(answer)[0]
 
 
 def _strip_arguments(arguments: Any) -> tuple[Any, list[str]]:
@@ -182,7 +146,8 @@ class CitationTerm(RewardTerm):
             return action
         parsed = parse_action(stripped, max_chars=env.config.max_action_chars, allowed_actions=env.allowed_actions)
         self.pending = cited if parsed.kind == "answer" else []
-        return stripped if (self.strip and parsed.kind == "answer") else action
+        graded_with_citations = keeps_citations(env.task.meta)  # a long-form answer's citations are its evidence
+        return stripped if (self.strip and parsed.kind == "answer" and not graded_with_citations) else action
 
     def score(self, ctx: StepContext) -> float:
         self._details = None

@@ -18,6 +18,12 @@ InformationGainReward        add           IGPO turn-level information gain
 CitationReward ("citation")  add           CaRR citation rubric
 RetrievalCostReward          add           IKEA / AI-SearchPlanner retrieval cost
 ("retrieval_cost")
+CitationSupportReward        add           long-form nuggets cited from searched passages
+("citation_support")                       (Search-Gen-V nugget rubric, CaRR)
+NuggetRecallReward           add           long-form nuggets stated (diagnostic)
+("nugget_recall")
+ContradictionReward          add           long-form claims the graph refutes (penalty)
+("contradiction")
 ===========================  ============  ==================================================
 
 Two ways to combine them:
@@ -75,6 +81,14 @@ from searchgym.wrappers.reward_process import (
     RetrievalCostTerm,
     answer_in_text_scorer,
 )
+from searchgym.wrappers.reward_rubric import (
+    CitationSupportReward,
+    CitationSupportTerm,
+    ContradictionReward,
+    ContradictionTerm,
+    NuggetRecallReward,
+    NuggetRecallTerm,
+)
 
 __all__ = [
     "REWARD_TERMS",
@@ -83,8 +97,11 @@ __all__ = [
     "TermReward",
     "AnswerReward",
     "CitationReward",
+    "CitationSupportReward",
+    "ContradictionReward",
     "EvidenceReward",
     "InformationGainReward",
+    "NuggetRecallReward",
     "RetrievalCostReward",
     "RewardTerm",
     "RewardTermWrapper",
@@ -114,6 +131,9 @@ REWARD_WRAPPERS: dict[str, tuple[type[RewardTermWrapper], type[RewardTerm]]] = {
     "info_gain": (InformationGainReward, InformationGainTerm),
     "citation": (CitationReward, CitationTerm),
     "retrieval_cost": (RetrievalCostReward, RetrievalCostTerm),
+    "citation_support": (CitationSupportReward, CitationSupportTerm),
+    "nugget_recall": (NuggetRecallReward, NuggetRecallTerm),
+    "contradiction": (ContradictionReward, ContradictionTerm),
 }
 # The term registry (what specs, compose_rewards and TermReward read): one line per term.
 for _name, (_wrapper, _term) in REWARD_WRAPPERS.items():

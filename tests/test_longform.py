@@ -1,0 +1,100 @@
+"""Long-form profile tasks: citation sentences, the grounding matcher on real prose, nuggets
+that the reference profile states, and the grade's support and contradiction rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from searchgym.citations import CitedSentence, cited_sentences
+from searchgym.claims import claim_reader
+from searchgym.envs.config import load_spec
+from searchgym.nuggets import grade_longform
+from searchgym.tasks.deep import ObfuscatedMaker
+from searchgym.tasks.profiles import ProfileMaker, profile_sentence
+from searchgym.wrappers import REWARD_WRAPPERS
+
+
+def test_citations_attach_to_the_sentence_they_end():
+    text = "A was born in 1957 [doc: p1]. B is a painter. [p2, p3]\nC [1990] is old.[doc: p4] D."
+    assert cited_sentences(text) == [
+        CitedSentence("A was born in 1957 .", ("p1",)), CitedSentence("B is a painter.", ("p2", "p3")),
+        CitedSentence("C [1990] is old.", ("p4",)), CitedSentence("D.", ())]
+    assert cited_sentences("") == [] and cited_sentences("[doc: a]") == []
+
+
+@pytest.fixture(scope="module")
+def profiles(small_bundle):
+    world = small_bundle.world
+    maker = ProfileMaker(world, np.random.default_rng(7), ObfuscatedMaker(world, np.random.default_rng(7)))
+    drawn = [c for c in (maker.candidate() for _ in range(200)) if c is not None]
+    assert len(drawn) >= 20
+    return drawn
+
+
+def test_profile_nuggets_are_single_valued_facts_of_a_subject_unambiguous_by_name(small_bundle, profiles):
+    world = small_bundle.world
+    for candidate in profiles:
+        subject = candidate.meta["subject"]
+        assert candidate.topic_entities == (subject,) and 3 <= len(candidate.facts) <= 4
+        assert any(f.is_relation for f in candidate.facts)
+        assert [m.entity_id for m in claim_reader(world).grounder.mentions(world.name(subject))] == [subject]
+        aspects = [n["aspect"] for n in candidate.meta["nuggets"]]
+        assert len(set(aspects)) == len(aspects) and all(f"the {a}" in candidate.question for a in aspects)
+        for fact, nugget in zip(candidate.facts, candidate.meta["nuggets"]):
+            assert fact.fact_id == nugget["fact_id"] and subject in (fact.subject, fact.object)
+
+
+def _evidence(corpus, candidate):
+    return [corpus.passages_stating(f.fact_id) for f in candidate.facts]
+
+
+def test_the_reference_profile_states_every_nugget_and_citations_decide_support(small_bundle, profiles):
+    world, corpus = small_bundle.world, small_bundle.corpus
+    for candidate in profiles:
+        evidence = _evidence(corpus, candidate)
+        if not all(evidence):
+            continue  # generation drops a candidate whose fact the corpus does not state
+        nuggets, subject = candidate.meta["nuggets"], candidate.meta["subject"]
+        shown = {d for docs in evidence for d in docs}
+        cited = " ".join(f"{profile_sentence(world, subject, n)[:-1]} [doc: {docs[0]}]."
+                         for n, docs in zip(nuggets, evidence))
+        full = grade_longform(candidate.meta, cited, evidence, shown, world)
+        assert full == {"em": 1.0, "f1": 1.0, "nugget_recall": 1.0, "citation_support": 1.0, "contradictions": 0.0}
+        uncited = grade_longform(candidate.meta, candidate.answer, evidence, shown, world)
+        assert uncited["nugget_recall"] == 1.0 and uncited["citation_support"] == uncited["f1"] == 0.0
+        unsearched = grade_longform(candidate.meta, cited, evidence, set(), world)
+        assert unsearched["citation_support"] == 0.0
+        own = grade_longform(candidate.meta, cited, evidence, shown, world, trusted=False)
+        assert own["citation_support"] == 0.0
+
+
+def test_the_matcher_reads_true_prose_as_true(small_bundle):
+    """Corpus passages state only true facts: claims read from them are (almost) never
+    contradictions. The few misreadings are decorative sentences ("An amateur historian
+    sketched X"), which cost an honest copier of passages at most one nugget's credit."""
+    reader = claim_reader(small_bundle.world)
+    claims = [c for p in list(small_bundle.corpus.passages)[:2000]
+              for s in cited_sentences(p.text) for c in reader.claims(s.text, p.entity_id)]
+    assert len(claims) >= 800
+    assert sum(not c.true for c in claims) / len(claims) < 0.01
+
+
+def test_the_matcher_reads_values_pronouns_and_approximations(small_bundle, profiles):
+    world = small_bundle.world
+    reader = claim_reader(world)
+    person = next(c for c in profiles if world.entity(c.meta["subject"]).type == "person").meta["subject"]
+    year = world.entity(person).attributes["birth_year"]
+    name = world.name(person)
+    [claim] = reader.claims(f"{name} was born in {year}.", person)
+    assert claim.true and claim.key == "birth_year" and claim.value == year
+    [claim] = reader.claims(f"She was born in {year + 1}.", person)
+    assert not claim.true and claim.subject == person
+    assert reader.claims(f"{name} was born about {year + 1}.", person) == []
+    assert reader.claims(f"Could you write a short profile of {name} covering the birth year?", person) == []
+
+
+def test_open_spec_serves_profiles_and_the_registry_names_the_rubric_terms():
+    config = load_spec("SearchQA-Open-v0")
+    assert "profile" in config.task_types and config.task_options().deep
+    assert {"citation_support", "nugget_recall", "contradiction"} <= set(REWARD_WRAPPERS)
