@@ -276,16 +276,16 @@ class RaySearchQAVectorEnv(VectorEnv):
             return tuple(observations), rewards, terminations, truncations, infos
         per_env = self._per_env_infos(results, 4)
         if not self._driver_resets:
-            for i in np.flatnonzero(done):
-                sampler.observe(per_env[i])
+            for ended in np.flatnonzero(done):
+                sampler.observe(per_env[int(ended)])
         else:
             observations, per_env = self._reset_ended(observations, per_env, done)
         self._observations = observations
-        infos: dict[str, Any] = {}
-        for i, env_info in enumerate(per_env):
+        merged: dict[str, Any] = {}
+        for index, env_info in enumerate(per_env):
             if env_info:
-                infos = self._add_info(infos, env_info, i)
-        return tuple(observations), rewards, terminations, truncations, infos
+                merged = self._add_info(merged, env_info, index)
+        return tuple(observations), rewards, terminations, truncations, merged
 
     def _per_env_infos(self, results: Sequence[tuple[Any, ...]], index: int) -> list[dict[str, Any]]:
         per_env: list[dict[str, Any]] = []
@@ -298,9 +298,9 @@ class RaySearchQAVectorEnv(VectorEnv):
         """SAME_STEP through the driver: feed and resample each ended sub-env, reset them in one
         call per actor, and report ``final_obs`` / ``final_info`` as the batched env does."""
         keys: list[str | None] = [None] * self.num_envs
-        for i in np.flatnonzero(done):
-            self.task_sampler.observe(per_env[i])
-            keys[i] = self.task_sampler.sample()
+        for ended in np.flatnonzero(done):
+            self.task_sampler.observe(per_env[int(ended)])
+            keys[int(ended)] = self.task_sampler.sample()
         futures = [actor.reset.remote(None, {"reset_mask": done[part].copy(), "task_keys": keys[part]})
                    if done[part].any() else None for part, actor in zip(self._slices, self._actors)]
         merged = [dict(info) for info in per_env]
