@@ -155,7 +155,8 @@ def test_ray_vector_env_takes_a_curriculum_through_the_driver(ray_cluster, mode)
         assert set(info_l["hops"]) == {1}
         hops_seen = set()
         for t in range(6):
-            actions = ["<answer>x</answer>", "<search>q</search>", "<answer>y</answer>" if t % 2 else "<search>r</search>"]
+            third = "<answer>y</answer>" if t % 2 else "<search>r</search>"
+            actions = ["<answer>x</answer>", "<search>q</search>", third]
             out_r, out_l = ray_env.step(actions), local.step(actions)
             assert out_r[0] == out_l[0], t
             for a, b in zip(out_r[1:4], out_l[1:4]):
