@@ -41,6 +41,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from searchgym.envs.vector_infos import merge_infos
+
 __all__ = ["RaySearchQAVectorEnv"]
 
 
@@ -281,10 +283,7 @@ class RaySearchQAVectorEnv(VectorEnv):
         else:
             observations, per_env = self._reset_ended(observations, per_env, done)
         self._observations = observations
-        merged: dict[str, Any] = {}
-        for index, env_info in enumerate(per_env):
-            if env_info:
-                merged = self._add_info(merged, env_info, index)
+        merged = merge_infos(self.num_envs, [(index, info) for index, info in enumerate(per_env) if info])
         return tuple(observations), rewards, terminations, truncations, merged
 
     def _per_env_infos(self, results: Sequence[tuple[Any, ...]], index: int) -> list[dict[str, Any]]:
