@@ -174,6 +174,13 @@ def test_ray_vector_env_takes_a_curriculum_through_the_driver(ray_cluster, mode)
         assert mine.episodes == theirs.episodes > 0 and mine.promotions == theirs.promotions >= 1
         assert mine.stage == theirs.stage and mine.history == theirs.history
         assert 2 in hops_seen  # the promoted stage's tasks were served
+        if mode == "SameStep":  # actors made to autoreset themselves cannot take a curriculum later
+            plain = RaySearchQAVectorEnv(1, autoreset_mode=mode, actor_options={"num_cpus": 0.25}, **SMALL)
+            try:
+                with pytest.raises(ValueError, match="pass task_sampler= when constructing"):
+                    plain.task_sampler = curriculum()
+            finally:
+                plain.close()
     finally:
         ray_env.close()
         local.close()

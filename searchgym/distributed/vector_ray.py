@@ -145,9 +145,9 @@ class RaySearchQAVectorEnv(VectorEnv):
             ray.init()
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
-        self.task_sampler = task_sampler
         # Under SAME_STEP with a sampler the driver resets ended sub-envs itself (module doc).
         self._driver_resets = task_sampler is not None and self.autoreset_mode == AutoresetMode.SAME_STEP
+        self.task_sampler = task_sampler
         actor_mode = AutoresetMode.DISABLED if self._driver_resets else self.autoreset_mode
         self._pending_autoreset = np.zeros(num_envs, dtype=np.bool_)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
@@ -172,6 +172,18 @@ class RaySearchQAVectorEnv(VectorEnv):
             self._actors.append(remote_cls.remote(stop - start, str(spec), actor_mode.value, dict(overrides)))
         self._ray = ray
         self._closed = False
+
+    @property
+    def task_sampler(self) -> Any:
+        """The curriculum the driver samples tasks from and feeds (``None``: the sub-envs' own RNGs)."""
+        return self._task_sampler
+
+    @task_sampler.setter
+    def task_sampler(self, sampler: Any) -> None:
+        if sampler is not None and self.autoreset_mode == AutoresetMode.SAME_STEP and not self._driver_resets:
+            raise ValueError("under SAME_STEP autoreset the driver resets the sub-envs of a curriculum itself: "
+                             "pass task_sampler= when constructing RaySearchQAVectorEnv")
+        self._task_sampler = sampler
 
     @property
     def num_actors(self) -> int:

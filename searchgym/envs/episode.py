@@ -170,6 +170,11 @@ class Episode:
         return self.host.bundle
 
     @property
+    def world(self) -> Any:
+        """The host's world (what answer forms graded against the graph read)."""
+        return self.host.bundle.world
+
+    @property
     def allowed_actions(self) -> tuple[str, ...]:
         return self.host.allowed_actions
 
