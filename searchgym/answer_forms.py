@@ -24,12 +24,20 @@ abstaining everywhere earns ``s - (1 - s) p``, below the 0 of honest wrong answe
 **Long-form profiles** (Search-Gen-V's nuggets, CaRR's citations): free text with citations,
 graded against the episode (what its searches returned) by :mod:`searchgym.nuggets`; the
 answer keeps its citations (:func:`keeps_citations`), since they are what is graded.
+
+**One table of forms.** Each form is an :class:`AnswerForm` in :data:`ANSWER_FORMS`, keyed by
+the task's ``meta["answer_kind"]``, registered with one :func:`register_answer_form` line: its
+scorer, its own terms and which of them the env's ``reward`` metric pays. :func:`score_form`
+dispatches on it, and everything that scores an answer (the env's built-in reward, the
+``answer`` reward term, hence every trainer path) goes through
+:func:`searchgym.envs.episode.score_answer_step`, so a new form is scored the same everywhere.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from searchgym.metrics import normalize_answer
@@ -37,14 +45,18 @@ from searchgym.metrics import normalize_answer
 __all__ = [
     "ABSTENTION",
     "ABSTENTION_NOTE",
+    "ANSWER_FORMS",
     "LIST_NOTE",
+    "AnswerForm",
     "AnswerScore",
     "abstains",
+    "answer_form",
     "PROFILE_NOTE",
     "check_abstention",
     "keeps_citations",
     "max_list_items",
     "parse_list",
+    "register_answer_form",
     "score_form",
 ]
 
@@ -87,10 +99,66 @@ def keeps_citations(meta: dict[str, Any]) -> bool:
 
 
 class AnswerScore(dict):
-    """``em``, ``f1``, ``abstained``, ``penalised`` and, for lists, ``set_f1`` / ``set_exact``,
-    for profiles ``nugget_recall`` / ``citation_support`` / ``contradictions`` (floats): the
-    reward terms of one answer (``penalised``: the answer abstained on an answerable task,
-    whose reward is then ``-abstain_penalty`` whatever the metric)."""
+    """``em``, ``f1``, ``abstained``, ``penalised`` and the form's own terms (for lists
+    ``set_f1`` / ``set_exact``, for profiles ``nugget_recall`` / ``citation_support`` /
+    ``contradictions``), all floats: the reward terms of one answer (``penalised``: the
+    answer abstained on an answerable task, whose reward is then ``-abstain_penalty`` whatever
+    the metric)."""
+
+
+FormScorer = Callable[[dict[str, Any], "str | None", Any], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class AnswerForm:
+    """How the answers to tasks of one ``meta["answer_kind"]`` are scored.
+
+    Attributes:
+        kind: the ``answer_kind`` it scores.
+        score: ``(meta, prediction, episode) -> {"em", "f1", *terms}``; ``episode`` is the
+            running :class:`~searchgym.envs.episode.Episode` (its ``task``, ``state``, ``engine``
+            and ``bundle``) for forms graded against what the episode retrieved, or ``None``
+            where no episode runs.
+        terms: the form's own terms, reported (as 0.0) when an abstention on an answerable
+            task replaces the form's grade.
+        abstention_answers: the declared abstention *is* this form's answer (never penalised).
+        metric_terms: which score the env's ``reward`` metric pays: ``{metric: key}``; a metric
+            not listed pays ``em`` (a list pays its set F1 under ``"f1"``, its exact set match
+            otherwise, since substring credit means nothing for a set).
+    """
+
+    kind: str
+    score: FormScorer
+    terms: tuple[str, ...] = ()
+    abstention_answers: bool = False
+    metric_terms: Mapping[str, str] = field(default_factory=lambda: {"f1": "f1"})
+
+    def reward_key(self, metric: str) -> str:
+        return self.metric_terms.get(metric, "em")
+
+
+#: The registry of non-classic answer forms, by ``answer_kind`` (:func:`register_answer_form`).
+ANSWER_FORMS: dict[str, AnswerForm] = {}
+
+
+def register_answer_form(form: AnswerForm) -> AnswerForm:
+    """Add a form to :data:`ANSWER_FORMS` (one line per form); every scorer of answers (the env's
+    built-in reward, ``AnswerTerm`` in specs and wrappers, every trainer path) dispatches here."""
+    if form.kind in ANSWER_FORMS and ANSWER_FORMS[form.kind] != form:
+        raise ValueError(f"answer form {form.kind!r} is already registered")
+    ANSWER_FORMS[form.kind] = form
+    return form
+
+
+def answer_form(meta: Mapping[str, Any]) -> AnswerForm | None:
+    """The registered form of a task (``None``: a classic single answer)."""
+    kind = meta.get("answer_kind")
+    if kind is None:
+        return None
+    form = ANSWER_FORMS.get(kind)
+    if form is None:
+        raise ValueError(f"task answer_kind {kind!r} has no registered answer form; known: {sorted(ANSWER_FORMS)}")
+    return form
 
 
 def _list_scores(prediction: str | None, members: Sequence[Sequence[str]]) -> tuple[float, float]:
@@ -110,32 +178,49 @@ def _list_scores(prediction: str | None, members: Sequence[Sequence[str]]) -> tu
     return 2 * precision * recall / (precision + recall), exact
 
 
-def score_form(meta: dict[str, Any], prediction: str | None, abstain_penalty: float = 0.0,
-               env: Any = None) -> AnswerScore | None:
-    """The scores of an answer to a task of a non-classic form (``meta["answer_kind"]``), or
-    ``None`` for a classic single answer (scored as before). ``abstain_penalty`` applies to an
-    abstention on any answerable task, classic ones included (pass it for every task). A
-    long-form answer is graded against the episode: ``env`` is the episode (or unwrapped env)
-    whose task it answers (its ``task``, ``state``, ``bundle`` and ``engine`` are read)."""
-    kind = meta.get("answer_kind")
+def _score_list(meta: dict[str, Any], prediction: str | None, episode: Any) -> dict[str, float]:
+    f1, exact = _list_scores(prediction, meta["answer_set"])
+    return {"em": exact, "f1": f1, "set_f1": f1, "set_exact": exact}
+
+
+def _score_unanswerable(meta: dict[str, Any], prediction: str | None, episode: Any) -> dict[str, float]:
     abstained = float(abstains(prediction))
-    if kind == "unanswerable":
-        return AnswerScore(em=abstained, f1=abstained, abstained=abstained, penalised=0.0)
-    from searchgym.nuggets import LONGFORM_TERMS, grade_longform
+    return {"em": abstained, "f1": abstained}
 
-    listed = ({"set_f1": 0.0, "set_exact": 0.0} if kind == "list"
-              else dict.fromkeys(LONGFORM_TERMS, 0.0) if kind == "longform" else {})
+
+def _score_longform(meta: dict[str, Any], prediction: str | None, episode: Any) -> dict[str, float]:
+    """A profile is graded against its episode: the passages its searches returned (issue 13)."""
+    if episode is None:
+        raise ValueError("a long-form answer is graded against its episode: pass episode=")
+    from searchgym.nuggets import grade_longform
+    from searchgym.search.base import shows_agent_text
+
+    return grade_longform(meta, prediction, episode.task.evidence, episode.state.shown, episode.bundle.world,
+                          trusted=not shows_agent_text(episode.engine))
+
+
+#: the terms of a long-form grade (:data:`searchgym.nuggets.LONGFORM_TERMS`; not imported here,
+#: which would load the claim reader with every import of this module)
+_LONGFORM_TERMS = ("nugget_recall", "citation_support", "contradictions")
+
+register_answer_form(AnswerForm("list", _score_list, terms=("set_f1", "set_exact")))
+register_answer_form(AnswerForm("unanswerable", _score_unanswerable, abstention_answers=True))
+register_answer_form(AnswerForm("longform", _score_longform, terms=_LONGFORM_TERMS))
+
+
+def score_form(meta: dict[str, Any], prediction: str | None, abstain_penalty: float = 0.0,
+               episode: Any = None) -> AnswerScore | None:
+    """The scores of an answer to a task of a registered form (``meta["answer_kind"]``), or
+    ``None`` for a classic single answer (scored by :mod:`searchgym.answer_guard`).
+    ``abstain_penalty`` applies to an abstention on any answerable task, classic ones included
+    (pass it for every task); ``episode`` is handed to the form's scorer (see :class:`AnswerForm`)."""
+    form = answer_form(meta)
+    abstained = float(abstains(prediction))
+    if form is not None and form.abstention_answers:
+        return AnswerScore(form.score(meta, prediction, episode), abstained=abstained, penalised=0.0)
     if abstained and abstain_penalty:
-        return AnswerScore(em=0.0, f1=0.0, abstained=1.0, penalised=1.0, **listed)
-    if kind == "longform":
-        if env is None:
-            raise ValueError("a long-form answer is graded against its episode: pass env=")
-        from searchgym.search.base import shows_agent_text
-
-        graded = grade_longform(meta, prediction, env.task.evidence, env.state.shown, env.bundle.world,
-                                trusted=not shows_agent_text(env.engine))
-        return AnswerScore(**graded, abstained=abstained, penalised=0.0)
-    if kind == "list":
-        f1, exact = _list_scores(prediction, meta["answer_set"])
-        return AnswerScore(em=exact, f1=f1, set_f1=f1, set_exact=exact, abstained=0.0, penalised=0.0)
-    return None
+        zeros = dict.fromkeys(form.terms, 0.0) if form is not None else {}
+        return AnswerScore(em=0.0, f1=0.0, abstained=1.0, penalised=1.0, **zeros)
+    if form is None:
+        return None
+    return AnswerScore(form.score(meta, prediction, episode), abstained=0.0, penalised=0.0)

@@ -17,7 +17,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -148,22 +147,24 @@ INTERNAL_SETTINGS = frozenset({"id", "description"})  # set by the spec file, no
 
 def user_settings() -> dict[str, Any]:
     """The :class:`~searchgym.envs.config.EnvConfig` fields a user may override, with defaults."""
-    from searchgym.envs.config import EnvConfig
+    from searchgym.envs.config import FLAT_SETTINGS, EnvConfig
 
     defaults = EnvConfig()
-    return {f.name: getattr(defaults, f.name) for f in fields(EnvConfig) if f.name not in INTERNAL_SETTINGS}
+    return {name: getattr(defaults, name) for name in FLAT_SETTINGS if name not in INTERNAL_SETTINGS}
 
 
 def check_settings(env_id: str, overrides: dict[str, Any], flag: str = "--set") -> dict[str, Any]:
-    """Check ``--set`` overrides against the env's spec before anything is built.
+    """Check ``--set`` overrides against the env's spec before anything is built: flat settings
+    (``top_k=5``) or dotted ones (``episode.top_k=5``, ``engine_options.threads=2``).
 
     Unknown keys get the closest setting and the list of valid ones (never internal fields);
     values of the wrong type or out of range get the spec's own one-line reason, with the default."""
-    from searchgym.envs.config import SpecError, load_spec
+    from searchgym.envs.config import SECTIONS, SpecError, load_spec
 
     settings = user_settings()
     for key in overrides:
-        if key not in settings:
+        head = key.partition(".")[0]  # a dotted name: a section's field (episode.top_k) or a table's entry
+        if head not in settings and (head not in SECTIONS or head == key):
             raise UsageError(f"{flag} {key}: unknown setting{closest(key, settings)} "
                              f"(settings: {', '.join(sorted(settings))})")
     try:

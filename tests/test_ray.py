@@ -130,3 +130,57 @@ def test_ray_vector_env_scores_the_spec_reward_composition(ray_cluster):
     finally:
         ray_env.close()
         local.close()
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_ray_vector_env_takes_a_curriculum_through_the_driver(ray_cluster, mode):
+    """The driver's sampler sees what the batched env's would: same tasks, same promotions."""
+    from searchgym.curricula import StageCurriculum
+    from searchgym.distributed.vector_ray import RaySearchQAVectorEnv
+    from searchgym.envs.vector import BatchedSearchQAVectorEnv
+
+    n = 3
+    local = BatchedSearchQAVectorEnv(n, autoreset_mode=mode, max_turns=2, **SMALL)
+
+    def curriculum():  # success = answered, so answering promotes after two episodes
+        return StageCurriculum.for_env(local, [{"hops": [1]}, {"hops": [2]}], promote_at=0.5, window=2,
+                                       success_metric="answered")
+
+    local.task_sampler = curriculum()
+    ray_env = RaySearchQAVectorEnv(n, envs_per_actor=2, autoreset_mode=mode, actor_options={"num_cpus": 0.25},
+                                   task_sampler=curriculum(), max_turns=2, **SMALL)
+    try:
+        info_r, info_l = ray_env.reset(seed=3)[1], local.reset(seed=3)[1]
+        assert list(info_r["task_key"]) == list(info_l["task_key"])
+        assert set(info_l["hops"]) == {1}
+        hops_seen = set()
+        for t in range(6):
+            third = "<answer>y</answer>" if t % 2 else "<search>r</search>"
+            actions = ["<answer>x</answer>", "<search>q</search>", third]
+            out_r, out_l = ray_env.step(actions), local.step(actions)
+            assert out_r[0] == out_l[0], t
+            for a, b in zip(out_r[1:4], out_l[1:4]):
+                np.testing.assert_array_equal(a, b)
+            assert list(out_r[4]["task_key"]) == list(out_l[4]["task_key"])
+            assert list(out_r[4]["_task_key"]) == list(out_l[4]["_task_key"])
+            if mode == "SameStep":
+                assert set(out_r[4]) == set(out_l[4])
+                final_r, final_l = out_r[4].get("final_info"), out_l[4].get("final_info")
+                assert (final_r is None) == (final_l is None)
+                if final_l is not None:
+                    assert list(final_r["task_key"]) == list(final_l["task_key"])
+            hops_seen |= set(out_l[4]["hops"][out_l[4]["_hops"]])
+        mine, theirs = ray_env.task_sampler, local.task_sampler
+        assert mine.episodes == theirs.episodes > 0 and mine.promotions == theirs.promotions >= 1
+        assert mine.stage == theirs.stage and mine.history == theirs.history
+        assert 2 in hops_seen  # the promoted stage's tasks were served
+        if mode == "SameStep":  # actors made to autoreset themselves cannot take a curriculum later
+            plain = RaySearchQAVectorEnv(1, autoreset_mode=mode, actor_options={"num_cpus": 0.25}, **SMALL)
+            try:
+                with pytest.raises(ValueError, match="pass task_sampler= when constructing"):
+                    plain.task_sampler = curriculum()
+            finally:
+                plain.close()
+    finally:
+        ray_env.close()
+        local.close()

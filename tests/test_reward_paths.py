@@ -154,15 +154,16 @@ def _inline(spec) -> str:
     return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in spec.items()) + " }"
 
 
-def _check_adapters(keys, scripts, form, totals, metrics):
-    overrides = {**SMALL, "reward_terms": TABLE}
+def _check_adapters(keys, scripts, form, totals, metrics, env_id="SearchQA-v0", overrides=None):
+    overrides = overrides if overrides is not None else {**SMALL, "reward_terms": TABLE}
     # SkyRL: the real skyrl_gym registry and make, as SkyRL's generator calls them
     skyrl_gym = pytest.importorskip("skyrl_gym")
     from searchgym.integrations.skyrl import register_skyrl
 
     register_skyrl()
     for key, script, total in zip(keys, scripts, totals):
-        env = skyrl_gym.make("searchgym", env_config={"overrides": overrides}, extras={"task_key": key})
+        env = skyrl_gym.make("searchgym", env_config={"env_id": env_id, "overrides": overrides},
+                             extras={"task_key": key})
         env.init([])
         got = 0.0
         for action in script:
@@ -176,7 +177,7 @@ def _check_adapters(keys, scripts, form, totals, metrics):
     from searchgym.integrations.trl import trl_environment_factory
 
     if form == "calls":
-        factory = trl_environment_factory("SearchQA-v0", **overrides)
+        factory = trl_environment_factory(env_id, **overrides)
         for key, script, total in zip(keys, scripts, totals):
             env = factory()
             env.reset(task_key=key)
@@ -190,8 +191,8 @@ def _check_adapters(keys, scripts, form, totals, metrics):
     from searchgym.integrations.verifiers import replay_actions, searchgym_reward
 
     for key, script, total, expected in zip(keys, scripts, totals, metrics):
-        assert replay_actions(script, key, "SearchQA-v0", **overrides) == expected
-        info = json.dumps({"task_key": key, "env_id": "SearchQA-v0", "overrides": overrides})
+        assert replay_actions(script, key, env_id, **overrides) == expected
+        info = json.dumps({"task_key": key, "env_id": env_id, "overrides": overrides})
         completion = [{"role": "assistant", "content": a} if isinstance(a, str) else
                       {"role": "assistant", "content": None,
                        "tool_calls": [{"type": "function", "function": {"name": a["name"],
@@ -205,7 +206,7 @@ def _check_adapters(keys, scripts, form, totals, metrics):
     for key, script, total, expected in zip(keys, scripts, totals, metrics):
         if any(isinstance(a, int) for a in script):
             continue  # a verl response is text
-        session = ToolSession("SearchQA-v0", **overrides)
+        session = ToolSession(env_id, **overrides)
         session.start(key)
         response = ""
         for action in script:
@@ -215,9 +216,9 @@ def _check_adapters(keys, scripts, form, totals, metrics):
                                 else observation)
             if session.done:
                 break
-        extra = {"task_key": key, "env_id": "SearchQA-v0", "env_overrides_json": json.dumps(overrides)}
-        assert compute_score("SearchQA-v0", response, {"target": ["unused"]}, extra) == pytest.approx(total, abs=1e-12)
-        scored = compute_score_with_metrics("SearchQA-v0", response, {"target": ["unused"]}, extra)
+        extra = {"task_key": key, "env_id": env_id, "env_overrides_json": json.dumps(overrides)}
+        assert compute_score(env_id, response, {"target": ["unused"]}, extra) == pytest.approx(total, abs=1e-12)
+        scored = compute_score_with_metrics(env_id, response, {"target": ["unused"]}, extra)
         assert {k: v for k, v in scored.items() if k != "score"} == expected
 
 

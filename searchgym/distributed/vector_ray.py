@@ -18,6 +18,18 @@ results for identical seeds and actions. Actors step concurrently; the driver on
 actions and merges results.
 
 Actors build their env from the spec id and overrides (plain data), never from a pickled env.
+
+**Curricula** (``task_sampler=``, a :class:`~searchgym.curricula.TaskSampler`): task choice is
+routed through the driver, which holds the one sampler. Before a step the driver samples a task
+for every sub-env that autoresets on it (``NEXT_STEP``: those that ended on the previous step)
+and sends the keys with the actions; after the step it feeds the sampler every finished
+episode's info, in sub-env order; under ``SAME_STEP`` the actors run without autoreset and the
+driver resets the sub-envs that ended (feed, then sample, one sub-env at a time) in one more
+call to their actors. Why not a sampler actor that actors ask: actors step concurrently, so the
+order in which a shared sampler saw results and handed out tasks would depend on timing; through
+the driver the sampler sees exactly the sequence of :class:`BatchedSearchQAVectorEnv` with the
+same sampler (same seeds and actions: same tasks, same promotions), it costs no extra round trip
+under ``NEXT_STEP``, and the sampler stays an ordinary Python object the user can inspect and save.
 """
 
 from __future__ import annotations
@@ -29,7 +41,22 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from searchgym.envs.vector_infos import merge_infos
+
 __all__ = ["RaySearchQAVectorEnv"]
+
+
+class _DriverTasks:
+    """An actor-side sampler that serves the task keys the driver sampled, in sub-env order."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def sample(self) -> str:
+        return self.keys.pop(0)
+
+    def observe(self, info: Any) -> None:  # the driver's sampler is fed, not this one
+        return None
 
 
 class _EnvHost:
@@ -39,12 +66,19 @@ class _EnvHost:
         from searchgym.envs.vector import BatchedSearchQAVectorEnv
 
         self.env = BatchedSearchQAVectorEnv(count, spec, autoreset_mode=autoreset_mode, **overrides)
+        self.tasks = _DriverTasks()
 
     def reset(self, seed: Any, options: dict[str, Any] | None) -> tuple[tuple[str, ...], dict[str, Any]]:
         return self.env.reset(seed=seed, options=options)
 
-    def step(self, actions: list[Any]) -> tuple:
-        return self.env.step(actions)
+    def step(self, actions: list[Any], reset_keys: list[str] | None = None) -> tuple:
+        """One step; ``reset_keys``: the tasks of this step's autoresets, in sub-env order."""
+        self.env.task_sampler = self.tasks if reset_keys else None
+        self.tasks.keys = list(reset_keys or [])
+        try:
+            return self.env.step(actions)
+        finally:
+            self.env.task_sampler = None
 
     def render(self) -> Any:
         return self.env.render()
@@ -81,6 +115,8 @@ class RaySearchQAVectorEnv(VectorEnv):
         envs_per_actor: sub-envs per actor (the last actor may hold fewer).
         autoreset_mode: Gymnasium autoreset mode (default ``NEXT_STEP``).
         actor_options: ``ray.remote`` options for each actor (default ``{"num_cpus": 1}``).
+        task_sampler: a curriculum that picks the task of every reset and autoreset not given
+            one and is fed every finished episode, through the driver (see the module doc).
         **overrides: :class:`~searchgym.envs.config.EnvConfig` fields.
 
     Ray must be importable; ``ray.init()`` is called with defaults when it is not initialised.
@@ -96,6 +132,7 @@ class RaySearchQAVectorEnv(VectorEnv):
         envs_per_actor: int = 4,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         actor_options: dict[str, Any] | None = None,
+        task_sampler: Any = None,
         **overrides: Any,
     ) -> None:
         import ray
@@ -108,6 +145,11 @@ class RaySearchQAVectorEnv(VectorEnv):
             ray.init()
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
+        # Under SAME_STEP with a sampler the driver resets ended sub-envs itself (module doc).
+        self._driver_resets = task_sampler is not None and self.autoreset_mode == AutoresetMode.SAME_STEP
+        self.task_sampler = task_sampler
+        actor_mode = AutoresetMode.DISABLED if self._driver_resets else self.autoreset_mode
+        self._pending_autoreset = np.zeros(num_envs, dtype=np.bool_)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         # Validate the spec and overrides here, in the driver, with a readable error.
         from searchgym.envs.config import load_spec
@@ -127,9 +169,21 @@ class RaySearchQAVectorEnv(VectorEnv):
         for start in range(0, num_envs, envs_per_actor):
             stop = min(num_envs, start + envs_per_actor)
             self._slices.append(slice(start, stop))
-            self._actors.append(remote_cls.remote(stop - start, str(spec), self.autoreset_mode.value, dict(overrides)))
+            self._actors.append(remote_cls.remote(stop - start, str(spec), actor_mode.value, dict(overrides)))
         self._ray = ray
         self._closed = False
+
+    @property
+    def task_sampler(self) -> Any:
+        """The curriculum the driver samples tasks from and feeds (``None``: the sub-envs' own RNGs)."""
+        return self._task_sampler
+
+    @task_sampler.setter
+    def task_sampler(self, sampler: Any) -> None:
+        if sampler is not None and self.autoreset_mode == AutoresetMode.SAME_STEP and not self._driver_resets:
+            raise ValueError("under SAME_STEP autoreset the driver resets the sub-envs of a curriculum itself: "
+                             "pass task_sampler= when constructing RaySearchQAVectorEnv")
+        self._task_sampler = sampler
 
     @property
     def num_actors(self) -> int:
@@ -172,6 +226,10 @@ class RaySearchQAVectorEnv(VectorEnv):
             values = options.get(plural)
             if values is not None and (isinstance(values, (str, bytes)) or len(values) != self.num_envs):
                 raise ValueError(f"options[{plural!r}] must be a list of {self.num_envs} entries (None = random)")
+        if self.task_sampler is not None:
+            if seed is not None and hasattr(self.task_sampler, "seed"):
+                self.task_sampler.seed(seeds[0])
+            options = self._sampled_reset_options(options, mask)
         futures: list[Any] = []  # Ray object refs (None: a sub-env group left alone)
         for part, actor in zip(self._slices, self._actors):
             if mask is not None and not mask[part].any():
@@ -189,7 +247,18 @@ class RaySearchQAVectorEnv(VectorEnv):
             if result is not None:
                 self._observations[part] = list(result[0])
         _, infos = self._merge(results, 1)
+        reset = np.ones(self.num_envs, dtype=np.bool_) if mask is None else mask
+        self._pending_autoreset[reset] = False
         return tuple(self._observations), infos
+
+    def _sampled_reset_options(self, options: dict[str, Any], mask: np.ndarray | None) -> dict[str, Any]:
+        """``task_keys`` filled from the sampler for every reset sub-env given no task, in order."""
+        keys = list(options.get("task_keys") or [None] * self.num_envs)
+        indices = list(options.get("task_indices") or [None] * self.num_envs)
+        for i in range(self.num_envs):
+            if (mask is None or mask[i]) and keys[i] is None and indices[i] is None:
+                keys[i] = self.task_sampler.sample()
+        return {**options, "task_keys": keys}
 
     def step(
         self, actions: Sequence[Any]
@@ -197,7 +266,14 @@ class RaySearchQAVectorEnv(VectorEnv):
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
-        futures = [actor.step.remote(actions[part]) for part, actor in zip(self._slices, self._actors)]
+        sampler = self.task_sampler
+        reset_keys: list[list[str] | None] = [None] * len(self._actors)
+        if sampler is not None and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            for a, part in enumerate(self._slices):
+                ending = np.flatnonzero(self._pending_autoreset[part])
+                reset_keys[a] = [sampler.sample() for _ in ending] or None
+        futures = [actor.step.remote(actions[part], keys)
+                   for part, actor, keys in zip(self._slices, self._actors, reset_keys)]
         results = self._ray.get(futures)
         observations: list[str] = []
         rewards = np.zeros(self.num_envs, dtype=np.float64)
@@ -206,9 +282,49 @@ class RaySearchQAVectorEnv(VectorEnv):
         for part, (obs, rew, term, trunc, _) in zip(self._slices, results):
             observations.extend(obs)
             rewards[part], terminations[part], truncations[part] = rew, term, trunc
+        done = np.logical_or(terminations, truncations)
+        self._pending_autoreset = done if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros_like(done)
+        if sampler is None:
+            self._observations = observations
+            _, infos = self._merge(results, 4)
+            return tuple(observations), rewards, terminations, truncations, infos
+        per_env = self._per_env_infos(results, 4)
+        if not self._driver_resets:
+            for ended in np.flatnonzero(done):
+                sampler.observe(per_env[int(ended)])
+        else:
+            observations, per_env = self._reset_ended(observations, per_env, done)
         self._observations = observations
-        _, infos = self._merge(results, 4)
-        return tuple(observations), rewards, terminations, truncations, infos
+        merged = merge_infos(self.num_envs, [(index, info) for index, info in enumerate(per_env) if info])
+        return tuple(observations), rewards, terminations, truncations, merged
+
+    def _per_env_infos(self, results: Sequence[tuple[Any, ...]], index: int) -> list[dict[str, Any]]:
+        per_env: list[dict[str, Any]] = []
+        for part, result in zip(self._slices, results):
+            per_env.extend(_split_info(result[index], part.stop - part.start))
+        return per_env
+
+    def _reset_ended(self, observations: list[str], per_env: list[dict[str, Any]], done: np.ndarray
+                     ) -> tuple[list[str], list[dict[str, Any]]]:
+        """SAME_STEP through the driver: feed and resample each ended sub-env, reset them in one
+        call per actor, and report ``final_obs`` / ``final_info`` as the batched env does."""
+        keys: list[str | None] = [None] * self.num_envs
+        for ended in np.flatnonzero(done):
+            self.task_sampler.observe(per_env[int(ended)])
+            keys[int(ended)] = self.task_sampler.sample()
+        futures = [actor.reset.remote(None, {"reset_mask": done[part].copy(), "task_keys": keys[part]})
+                   if done[part].any() else None for part, actor in zip(self._slices, self._actors)]
+        merged = [dict(info) for info in per_env]
+        for part, future in zip(self._slices, futures):
+            if future is None:
+                continue
+            obs, info = self._ray.get(future)
+            for j, reset_info in enumerate(_split_info(info, part.stop - part.start)):
+                i = part.start + j
+                if done[i]:
+                    merged[i] = {"final_obs": observations[i], "final_info": per_env[i], **reset_info}
+                    observations[i] = obs[j]
+        return observations, merged
 
     def render(self) -> tuple[Any, ...] | None:
         parts = self._ray.get([actor.render.remote() for actor in self._actors])

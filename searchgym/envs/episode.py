@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from searchgym.answer_forms import score_form
+from searchgym.answer_forms import answer_form, score_form
 from searchgym.answer_guard import score_answer
 from searchgym.envs.actions import ParsedAction, parse_action
 from searchgym.envs.config import EnvConfig
@@ -99,25 +99,28 @@ class AnswerScore:
 
 
 def score_answer_step(task: Task, prediction: str | None, metric: str, abstain_penalty: float,
-                      candidates: Callable[[], Any], episode: Any = None) -> AnswerScore:
+                      candidates: Callable[[], Any], max_answer_tokens: int | None = None,
+                      reject_lists: bool = True, episode: Any = None) -> AnswerScore:
     """The one answer table: EM and F1 always, and the reward under ``metric`` (``em`` / ``f1``
     / ``substring_em``, with the anti-stuffing guard of :mod:`searchgym.answer_guard` for the
-    lenient metrics); list and abstention tasks score by their form
-    (:mod:`searchgym.answer_forms`). ``candidates`` gives the world's candidate index (built
-    only when a lenient metric needs it). A long-form profile is graded against ``episode``
-    (what its searches returned, :mod:`searchgym.nuggets`)."""
-    form = score_form(task.meta, prediction, abstain_penalty, env=episode)
-    if form is not None:  # a list, an abstention, or an abstention on an answerable task
-        term = "f1" if metric == "f1" else "em"  # a list's set F1 / exact set match
+    lenient metrics, ``max_answer_tokens`` and ``reject_lists`` being its options); tasks of a
+    registered answer form (lists, abstention, ...) score by their form
+    (:mod:`searchgym.answer_forms`, handed ``episode``), and an abstention on an answerable task
+    scores ``-abstain_penalty``. ``candidates`` gives the world's candidate index (built only
+    when a lenient metric needs it). The env's built-in reward and the ``answer`` reward term
+    both score here, so they agree on every form."""
+    form = score_form(task.meta, prediction, abstain_penalty, episode)
+    if form is not None:  # a registered form, or an abstention on an answerable task
+        kind = answer_form(task.meta)
         penalised = bool(form["penalised"])
-        return AnswerScore(form["em"], form["f1"], float(-abstain_penalty if penalised else form[term]),
+        value = form[kind.reward_key(metric) if kind is not None else "em"]
+        return AnswerScore(form["em"], form["f1"], float(-abstain_penalty if penalised else value),
                            {k: v for k, v in form.items() if k not in ("em", "f1")},
                            "abstained" if penalised else None)
     em = exact_match(prediction, task.answers) if prediction is not None else 0.0
     f1 = token_f1(prediction, task.answers) if prediction is not None else 0.0
-    if metric == "em" and prediction is not None:
-        return AnswerScore(em, f1, em)
-    reward, verdict = score_answer(prediction, task.answers, metric,
+    # EM's reward is ``em`` itself; the guard still runs (on the gold alone) for its verdict.
+    reward, verdict = score_answer(prediction, task.answers, metric, max_answer_tokens, reject_lists,
                                    candidates=None if metric == "em" else candidates())
     return AnswerScore(em, f1, reward, verdict=verdict)
 
@@ -165,6 +168,11 @@ class Episode:
     @property
     def bundle(self) -> Any:
         return self.host.bundle
+
+    @property
+    def world(self) -> Any:
+        """The host's world (what answer forms graded against the graph read)."""
+        return self.host.bundle.world
 
     @property
     def allowed_actions(self) -> tuple[str, ...]:

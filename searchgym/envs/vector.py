@@ -70,6 +70,7 @@ from gymnasium.vector.utils import batch_space
 from searchgym.envs.config import EnvConfig
 from searchgym.envs.episode import Turn, search_episodes
 from searchgym.envs.search_qa import SearchQAEnv
+from searchgym.envs.vector_infos import merge_infos
 from searchgym.search.base import SearchEngine, SearchError
 from searchgym.types import Hit
 
@@ -317,48 +318,8 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         return {(span.start, span.stop): self._search(queries[span], contexts[span]) for span in spans}
 
     def _merge_infos(self, env_infos: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
-        """The vector info of one step: what ``_add_info`` over ``env_infos`` in order gives.
-
-        Why column-wise: Gymnasium's ``_add_info`` is called once per sub-env info and touches
-        every key each time (new mask arrays, type tests); gathering each key's values first
-        allocates one value array and one mask per key per step. Same keys, key order, dtypes,
-        masks, nested dicts and ``final_obs`` object array (tested against ``_add_info``).
-        """
-        columns: dict[str, tuple[list[int], list[Any]]] = {}
-        for env_num, info in env_infos:
-            for key, value in info.items():
-                column = columns.get(key)
-                if column is None:
-                    columns[key] = column = ([], [])
-                column[0].append(env_num)
-                column[1].append(value)
-        infos: dict[str, Any] = {}
-        for key, (env_nums, values) in columns.items():
-            first = values[0]
-            if key != "final_obs" and isinstance(first, dict):
-                infos[key] = self._merge_infos(list(zip(env_nums, values)))
-            else:
-                array = self._info_array(key, first)
-                if array.dtype == object:  # element by element: a list value must stay one object
-                    for env_num, value in zip(env_nums, values):
-                        array[env_num] = value
-                else:
-                    array[env_nums] = values  # one numpy assignment, the same casts as one by one
-                infos[key] = array
-            mask = np.zeros(self.num_envs, dtype=np.bool_)
-            mask[env_nums] = True
-            infos[f"_{key}"] = mask
-        return infos
-
-    def _info_array(self, key: str, first: Any) -> np.ndarray:
-        """The batch array Gymnasium's ``_add_info`` allocates for a key whose first value is ``first``."""
-        kind = type(first)
-        if key != "final_obs":
-            if kind is int or kind is float or kind is bool or issubclass(kind, np.number):
-                return np.zeros(self.num_envs, dtype=kind)
-            if isinstance(first, np.ndarray):
-                return np.zeros((self.num_envs, *first.shape), dtype=first.dtype)
-        return np.full(self.num_envs, fill_value=None, dtype=object)
+        """The vector info of one step (:func:`~searchgym.envs.vector_infos.merge_infos`)."""
+        return merge_infos(self.num_envs, env_infos)
 
     # -- misc -----------------------------------------------------------------------------------
     # Gymnasium's RenderFrame excludes None, but a 'human' sub-env prints and returns None (as

@@ -17,6 +17,7 @@ from gymnasium.utils import RecordConstructorArgs
 
 from searchgym.answer_guard import METRICS, candidate_count, score_answer
 from searchgym.envs.actions import parse_action
+from searchgym.envs.episode import score_answer_step
 from searchgym.metrics import exact_match, substring_match
 from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
 
@@ -32,7 +33,25 @@ __all__ = [
 ]
 
 
+def _abstain_penalty(env: Any) -> float:
+    config = getattr(env, "config", None)
+    return float(getattr(config, "abstain_penalty", 0.0) or 0.0)
+
+
+def _episode_of(env: Any) -> Any:
+    """The running episode a term scores (the env's, or the episode itself under a spec's table)."""
+    return getattr(env, "current", env)
+
+
 class AnswerTerm(RewardTerm):
+    """The outcome term: scores the final answer through the env's own answer table
+    (:func:`~searchgym.envs.episode.score_answer_step`), so every answer form the env knows
+    (classic, lists, abstention, any form registered in :mod:`searchgym.answer_forms`) pays
+    here exactly what the env's built-in reward pays under the same metric, and an abstention
+    on an answerable task costs the spec's ``abstain_penalty``. ``max_answer_tokens`` and
+    ``reject_lists`` tune the anti-stuffing guard of classic answers (lists and abstentions have
+    their own guards)."""
+
     name = "answer"
 
     def __init__(self, metric: str = "em", max_answer_tokens: int | None = None, reject_lists: bool = True):
@@ -52,11 +71,12 @@ class AnswerTerm(RewardTerm):
         self._details = None
         if not ctx.done:
             return 0.0
-        candidates = getattr(ctx.env, "answer_candidates", None) if self.metric != "em" else None
-        value, reason = score_answer(ctx.state.prediction, ctx.task.answers, self.metric,
-                                     self.max_answer_tokens, self.reject_lists, candidates)
-        self._details = {"metric": self.metric, "guard": reason}
-        return value
+        env = ctx.env
+        scored = score_answer_step(ctx.task, ctx.state.prediction, self.metric, _abstain_penalty(env),
+                                   lambda: getattr(env, "answer_candidates", None),
+                                   self.max_answer_tokens, self.reject_lists, episode=_episode_of(env))
+        self._details = {"metric": self.metric, "guard": scored.verdict}
+        return scored.reward
 
     def details(self) -> dict[str, Any] | None:
         return self._details

@@ -21,7 +21,7 @@ from trl.chat_template_utils import (  # noqa: E402
     supports_tool_calling,
 )
 
-from searchgym.export import export_tasks, read_rows  # noqa: E402
+from searchgym.export import export_tasks, read_rows, task_records  # noqa: E402
 from searchgym.integrations.trl import tool_capable_tokenizer, trl_environment_factory  # noqa: E402
 
 RECIPE = Path(__file__).resolve().parents[2] / "baselines" / "trl_grpo.py"
@@ -85,3 +85,51 @@ def test_the_grpo_recipe_completes_two_optimisation_steps(tmp_path, monkeypatch)
     assert all("rewards/SearchGymTRLEnv/mean" in entry for entry in steps)  # the env's reward column
     logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert logged[-1]["step"] == 2 and "train_runtime" in logged[-1]
+
+
+class _RecordingCurriculum:
+    """A real StageCurriculum that also records what it served and what it was fed."""
+
+    def __init__(self, curriculum):
+        self.curriculum, self.served, self.fed = curriculum, [], []
+
+    def sample(self):
+        self.served.append(self.curriculum.sample())
+        return self.served[-1]
+
+    def observe(self, info):
+        self.fed.append(dict(info))
+        return self.curriculum.observe(info)
+
+
+@pytest.mark.slow
+def test_grpo_trainer_trains_on_curriculum_tasks_and_feeds_it(smollm2, tmp_path, monkeypatch):
+    """Env-owned data (rows without a task_key): TRL's own GRPO loop gets every task from the
+    curriculum, and every finished rollout's result reaches it through get_reward."""
+    from datasets import Dataset
+
+    from searchgym.curricula import StageCurriculum
+    from searchgym.integrations.tool_session import make_env
+
+    monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
+    folder, tokenizer = smollm2
+    stage = StageCurriculum.for_env(make_env("SearchQA-v0", **SMALL), [{"hops": [1]}, {"hops": [2]}],
+                                    success_metric="answered", promote_at=0.5, window=2, seed=0)
+    curriculum = _RecordingCurriculum(stage)
+    rows = [{"prompt": [{"role": "user", "content": ""}]} for _ in range(4)]
+    config = trl.GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, num_generations=2,
+                            max_steps=2, max_completion_length=16, max_tool_calling_iterations=1, use_cpu=True,
+                            report_to="none", bf16=False, save_strategy="no", logging_steps=1,
+                            dataloader_num_workers=0, disable_tqdm=True, seed=0)
+    trainer = trl.GRPOTrainer(model=str(folder), processing_class=tokenizer, args=config,
+                              train_dataset=Dataset.from_list(rows),
+                              environment_factory=trl_environment_factory("SearchQA-v0", curriculum=curriculum,
+                                                                          **SMALL))
+    with one_torch_thread():
+        trainer.train()
+    assert trainer.state.global_step == 2
+    assert len(curriculum.served) >= 4  # two rollouts per step at least
+    assert [info["task_key"] for info in curriculum.fed] == curriculum.served  # each rollout fed once
+    assert stage.episodes == len(curriculum.fed)
+    hops = {r["task_key"]: r["hops"] for r in task_records("SearchQA-v0", **SMALL)}
+    assert {hops[key] for key in curriculum.served[:2]} == {1}  # the first stage's tasks
