@@ -149,3 +149,22 @@ def test_a_name_matched_only_in_another_case_is_not_an_unrecorded_mention(world,
     assert not any("without recording them as mentions" in p for p in problems), problems
     problems = corpus_violations(world, _edit(corpus, index, text=passage.text + f" Later, {name} is seen."))
     assert any("without recording them as mentions" in p and org in p for p in problems)
+
+
+def test_a_name_inside_a_recorded_name_is_not_an_unrecorded_mention(world, corpus):
+    """At 1M entities "letters from Sofial Thaebia" matched the film "Letters from Sofial", which
+    left "Thaebia", a city's name, to be read as a mention of the city."""
+    index, passage = next((i, p) for i, p in enumerate(corpus.passages) if p.kind == "page"
+                          and p.entity_id in world.of_type("person"))
+    city = world.of_type("city")[0]
+    subject = world.entity(passage.entity_id).name
+    first = subject.split()[0]
+    film = world.of_type("film")[0]
+    renamed = _tampered(_tampered(world, rename=(passage.entity_id, f"{first} {world.entity(city).name}")),
+                        rename=(film, f"Letters from {first}"))
+    name = renamed.entity(passage.entity_id).name
+    text = passage.text.replace(subject, name) + f" Former neighbours kept letters from {name}."
+    problems = corpus_violations(renamed, _edit(corpus, index, text=text))
+    assert not any("without recording them as mentions" in p and city in p for p in problems), problems
+    problems = corpus_violations(renamed, _edit(corpus, index, text=text + f" {world.entity(city).name} is far."))
+    assert any("without recording them as mentions" in p and city in p for p in problems)

@@ -63,6 +63,15 @@ def _named_exactly(world: World, entity_id: str, text: str) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) for form in (entity.name, *entity.aliases))
 
 
+def _without_names(world: World, entity_ids: Sequence[str | None], text: str) -> str:
+    """``text`` with every exact occurrence of these entities' names and aliases blanked, longest first."""
+    forms = {form for entity_id in entity_ids if entity_id is not None
+             for form in (world.entity(entity_id).name, *world.entity(entity_id).aliases)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", " ", text)
+    return text
+
+
 def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], grounder: Grounder) -> list[str]:
     """Every way ``passage`` breaks the rules above (empty when it is sound); shared with the
     LLM writer's verifier, which checks a rewrite exactly as the build checks a template passage."""
@@ -88,9 +97,14 @@ def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], gro
     found = {mention.entity_id for mention in grounder.mentions(passage.text)}
     recorded = set(passage.mentions) - {passage.entity_id}
     # matching is case-insensitive (agents write in any case), but a page's "Deiye works as a
-    # banker" does not name the firm "Deiye Works": an unrecorded match must be written as named
-    unrecorded = {entity_id for entity_id in found - set(passage.mentions)
-                  if _named_exactly(world, entity_id, passage.text)}
+    # banker" does not name the firm "Deiye Works", and "letters from Sofial Thaebia" (the film
+    # "Letters from Sofial" took "Sofial") does not name the city "Thaebia": an unrecorded match
+    # must be written as named, outside the names the passage records
+    extra = found - set(passage.mentions)
+    if extra:
+        rest = _without_names(world, [*passage.mentions, passage.entity_id], passage.text)
+        extra = {entity_id for entity_id in extra if _named_exactly(world, entity_id, rest)}
+    unrecorded = extra
     if unrecorded:
         problems.append(f"{where}: names {sorted(unrecorded)} without recording them as mentions")
     if recorded - found:
