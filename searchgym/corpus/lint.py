@@ -58,17 +58,25 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(key) and f" {key} " in f" {haystack} "
 
 
-def _named_exactly(world: World, entity_id: str, text: str) -> bool:
+def _name_forms(world: World, entity_id: str) -> tuple[str, ...]:
     entity = world.entity(entity_id)
-    return any(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) for form in (entity.name, *entity.aliases))
+    return (entity.name, *entity.aliases)
+
+
+def _as_word(form: str) -> str:
+    """A regex for ``form`` as written, as whole words."""
+    return rf"(?<!\w){re.escape(form)}(?!\w)"
+
+
+def _named_exactly(world: World, entity_id: str, text: str) -> bool:
+    return any(re.search(_as_word(form), text) for form in _name_forms(world, entity_id))
 
 
 def _without_names(world: World, entity_ids: Sequence[str | None], text: str) -> str:
     """``text`` with every exact occurrence of these entities' names and aliases blanked, longest first."""
-    forms = {form for entity_id in entity_ids if entity_id is not None
-             for form in (world.entity(entity_id).name, *world.entity(entity_id).aliases)}
+    forms = {form for entity_id in entity_ids if entity_id is not None for form in _name_forms(world, entity_id)}
     for form in sorted(forms, key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", " ", text)
+        text = re.sub(_as_word(form), " ", text)
     return text
 
 
@@ -100,11 +108,10 @@ def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], gro
     # banker" does not name the firm "Deiye Works", and "letters from Sofial Thaebia" (the film
     # "Letters from Sofial" took "Sofial") does not name the city "Thaebia": an unrecorded match
     # must be written as named, outside the names the passage records
-    extra = found - set(passage.mentions)
-    if extra:
+    unrecorded = found - set(passage.mentions)
+    if unrecorded:
         rest = _without_names(world, [*passage.mentions, passage.entity_id], passage.text)
-        extra = {entity_id for entity_id in extra if _named_exactly(world, entity_id, rest)}
-    unrecorded = extra
+        unrecorded = {entity_id for entity_id in unrecorded if _named_exactly(world, entity_id, rest)}
     if unrecorded:
         problems.append(f"{where}: names {sorted(unrecorded)} without recording them as mentions")
     if recorded - found:

@@ -90,7 +90,7 @@ class RunLogger:
             for row in kept:
                 if int(row.get("step", 0)) >= resume_step:  # purged from TensorBoard, kept here
                     values = {key: value for key, value in row.items() if key not in ("kind", "step")}
-                    self._send_tensorboard(str(row["kind"]), int(row["step"]), values)
+                    self._send_tensorboard(str(row["kind"]), int(row["step"]), _scalars(values))
         self.wandb = self._open_wandb(config or {}, wandb_project) if _wandb_wanted(wandb) else None
 
     def _open_tensorboard(self, resume_step: int | None) -> Any:
@@ -116,7 +116,7 @@ class RunLogger:
         self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._handle.flush()
         scalars = _scalars(values)
-        self._send_tensorboard(kind, int(step), values)
+        self._send_tensorboard(kind, int(step), scalars)
         if self.wandb is not None:
             self.wandb.log({f"{kind}/{key}": value for key, value in scalars.items()}, step=int(step))
         return row
@@ -125,10 +125,10 @@ class RunLogger:
         """Whether a row of ``kind`` at ``step`` survived the resume (so it need not be made again)."""
         return any(row.get("kind") == kind and int(row.get("step", -1)) == step for row in self.rows_kept)
 
-    def _send_tensorboard(self, kind: str, step: int, values: Mapping[str, Any]) -> None:
+    def _send_tensorboard(self, kind: str, step: int, scalars: Mapping[str, float]) -> None:
         if self.tensorboard is None:
             return
-        for key, value in _scalars(values).items():
+        for key, value in scalars.items():
             self.tensorboard.add_scalar(f"{kind}/{key}", value, step)
         self.tensorboard.flush()
 
