@@ -47,10 +47,11 @@ logger = logging.getLogger(__name__)
 
 WORLD_FILE = "world.columns"
 PASSAGES_FILE = "passages.columns"
-BUNDLE_LAYOUT_VERSION = 2
+BUNDLE_LAYOUT_VERSION = 3
 """Bumped when the files of a bundle entry change (2: column files replace ``world.json``;
-generation is unchanged, so world, corpus and task hashes are too): it keys the bundle cache,
-so an entry of the old layout is never opened by this code."""
+3: texts and fact ids are indexed columns read on demand, and the manifest records the corpus's
+one content hash; generation is unchanged, so world, corpus and task bytes are too): it keys
+the bundle cache, so an entry of an old layout is never opened by this code."""
 
 EVAL_SEED_BASE = 2**31
 """Validation and test worlds use seeds from here up: no train world (a user seed) is one of them."""
@@ -144,15 +145,15 @@ def build_bundle(
     def build_into(directory: Path) -> dict:
         world, corpus, tasks = build_all()
         save_world_columns(world, directory / WORLD_FILE)
-        corpus.save(directory / "passages.jsonl")  # the exchange format; also computes both hashes
+        corpus.save(directory / "passages.jsonl")  # the exchange format; also computes the hash
         corpus.save_columns(directory / PASSAGES_FILE)
         tasks.save(directory / "tasks.jsonl")
         if corpus.writer_report is not None:  # the LLM writer's acceptance rate, kept with the corpus
             atomic_write_bytes(directory / "writer-report.json", json.dumps(corpus.writer_report, indent=1).encode())
         built.append((world, corpus, tasks))
-        # Hashes are computed once, here; a cache hit reads them from the (verified) manifest.
+        # The hash is computed once, here; a cache hit reads it from the (verified) manifest.
         return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks),
-                "corpus_hash": corpus.content_hash, "store_hash": corpus.store_hash}
+                "content_hash": corpus.content_hash}
 
     for attempt in range(2):
         directory = store.get_or_build("bundles", key, build_into)
@@ -180,13 +181,15 @@ def _load_entry(store: ArtifactCache, directory: Path, schema: Schema) -> tuple[
 
     The cyclic garbage collector is paused meanwhile: the load makes millions of tuples,
     lists and strings, none of them garbage, and the collector's repeated passes over them were
-    40% of the load (a 100k-entity bundle: 3.5 s of 6 s).
+    40% of the load (a 100k-entity bundle: 3.5 s of 6 s). After a load, what it made is frozen
+    (``gc.freeze``) before collection resumes: the bundle is memoised for the life of the
+    process, so the full collection that re-enabling triggered (1.2 s at 100k entities), and
+    every later one (a server's 0.5 s pauses), would only re-scan objects that never die.
     """
     meta = store.manifest(directory).get("meta", {})
     with _collector_paused():
         world = load_world_columns(schema, directory / WORLD_FILE)
-        corpus = Corpus.load_columns(directory / PASSAGES_FILE, world.world_id,
-                                     content_hash=meta.get("corpus_hash"), store_hash=meta.get("store_hash"))
+        corpus = Corpus.load_columns(directory / PASSAGES_FILE, world.world_id, content_hash=meta.get("content_hash"))
         tasks = TaskSet.load(directory / "tasks.jsonl", world.world_id)
     if (directory / "writer-report.json").exists():
         corpus.writer_report = json.loads((directory / "writer-report.json").read_text())
@@ -199,6 +202,7 @@ def _collector_paused() -> Iterator[None]:
     gc.disable()
     try:
         yield
+        gc.freeze()  # see _load_entry: the loaded objects live as long as the process
     finally:
         if enabled:
             gc.enable()

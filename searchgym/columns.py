@@ -7,6 +7,9 @@ A column of strings is one UTF-8 blob plus *character* offsets: the blob is deco
 sliced, which costs a fraction of a microsecond per string. Repeated strings (a passage's
 section, a fact id stated by several passages) are stored once in a table and referenced by
 int32 codes, so loading also interns them: equal strings become one object with one cached hash.
+A column read on demand (:class:`IndexedStrings`: a corpus's texts, its fact table) is the UTF-8
+of each value ended by NUL plus the *byte* offset of each value, so one value is decoded on
+access without decoding (or even scanning) the rest of the blob.
 
 Layout: ``MAGIC``, the header length (uint64, little-endian), the header (UTF-8 JSON: ``meta``
 and, per column, its dtype, shape and offset), then each column's bytes at a 64-byte-aligned
@@ -65,20 +68,31 @@ class ColumnWriter:
         self.add_array(f"{name}.blob", np.frombuffer("".join(values).encode("utf-8"), dtype=np.uint8), "u1")
         self.add_array(f"{name}.offsets", offsets, "i8")
 
-    def add_coded(self, name: str, values: Sequence[str | None]) -> None:
+    def add_indexed_strings(self, name: str, values: Sequence[str]) -> None:
+        """A column of strings read one at a time (:meth:`ColumnReader.indexed_strings`):
+        ``<name>.utf8``, each value's UTF-8 ended by NUL, and ``<name>.starts``, the byte offset
+        where each value starts (plus the blob's length)."""
+        encoded = [value.encode("utf-8") + b"\0" for value in values]
+        starts = np.zeros(len(values) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=starts[1:])
+        self.add_array(f"{name}.utf8", np.frombuffer(b"".join(encoded), dtype=np.uint8), "u1")
+        self.add_array(f"{name}.starts", starts, "i8")
+
+    def add_coded(self, name: str, values: Sequence[str | None], *, indexed: bool = False) -> None:
         """A column of repeated (or missing) strings: a table of distinct values, in order of
-        first appearance, and one int32 code per row (``-1`` for None)."""
+        first appearance, and one int32 code per row (``-1`` for None); ``indexed``: the table
+        is an indexed string column (a large table read on demand)."""
         table: dict[str, int] = {}
         codes = [-1 if value is None else table.setdefault(value, len(table)) for value in values]
-        self.add_strings(f"{name}.table", list(table))
+        (self.add_indexed_strings if indexed else self.add_strings)(f"{name}.table", list(table))
         self.add_array(f"{name}.codes", codes, "i4")
 
-    def add_lists(self, name: str, rows: Sequence[Sequence[str]]) -> None:
+    def add_lists(self, name: str, rows: Sequence[Sequence[str]], *, indexed: bool = False) -> None:
         """A column of string tuples: ``<name>.bounds`` (CSR row offsets) over coded items."""
         bounds = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows)), out=bounds[1:])
         self.add_array(f"{name}.bounds", bounds, "i8")
-        self.add_coded(f"{name}.items", [item for row in rows for item in row])
+        self.add_coded(f"{name}.items", [item for row in rows for item in row], indexed=indexed)
 
     def write(self, path: Path, meta: dict[str, Any]) -> None:
         columns: list[dict[str, Any]] = []
@@ -157,11 +171,11 @@ class ColumnReader:
             raise ColumnFileError(f"column {name!r} of {self.path} has {len(array)} rows, expected {length}")
         return array
 
-    def _bounds(self, name: str, length: int | None, total: int) -> list[int]:
+    def _bounds(self, name: str, length: int | None, total: int) -> np.ndarray:
         bounds = self.array(name, None if length is None else length + 1)
         if len(bounds) == 0 or bounds[0] != 0 or bounds[-1] != total or np.any(bounds[1:] < bounds[:-1]):
             raise ColumnFileError(f"column {name!r} of {self.path} has inconsistent offsets")
-        return bounds.tolist()
+        return bounds
 
     def _text(self, name: str) -> str:
         try:
@@ -179,11 +193,24 @@ class ColumnReader:
             return values
         text = self._text(f"{name}.blob")
         offsets = self._bounds(f"{name}.offsets", length, len(text))
-        return [text[low:high] for low, high in pairwise(offsets)]
+        return [text[low:high] for low, high in pairwise(offsets.tolist())]
 
-    def codes(self, name: str, length: int | None = None) -> tuple[list[str], np.ndarray]:
-        """The table and codes of a coded column (see :meth:`ColumnWriter.add_coded`), checked."""
-        table = self.strings(f"{name}.table")
+    def indexed_strings(self, name: str, length: int | None = None) -> IndexedStrings:
+        """A column written by :meth:`ColumnWriter.add_indexed_strings`, decoded on access.
+        Its offsets and terminators are checked here; a value that is not valid UTF-8 (a
+        corruption that kept the file's size and mtime) raises :class:`ColumnFileError` when read."""
+        blob = self.array(f"{name}.utf8")
+        starts = self.array(f"{name}.starts", None if length is None else length + 1)
+        if (len(starts) == 0 or starts[0] != 0 or starts[-1] != len(blob) or np.any(starts[1:] <= starts[:-1])
+                or (len(blob) and np.any(blob[starts[1:] - 1] != 0))):
+            raise ColumnFileError(f"column {name!r} of {self.path} has inconsistent offsets")
+        return IndexedStrings(blob, starts.tolist(), f"column {name!r} of {self.path}")
+
+    def codes(self, name: str, length: int | None = None, *, indexed: bool = False
+              ) -> tuple[Sequence[str], np.ndarray]:
+        """The table and codes of a coded column (see :meth:`ColumnWriter.add_coded`), checked;
+        ``indexed``: the table was written indexed and is an :class:`IndexedStrings`."""
+        table = self.indexed_strings(f"{name}.table") if indexed else self.strings(f"{name}.table")
         codes = self.array(f"{name}.codes", length)
         if len(codes) and (int(codes.min()) < -1 or int(codes.max()) >= len(table)):
             raise ColumnFileError(f"column {name!r} of {self.path} has codes outside its table")
@@ -191,6 +218,7 @@ class ColumnReader:
 
     def coded(self, name: str, length: int | None = None) -> list[str | None]:
         table, codes = self.codes(name, length)
+        assert isinstance(table, list)
         lookup: list[str | None] = [*table, None]  # code -1 reads the last entry: None
         return list(map(lookup.__getitem__, codes.tolist()))
 
@@ -201,10 +229,56 @@ class ColumnReader:
                         ) -> tuple[list[tuple[str, ...]], list[str], np.ndarray, np.ndarray]:
         """A list column's rows, plus its item table, item codes and row bounds (for callers
         that index the items in bulk, like a corpus's fact index)."""
-        table, codes = self.codes(f"{name}.items")
+        table, codes, bounds = self.list_codes(name, length)
+        items = list(map(table.__getitem__, codes.tolist()))
+        rows = [tuple(items[low:high]) for low, high in pairwise(bounds.tolist())]
+        return rows, list(table), codes, bounds
+
+    def list_codes(self, name: str, length: int | None = None, *, indexed: bool = False
+                   ) -> tuple[Sequence[str], np.ndarray, np.ndarray]:
+        """A list column's item table, item codes and row bounds, checked but not decoded
+        into rows (for readers that make a row on demand)."""
+        table, codes = self.codes(f"{name}.items", indexed=indexed)
         if len(codes) and int(codes.min()) < 0:
             raise ColumnFileError(f"column {name!r} of {self.path} has a missing list item")
-        items = list(map(table.__getitem__, codes.tolist()))
-        bounds = self._bounds(f"{name}.bounds", length, len(items))
-        rows = [tuple(items[low:high]) for low, high in pairwise(bounds)]
-        return rows, table, codes, self.array(f"{name}.bounds")
+        self._bounds(f"{name}.bounds", length, len(codes))
+        return table, codes, self.array(f"{name}.bounds")
+
+
+class IndexedStrings(Sequence[str]):
+    """A read-only sequence of strings decoded one at a time from a UTF-8 blob.
+
+    Why: a 157k-passage corpus's texts are 86 MB; decoding and splitting all of them was a
+    third of a cache hit, while an env reads the few passages its searches return. Holds a
+    numpy view of the blob (so it pickles as just that blob) and Python-int offsets.
+    """
+
+    __slots__ = ("_blob", "_starts", "_where")
+
+    def __init__(self, blob: np.ndarray, starts: list[int], where: str) -> None:
+        self._blob, self._starts, self._where = blob, starts, where
+
+    def __len__(self) -> int:
+        return len(self._starts) - 1
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        starts = self._starts
+        try:
+            return self._blob[starts[index]:starts[index + 1] - 1].tobytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ColumnFileError(f"{self._where} is not valid UTF-8 ({error})") from None
+
+    def all(self) -> list[str]:
+        """Every value, decoded in one pass (what building a whole-corpus index wants)."""
+        if not len(self):
+            return []
+        try:
+            values = self._blob.tobytes().decode("utf-8").split("\0")
+        except UnicodeDecodeError as error:
+            raise ColumnFileError(f"{self._where} is not valid UTF-8 ({error})") from None
+        if len(values) == len(self._starts):  # no value holds a NUL itself: the split is exact
+            values.pop()
+            return values
+        return [self[i] for i in range(len(self))]

@@ -205,9 +205,10 @@ def test_streamed_saves_and_hashes_equal_the_in_memory_forms(small_bundle, tmp_p
     assert reloaded.content_hash == corpus.content_hash
     assert TaskSet.load(tmp_path / "tasks.jsonl", tasks.world_id).to_jsonl() == tasks.to_jsonl()
     lines = corpus.to_jsonl().splitlines(keepends=True)
-    assert corpus.content_hash == content_hash(corpus.world_id, *lines)
-    store = PassageStore(corpus.passages)
-    assert store.corpus_hash == content_hash(*(line.rstrip("\n") for line in lines))  # cache keys unchanged
+    # one hash: the corpus's is its store's, the digest of its lines (the engines' cache key, unchanged)
+    assert corpus.content_hash == content_hash(*(line.rstrip("\n") for line in lines))
+    store = PassageStore(list(corpus.passages))
+    assert store.corpus_hash == store.content_hash == corpus.content_hash
     assert content_hash_of(iter(["a", b"b"])) == content_hash("a", b"b") != content_hash("ab")
 
 
@@ -248,7 +249,7 @@ def test_a_cache_hit_reuses_the_hashes_recorded_at_build_time(tmp_path, monkeypa
     """Hashing a corpus costs a pass over every passage; a cache hit must not pay it again, and
     the recorded hashes must equal what hashing the loaded corpus gives."""
     from searchgym import bundle as bundle_module
-    from searchgym.search import corpus_index
+    from searchgym.search import passage_store
     from searchgym.search.corpus_index import PassageStore
 
     cache = ArtifactCache(tmp_path)
@@ -260,8 +261,8 @@ def test_a_cache_hit_reuses_the_hashes_recorded_at_build_time(tmp_path, monkeypa
     def no_hashing(*args, **kwargs):
         raise AssertionError("a cache hit re-hashed the corpus")
 
-    monkeypatch.setattr(corpus_index, "store_hash", no_hashing)
-    monkeypatch.setattr("searchgym.corpus.corpus.content_hash_of", no_hashing)
+    monkeypatch.setattr(passage_store, "store_hash", no_hashing)
+    monkeypatch.setattr(passage_store, "content_hash_of", no_hashing)
     loaded = bundle_module.build_bundle("default", 90, 12, task_options=options, cache=cache)
     assert (loaded.corpus.content_hash, PassageStore(loaded.corpus.passages).corpus_hash) == expected
     monkeypatch.undo()

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -242,7 +242,7 @@ class BM25Engine:
         return content_hash(self.store.corpus_hash, stable_json(self.params))
 
     def _build(self) -> bm25s.BM25:
-        texts = (PassageStore.index_text(passage) for passage in self.store.passages)
+        texts = self.store.index_texts()
         token_ids, vocabulary = tokenize_corpus(texts, self._stemmer)
         retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
         corpus = bm25s.tokenization.Tokenized(ids=token_ids, vocab={stem: i for i, stem in enumerate(vocabulary)})
@@ -256,7 +256,7 @@ class BM25Engine:
         def build(tmp_dir: Path) -> tuple[PostingIndex, dict[str, Any]]:
             retriever = self._build()
             retriever.save(str(tmp_dir / _INDEX_SUBDIR), show_progress=False)
-            doc_ids = [p.doc_id for p in self.store.passages]
+            doc_ids = self.store.doc_ids
             (tmp_dir / _DOC_IDS).write_text(json.dumps(doc_ids, ensure_ascii=False), encoding="utf-8")
             meta = {"engine": "bm25", "params": self.params, "num_docs": len(doc_ids)}
             return PostingIndex.from_bm25s(retriever), meta
@@ -272,15 +272,14 @@ class BM25Engine:
         )
         index = PostingIndex.from_bm25s(retriever)
         doc_ids = json.loads((directory / _DOC_IDS).read_text(encoding="utf-8"))
-        expected = [p.doc_id for p in self.store.passages]
-        if index.num_docs != len(self.store) or doc_ids != expected:
+        if index.num_docs != len(self.store) or doc_ids != self.store.doc_ids:
             raise ValueError(f"index covers {index.num_docs} documents that do not match the corpus")
         return index
 
     # -- SearchEngine ---------------------------------------------------------------------------
 
     @property
-    def passages(self) -> tuple[Passage, ...]:
+    def passages(self) -> Sequence[Passage]:
         return self.store.passages
 
     def access(self, doc_id: str) -> Passage:

@@ -1,23 +1,26 @@
-"""The corpus side every engine shares: id lookup, ``access``, the corpus hash, hits, queries.
+"""What every engine shares besides its passages: query cleanup, ``k`` checks, cache resolution.
 
-Why one class: each engine (BM25, dense, noisy wrappers) needs the same four things — map a row
-of its index back to a :class:`Passage`, answer ``access(doc_id)``, key its on-disk cache by
-*what corpus it was built from*, and clean up the agent's raw query strings the same way. Keeping
-them here means an engine file only contains what is specific to its retrieval method.
+Why here: each engine (BM25, dense, noisy wrappers) cleans the agent's raw query strings the
+same way and gets or builds its on-disk artifacts the same way; keeping that here means an
+engine file only contains what is specific to its retrieval method. The passages themselves,
+id look-up, ``access`` and the corpus hash are the one store,
+:class:`searchgym.search.passage_store.PassageStore`, re-exported here for engine authors.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Sequence
-from functools import cached_property
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from searchgym.cache import ArtifactCache, content_hash_of, stable_json
-from searchgym.search.base import SearchError, UnknownDocumentError
-from searchgym.types import Hit, Passage
+from searchgym.cache import ArtifactCache
+from searchgym.search.base import SearchError
+from searchgym.search.passage_store import PassageStore, shorten, store_hash
+
+__all__ = ["DEFAULT_CACHE", "MAX_QUERY_CHARS", "PassageStore", "check_k", "clean_queries", "clean_query",
+           "load_or_build_artifact", "resolve_cache", "shorten", "store_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +33,6 @@ Why: LLM agents sometimes paste whole reasoning traces into a search call. A rea
 few dozen characters; the limit keeps tokenisation, BM25 scoring (linear in query terms) and
 transformer encoding bounded, while 1,024 characters (~170 words) never cuts a genuine query.
 """
-
-_MAX_ID_IN_MESSAGE: Final = 80
-
-
-def shorten(text: str, limit: int = _MAX_ID_IN_MESSAGE) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis: keeps error messages readable
-    when an agent passes a whole paragraph as a document id."""
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
 
 class _DefaultCache:
     """Sentinel type for "use the user's default :class:`ArtifactCache`"."""
@@ -104,103 +98,6 @@ def check_k(k: int) -> int:
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     return k
-
-
-class PassageStore:
-    """An ordered, read-only corpus: row ``i`` of an engine's index is ``passages[i]``.
-
-    Doc ids must be unique; a duplicate would make ``access`` ambiguous and provenance
-    (which passage states which fact) wrong, so it is an error rather than a silent overwrite.
-    """
-
-    def __init__(self, passages: Iterable[Passage], *, allow_empty: bool = False) -> None:
-        known_hash = getattr(passages, "store_hash", None)  # a corpus read from the cache knows it
-        self._passages: tuple[Passage, ...] = tuple(passages)
-        if isinstance(known_hash, str):
-            self.__dict__["corpus_hash"] = known_hash
-        if not self._passages and not allow_empty:
-            raise ValueError("the corpus is empty: an engine needs at least one passage")
-        self._rows: dict[str, int] = {}
-        for row, passage in enumerate(self._passages):
-            if not isinstance(passage, Passage):
-                raise TypeError(f"corpus entry {row} is a {type(passage).__name__}, not a Passage")
-            if passage.doc_id in self._rows:
-                raise ValueError(
-                    f"duplicate doc_id {shorten(passage.doc_id)!r} "
-                    f"(rows {self._rows[passage.doc_id]} and {row}): doc ids must be unique"
-                )
-            self._rows[passage.doc_id] = row
-
-    def __len__(self) -> int:
-        return len(self._passages)
-
-    def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._rows
-
-    @property
-    def passages(self) -> tuple[Passage, ...]:
-        return self._passages
-
-    def __getitem__(self, row: int) -> Passage:
-        return self._passages[row]
-
-    def row(self, doc_id: str) -> int:
-        """The index row of ``doc_id``; raises :class:`UnknownDocumentError`."""
-        try:
-            return self._rows[doc_id]
-        except (KeyError, TypeError):  # TypeError: an unhashable id from a confused caller
-            shown = shorten(doc_id) if isinstance(doc_id, str) else repr(doc_id)[:_MAX_ID_IN_MESSAGE]
-            raise UnknownDocumentError(
-                f"unknown document id {shown!r}: the corpus has {len(self)} passages "
-                "and none has this id"
-            ) from None
-
-    def access(self, doc_id: str) -> Passage:
-        """The full passage for ``doc_id`` (the ``<access>`` action)."""
-        return self._passages[self.row(doc_id)]
-
-    def get(self, doc_id: str) -> Passage | None:
-        row = self._rows.get(doc_id)
-        return None if row is None else self._passages[row]
-
-    def hit(self, row: int, score: float) -> Hit:
-        """The :class:`Hit` an engine returns for index row ``row``."""
-        passage = self._passages[row]
-        return Hit(doc_id=passage.doc_id, score=float(score), title=passage.title, text=passage.text)
-
-    def hits(self, rows: Iterable[int], scores: Iterable[float]) -> list[Hit]:
-        """``[hit(row, score) ...]`` for Python ints and floats, built without ``Hit.__init__``.
-
-        Why: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``,
-        0.7 µs per hit: a quarter of a whole BM25 name query. Filling the instance's ``__dict__``
-        gives the same object (fields, equality, hash, pickling; tested) in 0.3 µs.
-        """
-        passages, new = self._passages, object.__new__
-        made = []
-        for row, score in zip(rows, scores):
-            passage = passages[row]
-            hit = new(Hit)
-            hit.__dict__.update(doc_id=passage.doc_id, score=score, title=passage.title, text=passage.text)
-            made.append(hit)
-        return made
-
-    @staticmethod
-    def index_text(passage: Passage) -> str:
-        """What engines index for a passage: title then text, so name queries match the title."""
-        return f"{passage.title}\n{passage.text}" if passage.title else passage.text
-
-    @cached_property
-    def corpus_hash(self) -> str:
-        """A content hash of every passage (all fields, in order): the cache key of any index
-        built from this corpus. Computed once; the store is immutable. A passage list that
-        carries a ``store_hash`` (:class:`searchgym.corpus.corpus.PassageList`, hashed when its
-        bundle was built) is trusted instead of re-serialising every passage."""
-        return store_hash(self._passages)
-
-
-def store_hash(passages: Iterable[Passage]) -> str:
-    """:attr:`PassageStore.corpus_hash` of ``passages``: the digest of their canonical JSON."""
-    return content_hash_of(stable_json(passage.to_dict()) for passage in passages)
 
 
 def load_or_build_artifact(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -288,7 +288,7 @@ class DenseEngine:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _encode_corpus(self) -> np.ndarray:
-        texts = [PassageStore.index_text(passage) for passage in self.store.passages]
+        texts = list(self.store.index_texts())
         logger.info("encoding %d passages with %s on %s", len(texts), self.model_path.name, self.device)
         return self._encode(texts, progress=self.show_progress)
 
@@ -371,7 +371,7 @@ class DenseEngine:
     # -- SearchEngine ---------------------------------------------------------------------------
 
     @property
-    def passages(self) -> tuple[Passage, ...]:
+    def passages(self) -> Sequence[Passage]:
         return self.store.passages
 
     def access(self, doc_id: str) -> Passage:
