@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
@@ -61,19 +62,53 @@ class World:
     ) -> None:
         """``edges_sorted``: the caller guarantees ``edges`` is sorted without duplicates (a
         world read back from its column file), so the sort of every edge is skipped."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for entity in entities:
+            by_type[entity.type].append(entity.id)
+        self._set_parts(schema, size, seed, {entity.id: entity for entity in entities},
+                        list(edges) if edges_sorted else sorted(set(edges)), by_type)
+
+    @classmethod
+    def from_parts(cls, schema: Schema, size: int, seed: int, entities: Mapping[str, Entity],
+                   edges: Callable[[], list[tuple[str, str, str]]],
+                   by_type: Callable[[], dict[str, list[str]]]) -> World:
+        """A world whose entity mapping is given and whose sorted edge list and type index are
+        made on first use (a world read lazily from its column file: :mod:`searchgym.world.storage`)."""
+        world = cls.__new__(cls)
+        world._set_parts(schema, size, seed, entities, edges, by_type)
+        return world
+
+    def _set_parts(self, schema: Schema, size: int, seed: int, entities: Mapping[str, Entity],
+                   edges: list[tuple[str, str, str]] | Callable[[], list[tuple[str, str, str]]],
+                   by_type: dict[str, list[str]] | Callable[[], dict[str, list[str]]]) -> None:
         self.schema = schema
         self.size = size
         self.seed = seed
-        self.entities: dict[str, Entity] = {entity.id: entity for entity in entities}
-        self.edges = list(edges) if edges_sorted else sorted(set(edges))
+        self.entities: Mapping[str, Entity] = entities
+        self._edges: list[tuple[str, str, str]] | None = None if callable(edges) else edges
+        self._make_edges: Callable[[], list[tuple[str, str, str]]] | None = edges if callable(edges) else None
+        self._by_type_index: dict[str, list[str]] | None = None if callable(by_type) else by_type
+        self._make_by_type: Callable[[], dict[str, list[str]]] | None = by_type if callable(by_type) else None
         self._adjacency: tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]] | None = None
-        self._by_type: dict[str, list[str]] = defaultdict(list)
-        for entity in entities:
-            self._by_type[entity.type].append(entity.id)
         self._graph: nx.MultiDiGraph | None = None
         self._canonical: bytes | None = None
         self._schema_hash: str | None = None
         self._name_keys: set[str] | None = None
+
+    @property
+    def edges(self) -> list[tuple[str, str, str]]:
+        """Every ``(source, relation, target)``, sorted, without duplicates."""
+        if self._edges is None:
+            assert self._make_edges is not None
+            self._edges, self._make_edges = self._make_edges(), None
+        return self._edges
+
+    @property
+    def _by_type(self) -> dict[str, list[str]]:
+        if self._by_type_index is None:
+            assert self._make_by_type is not None
+            self._by_type_index, self._make_by_type = self._make_by_type(), None
+        return self._by_type_index
 
     # -- identity ---------------------------------------------------------------------------
     @property
