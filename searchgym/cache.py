@@ -20,6 +20,10 @@ its holder dies, so a killed build never blocks anyone, and its temporary direct
 be dead (its lock is free) and removed by the next build in that namespace at once. Where file
 locks are not available, temporary directories older than :data:`STALE_BUILD_SECONDS` are.
 
+The pieces live in modules of their own, re-exported here: canonical JSON and digests
+(:mod:`searchgym.hashing`), atomic writes (:mod:`searchgym.atomic_io`) and the build-lock
+protocol (:mod:`searchgym.cache_locks`); this module is the entries and their manifests.
+
 Read-only caches: loading a complete entry writes nothing, so a cache shipped read-only (a
 shared, pre-built directory) keeps working; only building needs write access, and asking for it
 in a read-only or misplaced cache directory gives a :class:`CacheError` that says what to set.
@@ -27,36 +31,40 @@ in a read-only or misplaced cache directory gives a :class:`CacheError` that say
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import platformdirs
 
-try:  # POSIX advisory locks; without them the cache still works, one build per process
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+# Re-exported: callers import hashing, atomic writes and lock helpers from here.
+from searchgym.atomic_io import atomic_write_bytes, atomic_write_lines, atomic_write_text, atomic_write_with
+from searchgym.cache_locks import (
+    LOCK_WAIT_LOG_SECONDS,
+    STALE_BUILD_SECONDS,
+    build_lock,
+    lock_path,
+    locks_available,
+    remove_stale_builds,
+)
+from searchgym.hashing import PartsDigest, content_hash, content_hash_of, file_sha256, stable_json
+
+__all__ = ["CACHE_FORMAT_VERSION", "FULL_VERIFY_ENV", "LOCK_WAIT_LOG_SECONDS", "MANIFEST_NAME",
+           "STALE_BUILD_SECONDS", "ArtifactCache", "CacheError", "PartsDigest", "atomic_write_bytes",
+           "atomic_write_lines", "atomic_write_text", "atomic_write_with", "cache_root", "content_hash",
+           "content_hash_of", "ensure_directory", "file_sha256", "lock_path", "remove_stale_builds",
+           "safe_name", "stable_json"]
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-STALE_BUILD_SECONDS = 6 * 3600
-"""Without file locks: a temporary build directory untouched this long belongs to a dead build
-(the largest builds, 1M-entity worlds, take minutes) and is deleted. With file locks (POSIX), a
-temporary directory whose build lock is free is deleted at once, whatever its age."""
-LOCK_WAIT_LOG_SECONDS = 5.0
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FULL_VERIFY_ENV = "SEARCHGYM_CACHE_VERIFY"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -91,107 +99,6 @@ def ensure_directory(path: Path, what: str) -> None:
         raise CacheError(f"cannot create {what} {path}: a parent path is a file; {hint}") from None
     except OSError as error:
         raise CacheError(f"cannot create {what} {path} ({error.strerror or error}); {hint}") from None
-
-
-def content_hash(*parts: bytes | str, length: int = 16) -> str:
-    """A short, stable sha256 hex digest of the given parts (order matters)."""
-    return content_hash_of(parts, length=length)
-
-
-def content_hash_of(parts: Iterable[bytes | str], *, length: int = 16) -> str:
-    """:func:`content_hash` of the parts an iterable yields, one part in memory at a time.
-
-    Why: hashing a corpus of millions of passages must not hold all their JSON at once. Each
-    part is framed by its length, so the same parts give the same digest either way.
-    """
-    digest = PartsDigest()
-    for part in parts:
-        digest.update(part)
-    return digest.hexdigest(length)
-
-
-class PartsDigest:
-    """The running digest behind :func:`content_hash_of`, fed one part at a time: lets one pass
-    over a corpus feed several digests (and a file) instead of serialising it once for each."""
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-
-    def update(self, part: bytes | str) -> None:
-        data = part.encode("utf-8") if isinstance(part, str) else part
-        self._digest.update(len(data).to_bytes(8, "little"))
-        self._digest.update(data)
-
-    def hexdigest(self, length: int = 16) -> str:
-        return self._digest.hexdigest()[:length]
-
-
-def stable_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace variance: the canonical form we hash."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_umask() -> int:
-    """The process's umask (read by setting it, so it is set straight back; done once, at import,
-    because the umask is process-wide and must not flicker while other threads create files)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def atomic_write_with(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Run ``write`` on a temporary sibling of ``path``, fsync it, then rename it into place,
-    so readers see the old file or the new one, never half (a failed write leaves no trace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
-    def write(handle: BinaryIO) -> None:
-        handle.write(data)
-
-    atomic_write_with(path, write)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Write the UTF-8 ``lines`` (each with its own newline) to ``path`` atomically, streaming.
-
-    Why: a multi-million-passage JSONL file is gigabytes; it is written through a 1 MiB buffer
-    instead of being joined into one string first.
-    """
-
-    def write(handle: BinaryIO) -> None:
-        with open(handle.fileno(), "w", encoding="utf-8", buffering=1 << 20, closefd=False) as text:
-            text.writelines(lines)
-
-    atomic_write_with(path, write)
 
 
 def safe_name(name: str) -> str:
@@ -243,11 +150,11 @@ class ArtifactCache:
             return existing
         directory = self.entry_dir(namespace, key)
         ensure_directory(directory.parent, f"cache namespace {namespace!r} at")
-        with self._build_lock(directory.parent, key):
+        with build_lock(directory.parent, key, _unwritable):
             existing = self.load(namespace, key)  # built by the process we waited for
             if existing is not None:
                 return existing
-            remove_stale_builds(directory.parent, held_key=key if fcntl is not None else None)
+            remove_stale_builds(directory.parent, held_key=key if locks_available() else None)
             try:
                 tmp_dir = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{key}.", suffix=".tmp"))
             except OSError as error:
@@ -278,33 +185,6 @@ class ArtifactCache:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
                 raise
         return directory
-
-    @contextlib.contextmanager
-    def _build_lock(self, parent: Path, key: str) -> Iterator[None]:
-        """Hold the exclusive build lock of ``key`` (blocking while another process builds it)."""
-        if fcntl is None:
-            yield
-            return
-        path = lock_path(parent, key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+b")  # noqa: SIM115 - held for the whole build
-        except OSError as error:
-            raise _unwritable(parent, error) from None
-        with handle:
-            if not _try_lock(handle):
-                logger.info("waiting for another process to finish building %s", parent / key)
-                started = time.monotonic()
-                logged = False
-                while not _try_lock(handle):
-                    if not logged and time.monotonic() - started > LOCK_WAIT_LOG_SECONDS:
-                        logger.warning("still waiting for another process to build %s", parent / key)
-                        logged = True
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def manifest(self, directory: Path) -> dict[str, Any]:
         return json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -353,77 +233,9 @@ def _size_and_mtime(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def lock_path(parent: Path, key: str) -> Path:
-    """The build lock file of entry ``key`` in namespace directory ``parent``."""
-    return parent.parent / ".locks" / parent.name / f"{key}.lock"
-
-
-def _try_lock(handle: Any) -> bool:
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return False
-        raise
-    return True
-
-
 def _unwritable(parent: Path, error: OSError) -> CacheError:
     return CacheError(
         f"cannot build in the cache directory {parent} ({error.strerror or error}): it is read-only or "
         "not a directory. Entries already built there still load; to build new ones set "
         "SEARCHGYM_CACHE_DIR to a writable directory"
     )
-
-
-def _remove_if_dead(parent: Path, candidate: Path, held_key: str | None, max_age_s: float, now: float) -> bool:
-    """Delete a temporary build directory whose builder is gone; True if it was deleted.
-
-    Dead means: its key's lock is free (POSIX; checked and deleted under that lock, so no new
-    build of the key can start meanwhile) or held by us (``held_key``: we are its only
-    builder), or, where locks cannot tell, nothing in it changed for ``max_age_s``.
-    """
-    key = candidate.name[1:].rsplit(".", 2)[0]  # ".<key>.<random>.tmp"
-    if key and key == held_key:
-        shutil.rmtree(candidate, ignore_errors=True)
-        return not candidate.exists()
-    if fcntl is not None and key:
-        try:
-            path = lock_path(parent, key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+b")  # noqa: SIM115
-        except OSError:
-            handle = None  # cannot test the lock (read-only dir): fall back to the age
-        if handle is not None:
-            with handle:
-                if not _try_lock(handle):
-                    return False  # its builder is alive and holds the lock
-                try:
-                    shutil.rmtree(candidate, ignore_errors=True)
-                finally:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            return not candidate.exists()
-    try:
-        newest = max([candidate.stat().st_mtime] + [p.stat().st_mtime for p in candidate.rglob("*")])
-    except OSError:
-        return False  # vanished while we looked: its build finished or cleaned up
-    if now - newest <= max_age_s:
-        return False
-    shutil.rmtree(candidate, ignore_errors=True)
-    return not candidate.exists()
-
-
-def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_SECONDS,
-                        held_key: str | None = None) -> list[Path]:
-    """Delete the ``.*.tmp`` build directories under ``parent`` whose build is dead (see
-    :func:`_remove_if_dead`; ``held_key``: the key whose build lock the caller holds): a build
-    killed by OOM or SIGKILL never runs its cleanup, and each leftover can hold gigabytes (a
-    half-written index)."""
-    removed: list[Path] = []
-    now = time.time()
-    for candidate in parent.glob(".*.tmp"):
-        if not candidate.is_dir() or candidate.is_symlink():
-            continue
-        if _remove_if_dead(parent, candidate, held_key, max_age_s, now):
-            removed.append(candidate)
-    return removed
