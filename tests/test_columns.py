@@ -31,6 +31,8 @@ def test_string_coded_and_list_columns_round_trip(tmp_path, strings, coded, rows
     writer.add_coded("c", coded)
     writer.add_lists("l", rows)
     writer.add_array("n", list(range(len(strings))), "i4")
+    writer.add_indexed_strings("i", strings)
+    writer.add_lists("li", rows, indexed=True)
     writer.write(tmp_path / "x.columns", {"what": "test"})
     reader = ColumnReader(tmp_path / "x.columns")
     assert reader.meta == {"what": "test"}
@@ -38,6 +40,34 @@ def test_string_coded_and_list_columns_round_trip(tmp_path, strings, coded, rows
     assert reader.coded("c", len(coded)) == coded
     assert reader.lists("l", len(rows)) == [tuple(row) for row in rows]
     assert reader.array("n").tolist() == list(range(len(strings)))
+    indexed = reader.indexed_strings("i", len(strings))
+    assert list(indexed) == indexed.all() == indexed[:] == strings  # one at a time, in bulk, sliced
+    assert [indexed[i] for i in range(-len(strings), 0)] == strings
+    table, codes, bounds = reader.list_codes("li", len(rows), indexed=True)
+    assert [tuple(table[c] for c in codes[low:high]) for low, high in zip(bounds, bounds[1:])] == \
+        [tuple(row) for row in rows]
+
+
+def test_an_indexed_string_that_is_not_utf8_is_a_column_error_when_read(tmp_path):
+    """Indexed strings are decoded on access, so a corruption the manifest cannot see (same size
+    and mtime) surfaces as a ColumnFileError there, naming the column, never as garbage text."""
+    writer = ColumnWriter()
+    writer.add_indexed_strings("i", ["good", "bad!"])
+    path = tmp_path / "x.columns"
+    writer.write(path, {})
+    data = bytearray(path.read_bytes())
+    data[data.find(b"bad!")] = 0xFF
+    path.write_bytes(bytes(data))
+    column = ColumnReader(path).indexed_strings("i", 2)
+    assert column[0] == "good"
+    with pytest.raises(ColumnFileError, match="'i' .* not valid UTF-8"):
+        column[1]
+    with pytest.raises(ColumnFileError, match="not valid UTF-8"):
+        column.all()
+    data[data.find(b"good") + 4] = ord("x")  # the NUL that ends a value
+    path.write_bytes(bytes(data))
+    with pytest.raises(ColumnFileError, match="inconsistent offsets"):
+        ColumnReader(path).indexed_strings("i", 2)
 
 
 def _written(tmp_path):

@@ -104,9 +104,10 @@ class PassageStore(Sequence[Passage]):
 
     def __init__(self, passages: Iterable[Passage], *, allow_empty: bool = False,
                  content_hash: str | None = None) -> None:
+        self._hash: str | None = content_hash
         if isinstance(passages, PassageStore):
             self.__dict__.update(passages.__dict__)
-            self._hash = self._hash or content_hash
+            self._hash = passages._hash or content_hash
             self._check_not_empty(allow_empty)
             return
         made: list[Passage | None] = list(passages)
@@ -122,7 +123,6 @@ class PassageStore(Sequence[Passage]):
         self._rows = rows
         self._doc_ids: list[str] = list(rows)
         self.columns: PassageColumns | None = None
-        self._hash: str | None = content_hash
         self._check_not_empty(allow_empty)
 
     @classmethod

@@ -406,9 +406,17 @@ def load_schema(name_or_path: str | Path) -> Schema:
     if not wording_path.is_file():
         raise SchemaError(f"{path}: its wording file {wording_path} is missing (every schema needs one: "
                           f"see corpora/schemas/default.wording.toml)")
-    schema = parse_schema(text, origin=str(path), wording_text=wording_path.read_text(encoding="utf-8"))
-    return _with_deep_wording(schema, wording_path.with_name(wording_path.name.replace(".wording.toml", "")
-                                                             + ".deep.wording.toml"))
+    wording_text = wording_path.read_text(encoding="utf-8")
+    deep_path = wording_path.with_name(wording_path.name.replace(".wording.toml", "") + ".deep.wording.toml")
+    deep_text = deep_path.read_text(encoding="utf-8") if deep_path.is_file() else ""
+
+    def parse() -> Schema:
+        schema = parse_schema(text, origin=str(path), wording_text=wording_text)
+        return _with_deep_wording(schema, deep_path)
+
+    from searchgym.world.schema_cache import cached_schema
+
+    return cached_schema([str(path), text, wording_text, deep_text], parse)
 
 
 def _with_deep_wording(schema: Schema, path: Path) -> Schema:
