@@ -9,7 +9,12 @@ The script builds one bundle into a fresh cache directory (timed: the cold build
 ``--rounds`` cache hits, each in a fresh Python process (so nothing is memoised in memory), and
 reports the median and every round, with the machine's load before and after.
 
+``--compare TREE`` runs the same hit from another source tree (an export of ``main``, say) in
+the same run, interleaved round by round (odd rounds the peer first), and reports the ratio;
+each tree uses its own entry of the same cache directory (a layout change changes the key).
+
     python benchmarks/bench_cache_hit.py --size 100000 --tasks-per-type 50 --rounds 3
+    python benchmarks/bench_cache_hit.py --size 100000 --rounds 5 --cache-dir DIR --compare /tmp/main-tree
 """
 
 from __future__ import annotations
@@ -55,13 +60,19 @@ def _entry_exists(cache_dir: str, size: int, seed: int, tasks_per_type: int) -> 
     return ArtifactCache(Path(cache_dir)).entry_dir("bundles", key).is_dir()
 
 
-def _child_command(args: argparse.Namespace) -> list[str]:
-    return [sys.executable, __file__, "--child", "--size", str(args.size), "--seed", str(args.seed),
+def _child_command(args: argparse.Namespace, script: str = __file__) -> list[str]:
+    return [sys.executable, script, "--child", "--size", str(args.size), "--seed", str(args.seed),
             "--tasks-per-type", str(args.tasks_per_type)]
 
 
-def _run_child(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    done = subprocess.run(_child_command(args), env=env, capture_output=True, text=True)
+def _run_child(args: argparse.Namespace, env: dict[str, str], tree: Path | None = None) -> dict:
+    """One hit in a fresh process, of this tree or (``tree``) of another source tree."""
+    if tree is not None:
+        env = dict(env, PYTHONPATH=str(tree))
+        command = _child_command(args, str(tree / "benchmarks" / Path(__file__).name))
+    else:
+        command = _child_command(args)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tree)
     if done.returncode:
         raise SystemExit(f"the child process failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     output = done.stdout
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cache-dir", help="cache directory to use (default: a fresh temporary one); when it "
                         "already holds the bundle, the 'cold build' row times a first hit instead")
+    parser.add_argument("--compare", type=Path, help="another source tree whose hit runs interleaved with ours")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="print only; do not add a RESULTS.md section")
     args = parser.parse_args(argv)
@@ -89,7 +101,15 @@ def main(argv: list[str] | None = None) -> None:
     cached_before = _entry_exists(env["SEARCHGYM_CACHE_DIR"], args.size, args.seed, args.tasks_per_type)
     cold = _run_child(args, env)  # the first call builds (and writes) the bundle
     cold_s = time.perf_counter() - started
-    hits = [_run_child(args, env) for _ in range(args.rounds)]
+    if args.compare is not None:
+        _run_child(args, env, args.compare)  # the peer's first hit (or build) is not a round
+    hits, peer_hits = [], []
+    for round_number in range(args.rounds):
+        if args.compare is not None and round_number % 2 == 0:
+            peer_hits.append(_run_child(args, env, args.compare))
+        hits.append(_run_child(args, env))
+        if args.compare is not None and round_number % 2 == 1:
+            peer_hits.append(_run_child(args, env, args.compare))
     load_after = os.getloadavg()
     hit_times = [round(hit["hit_s"], 2) for hit in hits]
     median_hit = statistics.median(hit_times)
@@ -100,6 +120,13 @@ def main(argv: list[str] | None = None) -> None:
              f"<= {HIT_TARGET_S:.0f} s: {'met' if median_hit <= HIT_TARGET_S else 'not met'}"],
             ["`import searchgym` in that process (median)",
              f"{statistics.median(hit['import_s'] for hit in hits):.2f} s", "—", "—"]]
+    if peer_hits:
+        peer_times = [round(hit["hit_s"], 2) for hit in peer_hits]
+        peer_median = statistics.median(peer_times)
+        rows.append([f"peer `{args.compare}`: cache hit, fresh process (median)", f"{peer_median:.2f} s",
+                     f"rounds {', '.join(f'{t:.2f}' for t in peer_times)}", "—"])
+        rows.append(["this tree / peer (medians)", f"{median_hit / peer_median:.2f}",
+                     f"{peer_median / median_hit:.1f}x faster" if median_hit < peer_median else "not faster", "—"])
     table = markdown_table(["measurement", "build_bundle", "wall / rounds", "target"], rows)
     body = (f"World of {cold['entities']:,} entities (schema `default`, seed {args.seed}), "
             f"{cold['passages']:,} passages, {cold['tasks']:,} tasks (`tasks_per_type={args.tasks_per_type}`).\n\n"

@@ -1,7 +1,8 @@
 """Peak memory of saving and hashing a corpus: streamed (searchgym) vs joined in memory.
 
-``Corpus.save``, ``Corpus.content_hash`` and ``PassageStore.corpus_hash`` (the key of every
-engine cache) go through the passages one JSON line at a time. The baseline does what they did
+``Corpus.save`` and the corpus's one content hash (``Corpus.content_hash`` =
+``PassageStore.content_hash``, the key of every engine cache) go through the passages one JSON
+line at a time; the save computes the hash in the same pass. The baseline does what they did
 before: join the whole JSONL into one string, then write and hash it. Each mode runs in a fresh
 subprocess, so the numbers are that process's high-water mark (``ru_maxrss``) before and after.
 
