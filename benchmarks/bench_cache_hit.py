@@ -48,6 +48,49 @@ def _load_once(size: int, seed: int, tasks_per_type: int) -> dict:
             "tasks": len(bundle.tasks), "entities": len(bundle.world.entities)}
 
 
+def _phases_once(size: int, seed: int, tasks_per_type: int) -> dict:
+    """Child process: where a hit's time goes, phase by phase, as ``build_bundle`` loads an entry
+    (``bundle._load_entry``: collector paused; then frozen where the tree's loader freezes, else
+    the full collection that re-enabling leads to); the entry must exist. Runs on any tree
+    (``--compare``) whose public loaders these are."""
+    import gc
+    import inspect
+
+    import searchgym.bundle
+    from searchgym.bundle import PASSAGES_FILE, WORLD_FILE, bundle_key
+    from searchgym.cache import ArtifactCache
+    from searchgym.corpus import Corpus, CorpusOptions
+    from searchgym.tasks import TaskOptions, TaskSet
+    from searchgym.world import load_schema
+    from searchgym.world.storage import load_world_columns
+
+    times: dict[str, float] = {}
+
+    def timed(name: str, step):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        value = step()
+        times[name] = time.perf_counter() - started
+        return value
+
+    schema = timed("parse or read the schema", lambda: load_schema("default"))
+    cache = ArtifactCache()
+    key = bundle_key(schema, size, seed, CorpusOptions(), TaskOptions(per_type=tasks_per_type))
+    directory = timed("verify the entry's manifest", lambda: cache.load("bundles", key))
+    if directory is None:
+        raise SystemExit("--phases needs the bundle in the cache: run without --phases first")
+    meta = cache.manifest(directory)["meta"]
+    gc.disable()
+    world = timed("world columns", lambda: load_world_columns(schema, directory / WORLD_FILE))
+    timed("corpus columns", lambda: Corpus.load_columns(directory / PASSAGES_FILE, world.world_id,
+                                                         content_hash=meta.get("content_hash")))
+    timed("tasks.jsonl", lambda: TaskSet.load(directory / "tasks.jsonl", world.world_id))
+    if "gc.freeze()" in inspect.getsource(searchgym.bundle):
+        timed("gc.freeze + re-enable + next collection", lambda: (gc.freeze(), gc.enable(), gc.collect(0)))
+    else:
+        timed("re-enable + the full collection it leads to", lambda: (gc.enable(), gc.collect()))
+    return times
+
+
 def _entry_exists(cache_dir: str, size: int, seed: int, tasks_per_type: int) -> bool:
     """Whether the bundle is already in the cache (then the first process is a hit, not a build)."""
     from searchgym.bundle import bundle_key
@@ -60,18 +103,20 @@ def _entry_exists(cache_dir: str, size: int, seed: int, tasks_per_type: int) -> 
     return ArtifactCache(Path(cache_dir)).entry_dir("bundles", key).is_dir()
 
 
-def _child_command(args: argparse.Namespace, script: str = __file__) -> list[str]:
+def _child_command(args: argparse.Namespace, script: str = __file__, phases: bool = False) -> list[str]:
     return [sys.executable, script, "--child", "--size", str(args.size), "--seed", str(args.seed),
-            "--tasks-per-type", str(args.tasks_per_type)]
+            "--tasks-per-type", str(args.tasks_per_type), *(["--phases"] if phases else [])]
 
 
-def _run_child(args: argparse.Namespace, env: dict[str, str], tree: Path | None = None) -> dict:
+def _run_child(args: argparse.Namespace, env: dict[str, str], tree: Path | None = None,
+               phases: bool = False) -> dict:
     """One hit in a fresh process, of this tree or (``tree``) of another source tree."""
     if tree is not None:
         env = dict(env, PYTHONPATH=str(tree))
+    if tree is not None and not phases:
         command = _child_command(args, str(tree / "benchmarks" / Path(__file__).name))
-    else:
-        command = _child_command(args)
+    else:  # phases: this script's probe, importing the tree's package
+        command = _child_command(args, phases=phases)
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tree)
     if done.returncode:
         raise SystemExit(f"the child process failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
@@ -88,11 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", help="cache directory to use (default: a fresh temporary one); when it "
                         "already holds the bundle, the 'cold build' row times a first hit instead")
     parser.add_argument("--compare", type=Path, help="another source tree whose hit runs interleaved with ours")
+    parser.add_argument("--phases", action="store_true", help="also time a hit's phases (median of the rounds)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="print only; do not add a RESULTS.md section")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_load_once(args.size, args.seed, args.tasks_per_type)))
+        once = _phases_once if args.phases else _load_once
+        print(json.dumps(once(args.size, args.seed, args.tasks_per_type)))
         return
 
     env = dict(os.environ, SEARCHGYM_CACHE_DIR=args.cache_dir or tempfile.mkdtemp(prefix="sg-cache-hit-"))
@@ -127,6 +174,14 @@ def main(argv: list[str] | None = None) -> None:
                      f"rounds {', '.join(f'{t:.2f}' for t in peer_times)}", "—"])
         rows.append(["this tree / peer (medians)", f"{median_hit / peer_median:.2f}",
                      f"{peer_median / median_hit:.1f}x faster" if median_hit < peer_median else "not faster", "—"])
+    if args.phases:
+        for label, tree in [("", None)] + ([("peer: ", args.compare)] if args.compare is not None else []):
+            phased = [_run_child(args, env, tree, phases=True) for _ in range(args.rounds)]
+            for name in phased[0]:
+                values = [round(run[name], 3) for run in phased]
+                rows.append([f"{label}phase: {name} (median)", f"{statistics.median(values):.3f} s",
+                             f"rounds {', '.join(f'{v:.3f}' for v in values)}", "—"])
+        load_after = os.getloadavg()
     table = markdown_table(["measurement", "build_bundle", "wall / rounds", "target"], rows)
     body = (f"World of {cold['entities']:,} entities (schema `default`, seed {args.seed}), "
             f"{cold['passages']:,} passages, {cold['tasks']:,} tasks (`tasks_per_type={args.tasks_per_type}`).\n\n"
