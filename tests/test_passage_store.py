@@ -94,11 +94,14 @@ def test_hits_from_columns_equal_hits_from_passages(built_and_loaded):
     lazy = Corpus.load_columns(cache.entry_dir("bundles", built.key) / PASSAGES_FILE, built.world_id).passages
     eager = PassageStore(list(built.corpus.passages))
     rows, scores = [0, 7, 3, len(built.corpus) - 1], [2.5, 1.0, 0.5, 0.25]
+    assert list(lazy.index_texts()) == list(eager.index_texts()) == [
+        PassageStore.index_text(p) for p in built.corpus.passages]
+    assert lazy.doc_ids == [p.doc_id for p in built.corpus.passages]
+    assert lazy._made.count(None) == len(lazy)  # index texts and ids made no passage
     assert lazy.hits(rows, scores) == eager.hits(rows, scores)
     assert lazy.hit(7, 1.0) == eager.hit(7, 1.0)
-    assert list(lazy.index_texts()) == [PassageStore.index_text(p) for p in built.corpus.passages]
-    assert lazy.doc_ids == [p.doc_id for p in built.corpus.passages]
-    assert lazy._made.count(None) == len(lazy)  # hits, index texts and ids made no passage
+    assert lazy._made.count(None) == len(lazy) - len(rows)  # a hit's passage is made once and kept
+    assert lazy.hits(rows, scores) == eager.hits(rows, scores)
 
 
 def test_lookups_membership_and_errors(built_and_loaded):
