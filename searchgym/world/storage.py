@@ -184,7 +184,7 @@ class EntityTable(Mapping[str, "Entity"]):
             return False
 
     def values(self) -> list[Entity]:  # type: ignore[override]
-        return self._all()
+        return list(self._all())  # a copy: the table's own list is never handed out
 
     def items(self) -> list[tuple[str, Entity]]:  # type: ignore[override]
         return list(zip(self.ids, self._all()))
