@@ -9,10 +9,22 @@ makes "same schema + seed ⇒ byte-identical output" checkable.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 Literal = str | int | float
 """An attribute value: a year, a number or a category label."""
+
+_Record = TypeVar("_Record")
+
+
+def filled(cls: type[_Record], **fields: Any) -> _Record:
+    """An instance of the frozen dataclass ``cls`` (without slots) made by filling its
+    ``__dict__`` with every field: the same object as ``cls(**fields)`` (fields, equality, hash,
+    pickling) without ``__init__``'s ``object.__setattr__`` per field, which was a third of
+    loading 157k passages from columns. For loaders of records that were checked when written."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
 
 
 @dataclass(frozen=True, order=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from searchgym.cache import content_hash_of, stable_json
 from searchgym.search.base import UnknownDocumentError
-from searchgym.types import Hit, Passage
+from searchgym.types import Hit, Passage, filled
 
 _MAX_ID_IN_MESSAGE: Final = 80
 
@@ -32,6 +32,10 @@ def shorten(text: str, limit: int = _MAX_ID_IN_MESSAGE) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis: keeps error messages readable
     when an agent passes a whole paragraph as a document id."""
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _title_then_text(title: str, text: str) -> str:
+    return f"{title}\n{text}" if title else text
 
 
 def store_hash(passages: Iterable[Passage]) -> str:
@@ -47,12 +51,9 @@ def passage_line(passage: Passage) -> str:
 
 def new_passage(doc_id: str, title: str, text: str, entity_id: str | None, section: str,
                 facts: tuple[str, ...], mentions: tuple[str, ...], kind: str) -> Passage:
-    """A :class:`Passage` made by filling its ``__dict__``: the same object as ``Passage(...)``
-    (a frozen dataclass without slots), without ``__init__``'s eight ``object.__setattr__``."""
-    passage = object.__new__(Passage)
-    passage.__dict__.update(doc_id=doc_id, title=title, text=text, entity_id=entity_id, section=section,
-                            facts=facts, mentions=mentions, kind=kind)
-    return passage
+    """A :class:`Passage` from a column file's fields (:func:`searchgym.types.filled`)."""
+    return filled(Passage, doc_id=doc_id, title=title, text=text, entity_id=entity_id, section=section,
+                  facts=facts, mentions=mentions, kind=kind)
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,7 +248,7 @@ class PassageStore(Sequence[Passage]):
     @staticmethod
     def index_text(passage: Passage) -> str:
         """What engines index for a passage: title then text, so name queries match the title."""
-        return f"{passage.title}\n{passage.text}" if passage.title else passage.text
+        return _title_then_text(passage.title, passage.text)
 
     def index_texts(self) -> Iterator[str]:
         """:meth:`index_text` of every passage, in row order; a lazy store makes them from its
@@ -257,8 +258,7 @@ class PassageStore(Sequence[Passage]):
             return
         title, texts = self.columns.title, self.columns.texts
         for row in range(len(self)):
-            head, body = title(row), texts[row]
-            yield f"{head}\n{body}" if head else body
+            yield _title_then_text(title(row), texts[row])
 
     # -- identity ---------------------------------------------------------------------------
     @property

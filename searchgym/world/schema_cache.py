@@ -17,6 +17,7 @@ schema is simply parsed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 import logging
@@ -77,8 +78,10 @@ def cached_schema(texts: Sequence[str], parse: Callable[[], Schema]) -> Schema:
         return parse()
 
 
-def _parser_sources() -> list[bytes]:
-    return [path.read_bytes() for pattern in _PARSER_SOURCES for path in sorted(_PACKAGE.glob(pattern))]
+@functools.lru_cache(maxsize=1)
+def _parser_sources() -> tuple[bytes, ...]:
+    """The parser's source files, read once per process (the code that runs cannot change)."""
+    return tuple(path.read_bytes() for pattern in _PARSER_SOURCES for path in sorted(_PACKAGE.glob(pattern)))
 
 
 def encode(value: Any) -> Any:

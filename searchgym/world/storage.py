@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from searchgym.columns import ColumnFileError, ColumnReader, ColumnWriter
-from searchgym.types import Literal
+from searchgym.types import Literal, filled
 from searchgym.world.world import Entity
 
 if TYPE_CHECKING:
@@ -122,12 +122,9 @@ def _strictly_increasing(edges: list[tuple[str, str, str]]) -> bool:
 
 def _entity(entity_id: str, type_name: str, name: str, aliases: tuple[str, ...], attributes: dict[str, Literal],
             look_alike_of: str | None) -> Entity:
-    """An :class:`Entity` made by filling its ``__dict__`` (the same object, without the frozen
-    dataclass's ``object.__setattr__`` per field)."""
-    entity = object.__new__(Entity)
-    entity.__dict__.update(id=entity_id, type=type_name, name=name, aliases=aliases, attributes=attributes,
-                           look_alike_of=look_alike_of)
-    return entity
+    """An :class:`Entity` from the world file's fields (:func:`searchgym.types.filled`)."""
+    return filled(Entity, id=entity_id, type=type_name, name=name, aliases=aliases, attributes=attributes,
+                  look_alike_of=look_alike_of)
 
 
 class EntityTable(Mapping[str, "Entity"]):

@@ -85,30 +85,32 @@ class World:
         self.size = size
         self.seed = seed
         self.entities: Mapping[str, Entity] = entities
-        self._edges: list[tuple[str, str, str]] | None = None if callable(edges) else edges
-        self._make_edges: Callable[[], list[tuple[str, str, str]]] | None = edges if callable(edges) else None
-        self._by_type_index: dict[str, list[str]] | None = None if callable(by_type) else by_type
-        self._make_by_type: Callable[[], dict[str, list[str]]] | None = by_type if callable(by_type) else None
+        # each the value itself, or what makes it on first use (see _part)
+        self._parts: dict[str, Any] = {"edges": edges, "by_type": by_type}
         self._adjacency: tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]] | None = None
         self._graph: nx.MultiDiGraph | None = None
         self._canonical: bytes | None = None
         self._schema_hash: str | None = None
         self._name_keys: set[str] | None = None
 
+    def _part(self, name: str) -> Any:
+        """A part given as a value, or made now by the callable given for it (then kept, and
+        the callable, with the columns it holds, dropped)."""
+        part = self._parts[name]
+        if callable(part):
+            part = self._parts[name] = part()
+        return part
+
     @property
     def edges(self) -> list[tuple[str, str, str]]:
         """Every ``(source, relation, target)``, sorted, without duplicates."""
-        if self._edges is None:
-            assert self._make_edges is not None
-            self._edges, self._make_edges = self._make_edges(), None
-        return self._edges
+        edges: list[tuple[str, str, str]] = self._part("edges")
+        return edges
 
     @property
     def _by_type(self) -> dict[str, list[str]]:
-        if self._by_type_index is None:
-            assert self._make_by_type is not None
-            self._by_type_index, self._make_by_type = self._make_by_type(), None
-        return self._by_type_index
+        by_type: dict[str, list[str]] = self._part("by_type")
+        return by_type
 
     # -- identity ---------------------------------------------------------------------------
     @property
