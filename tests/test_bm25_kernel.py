@@ -52,11 +52,29 @@ def _queries(bundle):
     return questions + names + repeated + ["", "the of and", "zzzunknownzzz", "located located located"]
 
 
+KERNELS = {  # (kernel, taat_max_postings, dominant_share): every compiled path, and numpy
+    "maxscore": ("numba", 0, 0.0),
+    "addition": ("numba", 1 << 62, 2.0),
+    "default": ("numba", None, None),
+    "numpy": ("numpy", None, None),
+}
+
+
+def _engine(passages, kernel_name, **options):
+    kernel, taat_max_postings, dominant_share = KERNELS[kernel_name]
+    engine = BM25Engine(passages, cache=None, show_progress=False, kernel=kernel, **options)
+    if taat_max_postings is not None:
+        engine.taat_max_postings, engine.dominant_share = taat_max_postings, dominant_share
+    return engine
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
 @pytest.mark.parametrize("method", ["lucene", "robertson", "atire", "bm25l", "bm25+"])
-def test_rankings_and_scores_are_bm25s_exactly(small_bundle, method):
-    """Same passages, same float32 scores bit for bit, same order, ties by corpus order."""
+def test_rankings_and_scores_are_bm25s_exactly(small_bundle, method, kernel):
+    """Same passages, same float32 scores bit for bit, same order, ties by corpus order, with
+    each compiled path (MaxScore, addition, the default choice) and the numpy fallback."""
     passages = small_bundle.corpus.passages
-    engine = BM25Engine(passages, method=method, cache=None, show_progress=False)
+    engine = _engine(passages, kernel, method=method)
     reference = _reference(passages, method)
     queries = _queries(small_bundle)
     for k in (1, 5, 37):
@@ -66,11 +84,12 @@ def test_rankings_and_scores_are_bm25s_exactly(small_bundle, method):
         assert engine.search(queries[:1], k) == batched[:1]  # one query ranks as in a batch
 
 
-def test_ties_at_the_kth_place_go_to_the_lower_row():
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_ties_at_the_kth_place_go_to_the_lower_row(kernel):
     """Identical passages tie exactly; the k best must be the k lowest rows, in order."""
     texts = ["alpha beta gamma"] * 30 + ["alpha delta"] * 30 + ["beta beta epsilon"] * 30
     passages = [Passage(doc_id=f"d{i:03d}", title="", text=t) for i, t in enumerate(texts)]
-    engine = BM25Engine(passages, cache=None, show_progress=False)
+    engine = _engine(passages, kernel)
     reference = _reference(passages, "lucene")
     for query in ["alpha", "beta", "alpha beta", "beta gamma alpha", "epsilon beta", "delta alpha alpha"]:
         for k in (1, 5, 16, 17, 29, 45, 90):
@@ -84,19 +103,20 @@ words = st.sampled_from(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(query=st.lists(words, min_size=0, max_size=12).map(" ".join), k=st.integers(1, 40))
-def test_random_queries_match_bm25s(small_bundle, query, k):
-    engine = _engine_for(small_bundle)
+@given(query=st.lists(words, min_size=0, max_size=12).map(" ".join), k=st.integers(1, 40),
+       kernel=st.sampled_from(list(KERNELS)))
+def test_random_queries_match_bm25s(small_bundle, query, k, kernel):
+    engine = _engine_for(small_bundle, kernel)
     assert [(h.doc_id, h.score) for h in engine.search([query], k)[0]] == _reference_for(small_bundle)(query, k)
 
 
 _CACHE: dict[str, object] = {}
 
 
-def _engine_for(bundle):
-    if "engine" not in _CACHE:
-        _CACHE["engine"] = BM25Engine(bundle.corpus.passages, cache=None, show_progress=False)
-    return _CACHE["engine"]
+def _engine_for(bundle, kernel):
+    if kernel not in _CACHE:
+        _CACHE[kernel] = _engine(bundle.corpus.passages, kernel)
+    return _CACHE[kernel]
 
 
 def _reference_for(bundle):
@@ -163,3 +183,44 @@ def test_index_files_are_byte_identical_across_hash_seeds(tmp_path):
     (files_a, hits_a, key_a), (files_b, hits_b, key_b) = outputs
     assert len(files_a) >= 5 and files_a == files_b
     assert hits_a == hits_b and key_a == key_b
+
+
+_WITHOUT_NUMBA = textwrap.dedent(
+    """
+    import sys
+    sys.modules["numba"] = None  # as if numba were not installed
+    from searchgym.search.bm25 import BM25Engine
+    from searchgym.types import Passage
+    texts = ["alpha beta gamma", "alpha delta", "beta beta epsilon", "gamma delta delta"] * 5
+    passages = [Passage(doc_id=f"d{i:02d}", title="", text=t) for i, t in enumerate(texts)]
+    engine = BM25Engine(passages, cache=None, show_progress=False)
+    print(engine.kernel, [[(h.doc_id, h.score) for h in hits] for hits in engine.search(["delta beta", "gamma"], 7)])
+    """
+)
+
+
+def test_without_numba_the_numpy_kernel_ranks_the_same():
+    """numba missing: the engine still works, on the numpy kernel, with the compiled kernel's hits."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("SEARCHGYM_BM25_KERNEL", None)
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_NUMBA], env=env, capture_output=True, text=True,
+                          timeout=300, check=True)
+    kernel, hits = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    texts = ["alpha beta gamma", "alpha delta", "beta beta epsilon", "gamma delta delta"] * 5
+    passages = [Passage(doc_id=f"d{i:02d}", title="", text=t) for i, t in enumerate(texts)]
+    compiled = BM25Engine(passages, cache=None, show_progress=False, kernel="numba")
+    assert kernel == "numpy"
+    assert hits == repr([[(h.doc_id, h.score) for h in found] for found in compiled.search(["delta beta", "gamma"], 7)])
+
+
+def test_kernel_choice_follows_the_environment_and_rejects_unknown_names(monkeypatch):
+    passages = [Passage(doc_id="a", title="", text="alpha beta"), Passage(doc_id="b", title="", text="beta")]
+    monkeypatch.setenv("SEARCHGYM_BM25_KERNEL", "numpy")
+    assert BM25Engine(passages, cache=None, show_progress=False).kernel == "numpy"
+    monkeypatch.setenv("SEARCHGYM_BM25_KERNEL", "fortran")
+    with pytest.raises(ValueError, match="unknown BM25 kernel 'fortran'"):
+        BM25Engine(passages, cache=None, show_progress=False)
+    monkeypatch.delenv("SEARCHGYM_BM25_KERNEL")
+    assert BM25Engine(passages, cache=None, show_progress=False).kernel == "numba"
+    with pytest.raises(ValueError, match="unknown BM25 kernel"):
+        BM25Engine(passages, cache=None, show_progress=False, kernel="cuda")

@@ -24,8 +24,6 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,7 +31,15 @@ import bm25s
 import numpy as np
 
 from searchgym.cache import content_hash, stable_json
-from searchgym.search import bm25_bounds, bm25_kernel
+from searchgym.search.bm25_index import (
+    DOMINANT_SHARE,
+    TAAT_MAX_POSTINGS,
+    PackedBatch,
+    PostingIndex,
+    Scratch,
+    check_kernel,
+    default_kernel,
+)
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
     CacheArg,
@@ -83,68 +89,6 @@ def default_threads() -> int:
     return max(1, min(_MAX_DEFAULT_THREADS, usable))
 
 
-@dataclass(frozen=True)
-class PostingIndex:
-    """bm25s's term-major score matrix plus what the kernel needs per term.
-
-    ``docs[indptr[t]:indptr[t + 1]]`` are the rows (ascending) of the passages containing
-    term ``t`` and ``scores[...]`` their BM25 scores for it; ``min_scores`` tells which terms
-    can score a passage at or below zero; ``block_*``, ``top_rows`` and ``rest_max`` are the
-    kernel's pruning data (:mod:`~searchgym.search.bm25_kernel`); ``nonoccurrence`` is bm25s's
-    per-term score of passages *without* the term (``bm25l`` and ``bm25+`` only, else ``None``).
-    """
-
-    indptr: np.ndarray
-    docs: np.ndarray
-    scores: np.ndarray
-    min_scores: np.ndarray
-    nonoccurrence: np.ndarray | None
-    vocabulary: tuple[str, ...]
-    num_docs: int
-    block_ptr: np.ndarray
-    block_max: np.ndarray
-    block_last: np.ndarray
-    top_rows: np.ndarray
-    rest_max: np.ndarray
-
-    @classmethod
-    def from_bm25s(cls, retriever: bm25s.BM25) -> PostingIndex:
-        scores = retriever.scores
-        indptr = np.ascontiguousarray(scores["indptr"], dtype=np.int64)
-        docs = np.ascontiguousarray(scores["indices"], dtype=np.int32)
-        data = np.ascontiguousarray(scores["data"], dtype=np.float32)
-        lengths = np.diff(indptr)
-        within = np.ones(max(0, len(docs) - 1), dtype=bool)  # pairs inside one posting list
-        boundaries = indptr[1:-1] - 1
-        within[boundaries[(boundaries >= 0) & (boundaries < len(within))]] = False
-        if not (np.diff(docs)[within] > 0).all():
-            raise ValueError("posting lists are not sorted by row")
-        min_scores = np.ones(len(lengths), dtype=np.float32)
-        present = lengths > 0
-        if present.any():
-            min_scores[present] = np.minimum.reduceat(data, indptr[:-1][present])
-        vocabulary = [""] * len(retriever.vocab_dict)
-        for stem, term in retriever.vocab_dict.items():
-            vocabulary[term] = stem
-        if len(vocabulary) != len(lengths):
-            raise ValueError(f"vocabulary of {len(vocabulary)} terms for {len(lengths)} posting lists")
-        nonoccurrence = retriever.nonoccurrence_array
-        return cls(indptr, docs, data, min_scores,
-                   None if nonoccurrence is None else np.asarray(nonoccurrence, dtype=np.float32),
-                   tuple(vocabulary), int(scores["num_docs"]), *bm25_bounds.build_blocks(indptr, docs, data),
-                   *bm25_bounds.build_top_rows(indptr, data, docs, bm25_bounds.TOP_ROWS))
-
-    @cached_property
-    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                     np.ndarray, np.ndarray, np.ndarray, int]:
-        """The leading arguments of :func:`~searchgym.search.bm25_kernel.top_k_batch`."""
-        return (self.indptr, self.docs, self.scores, self.rest_max, self.min_scores, self.block_ptr,
-                self.block_max, self.block_last, self.top_rows, self.num_docs)
-
-    def postings(self, terms: np.ndarray) -> int:
-        return int((self.indptr[terms + 1] - self.indptr[terms]).sum())
-
-
 class BM25Engine:
     """BM25 over ``title + text`` of each passage.
 
@@ -160,6 +104,10 @@ class BM25Engine:
     per part is split into up to that many parts, ranked in parallel (the kernel releases the
     GIL). One query always runs on the calling thread.
 
+    ``kernel`` (default :func:`~searchgym.search.bm25_index.default_kernel`: ``numba``, or
+    ``numpy`` where numba is missing or ``$SEARCHGYM_BM25_KERNEL`` says so) is what ranks;
+    both give the same hits.
+
     ``loaded_from_cache`` tells whether the index came from disk (``True``) or was built now.
     """
 
@@ -174,6 +122,7 @@ class BM25Engine:
         cache: CacheArg = DEFAULT_CACHE,
         show_progress: bool = True,
         threads: int | None = None,
+        kernel: str | None = None,
         name: str = "bm25",
     ) -> None:
         if method not in _METHODS:
@@ -183,7 +132,10 @@ class BM25Engine:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive int, got {threads!r}")
         self.threads = threads
+        self.kernel = default_kernel() if kernel is None else check_kernel(kernel)
         self.min_postings_per_thread = _MIN_POSTINGS_PER_THREAD
+        self.taat_max_postings = TAAT_MAX_POSTINGS  # which method ranks a query: see bm25_index
+        self.dominant_share = DOMINANT_SHARE
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -306,27 +258,41 @@ class BM25Engine:
         return results
 
     def _rank(self, batch: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
-        """Rank a batch, split into up to ``threads`` contiguous parts ranked in parallel.
+        """Rank a batch of term lists: packed once, then ranked in up to ``threads`` contiguous
+        parts at once, this thread taking the first (the kernels release the GIL).
 
         Only batches with at least ``min_postings_per_thread`` postings per part are split:
-        below that, handing work to threads costs more than it saves. Measured on the shared
-        2-core machine (median of 5): 64 questions over 11k passages (435k postings) ranked in
-        0.37 ms per query on one thread and 0.48 on two, a straggling thread holding up the
-        batch; over 101k passages (3.6M postings) in 1.14 on one and 0.71 on two.
+        below that, handing work to threads costs more than it saves.
         """
-        if self.threads <= 1 or len(batch) <= 1:
-            return self._rank_serial(batch, k)
-        terms = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int64)
-        postings = self.index.postings(terms)
-        parts = min(self.threads, len(batch), postings // max(1, self.min_postings_per_thread))
+        index = self.index
+        packed = index.pack(batch, k, self._thread_scratch())
+        size = len(packed)
+        parts = 1
+        if self.threads > 1 and size > 1:
+            before = packed.postings_before(index)
+            parts = int(min(self.threads, size, before[-1] // max(1, self.min_postings_per_thread)))
         if parts <= 1:
-            return self._rank_serial(batch, k)
-        bounds = np.linspace(0, len(batch), parts + 1).round().astype(int)
-        chunks = [batch[start:end] for start, end in itertools.pairwise(bounds)]
-        ranked: list[tuple[list[int], list[float]]] = []
-        for part in self._thread_pool().map(lambda chunk: self._rank_serial(chunk, k), chunks):
-            ranked.extend(part)
-        return ranked
+            self._rank_range(packed, 0, size)
+            return packed.results()
+        cuts = np.searchsorted(before, np.linspace(0, before[-1], parts + 1)[1:-1]).tolist()
+        ranges = [(start, stop) for start, stop in itertools.pairwise([0, *cuts, size]) if stop > start]
+        pool = self._thread_pool()
+        others = [pool.submit(self._rank_range, packed, start, stop) for start, stop in ranges[1:]]
+        self._rank_range(packed, *ranges[0])
+        for future in others:
+            future.result()
+        return packed.results()
+
+    def _rank_range(self, packed: PackedBatch, start: int, stop: int) -> None:
+        self.index.rank(packed, start, stop, self._thread_scratch(), self.kernel, self.taat_max_postings,
+                        self.dominant_share)
+
+    def _thread_scratch(self) -> Scratch:
+        """This thread's kernel scratch (made on its first ranking)."""
+        scratch = getattr(self._scratch, "arrays", None)
+        if scratch is None:
+            scratch = self._scratch.arrays = Scratch(self.index.num_docs)
+        return scratch
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         """The ranking threads, started on first use in this process.
@@ -346,44 +312,6 @@ class BM25Engine:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
-
-    def _rank_serial(self, batch: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
-        """``(rows, scores)`` best first for each query of ``batch`` (non-empty term lists),
-        from one kernel call. Kept lean: a name query's whole ranking takes a few µs, so numpy
-        set-up would show (one query reuses this thread's output buffers)."""
-        index = self.index
-        size = len(batch)
-        if size == 1:
-            terms = np.array(batch[0], dtype=np.int64)
-            offsets = np.array((0, len(terms)), dtype=np.int64)
-            out_scores, out_rows, counts, no_extra = self._single_buffers(k)
-        else:
-            offsets = np.zeros(size + 1, dtype=np.int64)
-            np.cumsum([len(found) for found in batch], out=offsets[1:])
-            terms = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int64, count=int(offsets[-1]))
-            out_scores = np.empty((size, k), dtype=np.float32)
-            out_rows = np.empty((size, k), dtype=np.int64)
-            counts = np.empty(size, dtype=np.int64)
-            no_extra = np.zeros(size, dtype=np.float32)
-        nonoccurrence = index.nonoccurrence
-        every_row = nonoccurrence is not None
-        if nonoccurrence is not None:  # bm25s adds ``nonoccurrence[terms].sum()`` (numpy's float32 sum) to all
-            extra = np.array([nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)],
-                             dtype=np.float32)
-        else:
-            extra = no_extra
-        bm25_kernel.top_k_batch(*index.kernel_arrays, terms, offsets, k, extra, every_row, out_scores, out_rows, counts)
-        rows, scores = out_rows.tolist(), out_scores.tolist()
-        return [(rows[i][:n], scores[i][:n]) for i, n in enumerate(counts.tolist())]
-
-    def _single_buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """This thread's output arrays for one query of ``k`` hits (made once per thread and k)."""
-        buffers = getattr(self._scratch, "single", None)
-        if buffers is None or buffers[0].shape[1] != k:
-            buffers = (np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64),
-                       np.empty(1, dtype=np.int64), np.zeros(1, dtype=np.float32))
-            self._scratch.single = buffers
-        return buffers
 
     def scores(self, query: str) -> np.ndarray:
         """bm25s's ``get_scores`` of every passage for one query, over this index (diagnostics

@@ -1,7 +1,7 @@
 """Pruning data of a BM25 index, built once per index: block maxima and each term's best rows.
 
 Why a module of its own: these arrays are derived from the score matrix when an index is built or
-loaded (:class:`~searchgym.search.bm25.PostingIndex`), while :mod:`~searchgym.search.bm25_kernel`
+loaded (:class:`~searchgym.search.bm25_index.PostingIndex`), while :mod:`~searchgym.search.bm25_kernel`
 reads them on every query; keeping the two apart keeps each file about one job.
 """
 

@@ -33,72 +33,11 @@ import numba
 import numpy as np
 
 from searchgym.search.bm25_bounds import BLOCK
+from searchgym.search.bm25_topk import exhaustive_top_k, heap_push, taat_top_k, worse, write_sorted
 
 _END: Final = np.iinfo(np.int32).max
-@numba.njit(cache=True, nogil=True)
-def _worse(score_a: float | np.floating, row_a: int | np.integer, score_b: float | np.floating,
-           row_b: int | np.integer) -> bool | np.bool_:
-    """Whether hit a ranks below hit b: a lower score, or the same score and a later row."""
-    return score_a < score_b or (score_a == score_b and row_a > row_b)
-
-
-@numba.njit(cache=True, nogil=True)
-def _heap_push(heap_scores, heap_rows, size, k, score, row) -> int:
-    """Offer a hit to a min-heap (worst at the root) of at most ``k`` hits; the new size."""
-    if size < k:
-        position = size
-        size += 1
-    elif _worse(heap_scores[0], heap_rows[0], score, row):
-        position = 0  # replace the root, then sift down
-        while True:
-            child = 2 * position + 1
-            if child >= k:
-                break
-            if child + 1 < k and _worse(heap_scores[child + 1], heap_rows[child + 1],
-                                        heap_scores[child], heap_rows[child]):
-                child += 1
-            if _worse(heap_scores[child], heap_rows[child], score, row):
-                heap_scores[position] = heap_scores[child]
-                heap_rows[position] = heap_rows[child]
-                position = child
-            else:
-                break
-        heap_scores[position] = score
-        heap_rows[position] = row
-        return size
-    else:
-        return size
-    while position > 0:  # sift up
-        parent = (position - 1) // 2
-        if _worse(score, row, heap_scores[parent], heap_rows[parent]):
-            heap_scores[position] = heap_scores[parent]
-            heap_rows[position] = heap_rows[parent]
-            position = parent
-        else:
-            break
-    heap_scores[position] = score
-    heap_rows[position] = row
-    return size
-
-
-@numba.njit(cache=True, nogil=True)
-def _write_sorted(heap_scores, heap_rows, size, out_scores, out_rows) -> None:
-    """Write the heap's hits best first (score down, row up) into the output rows."""
-    order = np.empty(size, dtype=np.int64)
-    for i in range(size):
-        order[i] = i
-    for i in range(1, size):  # insertion sort: k is small
-        current = order[i]
-        j = i - 1
-        while j >= 0 and _worse(heap_scores[order[j]], heap_rows[order[j]], heap_scores[current], heap_rows[current]):
-            order[j + 1] = order[j]
-            j -= 1
-        order[j + 1] = current
-    for i in range(size):
-        out_scores[i] = heap_scores[order[i]]
-        out_rows[i] = heap_rows[order[i]]
-
-
+MAXSCORE_MIN_POSTINGS: Final = 2_000
+"""Below this many postings a query is always ranked by addition (see :func:`top_k_batch`)."""
 @numba.njit(cache=True, nogil=True)
 def _next_geq(docs, position, end, target) -> int:
     """First position in ``docs[position:end]`` (sorted) holding a row >= ``target``."""
@@ -252,8 +191,8 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
     for p in range(n_pool):
         row = pool[p]
         exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of, row)
-        if exact > 0.0 and (size < k or _worse(heap_scores[0], heap_rows[0], exact, row)):
-            size = _heap_push(heap_scores, heap_rows, size, k, exact, row)
+        if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
+            size = heap_push(heap_scores, heap_rows, size, k, exact, row)
 
     # 2. every passage of the strongest term
     small_k = k <= width
@@ -283,8 +222,8 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
             if at_pool < n_pool and pool[at_pool] == row:
                 continue  # scored in pass 1
             exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of, row)
-            if exact > 0.0 and (size < k or _worse(heap_scores[0], heap_rows[0], exact, row)):
-                size = _heap_push(heap_scores, heap_rows, size, k, exact, row)
+            if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
+                size = heap_push(heap_scores, heap_rows, size, k, exact, row)
 
     # 3. MaxScore over the other terms
     seed_cursor = cursor[seed]
@@ -356,76 +295,45 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
         exact = np.float32(0.0)
         for j in range(n_occurrences):  # bm25s's additions, in bm25s's order
             exact += contribution[rank[slot_of[j]]]
-        if exact > 0.0 and (size < k or _worse(heap_scores[0], heap_rows[0], exact, candidate)):
-            size = _heap_push(heap_scores, heap_rows, size, k, exact, candidate)
-    _write_sorted(heap_scores, heap_rows, size, out_scores, out_rows)
+        if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, candidate)):
+            size = heap_push(heap_scores, heap_rows, size, k, exact, candidate)
+    write_sorted(heap_scores, heap_rows, size, out_scores, out_rows)
     return size
 
 
 @numba.njit(cache=True, nogil=True)
-def exhaustive_top_k(indptr, docs, scores, query_terms, k, offset, every_row, accumulator, marked,
-                     touched, out_scores, out_rows) -> int:
-    """Top ``k`` of one query by adding every posting, in bm25s's order (term by term).
+def top_k_batch(indptr, docs, scores, rest_max, min_scores, block_ptr, block_max, block_last, top_rows,
+                query_terms, query_offsets, k, offsets, every_row, taat_max_postings, dominant_share, accumulator,
+                marked, touched, out_scores, out_rows, out_counts) -> None:
+    """Rank each query of a batch; query ``b`` is ``query_terms[query_offsets[b]:query_offsets[b + 1]]``
+    and its hits go to ``out_scores[b]`` / ``out_rows[b]``, their number to ``out_counts[b]``.
 
-    ``accumulator`` (float32) and ``marked`` (bool), one entry per passage, must be all zero
-    and are left so; ``touched`` needs room for one row per passage. ``offset`` is added to
-    every passage's sum (bm25s's non-occurrence score of the query, for ``bm25l`` and
-    ``bm25+``). With ``every_row`` every passage is a candidate, else only those sharing a
-    term. Hits must score above zero.
+    A query whose terms can score at or below zero, or any query with ``every_row``, takes
+    :func:`~searchgym.search.bm25_topk.exhaustive_top_k`. Otherwise a query is ranked by
+    :func:`maxscore_top_k` when it has over ``taat_max_postings`` postings, or over
+    :data:`MAXSCORE_MIN_POSTINGS` of which one term holds at least ``dominant_share`` (a name
+    with one common word: MaxScore never walks that word's list), and by addition
+    (:func:`~searchgym.search.bm25_topk.taat_top_k`) else. ``accumulator``, ``marked`` and ``touched`` are
+    the caller's scratch arrays (one entry per passage; the first two all zero, and left so).
     """
-    n_touched = 0
-    for j in range(len(query_terms)):
-        term = query_terms[j]
-        for position in range(indptr[term], indptr[term + 1]):
-            row = docs[position]
-            if not marked[row]:
-                marked[row] = True
-                touched[n_touched] = row
-                n_touched += 1
-            accumulator[row] += scores[position]
-    heap_scores = np.empty(k, dtype=np.float32)
-    heap_rows = np.empty(k, dtype=np.int64)
-    size = 0
-    if every_row:
-        for row in range(len(accumulator)):
-            score = accumulator[row] + offset
-            if score > 0.0 and (size < k or _worse(heap_scores[0], heap_rows[0], score, row)):
-                size = _heap_push(heap_scores, heap_rows, size, k, score, row)
-    else:
-        for i in range(n_touched):
-            row = touched[i]
-            score = accumulator[row] + offset
-            if score > 0.0 and (size < k or _worse(heap_scores[0], heap_rows[0], score, row)):
-                size = _heap_push(heap_scores, heap_rows, size, k, score, row)
-    for i in range(n_touched):
-        accumulator[touched[i]] = 0.0
-        marked[touched[i]] = False
-    _write_sorted(heap_scores, heap_rows, size, out_scores, out_rows)
-    return size
-
-
-@numba.njit(cache=True, nogil=True)
-def top_k_batch(indptr, docs, scores, rest_max, min_scores, block_ptr, block_max, block_last, top_rows, num_docs,
-                query_terms, query_offsets, k, offsets, every_row, out_scores, out_rows, out_counts) -> None:
-    """:func:`maxscore_top_k` (or :func:`exhaustive_top_k` where it must) for each query of a
-    batch; query ``b`` is ``query_terms[query_offsets[b]:query_offsets[b + 1]]`` and its hits
-    go to ``out_scores[b]`` / ``out_rows[b]``, their number to ``out_counts[b]``."""
-    accumulator = np.zeros(0, dtype=np.float32)
-    marked = np.zeros(0, dtype=np.bool_)
-    touched = np.zeros(0, dtype=np.int64)
     for b in range(len(query_offsets) - 1):
         terms = query_terms[query_offsets[b] : query_offsets[b + 1]]
         exhaustive = every_row
+        postings = 0
+        longest = 0
         for j in range(len(terms)):
             if min_scores[terms[j]] <= 0.0:
                 exhaustive = True
-        if not exhaustive:
+            length = indptr[terms[j] + 1] - indptr[terms[j]]
+            postings += length
+            longest = max(longest, length)
+        if exhaustive:
+            out_counts[b] = exhaustive_top_k(indptr, docs, scores, terms, k, offsets[b], every_row,
+                                             accumulator, marked, touched, out_scores[b], out_rows[b])
+        elif postings <= taat_max_postings and (postings <= MAXSCORE_MIN_POSTINGS
+                                                or longest < dominant_share * postings):
+            out_counts[b] = taat_top_k(indptr, docs, scores, terms, k, accumulator, touched,
+                                       out_scores[b], out_rows[b])
+        else:
             out_counts[b] = maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_last,
                                            top_rows, terms, k, out_scores[b], out_rows[b])
-            continue
-        if len(accumulator) == 0:  # allocated once per batch, only if a query needs it
-            accumulator = np.zeros(num_docs, dtype=np.float32)
-            marked = np.zeros(num_docs, dtype=np.bool_)
-            touched = np.empty(num_docs, dtype=np.int64)
-        out_counts[b] = exhaustive_top_k(indptr, docs, scores, terms, k, offsets[b], every_row,
-                                         accumulator, marked, touched, out_scores[b], out_rows[b])

@@ -1,0 +1,208 @@
+"""bm25s's score matrix as posting lists, and the ranking of one batch of term lists over it.
+
+Why a module of its own: :class:`~searchgym.search.bm25.BM25Engine` is about text (tokenising,
+hits, the cache, threads); this is about arrays: the term-major index bm25s builds, the pruning
+data the compiled kernels read (built on first use, so the numpy fallback never pays for it),
+and which kernel ranks a batch. Kernels:
+
+* ``numba`` (the default when numba imports): :func:`~searchgym.search.bm25_kernel.top_k_batch`,
+  which ranks a query of few postings by adding them (term at a time) and a longer one by
+  block-max MaxScore, and releases the GIL;
+* ``numpy``: :func:`~searchgym.search.bm25_numpy.top_k_batch`, every posting added with numpy.
+
+Both return bm25s's float32 scores bit for bit and break ties by corpus order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Final
+
+import numpy as np
+
+from searchgym.search import bm25_numpy
+
+logger = logging.getLogger(__name__)
+
+KERNELS: Final = ("numba", "numpy")
+KERNEL_ENV: Final = "SEARCHGYM_BM25_KERNEL"
+
+TAAT_MAX_POSTINGS: Final = 300_000
+"""Queries with at most this many postings (all terms together, repeats counted) are ranked by
+adding their postings rather than by MaxScore, unless one term holds :data:`DOMINANT_SHARE` of
+them (see :func:`~searchgym.search.bm25_kernel.top_k_batch`). Measured per query on this
+project's 10k corpus: addition costs ~2 ns a posting (task questions: 21 µs at 2k-10k postings,
+45 µs at 10k-30k, against MaxScore's 41 and 185 µs, whose every candidate probes every list);
+a name with one common word (2k-10k postings) takes MaxScore 5.7 µs and addition 14.9."""
+DOMINANT_SHARE: Final = 0.7
+"""One term's share of a query's postings from which MaxScore ranks it (see above)."""
+
+
+def default_kernel() -> str:
+    """``$SEARCHGYM_BM25_KERNEL`` if set, else ``numba`` when it imports, else ``numpy``."""
+    chosen = os.environ.get(KERNEL_ENV, "").strip().lower()
+    if chosen:
+        return check_kernel(chosen)
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        logger.warning("numba is not importable: BM25 ranks with the (slower) numpy kernel")
+        return "numpy"
+    return "numba"
+
+
+def check_kernel(kernel: str) -> str:
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown BM25 kernel {kernel!r}; valid: {', '.join(KERNELS)}")
+    return kernel
+
+
+class Scratch:
+    """One thread's working arrays: the kernels' per-passage accumulator (all zero between
+    calls), marks and touched rows, and the output rows of single-query calls."""
+
+    def __init__(self, num_docs: int) -> None:
+        self.accumulator = np.zeros(num_docs, dtype=np.float32)
+        self.marked = np.zeros(num_docs, dtype=np.bool_)
+        self.touched = np.empty(num_docs, dtype=np.int32)
+        self.single_k = 0
+        self.single: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def single_buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.single is None or self.single_k != k:
+            self.single = (np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64),
+                           np.empty(1, dtype=np.int64), np.zeros(1, dtype=np.float32))
+            self.single_k = k
+        return self.single
+
+
+@dataclass(frozen=True)
+class PostingIndex:
+    """bm25s's term-major score matrix.
+
+    ``docs[indptr[t]:indptr[t + 1]]`` are the rows (ascending) of the passages containing
+    term ``t`` and ``scores[...]`` their BM25 scores for it; ``min_scores`` tells which terms
+    can score a passage at or below zero; ``nonoccurrence`` is bm25s's per-term score of
+    passages *without* the term (``bm25l`` and ``bm25+`` only, else ``None``).
+    """
+
+    indptr: np.ndarray
+    docs: np.ndarray
+    scores: np.ndarray
+    min_scores: np.ndarray
+    nonoccurrence: np.ndarray | None
+    vocabulary: tuple[str, ...]
+    num_docs: int
+
+    @classmethod
+    def from_bm25s(cls, retriever: Any) -> PostingIndex:
+        scores = retriever.scores
+        indptr = np.ascontiguousarray(scores["indptr"], dtype=np.int64)
+        docs = np.ascontiguousarray(scores["indices"], dtype=np.int32)
+        data = np.ascontiguousarray(scores["data"], dtype=np.float32)
+        lengths = np.diff(indptr)
+        within = np.ones(max(0, len(docs) - 1), dtype=bool)  # pairs inside one posting list
+        boundaries = indptr[1:-1] - 1
+        within[boundaries[(boundaries >= 0) & (boundaries < len(within))]] = False
+        if not (np.diff(docs)[within] > 0).all():
+            raise ValueError("posting lists are not sorted by row")
+        min_scores = np.ones(len(lengths), dtype=np.float32)
+        present = lengths > 0
+        if present.any():
+            min_scores[present] = np.minimum.reduceat(data, indptr[:-1][present])
+        vocabulary = [""] * len(retriever.vocab_dict)
+        for stem, term in retriever.vocab_dict.items():
+            vocabulary[term] = stem
+        if len(vocabulary) != len(lengths):
+            raise ValueError(f"vocabulary of {len(vocabulary)} terms for {len(lengths)} posting lists")
+        nonoccurrence = retriever.nonoccurrence_array
+        return cls(indptr, docs, data, min_scores,
+                   None if nonoccurrence is None else np.asarray(nonoccurrence, dtype=np.float32),
+                   tuple(vocabulary), int(scores["num_docs"]))
+
+    @cached_property
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """The leading arguments of :func:`~searchgym.search.bm25_kernel.top_k_batch`: the
+        posting lists and their pruning data (:mod:`~searchgym.search.bm25_bounds`), built
+        on the first ranking by the compiled kernel."""
+        from searchgym.search import bm25_bounds
+
+        blocks = bm25_bounds.build_blocks(self.indptr, self.docs, self.scores)
+        top_rows, rest_max = bm25_bounds.build_top_rows(self.indptr, self.scores, self.docs, bm25_bounds.TOP_ROWS)
+        return (self.indptr, self.docs, self.scores, rest_max, self.min_scores, *blocks, top_rows)
+
+    def postings(self, terms: np.ndarray) -> int:
+        return int((self.indptr[terms + 1] - self.indptr[terms]).sum())
+
+    def pack(self, batch: list[list[int]], k: int, scratch: Scratch) -> PackedBatch:
+        """A batch of term lists (non-empty) as the kernels' arrays, with room for ``k`` hits
+        each. Kept lean: a name query's whole ranking takes a few µs, so numpy set-up would
+        show (one query reuses the scratch's arrays)."""
+        size = len(batch)
+        if size == 1:
+            terms = np.array(batch[0], dtype=np.int64)
+            offsets = np.array((0, len(terms)), dtype=np.int64)
+            out_scores, out_rows, counts, no_extra = scratch.single_buffers(k)
+        else:
+            offsets = np.zeros(size + 1, dtype=np.int64)
+            np.cumsum([len(found) for found in batch], out=offsets[1:])
+            terms = np.fromiter(itertools.chain.from_iterable(batch), dtype=np.int64, count=int(offsets[-1]))
+            out_scores = np.empty((size, k), dtype=np.float32)
+            out_rows = np.empty((size, k), dtype=np.int64)
+            counts = np.empty(size, dtype=np.int64)
+            no_extra = np.zeros(size, dtype=np.float32)
+        nonoccurrence = self.nonoccurrence
+        if nonoccurrence is not None:  # bm25s adds ``nonoccurrence[terms].sum()`` (numpy's float32 sum) to all
+            extra = np.array([nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)],
+                             dtype=np.float32)
+        else:
+            extra = no_extra
+        return PackedBatch(terms, offsets, k, extra, out_scores, out_rows, counts)
+
+    def rank(self, packed: PackedBatch, start: int, stop: int, scratch: Scratch, kernel: str,
+             taat_max_postings: int = TAAT_MAX_POSTINGS, dominant_share: float = DOMINANT_SHARE) -> None:
+        """Rank queries ``start`` to ``stop`` of ``packed`` into its output rows (threads may
+        rank disjoint ranges at once, each on its own scratch: the compiled kernel releases the
+        GIL). The numba kernel's choice of method: :data:`TAAT_MAX_POSTINGS`."""
+        offsets, every_row = packed.offsets[start : stop + 1], self.nonoccurrence is not None
+        outputs = (packed.out_scores[start:stop], packed.out_rows[start:stop], packed.counts[start:stop])
+        if kernel == "numba":
+            from searchgym.search import bm25_kernel
+
+            bm25_kernel.top_k_batch(*self.kernel_arrays, packed.terms, offsets, packed.k, packed.extra[start:stop],
+                                    every_row, taat_max_postings, dominant_share, scratch.accumulator,
+                                    scratch.marked, scratch.touched, *outputs)
+        else:
+            bm25_numpy.top_k_batch(self.indptr, self.docs, self.scores, self.num_docs, packed.terms, offsets,
+                                   packed.k, packed.extra[start:stop], every_row, *outputs)
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """Queries ``b``: ``terms[offsets[b]:offsets[b + 1]]`` plus ``extra[b]`` added to every
+    score; their hits go to ``out_scores[b]`` / ``out_rows[b]``, their number to ``counts[b]``."""
+
+    terms: np.ndarray
+    offsets: np.ndarray
+    k: int
+    extra: np.ndarray
+    out_scores: np.ndarray
+    out_rows: np.ndarray
+    counts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def postings_before(self, index: PostingIndex) -> np.ndarray:
+        """Postings of queries ``0..b-1`` together, for each ``b`` (where to cut the batch)."""
+        lengths = index.indptr[self.terms + 1] - index.indptr[self.terms]
+        return np.concatenate(([0], np.cumsum(lengths)))[self.offsets]
+
+    def results(self) -> list[tuple[list[int], list[float]]]:
+        """``(rows, scores)`` best first for each query."""
+        rows, scores = self.out_rows.tolist(), self.out_scores.tolist()
+        return [(rows[i][:n], scores[i][:n]) for i, n in enumerate(self.counts.tolist())]
