@@ -74,6 +74,7 @@ def _stemmer_version() -> str:
 
 _MAX_DEFAULT_THREADS = 8
 _MIN_POSTINGS_PER_THREAD = 1_000_000
+_CHUNKS_PER_THREAD = 4
 
 
 def default_threads() -> int:
@@ -258,29 +259,39 @@ class BM25Engine:
         return results
 
     def _rank(self, batch: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
-        """Rank a batch of term lists: packed once, then ranked in up to ``threads`` contiguous
-        parts at once, this thread taking the first (the kernels release the GIL).
+        """Rank a batch of term lists: packed once, then ranked on up to ``threads`` threads at
+        once, this one included (the kernels release the GIL).
 
-        Only batches with at least ``min_postings_per_thread`` postings per part are split:
-        below that, handing work to threads costs more than it saves.
+        A batch is split only when it holds at least ``min_postings_per_thread`` postings per
+        thread: below that, handing work to threads costs more than it saves. It is cut into
+        :data:`_CHUNKS_PER_THREAD` chunks per thread, of about equal postings, which the threads
+        take in turn: on a loaded machine a thread the scheduler pauses holds up at most one
+        chunk, not half the batch.
         """
         index = self.index
         packed = index.pack(batch, k, self._thread_scratch())
         size = len(packed)
-        parts = 1
+        threads = 1
         if self.threads > 1 and size > 1:
             before = packed.postings_before(index)
-            parts = int(min(self.threads, size, before[-1] // max(1, self.min_postings_per_thread)))
-        if parts <= 1:
+            threads = int(min(self.threads, size, before[-1] // max(1, self.min_postings_per_thread)))
+        if threads <= 1:
             self._rank_range(packed, 0, size)
             return packed.results()
-        cuts = np.searchsorted(before, np.linspace(0, before[-1], parts + 1)[1:-1]).tolist()
+        chunks = min(size, threads * _CHUNKS_PER_THREAD)
+        cuts = np.searchsorted(before, np.linspace(0, before[-1], chunks + 1)[1:-1]).tolist()
         ranges = [(start, stop) for start, stop in itertools.pairwise([0, *cuts, size]) if stop > start]
+        queue = iter(ranges)  # next() on it is atomic under the GIL
+
+        def work() -> None:
+            for start, stop in queue:
+                self._rank_range(packed, start, stop)
+
         pool = self._thread_pool()
-        others = [pool.submit(self._rank_range, packed, start, stop) for start, stop in ranges[1:]]
-        self._rank_range(packed, *ranges[0])
-        for future in others:
-            future.result()
+        helpers = [pool.submit(work) for _ in range(threads - 1)]
+        work()
+        for helper in helpers:
+            helper.result()
         return packed.results()
 
     def _rank_range(self, packed: PackedBatch, start: int, stop: int) -> None:

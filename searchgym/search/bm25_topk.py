@@ -137,10 +137,10 @@ def taat_top_k(indptr, docs, scores, query_terms, k, accumulator, touched, out_s
         term = query_terms[j]
         for position in range(indptr[term], indptr[term + 1]):
             row = docs[position]
-            if accumulator[row] == 0.0:
-                touched[n_touched] = row
-                n_touched += 1
-            accumulator[row] += scores[position]
+            before = accumulator[row]
+            touched[n_touched] = row  # kept only if the row was untouched: no branch to mispredict
+            n_touched += before == 0.0
+            accumulator[row] = before + scores[position]
     heap_scores = np.empty(k, dtype=np.float32)
     heap_rows = np.empty(k, dtype=np.int64)
     size = 0
