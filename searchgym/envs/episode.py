@@ -151,6 +151,7 @@ class Episode:
         self.state = state if state is not None else EpisodeState(task)
         self.total_reward = 0.0
         self.last_info: dict[str, Any] = {}
+        self._tier: tuple[Task, int] | None = None  # (task, its tier): base_info runs on every step
 
     # -- what reward terms and agents read ------------------------------------------------------
     @property
@@ -319,12 +320,14 @@ class Episode:
     # -- info and metrics -----------------------------------------------------------------------
     def base_info(self) -> dict[str, Any]:
         state, task = self.state, self.state.task
+        if self._tier is None or self._tier[0] is not task:
+            self._tier = (task, tier_of(task))
         return {
             "task_key": task.task_key,
             "task_type": task.task_type,
             "hops": task.hops,
             "min_searches": task.min_searches,
-            "tier": tier_of(task),
+            "tier": self._tier[1],
             "split": task.split,
             "turn": state.turn,
             "num_searches": state.num_searches,

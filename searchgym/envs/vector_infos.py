@@ -29,8 +29,10 @@ def merge_infos(num_envs: int, env_infos: Sequence[tuple[int, dict[str, Any]]]) 
             column[0].append(env_num)
             column[1].append(value)
     infos: dict[str, Any] = {}
+    every_env = list(range(num_envs))
     for key, (env_nums, values) in columns.items():
         first = values[0]
+        whole = env_nums == every_env  # every sub-env once, in order (the common case): slices, no index
         if key != "final_obs" and isinstance(first, dict):
             infos[key] = merge_infos(num_envs, list(zip(env_nums, values)))
         else:
@@ -38,12 +40,17 @@ def merge_infos(num_envs: int, env_infos: Sequence[tuple[int, dict[str, Any]]]) 
             if array.dtype == object:  # element by element: a list value must stay one object
                 for env_num, value in zip(env_nums, values):
                     array[env_num] = value
+            elif whole:
+                array[:] = values
             else:
                 array[env_nums] = values  # one numpy assignment, the same casts as one by one
             infos[key] = array
-        mask = np.zeros(num_envs, dtype=np.bool_)
-        mask[env_nums] = True
-        infos[f"_{key}"] = mask
+        if whole:
+            infos[f"_{key}"] = np.ones(num_envs, dtype=np.bool_)
+        else:
+            mask = np.zeros(num_envs, dtype=np.bool_)
+            mask[env_nums] = True
+            infos[f"_{key}"] = mask
     return infos
 
 
