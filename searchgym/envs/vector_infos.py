@@ -30,6 +30,7 @@ def merge_infos(num_envs: int, env_infos: Sequence[tuple[int, dict[str, Any]]]) 
             column[1].append(value)
     infos: dict[str, Any] = {}
     every_env = list(range(num_envs))
+    all_set = np.ones(num_envs, dtype=np.bool_)  # copied per key: ndarray.copy is cheaper than np.ones
     for key, (env_nums, values) in columns.items():
         first = values[0]
         whole = env_nums == every_env  # every sub-env once, in order (the common case): slices, no index
@@ -46,7 +47,7 @@ def merge_infos(num_envs: int, env_infos: Sequence[tuple[int, dict[str, Any]]]) 
                 array[env_nums] = values  # one numpy assignment, the same casts as one by one
             infos[key] = array
         if whole:
-            infos[f"_{key}"] = np.ones(num_envs, dtype=np.bool_)
+            infos[f"_{key}"] = all_set.copy()
         else:
             mask = np.zeros(num_envs, dtype=np.bool_)
             mask[env_nums] = True
@@ -62,4 +63,4 @@ def _info_array(num_envs: int, key: str, first: Any) -> np.ndarray:
             return np.zeros(num_envs, dtype=kind)
         if isinstance(first, np.ndarray):
             return np.zeros((num_envs, *first.shape), dtype=first.dtype)
-    return np.full(num_envs, fill_value=None, dtype=object)
+    return np.empty(num_envs, dtype=object)  # None in every slot, as np.full(..., None) gives
