@@ -1,12 +1,13 @@
-"""Lexical retrieval: bm25s's BM25 scores, ranked by our own MaxScore kernel.
+"""Lexical retrieval: bm25s's BM25 scores, ranked by our own compiled kernels.
 
 Why this split: ``bm25s`` precomputes the BM25 score of every (term, passage) pair into a
 sparse matrix and saves it as plain ``.npy``/``.json`` files (kept in the
 :class:`~searchgym.cache.ArtifactCache`, so a restarted job does not re-index, and loadable by
 ``bm25s.BM25.load`` itself). Ranking is ours: a lean tokenizer (:mod:`~searchgym.search.lexical`,
-bm25s's rules without its per-call progress bars) and a compiled document-at-a-time MaxScore
-kernel (:mod:`~searchgym.search.bm25_kernel`) that skips passages which cannot reach the top k,
-with scores bit-identical to bm25s's ``get_scores`` and ties broken by corpus order.
+bm25s's rules without its per-call progress bars) and compiled kernels over the posting lists
+(:mod:`~searchgym.search.bm25_index`: addition for short lists, MaxScore for long ones), with
+scores bit-identical to bm25s's ``get_scores`` and ties broken by corpus order. This module is
+the engine around them: text in, :class:`~searchgym.types.Hit` lists out, the cache, threads.
 
 Why not tantivy or PISA as the backend, although both are peers in
 ``benchmarks/bench_retrieval.py``: their BM25 differs from bm25s's (quantised document lengths

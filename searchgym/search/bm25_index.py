@@ -125,7 +125,8 @@ class PostingIndex:
                    tuple(vocabulary), int(scores["num_docs"]))
 
     @cached_property
-    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                     np.ndarray, np.ndarray, np.ndarray]:
         """The leading arguments of :func:`~searchgym.search.bm25_kernel.top_k_batch`: the
         posting lists and their pruning data (:mod:`~searchgym.search.bm25_bounds`), built
         on the first ranking by the compiled kernel."""
@@ -133,7 +134,9 @@ class PostingIndex:
 
         blocks = bm25_bounds.build_blocks(self.indptr, self.docs, self.scores)
         top_rows, rest_max = bm25_bounds.build_top_rows(self.indptr, self.scores, self.docs, bm25_bounds.TOP_ROWS)
-        return (self.indptr, self.docs, self.scores, rest_max, self.min_scores, *blocks, top_rows)
+        block_ptr, block_max, block_last = blocks
+        return (self.indptr, self.docs, self.scores, rest_max, self.min_scores, block_ptr, block_max, block_last,
+                top_rows)
 
     def postings(self, terms: np.ndarray) -> int:
         return int((self.indptr[terms + 1] - self.indptr[terms]).sum())

@@ -1,10 +1,13 @@
-"""Top-k BM25 over a term-major index of precomputed scores: MaxScore, exact and tie-aware.
+"""Top-k BM25 over a term-major index of precomputed scores: which method ranks a query, and MaxScore.
 
 Why a kernel of our own rather than bm25s's ``retrieve`` or a scipy product: both score every
-posting of every query term and then select among all scored passages, so a question costs its
-full posting lists (56k postings for an average task question over 101k passages) and a name
-query pays ~140 µs of Python and scipy set-up for a few postings (issue 18). This kernel walks
-the posting lists document-at-a-time with MaxScore dynamic pruning (Turtle & Flood, 1995):
+posting of every query term and then select among *all* passages, and a name query pays
+~140 µs of Python and scipy set-up for a few postings (issue 18). :func:`top_k_batch` ranks a
+batch in one compiled call and picks per query: adding the postings into an accumulator
+(:func:`~searchgym.search.bm25_topk.taat_top_k`, ~2 ns a posting, the fastest for the task
+questions of this project's 10k and 100k corpora) or, for very long lists (a 1M corpus) and
+for names with one common word, MaxScore, which skips passages that cannot reach the top k.
+MaxScore walks the posting lists document-at-a-time with dynamic pruning (Turtle & Flood, 1995):
 terms are ordered by their largest contribution, and once the k-th best score so far exceeds
 what the weakest terms can add together, passages that only those terms contain are never
 scored; the other lists are probed for the candidate by galloping search.
@@ -19,7 +22,8 @@ admits a passage of lower row than the k-th hit's.
 
 Queries whose terms can score a passage at or below zero (``robertson`` idf is negative for
 terms in over half the corpus) and methods that give every passage a score (``bm25l``,
-``bm25+``) take :func:`exhaustive_top_k`, which adds every posting as bm25s does.
+``bm25+``) take :func:`~searchgym.search.bm25_topk.exhaustive_top_k`, which adds every
+posting as bm25s does.
 
 All kernels are compiled by numba (cached on disk, so only the first process pays the compile)
 and release the GIL, so batches can be split over threads.
