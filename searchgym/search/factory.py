@@ -244,7 +244,7 @@ def _make_self(bundle: Any, **options: Any) -> SearchEngine:
     return make_self_search_engine(bundle, **options)
 
 
-_BM25_OPTIONS = ("k1", "b", "method", "stemmer", "cache", "show_progress", "threads", "name")
+_BM25_OPTIONS = ("k1", "b", "method", "stemmer", "cache", "show_progress", "threads", "kernel", "name")
 _DENSE_OPTIONS = ("model", "index", "batch_size", "device", "normalize", "cache", "show_progress", "nlist",
                   "nprobe", "hnsw_m", "ef_construction", "ef_search", "backend", "name")
 _SIMULATED_OPTIONS = ("noise_prob", "seed", "group_seed", "docs_per_query", "tasks", "name")
