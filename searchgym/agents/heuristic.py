@@ -3,7 +3,8 @@
 Iterative retrieval in the style of pre-LLM multi-hop QA pipelines: search the question, rank
 result sentences by (stemmed) overlap with the question, take from the best one that yields
 something an entity name (intermediate hops) or the answer (last hop), search that entity, and
-repeat once per estimated hop. The hop count is estimated from the question's nested noun
+repeat once per estimated hop (a long-form profile question goes to the extractive writer of
+:mod:`searchgym.agents.heuristic_profile`). The hop count is estimated from the question's nested noun
 phrases ("the X of the Y of ..."). Comparisons look up each named option (and, for "whose
 <bridge> ...", the option's neighbour first) and compare the numbers found next to the
 attribute's cue word. It reads only what any agent reads — the prompt and its observations —
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from searchgym.agents.heuristic_profile import ProfilePlan, parse_profile_question
 
 _STOP = {
     "a", "an", "the", "of", "in", "on", "at", "by", "to", "is", "was", "were", "are", "did", "does", "do",
@@ -89,6 +92,8 @@ class HeuristicAgent:
         self.values: list[float | None] = []
         self.pending: list[str] = []
         self.turn = 0
+        profile = parse_profile_question(self.question)
+        self.profile = ProfilePlan(self.question, *profile) if profile else None
 
     # -- extraction ---------------------------------------------------------------------------
     def _ranked_sentences(self, observation: str, focus: str | None) -> list[str]:
@@ -164,6 +169,8 @@ class HeuristicAgent:
     # -- policy -------------------------------------------------------------------------------
     def act(self, observation: str, info: dict[str, Any]) -> str:
         self.turn += 1
+        if self.profile is not None:
+            return self.profile.act(info)
         if self.options is not None:
             return self._act_comparison(observation)
         if self.turn > 1:

@@ -61,7 +61,7 @@ _NESTED_TABLES = ("episode", "search", "scoring")  # TOML tables of one section'
 # The flat settings in their historical order (to_dict, hence exports and their comparisons).
 _FLAT_ORDER = ("schema", "world_size", "world_seed", "passage_words", "distractor_ratio", "writer", "writer_model",
                "writer_batch_size", "tasks_per_type", "eval_tasks_per_type", "max_hops", "depth_top_k", "task_types",
-               "obfuscated_relations", "max_constraints", "min_tier", "unanswerable_share", "split", "hops", "engine",
+               "obfuscated_relations", "max_constraints", "min_tier", "unanswerable_share", "profile_hops", "split", "hops", "engine",
                "top_k", "max_turns", "prompt_style", "allow_access", "reward", "abstain_penalty", "max_action_chars",
                "max_doc_chars", "show_doc_ids", "nondeterministic", "engine_options", "reward_terms")
 assert set(_FLAT_ORDER) == set(FLAT_SETTINGS)
@@ -152,6 +152,7 @@ class EnvConfig:
     max_constraints = _Flat[int]("max_constraints")
     min_tier = _Flat[int]("min_tier")
     unanswerable_share = _Flat[float]("unanswerable_share")
+    profile_hops = _Flat[tuple[int, ...]]("profile_hops")
     split = _Flat[str]("split")
     hops = _Flat[tuple[int, ...]]("hops")
     engine = _Flat[str]("engine")
@@ -187,7 +188,8 @@ class EnvConfig:
         return TaskOptions(per_type=per_type, max_hops=tasks.max_hops, split=tasks.split,
                            depth_top_k=tasks.depth_top_k, depth_open_pages=self.episode.allow_access, types=types,
                            obfuscated_relations=tasks.obfuscated_relations, max_constraints=tasks.max_constraints,
-                           min_tier=tasks.min_tier, unanswerable_share=tasks.unanswerable_share)
+                           min_tier=tasks.min_tier, unanswerable_share=tasks.unanswerable_share,
+                           profile_hops=tasks.profile_hops)
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting under its flat name (lists for tuples): what spec files and exports use."""

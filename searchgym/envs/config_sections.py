@@ -133,6 +133,7 @@ class TasksSection(Section):
     max_constraints: int = 8  # the most descriptors an obfuscated question stacks
     min_tier: int = 1  # tasks below this difficulty tier are not generated (searchgym.tasks.tiers)
     unanswerable_share: float = 0.0  # share of false-premise tasks (task type "unanswerable")
+    profile_hops: tuple[int, ...] = (1,)  # profile strata: 1 names the subject, h >= 2 describes it by h - 1 relations
 
     def check(self) -> None:
         self._expect([
@@ -142,6 +143,8 @@ class TasksSection(Section):
             (set(self.task_types) <= set(ALL_TASK_TYPES) and len(self.task_types) > 0, "task_types",
              f"a non-empty subset of {ALL_TASK_TYPES}"),
             (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
+            (len(self.profile_hops) > 0 and all(isinstance(h, int) and 1 <= h <= 4 for h in self.profile_hops),
+             "profile_hops", "a non-empty list of integers in [1, 4]"),
         ])
 
 

@@ -64,6 +64,8 @@ class TaskOptions:
     ``min_tier`` drops tasks of a lower difficulty tier (:mod:`searchgym.tasks.tiers`).
     ``unanswerable_share``: the share of false-premise tasks among all (type ``unanswerable``,
     one stratum per obfuscated relation count; every question then says how to abstain).
+    ``profile_hops``: one profile stratum per description length (1: the subject is named;
+    h >= 2: it is described by a path of h - 1 relations from a named entity).
     ``candidate_factor`` bounds how many candidates a stratum may draw per missing task and round
     (rounds after the first draw as many as the stratum's acceptance rate predicts).
     """
@@ -80,6 +82,7 @@ class TaskOptions:
     max_constraints: int = 8
     min_tier: int = 1
     unanswerable_share: float = 0.0
+    profile_hops: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(ALL_TASK_TYPES)
@@ -96,6 +99,8 @@ class TaskOptions:
         if ("unanswerable" in self.types) != (self.unanswerable_share > 0):
             raise ValueError("unanswerable tasks need unanswerable_share > 0, "
                              "and a share needs the 'unanswerable' type")
+        if not self.profile_hops or not all(1 <= h <= 4 for h in self.profile_hops):
+            raise ValueError("profile_hops must be a non-empty list of integers in [1, 4]")
         if not 1 <= self.max_hops <= 6:
             raise ValueError("max_hops must be in [1, 6]")
         if self.per_type < 0:
@@ -121,6 +126,8 @@ class TaskOptions:
                                     DEEP_FORMAT_VERSION)
         if self.unanswerable_share:
             deep += (self.unanswerable_share,)
+        if self.profile_hops != (1,):  # specs without described profiles keep their keys
+            deep += (self.profile_hops,)
         return content_hash(repr((*classic, *deep)))
 
     def strata(self) -> list[tuple[str, int]]:
@@ -130,6 +137,8 @@ class TaskOptions:
                 out += [("chain", h) for h in range(1, self.max_hops + 1)]
             elif task_type in ("obfuscated", "unanswerable"):
                 out += [(task_type, r) for r in self.obfuscated_relations]
+            elif task_type == "profile":
+                out += [("profile", h) for h in self.profile_hops]
             else:
                 out.append((task_type, {"bridge_comparison": 2}.get(task_type, 1)))
         return out
@@ -182,7 +191,8 @@ class TaskGenerator:
             if task_type == "list":
                 return ListMaker(self.world, self.rng, deep_maker).candidate
             if task_type == "profile":
-                return ProfileMaker(self.world, self.rng, deep_maker).candidate
+                profiles = ProfileMaker(self.world, self.rng, deep_maker)
+                return lambda: profiles.candidate(hops)
             if task_type == "unanswerable":
                 premise = FalsePremiseMaker(self.world, self.rng, deep_maker)
                 return lambda: premise.candidate(hops)
@@ -278,8 +288,11 @@ class TaskGenerator:
 
     def _accept(self, candidate: Candidate, depth: Depth) -> str | None:
         revealed = self._answer_revealed(candidate, depth)
-        if candidate.task_type == "profile":  # one named subject: its depth is measured, not claimed
-            return "unreachable" if depth.min_searches is None else None
+        if candidate.task_type == "profile":  # a named subject: its depth is measured, not claimed
+            if candidate.hops < 2:
+                return "unreachable" if depth.min_searches is None else None
+            # a described subject: at least its path's length, and not surfaced by the question
+            return accept_depth(candidate, depth, candidate.meta["subject"] in depth.question_names)
         if candidate.task_type == "list":  # a named 1-hop list is one search by design
             if depth.min_searches is None:
                 return "unreachable"
