@@ -143,8 +143,9 @@ class TasksSection(Section):
             (set(self.task_types) <= set(ALL_TASK_TYPES) and len(self.task_types) > 0, "task_types",
              f"a non-empty subset of {ALL_TASK_TYPES}"),
             (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
-            (len(self.profile_hops) > 0 and all(isinstance(h, int) and 1 <= h <= 4 for h in self.profile_hops),
-             "profile_hops", "a non-empty list of integers in [1, 4]"),
+            (len(self.profile_hops) > 0 and len(set(self.profile_hops)) == len(self.profile_hops)
+             and all(type(h) is int and 1 <= h <= 4 for h in self.profile_hops),
+             "profile_hops", "a non-empty list of distinct integers in [1, 4]"),
         ])
 
 

@@ -99,8 +99,9 @@ class TaskOptions:
         if ("unanswerable" in self.types) != (self.unanswerable_share > 0):
             raise ValueError("unanswerable tasks need unanswerable_share > 0, "
                              "and a share needs the 'unanswerable' type")
-        if not self.profile_hops or not all(1 <= h <= 4 for h in self.profile_hops):
-            raise ValueError("profile_hops must be a non-empty list of integers in [1, 4]")
+        hops = self.profile_hops
+        if not hops or len(set(hops)) < len(hops) or not all(type(h) is int and 1 <= h <= 4 for h in hops):
+            raise ValueError("profile_hops must be a non-empty list of distinct integers in [1, 4]")
         if not 1 <= self.max_hops <= 6:
             raise ValueError("max_hops must be in [1, 6]")
         if self.per_type < 0:
