@@ -9,8 +9,10 @@ sentence it supports). Grading (Search-Gen-V's nugget-as-rubric, CaRR's citation
 each sentence's claims with the grounding matcher of :mod:`searchgym.claims`:
 
 * a sentence **states** nugget ``i`` when, among its claims about X under the nugget's aspect,
-  there is exactly one, and it is the nugget (one value: hedging "born in 1950, 1951 or 1957"
-  states nothing; naming the aspect without a value, as the question does, states nothing);
+  there is exactly one, it is the nugget, and the sentence makes no false claim about X (one
+  value: hedging "born in 1950, 1951 or 1957" states nothing, nor does "the country of X is A
+  or B", whatever aspect the wrong value is read under; naming the aspect without a value, as
+  the question does, states nothing);
 * the nugget is **supported** when a sentence stating it cites a passage that a *search* of
   this episode returned and that states the fact, and every passage that sentence cites is
   such a passage for a nugget it states (citation precision 1: citing every retrieved passage
@@ -41,8 +43,15 @@ LONGFORM_TERMS = ("nugget_recall", "citation_support", "contradictions")
 
 
 def states_nugget(claims: Sequence[Claim], subject: str, nugget: dict[str, Any]) -> bool:
-    """Whether ``claims`` (one sentence's) state ``nugget`` and nothing else under its aspect."""
+    """Whether ``claims`` (one sentence's) state ``nugget`` and nothing else under its aspect.
+
+    A sentence that also makes a false claim about the subject states no nugget: a hedge over
+    entities ("the country of X is A or B or C") can read its wrong values under a neighbouring
+    aspect (A is X's country, B and C "its capital's country"), which would leave the right
+    value alone under the nugget's aspect."""
     key, value = nugget["key"], nugget["value"]
+    if any(not c.true and subject in (c.subject, c.value) for c in claims):
+        return False
     if nugget["entity"]:
         pairs = {frozenset((c.subject, str(c.value))) for c in claims
                  if c.key == key and subject in (c.subject, c.value)}
