@@ -16,7 +16,7 @@ from searchgym.tasks import TaskOptions
 from searchgym.tasks.depth import DepthMeter, DepthQuery, packing_bound
 from searchgym.tasks.fuzzy import attribute_forms
 from searchgym.tasks.subgraph import Node, count_solutions, neighbours
-from searchgym.tasks.tiers import tier, tier_of
+from searchgym.tasks.tiers import TOP_TIER_DEPTH, tier, tier_of
 from searchgym.world.schema import AttributeSpec
 
 DEEP_OPTIONS = TaskOptions(per_type=8, types=("obfuscated",), obfuscated_relations=(3, 5), depth_top_k=5)
@@ -101,9 +101,11 @@ def test_obfuscated_tasks_name_no_entity_and_state_every_constraint(deep_bundle,
         assert len(task.evidence) == len(task.chain)
         for step, unit in zip(task.chain, task.evidence):
             assert unit and all(step.fact_id in corpus[d].facts for d in unit)
-        assert task.meta["tier"] == tier_of(task) == tier(task.min_searches,
+        # the tier rests on the proven depth, never on the plan
+        assert task.meta["tier"] == tier_of(task) == tier(task.meta["depth_lower_bound"],
                                                           task.meta["constraints"] + task.meta["relations"])
         assert task.meta["depth_lower_bound"] <= task.min_searches
+        assert task.meta["depth_exact"] or task.meta["depth_lower_bound"] >= TOP_TIER_DEPTH
 
 
 def test_packing_bound_never_exceeds_an_exhaustive_minimum(small_bundle):

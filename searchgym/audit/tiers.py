@@ -3,7 +3,8 @@
 A tier label (:mod:`searchgym.tasks.tiers`) is a claim made at generation; the audit recomputes
 the tier from the depth it measures itself, with the env's engine and top-k, and reports per
 labelled tier the distribution of ``min_searches`` (the minimal plan found), of its proven lower
-bound, and the share of tasks whose re-measured tier is at least their label (for the tasks
+bound, and the share of tasks whose re-measured tier (from the proven bound, as at generation)
+is at least their label (for the tasks
 that record one, the deep families; a classic task's tier is computed from its depth anyway).
 """
 
@@ -35,8 +36,8 @@ def tier_report(tasks: Sequence[Task], depths: Sequence[Depth]) -> dict[str, Any
         measured = [d.min_searches for _, d in rows]
         lower = [d.lower_bound for _, d in rows]
         labelled = [(t, d) for t, d in rows if "tier" in t.meta]
-        held = sum(1 for t, d in labelled if d.min_searches is not None
-                   and tier(d.min_searches, constraint_count(t)) >= label)
+        held = sum(1 for t, d in labelled if d.lower_bound is not None  # the proven depth, not a plan
+                   and tier(d.lower_bound, constraint_count(t)) >= label)
         known = [m for m in measured if m is not None]
         out[str(label)] = {
             "tasks": len(rows),

@@ -20,9 +20,12 @@ How it is computed, and why it is exact where it claims to be:
   the earliest ``delta(q) + 1`` over the queries ``q`` that retrieve one of its passages. The
   largest of these is a lower bound (LB) on ``min_searches``; a BFS-tree path to each chosen
   query, merged, is a plan and so an upper bound (UB);
-* when LB < UB, an IDA* search over plans (admissible heuristic: per uncovered unit, the
-  backward BFS distance from the known names to a covering query) finds the exact minimum
-  within a node budget; beyond it the task keeps UB with ``exact = False`` and LB as its bound.
+* when LB < UB, an IDA* search over plans (:mod:`searchgym.tasks.depth_search`) finds the
+  exact minimum within a node budget; beyond it the task keeps UB with ``exact = False`` and
+  LB as its bound. Deep tasks (10-20 units, where IDA* never fits) ask instead for the
+  integer program of :mod:`searchgym.tasks.plan_milp` (``DepthQuery.prove``) on the sub-graph
+  a plan of at most UB queries can use: its optimum is the minimum, and where its node limit
+  stops it first, its dual bound is still a proven LB.
 
 For an honest k-hop chain LB == UB == k and no search is needed. The BFS runs on index arrays
 (numpy gathers over CSR rows) and stops as soon as every unit is reached, so one task costs a
@@ -33,21 +36,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from searchgym.corpus.corpus import Corpus
 from searchgym.corpus.page import page_passages
 from searchgym.search.grounding import Grounder
+from searchgym.tasks.depth_graph import FAR, MAX_DEPTH, Csr
+from searchgym.tasks.depth_packing import packing_bound
+from searchgym.tasks.depth_search import exact_search
+from searchgym.tasks.plan_milp import DEFAULT_NODE_LIMIT, PlanGraph, solve_min_plan
 from searchgym.world.world import World
 
-__all__ = ["OPEN", "QUESTION", "Depth", "DepthMeter", "DepthQuery", "packing_bound"]
+__all__ = ["MAX_DEPTH", "OPEN", "QUESTION", "Depth", "DepthMeter", "DepthQuery", "packing_bound"]
 
 QUESTION = "\0question"  # the question-text query, as it appears in a plan
 OPEN = "open:"  # a plan step opening the page of the entity whose id follows
 DEFAULT_NODE_BUDGET = 20_000
-MAX_DEPTH = 16
-_FAR = np.int32(1 << 20)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,10 @@ class DepthQuery:
     parts: tuple[str, ...] = ()
     # Also bound by packing: units no single query covers together need a query each.
     packing: bool = False
+    # Where the bounds differ, prove with the integer program of plan_milp (deep tasks of 10-20
+    # units, beyond the IDA* search) whether min_searches >= prove (exact when it is less), or
+    # 0: no integer program. The cost grows with ``prove``: set it to the depth a label needs.
+    prove: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,39 +88,19 @@ class Depth:
     question_names: frozenset[str] = frozenset()  # entities named by the question search's results
 
 
-class _Csr:
-    """Rows of int32 columns, with a vectorised gather of many rows at once."""
-
-    def __init__(self, rows: Sequence[Sequence[int]]) -> None:
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        self.indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self.indices = np.fromiter((c for r in rows for c in r), dtype=np.int32, count=int(self.indptr[-1]))
-
-    def row(self, i: int) -> np.ndarray:
-        return self.indices[self.indptr[i] : self.indptr[i + 1]]
-
-    def gather(self, rows: np.ndarray) -> np.ndarray:
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lengths = ends - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, dtype=np.int32)
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        return self.indices[np.arange(total) + offsets]
-
-
 class DepthMeter:
     """Measures depth for many tasks of one corpus with one engine and top-k."""
 
     def __init__(self, world: World, corpus: Corpus, engine: object, top_k: int, *,
-                 node_budget: int = DEFAULT_NODE_BUDGET, batch_size: int = 4096, open_pages: bool = True) -> None:
+                 node_budget: int = DEFAULT_NODE_BUDGET, batch_size: int = 4096, open_pages: bool = True,
+                 milp_node_limit: int = DEFAULT_NODE_LIMIT) -> None:
         self.world, self.corpus, self.engine, self.top_k = world, corpus, engine, int(top_k)
-        self.node_budget = node_budget
+        self.node_budget, self.milp_node_limit = node_budget, milp_node_limit
         self.grounder = Grounder(world, max_edit_distance=0)
         self.row_of = {passage.doc_id: row for row, passage in enumerate(corpus.passages)}
         self.entity_ids = list(world.entities)
         self.index_of = {e: i for i, e in enumerate(self.entity_ids)}
-        self.passage_mentions = _Csr([sorted(self.index_of[m] for m in p.mentions if m in self.index_of)
+        self.passage_mentions = Csr([sorted(self.index_of[m] for m in p.mentions if m in self.index_of)
                                       for p in corpus.passages])
         # query nodes: one name search per entity, then (with open_pages) one page open per article
         names = [world.name(e) for e in self.entity_ids]
@@ -127,8 +117,8 @@ class DepthMeter:
                 results.append([self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of])
         search_rows = len(results)
         results += [[self.row_of[d] for d in page_passages(corpus, e)] for e in self.opened]
-        self.results = _Csr(results)
-        self.reveal = _Csr([self._revealed(np.asarray(rows, dtype=np.int64), opens=query < search_rows).tolist()
+        self.results = Csr(results)
+        self.reveal = Csr([self._revealed(np.asarray(rows, dtype=np.int64), opens=query < search_rows).tolist()
                             for query, rows in enumerate(results)])
         retrieved_by: list[list[int]] = [[] for _ in corpus.passages]
         revealed_by: list[list[int]] = [[] for _ in range(self.node_count)]
@@ -137,8 +127,8 @@ class DepthMeter:
                 retrieved_by[row].append(query)
             for other in self.reveal.row(query):
                 revealed_by[int(other)].append(query)
-        self.retrieved_by = _Csr(retrieved_by)
-        self.revealed_by = _Csr(revealed_by)
+        self.retrieved_by = Csr(retrieved_by)
+        self.revealed_by = Csr(revealed_by)
 
     def _revealed(self, rows: np.ndarray, *, opens: bool) -> np.ndarray:
         """What retrieving ``rows`` lets the agent ask next: the names they mention and, for
@@ -185,11 +175,11 @@ class DepthMeter:
         costs: list[int] = []
         reachable: list[np.ndarray] = []
         for cover, by_question in zip(covers, question_covers):
-            reached = cover[delta[cover] < _FAR]
-            cost = int(delta[reached].min()) + 1 if len(reached) else int(_FAR)
+            reached = cover[delta[cover] < FAR]
+            cost = int(delta[reached].min()) + 1 if len(reached) else int(FAR)
             if by_question:
                 cost = 1
-            if cost >= _FAR:
+            if cost >= FAR:
                 return Depth(None, None, True, question_covers, (), question_names)
             costs.append(cost)
             # the queries that cover the unit at that cost (-1: the question itself)
@@ -202,6 +192,9 @@ class DepthMeter:
         upper = len(plan)
         if lower == upper:
             return Depth(lower, lower, True, question_covers, self._names(plan), question_names)
+        if query.prove:
+            lower, plan = self._proven(known, question_reveal, covers, question_covers, lower, plan, query.prove)
+            return Depth(len(plan), lower, lower == len(plan), question_covers, self._names(plan), question_names)
         if lower < query.needed:
             return Depth(upper, lower, False, question_covers, self._names(plan), question_names)
         if lower == 1:  # one search suffices only if one askable query covers every unit
@@ -213,7 +206,7 @@ class DepthMeter:
             lower = 2
             if upper == 2:
                 return Depth(2, 2, True, question_covers, self._names(plan), question_names)
-        found = self._search(known, question_rows, question_reveal, units, covers, lower, upper)
+        found = exact_search(self, known, question_rows, question_reveal, units, covers, lower, upper)
         if found is None:
             return Depth(upper, lower, False, question_covers, self._names(plan), question_names)
         return Depth(found[0], found[0], True, question_covers, self._names(found[1] or plan), question_names)
@@ -230,21 +223,22 @@ class DepthMeter:
         return OPEN + self.opened[node - len(self.entity_ids)]
 
     def _forward(self, known: np.ndarray, question_reveal: np.ndarray, covers: list[np.ndarray],
-                 question_covers: tuple[bool, ...]) -> np.ndarray:
+                 question_covers: tuple[bool, ...], levels: int = 0) -> np.ndarray:
         """``delta``: searches needed before each name can be asked (0 for the question's names;
-        the question query is askable at once), by levels, until every unit is reached."""
-        delta = np.full(self.node_count, _FAR, dtype=np.int32)
+        the question query is askable at once), by levels, until every unit is reached (and at
+        least ``levels`` levels are done)."""
+        delta = np.full(self.node_count, FAR, dtype=np.int32)
         delta[known] = 0
         pending = [c for c, by_q in zip(covers, question_covers) if not by_q]
         frontier, level = known, 0
-        while level < MAX_DEPTH:
-            pending = [c for c in pending if not (delta[c] < _FAR).any()]
-            if not pending:
+        while level < max(MAX_DEPTH, levels):
+            pending = [c for c in pending if not (delta[c] < FAR).any()]
+            if not pending and level >= levels:
                 break
             revealed = self.reveal.gather(frontier)
             if level == 0:
                 revealed = np.concatenate([revealed, question_reveal.astype(np.int32)])
-            fresh = np.unique(revealed[delta[revealed] == _FAR])
+            fresh = np.unique(revealed[delta[revealed] == FAR])
             if len(fresh) == 0:
                 break
             delta[fresh] = level + 1
@@ -286,140 +280,57 @@ class DepthMeter:
             plan.update(shortest)
         return plan
 
-    # -- exact search (only when the bounds differ) ------------------------------------------------
-    def _backward(self, cover: np.ndarray, depth: int) -> np.ndarray:
+    # -- exact minimum (only when the bounds differ) -----------------------------------------------
+    @cached_property
+    def dominated(self) -> np.ndarray:
+        """Page opens a plan never needs: the name search of the same entity retrieves every
+        passage the open shows, reveals all it reveals, and is revealed by all that reveal the
+        open (a plan opening the page may search the name instead, or drop the open). On
+        1,000-entity worlds every open is dominated (pages are short); this halves the graph
+        the integer program sees."""
+        out = np.zeros(self.node_count, dtype=bool)
+        for j, entity in enumerate(self.opened):
+            node, name = len(self.entity_ids) + j, self.index_of[entity]
+            out[node] = (np.isin(self.results.row(node), self.results.row(name)).all()
+                         and np.isin(self.reveal.row(node), np.append(self.reveal.row(name), name)).all()
+                         and np.isin(self.revealed_by.row(node), self.revealed_by.row(name)).all())
+        return out
+
+    def _proven(self, known: np.ndarray, question_reveal: np.ndarray, covers: list[np.ndarray],
+                question_covers: tuple[bool, ...], lower: int, plan: set[int], limit: int) -> tuple[int, set[int]]:
+        """The integer program's proven bound (up to ``limit``) and its plan where smaller, on the
+        sub-graph a plan of ``upper = min(len(plan), limit) - 1`` or fewer queries can use: a
+        query ``v`` with ``delta(v) + back_u(v) <= upper`` for some unit ``u``, less the
+        dominated opens (see :mod:`searchgym.tasks.plan_milp`; local node 0 is the question)."""
+        upper = min(len(plan), limit) - 1
+        delta = self._forward(known, question_reveal, covers, question_covers, levels=upper)
+        backward = np.stack([self.backward(cover, upper) for cover in covers])
+        keep = np.flatnonzero((delta.astype(np.int64) + backward.min(axis=0) <= upper) & ~self.dominated)
+        local = np.full(self.node_count, -1, dtype=np.int64)
+        local[keep] = np.arange(1, len(keep) + 1)
+
+        def inside(nodes: np.ndarray) -> tuple[int, ...]:
+            found = local[nodes]
+            return tuple(int(i) for i in np.unique(found[found > 0]))
+
+        reveals = (inside(question_reveal), *(inside(self.reveal.row(int(v))) for v in keep))
+        unit_covers = tuple((0,) * by_question + inside(cover) for cover, by_question in zip(covers, question_covers))
+        graph = PlanGraph(len(keep) + 1, (0, *inside(known)), reveals, unit_covers)
+        bound = solve_min_plan(graph, upper, self.milp_node_limit)
+        if bound.plan is not None and len(bound.plan) < len(plan):
+            plan = {int(keep[i - 1]) if i else -1 for i in bound.plan}
+        return min(max(lower, bound.lower), len(plan)), plan
+
+    def backward(self, cover: np.ndarray, depth: int) -> np.ndarray:
         """``b[q]``: searches needed to cover the unit when ``q`` is the next query."""
-        distance = np.full(self.node_count, _FAR, dtype=np.int32)
+        distance = np.full(self.node_count, FAR, dtype=np.int32)
         distance[cover] = 1
         frontier = cover
         for level in range(1, depth):
             revealers = self.revealed_by.gather(frontier.astype(np.int64))
-            fresh = np.unique(revealers[distance[revealers] == _FAR])
+            fresh = np.unique(revealers[distance[revealers] == FAR])
             if len(fresh) == 0:
                 break
             distance[fresh] = level + 1
             frontier = fresh
         return distance
-
-    def _search(self, known: np.ndarray, question_rows: np.ndarray, question_reveal: np.ndarray,
-                units: list[np.ndarray], covers: list[np.ndarray], lower: int,
-                upper: int) -> tuple[int, tuple[int, ...]] | None:
-        backward = [self._backward(cover, upper) for cover in covers]
-        question_distance = []
-        for index, unit in enumerate(units):
-            if np.isin(unit, question_rows).any():
-                question_distance.append(1)
-            else:
-                reached = backward[index][question_reveal] if len(question_reveal) else np.empty(0)
-                question_distance.append(int(reached.min()) + 1 if len(reached) and reached.min() < _FAR else int(_FAR))
-        all_units = (1 << len(units)) - 1
-        unit_sets = [set(unit.tolist()) for unit in units]
-        budget = [self.node_budget]
-
-        def covered_by(query: int) -> int:
-            rows = set((question_rows if query < 0 else self.results.row(query)).tolist())
-            return sum(1 << i for i, unit in enumerate(unit_sets) if unit & rows)
-
-        def heuristic(names: np.ndarray, asked_question: bool, covered: int) -> int:
-            worst = 0
-            for index in range(len(units)):
-                if covered >> index & 1:
-                    continue
-                best = int(backward[index][names].min()) if len(names) else int(_FAR)
-                if not asked_question:
-                    best = min(best, question_distance[index])
-                if best >= _FAR:
-                    return MAX_DEPTH + 1
-                worst = max(worst, best)
-            return worst
-
-        def dfs(names: np.ndarray, asked: tuple[int, ...], covered: int, bound: int) -> tuple[int, ...] | None:
-            if covered == all_units:
-                return asked
-            if len(asked) + heuristic(names, -1 in asked, covered) > bound:
-                return None
-            budget[0] -= 1
-            if budget[0] < 0:
-                raise _BudgetExceeded
-            children = []
-            for query in [-1, *names.tolist()]:
-                if query in asked:
-                    continue
-                new_cover = covered | covered_by(query)
-                revealed = question_reveal if query < 0 else self.reveal.row(query)
-                new_names = np.union1d(names, revealed).astype(np.int64)
-                if new_cover == covered and len(new_names) == len(names):
-                    continue
-                score = heuristic(new_names, query < 0 or -1 in asked, new_cover)
-                children.append((score, query, new_cover, new_names))
-            children.sort(key=lambda child: (child[0], child[1]))
-            for _, query, new_cover, new_names in children:
-                found = dfs(new_names, (*asked, query), new_cover, bound)
-                if found is not None:
-                    return found
-            return None
-
-        try:
-            for bound in range(lower, upper):
-                found = dfs(known.astype(np.int64), (), 0, bound)
-                if found is not None:
-                    return len(found), tuple(sorted(found))
-        except _BudgetExceeded:
-            return None
-        return upper, ()
-
-
-def _packing(sets: list[set[int]], limit: int) -> list[int]:
-    """Indexes of the most sets no two of which intersect: exact (a maximum independent set by
-    branch and bound) for up to ``limit`` sets, else greedy from the smallest sets."""
-    order = sorted(range(len(sets)), key=lambda i: (len(sets[i]), i))
-    if len(sets) > limit:
-        used: set[int] = set()
-        chosen = []
-        for i in order:
-            if not sets[i] & used:
-                used |= sets[i]
-                chosen.append(i)
-        return chosen
-    conflict = [sum(1 << j for j in range(len(sets)) if j != i and sets[i] & sets[j]) for i in range(len(sets))]
-    best: list[int] = []
-
-    def grow(candidates: int, taken: list[int]) -> None:
-        if len(taken) + bin(candidates).count("1") <= len(best):
-            return
-        if not candidates:
-            best[:] = taken
-            return
-        i = (candidates & -candidates).bit_length() - 1
-        grow(candidates & ~conflict[i] & ~(1 << i), [*taken, i])  # take set i
-        grow(candidates & ~(1 << i), taken)  # or leave it out
-
-    grow((1 << len(sets)) - 1, [])
-    return best
-
-
-def packing_bound(covers: Sequence[np.ndarray], question_covers: Sequence[bool], costs: Sequence[int],
-                  limit: int = 24) -> int:
-    """A lower bound on ``min_searches`` from units that share no covering query.
-
-    Take units ``S`` no two of which one query covers (a maximum packing): each needs a query
-    of its own. Take ``u`` in ``S`` of cost ``c``: every query covering it needs ``c - 1``
-    searches first, so a plan holds a reveal chain of some ``L >= c - 1`` queries before the one
-    covering ``u``; the chain's ``i``-th query is askable after ``i`` searches, so it covers at
-    most one unit of ``S`` (they are disjoint), and only one of cost ``<= i + 1``. Every plan
-    therefore has at least ``min over L >= c - 1`` of ``L + 1 + (|S| - 1) - min(L, #{v in S - {u}:
-    cost(v) <= L})`` calls; the bound is the best over ``u`` (and at least ``|S|``)."""
-    sets = [set(cover.tolist()) | ({-1} if by_question else set())
-            for cover, by_question in zip(covers, question_covers)]
-    packed = _packing(sets, limit)
-    best = len(packed)
-    for u in packed:
-        others = [costs[v] for v in packed if v != u]
-        chains = (length + len(packed) - min(length, sum(1 for c in others if c <= length))
-                  for length in range(costs[u] - 1, costs[u] + len(packed)))
-        best = max(best, min(chains))
-    return best
-
-
-class _BudgetExceeded(Exception):
-    pass

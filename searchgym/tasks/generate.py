@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,13 +31,13 @@ from searchgym.cache import content_hash
 from searchgym.corpus.corpus import Corpus
 from searchgym.tasks.candidates import Candidate, CandidateMaker
 from searchgym.tasks.deep import DEEP_TASK_TYPES, ObfuscatedMaker
-from searchgym.tasks.depth import MAX_DEPTH, Depth, DepthMeter, DepthQuery
+from searchgym.tasks.depth import Depth, DepthMeter, DepthQuery
 from searchgym.tasks.open_forms import OPEN_TASK_TYPES, FalsePremiseMaker, ListMaker
 from searchgym.tasks.profiles import PROFILE_TASK_TYPES, ProfileMaker
 from searchgym.tasks.questions import WordingExhausted
 from searchgym.tasks.select import Balancer, accept_deep, accept_depth
 from searchgym.tasks.taskset import TaskSet
-from searchgym.tasks.tiers import tier
+from searchgym.tasks.tiers import TOP_TIER_DEPTH, tier
 from searchgym.types import HopStep, Task
 from searchgym.world.world import World
 
@@ -45,7 +45,7 @@ TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "count
 NEW_TASK_TYPES = DEEP_TASK_TYPES + OPEN_TASK_TYPES + PROFILE_TASK_TYPES  # opt-in families (task_types)
 ALL_TASK_TYPES = TASK_TYPES + NEW_TASK_TYPES
 SPLITS = ("train", "validation", "test")
-TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache
+TASK_FORMAT_VERSION = 8  # bump whenever generation changes: it keys the bundle cache
 DEEP_FORMAT_VERSION = 1  # bump whenever the deep families' generation changes (keys only their bundles)
 _ROUNDS = 6
 
@@ -258,7 +258,9 @@ class TaskGenerator:
                     batch.append((stratum, candidate, evidence))
             if not batch:
                 break
-            depths = self.meter.measure_many([self._depth_query(c, e) for _, c, e in batch])
+            # the integer program's proof is the costly step: batch the cheap bounds, then prove
+            # only the candidates every other check accepts (one by one, while quotas last)
+            depths = self.meter.measure_many([replace(self._depth_query(c, e), prove=0) for _, c, e in batch])
             for (stratum, candidate, evidence), depth in zip(batch, depths):
                 if len(chosen[stratum]) >= self.quota(stratum):
                     continue
@@ -270,6 +272,9 @@ class TaskGenerator:
                     first = self._winner_first
                     if first[(candidate.task_type, side)] > first[(candidate.task_type, not side)]:
                         reason = "winner position"  # keeps 'the first-named option' at chance
+                if reason is None and self._depth_query(candidate, evidence).prove:
+                    (depth,) = self.meter.measure_many([self._depth_query(candidate, evidence)])
+                    reason = self._tier_check(candidate, depth)
                 if reason is not None:
                     self.rejections[reason] += 1
                     continue
@@ -300,13 +305,13 @@ class TaskGenerator:
             return accept_depth(candidate, depth, revealed) if candidate.hops >= 2 else None
         if candidate.task_type not in DEEP_TASK_TYPES + ("unanswerable",):
             return accept_depth(candidate, depth, revealed)
-        reason = accept_deep(candidate, depth, revealed)
-        if reason is None:
-            candidate.meta["tier"] = tier(int(depth.min_searches or 0),
-                                          candidate.meta["constraints"] + candidate.meta["relations"])
-            if candidate.meta["tier"] < self.options.min_tier:
-                reason = "below the minimum tier"
-        return reason
+        return accept_deep(candidate, depth, revealed)  # its tier is checked once proven
+
+    def _tier_check(self, candidate: Candidate, depth: Depth) -> str | None:
+        """A deep candidate's tier, from its proven depth (not a plan), against ``min_tier``."""
+        candidate.meta["tier"] = tier(int(depth.lower_bound or 0),
+                                      candidate.meta["constraints"] + candidate.meta["relations"])
+        return "below the minimum tier" if candidate.meta["tier"] < self.options.min_tier else None
 
     def _draws(self, round_index: int, missing: int, drawn: int, accepted: int) -> int:
         """Candidates to draw for a stratum this round: twice the missing tasks at first, then
@@ -359,13 +364,14 @@ def depth_query(task_type: str, question: str, evidence: tuple[tuple[str, ...], 
                 queries: tuple[str, ...] = ()) -> DepthQuery:
     """What depth is measured for a task, at generation and by the audit alike.
 
-    Obfuscated and false-premise questions: their local descriptions are searchable too, and
-    their many units get the packing bound; the exact plan search is skipped (its node budget
-    never suffices at 10-20 units). Lists and profiles (up to 13 units, mostly on one or two
-    pages): the packing bound, and the exact search only where the bounds still differ.
-    Classic tasks: the exact search, skipped when the lower bound already fails the hop label."""
+    Obfuscated and false-premise questions: their local descriptions are searchable too, their
+    many units get the packing bound, and the minimum is proven by the integer program of
+    :mod:`searchgym.tasks.plan_milp` (the IDA* search never fits its node budget at 10-20
+    units). Lists and profiles (up to 13 units, mostly on one or two pages): the packing bound,
+    and the exact search only where the bounds still differ. Classic tasks: the exact search,
+    skipped when the lower bound already fails the hop label."""
     if task_type in DEEP_TASK_TYPES or task_type == "unanswerable":
-        return DepthQuery(question, evidence, MAX_DEPTH + 1, queries, packing=True)
+        return DepthQuery(question, evidence, 0, queries, packing=True, prove=TOP_TIER_DEPTH)
     if task_type in ("list", "profile"):
         return DepthQuery(question, evidence, hops if hops >= 2 else 0, packing=True)
     return DepthQuery(question, evidence, hops if hops >= 2 else 0)
