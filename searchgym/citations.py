@@ -25,7 +25,9 @@ _GROUP = re.compile(r"\[([^\[\]<>]*)\]")
 _PREFIX = re.compile(r"^\s*(?:docs?|ids?|cite|citations?|sources?)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _ITEM_SPLIT = re.compile(r"[,;\s]+")
 _BARE_ITEM = re.compile(r"^[\w][\w.\-:/#]*$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+# A sentence ends at . ! ? and a space, but not after a one-letter abbreviation ("X (b. 1946) is
+# a chemist", "J. Smith"), nor at a newline's neighbours.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)\s+|\s*\n+\s*")
 
 
 def citation_ids(inner: str) -> list[str] | None:

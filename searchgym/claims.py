@@ -36,6 +36,7 @@ import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from searchgym.claim_templates import fact_patterns
 from searchgym.search.grounding import get_grounder, relation_vocabulary, tokenize
 from searchgym.types import Literal
 from searchgym.world.world import World
@@ -108,6 +109,7 @@ class ClaimReader:
     def __init__(self, world: World) -> None:
         self.world = world
         self.grounder = get_grounder(world)
+        self.patterns = fact_patterns(world)
         deep = getattr(world.schema.wording, "deep", None)
         self.aspects: dict[str, _Aspect] = {}
         nouns: dict[str, set[str]] = {}  # each aspect's own noun words ("birth", "year" of "birth year")
@@ -173,6 +175,9 @@ class ClaimReader:
                 for key, aspect in self.aspects.items():
                     if token in aspect.cues:
                         cues[key].append(index)
+        slots = self.patterns.slots(sentence, tokens)  # a fact sentence of the wording names its aspects
+        for position, key in slots.items():
+            cues[key].append(position)
         pronoun = tokens[0] in _PRONOUNS and not (mentions and mentions[0][0] == 0)
         subjects = [] if pronoun else [entity for _, _, entity in mentions]
         if subject is not None and subject not in subjects:
@@ -180,7 +185,7 @@ class ClaimReader:
         values: list[tuple[int, Literal, list[str]]] = []  # (position, value, aspects it may fill)
         values += self._labels(tokens, masked)
         values += [(position, number, [k for k in cues if self.aspects[k].ranges])
-                   for position, number in self._numbers(sentence)]
+                   for position, number in self._numbers(sentence, set(slots))]
         values += [(start, entity, [k for k in cues if self.aspects[k].relation and
                                     self.world.entity(entity).type in self.aspects[k].types])
                    for start, _, entity in mentions]
@@ -252,13 +257,15 @@ class ClaimReader:
         return found
 
     @staticmethod
-    def _numbers(sentence: str) -> list[tuple[int, int]]:
-        """Exact integers of the sentence with their token positions (not approximations)."""
+    def _numbers(sentence: str, exact: set[int]) -> list[tuple[int, int]]:
+        """Exact integers of the sentence with their token positions (not approximations, unless
+        a fact sentence of the wording puts the number in a value slot: "extends over 9177
+        square kilometres" states the area)."""
         found = []
         for match in _NUMBER.finditer(sentence):
             before = tokenize(sentence[: match.start()])
             text = match.group(0).replace(",", "")
-            if (before and before[-1] in _APPROXIMATE) or "." in text:
+            if (before and before[-1] in _APPROXIMATE and len(before) not in exact) or "." in text:
                 continue  # "about 290,000", "1.2 million": approximations claim no exact value
             found.append((len(before), int(text)))
         return found

@@ -9,7 +9,7 @@ import pytest
 from searchgym.citations import CitedSentence, cited_sentences
 from searchgym.claims import claim_reader
 from searchgym.envs.config import load_spec
-from searchgym.nuggets import grade_longform
+from searchgym.nuggets import grade_longform, states_nugget
 from searchgym.tasks.deep import ObfuscatedMaker
 from searchgym.tasks.profiles import ProfileMaker, profile_sentence
 from searchgym.wrappers import REWARD_WRAPPERS
@@ -78,6 +78,38 @@ def test_the_matcher_reads_true_prose_as_true(small_bundle):
               for s in cited_sentences(p.text) for c in reader.claims(s.text, p.entity_id)]
     assert len(claims) >= 800
     assert sum(not c.true for c in claims) / len(claims) < 0.01
+
+
+def test_an_agent_quoting_the_corpus_is_read_as_stating_the_nuggets(small_bundle, profiles):
+    """Every way the corpus states a fact reads as that fact: filler-only sentences ("traces its
+    beginnings to 1539", "first saw the light of day in Y"), two-fact sentences ("After studying
+    at U, X joined W"), leads ("X (b. 1946) is a chemist") and "extends over 9177 square
+    kilometres" (not an approximation): 616 of 620 sampled nuggets here, 584 before the wording's
+    fact sentences became patterns (:mod:`searchgym.claim_templates`)."""
+    world, corpus = small_bundle.world, small_bundle.corpus
+    reader = claim_reader(world)
+    stated = total = 0
+    for candidate in profiles:
+        subject = candidate.meta["subject"]
+        for nugget, docs in zip(candidate.meta["nuggets"], _evidence(corpus, candidate)):
+            total += 1
+            stated += any(states_nugget(reader.claims(s.text, subject), subject, nugget)
+                          for doc in docs for s in cited_sentences(corpus.passages.access(doc).text))
+    assert total >= 60 and stated / total >= 0.97, (stated, total)
+
+
+def test_fact_patterns_read_filler_sentences_and_keep_hedges_hedged(small_bundle, profiles):
+    world = small_bundle.world
+    reader = claim_reader(world)
+    person = next(c for c in profiles if world.entity(c.meta["subject"]).type == "person").meta["subject"]
+    city = next(iter(world.targets(person, "born_in")))
+    other = next(e for e in world.of_type("city") if e != city)
+    name = world.name(person)
+    [claim] = reader.claims(f"{name} first saw the light of day in {world.name(city)}.", person)
+    assert claim.true and claim.key == "born_in"
+    hedged = reader.claims(f"{name} first saw the light of day in {world.name(city)} or {world.name(other)}.", person)
+    nugget = {"key": "born_in", "value": city, "entity": True}
+    assert not states_nugget(hedged, person, nugget) and any(not c.true for c in hedged)
 
 
 def test_the_matcher_reads_values_pronouns_and_approximations(small_bundle, profiles):
