@@ -246,12 +246,12 @@ def test_stop_strings_cut_the_output(generator: TransformersGenerator) -> None:
 
 @pytest.mark.slow
 def test_stop_criterion_ends_generation_early(generator: TransformersGenerator) -> None:
-    from searchgym.llm.transformers_backend import _StopOnStrings
+    from searchgym.llm.decoding import StopOnStrings
 
     tokenizer = generator.tokenizer
     prompt = tokenizer("Question: x", return_tensors="pt")["input_ids"]
     width = prompt.shape[1]
-    criterion = _StopOnStrings(tokenizer, ("</search>",), width)
+    criterion = StopOnStrings(tokenizer, ("</search>",), width)
     done = tokenizer(" <search>capital of France</search>", return_tensors="pt")["input_ids"]
     open_ = tokenizer(" <search>capital of France</sea", return_tensors="pt")["input_ids"]
     import torch

@@ -44,7 +44,7 @@ def test_a_cached_schema_equals_the_parsed_one_and_builds_the_same_world(tmp_pat
     assert build_world(cached, 60, 5).canonical_bytes() == build_world(parsed, 60, 5).canonical_bytes()
 
 
-@pytest.mark.parametrize("tamper", ["os:system", "builtins:eval", "searchgym.world.schema:load_schema",
+@pytest.mark.parametrize("tamper", ["os:system", "builtins:eval", "searchgym.world.schema_loading:load_schema",
                                     "searchgym.cache:ArtifactCache"])
 def test_a_file_naming_another_class_is_refused_and_the_schema_parsed(tmp_path, monkeypatch, caplog, tamper):
     monkeypatch.setenv("SEARCHGYM_CACHE_DIR", str(tmp_path))

@@ -8,15 +8,8 @@ import pytest
 
 from searchgym.cache import ArtifactCache
 from searchgym.search.base import SearchEngine, SearchError, UnknownDocumentError
-from searchgym.search.dense import (
-    IVF_MIN_PASSAGES,
-    DenseEngine,
-    build_faiss_index,
-    default_model_path,
-    effective_index_kind,
-    model_identity,
-    resolve_model_path,
-)
+from searchgym.search.dense import DenseEngine, default_model_path, model_identity, resolve_model_path
+from searchgym.search.faiss_index import IVF_MIN_PASSAGES, build_faiss_index, effective_index_kind
 from searchgym.types import Passage
 
 PEOPLE = [

@@ -20,7 +20,7 @@ from searchgym.search.simulated import (
     zerosearch_prompt,
 )
 from searchgym.types import Fact
-from searchgym.world.schema import load_schema
+from searchgym.world.schema_loading import load_schema
 from searchgym.world.world import Entity, World
 
 ENVS = Path(__file__).resolve().parents[1] / "envs"

@@ -352,7 +352,7 @@ class SmolServer:
         import torch
         from transformers import StoppingCriteriaList
 
-        from searchgym.llm.transformers_backend import _StopOnStrings
+        from searchgym.llm.decoding import StopOnStrings
 
         limit = min(int(params["max_tokens"]), self.max_new_tokens)
         with one_torch_thread(), torch.inference_mode():
@@ -360,7 +360,7 @@ class SmolServer:
             out = self.model.generate(
                 input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=limit, do_sample=False,
                 eos_token_id=self.eos, pad_token_id=self.eos[0], return_dict_in_generate=True, output_scores=True,
-                stopping_criteria=StoppingCriteriaList([_StopOnStrings(self.tokenizer, params["stop"],
+                stopping_criteria=StoppingCriteriaList([StopOnStrings(self.tokenizer, params["stop"],
                                                                        len(prompt_ids))]))
         new = out.sequences[0, len(prompt_ids):].tolist()
         log_probs = [float(torch.log_softmax(score[0].float(), -1)[token]) for score, token in zip(out.scores, new)]

@@ -15,7 +15,6 @@ depend on, a model hub download.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -36,6 +35,7 @@ from searchgym.search.corpus_index import (
     resolve_cache,
 )
 from searchgym.search.exact import ExactInnerProductIndex
+from searchgym.search.faiss_index import build_faiss_index, effective_index_kind, ivf_nlist
 from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
 from searchgym.types import Hit, Passage
 
@@ -46,20 +46,10 @@ logger = logging.getLogger(__name__)
 
 EMBEDDINGS_NAMESPACE: Final = "dense_embeddings"
 INDEX_NAMESPACE: Final = "faiss"
-INDEX_KINDS: Final = ("flat", "ivf", "hnsw")
 _EMBEDDINGS_FILE: Final = "embeddings.npy"
 _INDEX_FILE: Final = "index.faiss"
 _FORMAT: Final = "dense-v1"  # bump when the embedded text of a passage changes
 
-IVF_MIN_PASSAGES: Final = 1000
-"""Below this corpus size ``index="ivf"`` falls back to an exact flat index.
-
-Why: an exhaustive search over under a thousand vectors takes microseconds, so IVF would only
-cost recall; and k-means needs about :data:`IVF_MIN_POINTS_PER_LIST` training points per list to
-give usable centroids (faiss warns below that).
-"""
-
-IVF_MIN_POINTS_PER_LIST: Final = 39
 
 
 def default_model_path() -> Path:
@@ -141,62 +131,6 @@ def load_model(path: Path, device: str) -> SentenceTransformer:
         return _load_model_cached(str(path), device)
 
 
-def _ivf_nlist(num_vectors: int, nlist: int | None) -> int:
-    wanted = nlist if nlist is not None else round(math.sqrt(num_vectors))
-    return max(1, min(wanted, num_vectors // IVF_MIN_POINTS_PER_LIST))
-
-
-def effective_index_kind(kind: str, num_vectors: int) -> str:
-    """The index actually built: ``"ivf"`` on a small corpus becomes ``"flat"`` (see
-    :data:`IVF_MIN_PASSAGES`)."""
-    if kind not in INDEX_KINDS:
-        raise ValueError(f"unknown faiss index {kind!r}; valid: {', '.join(INDEX_KINDS)}")
-    if kind == "ivf" and num_vectors < IVF_MIN_PASSAGES:
-        return "flat"
-    return kind
-
-
-def build_faiss_index(
-    embeddings: np.ndarray,
-    kind: str = "flat",
-    *,
-    nlist: int | None = None,
-    hnsw_m: int = 32,
-    ef_construction: int = 200,
-    seed: int = 0,
-) -> Any:
-    """An inner-product faiss index over ``embeddings`` (rows = corpus order).
-
-    ``flat`` is exact. ``ivf`` clusters into ``nlist`` lists (default ``round(sqrt(N))``, at
-    most ``N // 39``) trained on the embeddings themselves; searches probe ``nprobe`` lists.
-    ``hnsw`` is a graph index with ``hnsw_m`` links per node. The k-means seed is fixed so that
-    the same embeddings give the same IVF index.
-    """
-    import faiss
-
-    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) == 0:
-        raise ValueError(f"embeddings must be a non-empty 2-D array, got shape {vectors.shape}")
-    dim = vectors.shape[1]
-    kind = effective_index_kind(kind, len(vectors))
-    index: faiss.Index
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        graph = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = ef_construction
-        index = graph
-    else:
-        lists = _ivf_nlist(len(vectors), nlist)
-        quantizer = faiss.IndexFlatIP(dim)
-        inverted = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-        inverted.cp.seed = seed
-        inverted.train(vectors)
-        index = inverted
-    index.add(vectors)
-    return index
-
-
 class DenseEngine:
     """Bi-encoder retrieval: cosine similarity (inner product of normalised embeddings).
 
@@ -205,7 +139,7 @@ class DenseEngine:
     :data:`~searchgym.search.corpus_index.MAX_QUERY_CHARS` characters are truncated (the model
     also truncates to its own token limit). ``index`` picks ``"flat"`` (exact, one BLAS
     product per batch: :class:`~searchgym.search.exact.ExactInnerProductIndex`), ``"ivf"``
-    (``nprobe`` lists probed; flat below :data:`IVF_MIN_PASSAGES` passages — see
+    (``nprobe`` lists probed; flat below :data:`~searchgym.search.faiss_index.IVF_MIN_PASSAGES` passages — see
     ``index_kind`` for what was built) or ``"hnsw"`` (``hnsw_m`` links, ``ef_search``).
 
     ``backend`` encodes with torch (default), or on a CPU with ONNX Runtime in float32
@@ -325,7 +259,7 @@ class DenseEngine:
     def index_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"kind": self.index_kind}
         if self.index_kind == "ivf":
-            params["nlist"] = _ivf_nlist(len(self.store), self.nlist)
+            params["nlist"] = ivf_nlist(len(self.store), self.nlist)
         elif self.index_kind == "hnsw":
             params.update(m=self.hnsw_m, ef_construction=self.ef_construction)
         return params

@@ -23,7 +23,8 @@ import numpy as np
 
 from searchgym.types import Literal
 from searchgym.world.names import NameGenerator, ReservedPhrases
-from searchgym.world.schema import AttributeSpec, RelationSpec, Schema, load_schema
+from searchgym.world.schema import AttributeSpec, RelationSpec, Schema
+from searchgym.world.schema_loading import load_schema
 from searchgym.world.world import Entity, World
 
 WORLD_FORMAT_VERSION = 4  # bump whenever generation changes: it keys the bundle cache
