@@ -64,7 +64,9 @@ def _compile(template: str, key_of: dict[str, str]) -> _Pattern | None:
     """The pattern of one template; ``key_of`` maps its value slots to aspect keys (``v``/``o``
     to the fact's own key, combo slots to themselves). None when it has no value slot."""
     marked = _alternatives(template.strip().rstrip("."))
-    parts, slots, words = [], [], set()
+    parts: list[str] = []
+    slots: list[tuple[str, str]] = []
+    words: set[str] = set()
     optional = 0
     for piece in re.split(r"(\x00[()|]|\{[a-z_0-9]+\})", marked):
         if not piece:

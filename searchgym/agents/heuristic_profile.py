@@ -82,7 +82,8 @@ def _about(sentence: str, record: dict[str, Any], subject: str) -> bool:
 def _cue_positions(sentence: str, cues: set[str]) -> list[int]:
     """Where the sentence's words that start with a cue begin ("count" meets "country", not
     "accounts")."""
-    return [m.start() for m in re.finditer(r"[a-z0-9]+", sentence.lower()) if any(m.group().startswith(c) for c in cues)]
+    return [m.start() for m in re.finditer(r"[a-z0-9]+", sentence.lower())
+            if any(m.group().startswith(c) for c in cues)]
 
 
 def _has_cue(sentence: str, cues: set[str]) -> bool:

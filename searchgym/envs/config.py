@@ -61,9 +61,10 @@ _NESTED_TABLES = ("episode", "search", "scoring")  # TOML tables of one section'
 # The flat settings in their historical order (to_dict, hence exports and their comparisons).
 _FLAT_ORDER = ("schema", "world_size", "world_seed", "passage_words", "distractor_ratio", "writer", "writer_model",
                "writer_batch_size", "tasks_per_type", "eval_tasks_per_type", "max_hops", "depth_top_k", "task_types",
-               "obfuscated_relations", "max_constraints", "min_tier", "unanswerable_share", "profile_hops", "split", "hops", "engine",
-               "top_k", "max_turns", "prompt_style", "allow_access", "reward", "abstain_penalty", "max_action_chars",
-               "max_doc_chars", "show_doc_ids", "nondeterministic", "engine_options", "reward_terms")
+               "obfuscated_relations", "max_constraints", "min_tier", "unanswerable_share", "profile_hops", "split",
+               "hops", "engine", "top_k", "max_turns", "prompt_style", "allow_access", "reward", "abstain_penalty",
+               "max_action_chars", "max_doc_chars", "show_doc_ids", "nondeterministic", "engine_options",
+               "reward_terms")
 assert set(_FLAT_ORDER) == set(FLAT_SETTINGS)
 
 T = TypeVar("T")

@@ -3,10 +3,11 @@
 A tier says how hard a task is to *search*, not how hard its label claims it is: the depth is
 the *proven* lower bound on the knowledge-free agent's ``min_searches``
 (:mod:`searchgym.tasks.depth`, with the env's engine and top-k; equal to ``min_searches`` where
-that is exact), never the size of a plan, which only bounds it from above; the constraint count how many stated facts the answer must satisfy (a
-chain's gold facts; an obfuscated question's descriptors plus relations). The tier is the
-depth band, capped by the constraint band, so a single deep look-up does not count as deep
-research and a long question that one search answers does not either:
+that is exact), never the size of a plan, which only bounds it from above; the constraint count
+how many stated facts the answer must satisfy (a chain's gold facts; an obfuscated question's
+descriptors plus relations). The tier is the depth band, capped by the constraint band, so a
+single deep look-up does not count as deep research and a long question that one search answers
+does not either:
 
 =========  ==============  ==================
 tier       proven depth    constraints (cap)
