@@ -224,3 +224,25 @@ def test_kernel_choice_follows_the_environment_and_rejects_unknown_names(monkeyp
     assert BM25Engine(passages, cache=None, show_progress=False).kernel == "numba"
     with pytest.raises(ValueError, match="unknown BM25 kernel"):
         BM25Engine(passages, cache=None, show_progress=False, kernel="cuda")
+
+
+def test_a_query_touching_every_passage_stays_within_the_kernels_arrays(tmp_path):
+    """The addition kernel writes each posting's row one past the last touched row before it
+    knows whether to keep it; with every passage touched that write must still land inside the
+    scratch (numba checks no bounds: an overrun corrupted the heap and aborted the process
+    later, anywhere). Run with numba's bounds checking on, in a fresh process and cache."""
+    script = textwrap.dedent("""
+        from searchgym.search.bm25 import BM25Engine
+        from searchgym.types import Passage
+        passages = [Passage(f"p{i}", "Vale", f"river castle {i}") for i in range(30)]
+        engine = BM25Engine(passages, cache=None, show_progress=False, kernel="numba", threads=1)
+        for query in ["river castle", "river castle vale", "castle"]:
+            assert len(engine.search([query], 30)[0]) == 30
+        assert [len(h) for h in engine.search(["river castle", "vale river"], 30)] == [30, 30]
+        print("ok")
+    """)
+    environment = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path),
+                   "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,45 @@ def test_a_misspelt_option_fails_when_the_spec_is_read_before_any_world_is_built
     with pytest.raises(SpecError, match="unknown search engine 'google'"):
         load_spec("SearchQA-v0").with_overrides({"engine": "google"})
     assert not any(tmp_path.rglob("*")), "no world, corpus or index may be built for a rejected spec"
+
+
+@pytest.mark.parametrize(("engine", "options", "message"), [
+    ("bm25", {"k1": "high"}, "option 'k1' must be a number > 0"),
+    ("bm25", {"b": 1.5}, "option 'b' must be a number >= 0.0 and <= 1.0"),
+    ("bm25", {"method": "okapi"}, "option 'method' must be one of 'robertson'"),
+    ("bm25", {"kernel": "cuda"}, "option 'kernel' must be one of 'numba', 'numpy' or none"),
+    ("bm25", {"threads": 0}, "option 'threads' must be a positive integer or none"),
+    ("bm25", {"show_progress": "yes"}, "option 'show_progress' must be true or false"),
+    ("dense", {"index": "ivff"}, "option 'index' must be one of 'flat', 'ivf', 'hnsw'"),
+    ("dense", {"batch_size": 2.5}, "option 'batch_size' must be a positive integer"),
+    ("dense", {"backend": "tensorrt"}, "option 'backend' must be one of 'torch'"),
+    ("simulated", {"noise_prob": 2}, "option 'noise_prob' must be a number >= 0.0 and <= 1.0"),
+    ("simulated_llm", {"top_p": 0}, "option 'top_p' must be a number > 0.0 and <= 1.0"),
+    ("remote", {"timeout": -1}, "option 'timeout' must be a number > 0"),
+    ("hybrid", {"weights": [1, "a"]}, "option 'weights' must be a list of non-negative numbers"),
+    ("hybrid", {"bm25": {"k1": -1}}, "engine 'bm25': option 'k1' must be a number > 0"),
+])
+def test_a_bad_option_value_is_one_line_before_any_engine_exists(engine, options, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        validate_engine_options(engine, options)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_option_value_fails_when_the_spec_is_read_before_any_world_is_built(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SEARCHGYM_CACHE_DIR", str(tmp_path))
+    with pytest.raises(SpecError, match="option 'noise_prob' must be a number"):
+        gym.make("SearchQA-Sim-v0", engine_options={"noise_prob": "lots"}, world_size=333, tasks_per_type=7)
+    with pytest.raises(SpecError, match="option 'k1' must be"):
+        load_spec("SearchQA-v0").with_overrides({"engine_options.k1": 0})
+    assert not any(tmp_path.rglob("*")), "no world, corpus or index may be built for a rejected spec"
+    # every built-in spec's own options pass, and so do the constructors' defaults and a path model
+    from searchgym.envs.config import spec_files
+
+    for spec_id in spec_files():
+        config = load_spec(spec_id)
+        validate_engine_options(config.engine, config.engine_options)
+    validate_engine_options("dense", {"model": Path("/models/minilm"), "nlist": None, "device": None})
+    validate_engine_options("bm25", {"k1": 1, "b": 0, "stemmer": None, "kernel": None, "threads": None})
 
 
 def test_hybrid_sub_tables_are_checked_against_their_engines() -> None:

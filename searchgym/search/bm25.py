@@ -33,6 +33,7 @@ import numpy as np
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.bm25_index import (
+    BM25_METHODS,
     DOMINANT_SHARE,
     TAAT_MAX_POSTINGS,
     PackedBatch,
@@ -61,7 +62,6 @@ _INDEX_SUBDIR: Final = "index"
 _DOC_IDS: Final = "doc_ids.json"
 _FORMAT: Final = "bm25-v3"  # v3: our tokenizer, no empty token; v2: bm25s tokens renumbered sorted; v1: set order
 _STOPWORDS: Final = "en"
-_METHODS: Final = ("robertson", "lucene", "atire", "bm25l", "bm25+")
 
 
 def _stemmer_version() -> str:
@@ -127,8 +127,8 @@ class BM25Engine:
         kernel: str | None = None,
         name: str = "bm25",
     ) -> None:
-        if method not in _METHODS:
-            raise ValueError(f"unknown BM25 method {method!r}; valid: {', '.join(_METHODS)}")
+        if method not in BM25_METHODS:
+            raise ValueError(f"unknown BM25 method {method!r}; valid: {', '.join(BM25_METHODS)}")
         if threads is None:
             threads = default_threads()
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

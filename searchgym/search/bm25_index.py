@@ -29,6 +29,7 @@ from searchgym.search import bm25_numpy
 logger = logging.getLogger(__name__)
 
 KERNELS: Final = ("numba", "numpy")
+BM25_METHODS: Final = ("robertson", "lucene", "atire", "bm25l", "bm25+")  # bm25s's scoring variants
 KERNEL_ENV: Final = "SEARCHGYM_BM25_KERNEL"
 
 TAAT_MAX_POSTINGS: Final = 300_000
@@ -68,7 +69,10 @@ class Scratch:
     def __init__(self, num_docs: int) -> None:
         self.accumulator = np.zeros(num_docs, dtype=np.float32)
         self.marked = np.zeros(num_docs, dtype=np.bool_)
-        self.touched = np.empty(num_docs, dtype=np.int32)
+        # one more than the passages: the addition kernel writes each posting's row one past the
+        # last touched row before it knows whether to keep it (taat_top_k), so a query that
+        # touches every passage writes entry num_docs; numba does not check bounds
+        self.touched = np.empty(num_docs + 1, dtype=np.int32)
         self.single_k = 0
         self.single: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 

@@ -130,8 +130,9 @@ def taat_top_k(indptr, docs, scores, query_terms, k, accumulator, touched, out_s
 
     ``accumulator`` (float32, one entry per passage) must be all zero and is left so; a zero
     entry marks a passage not yet touched (a sum of positive float32 terms never returns to
-    zero). ``touched`` needs room for one row per passage.
-    """
+    zero). ``touched`` needs room for one row per passage *plus one*: each posting's row is written
+    at ``touched[n_touched]`` before the count says whether it stays, so once every passage is
+    touched the next posting writes entry ``num_docs`` (numba does not check bounds)."""
     n_touched = 0
     for j in range(len(query_terms)):
         term = query_terms[j]

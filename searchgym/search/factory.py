@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchgym.search.base import SearchEngine
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.types import Passage
 
 __all__ = [
@@ -96,7 +97,8 @@ def engine_entry(name: str) -> EngineEntry:
 
 
 def validate_engine_options(name: str, options: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` (one line) for an unknown engine or an option it does not take.
+    """Raise ``ValueError`` (one line) for an unknown engine, an option it does not take, or a
+    value a built-in engine's option cannot take (:mod:`searchgym.search.engine_option_values`).
 
     Cheap and import-free: env specs call it when they are read, before any world is built.
     """
@@ -113,6 +115,7 @@ def validate_engine_options(name: str, options: Mapping[str, Any]) -> None:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(f"engine {_normalise(name)!r} has no option {option!r}{hint}; "
                                  f"its options: {', '.join(sorted(allowed))}")
+    check_option_values(_normalise(name), options)
     if _normalise(name) == "hybrid":
         for sub in ("bm25", "dense"):
             sub_options = options.get(sub)
