@@ -32,7 +32,8 @@ __all__ = ["FactPatterns", "fact_patterns"]
 
 _SLOT = re.compile(r"\{([a-z_0-9]+)\}")
 _SUBJECT_SLOTS = frozenset(["s", "s_pos", "x", "name", "t_pos"])  # the page's entity: not a value
-_VALUE = r"(?P<{name}>\d[\d,]*|[^,.;:()\[\]]+?)"
+_NUMBER_SLOT = r"(?P<{name}>\d[\d,]*)"  # a year or a number
+_WORDS_SLOT = r"(?P<{name}>[^,.;:()\[\]\d]+?)"  # a name or a label: words without digits
 _FILL = r"(?:[^.;]+?)"  # a subject slot: a name, a pronoun or a description ("The university")
 
 
@@ -60,9 +61,11 @@ def _alternatives(template: str) -> str:
     return "".join(out)
 
 
-def _compile(template: str, key_of: dict[str, str]) -> _Pattern | None:
+def _compile(template: str, key_of: dict[str, str], numeric: frozenset[str]) -> _Pattern | None:
     """The pattern of one template; ``key_of`` maps its value slots to aspect keys (``v``/``o``
-    to the fact's own key, combo slots to themselves). None when it has no value slot."""
+    to the fact's own key, combo slots to themselves), ``numeric`` names the keys whose values
+    are numbers (their slots take digits only, the others none, so "a {genre} film" does not
+    swallow the year of "a 1944 thriller film"). None when it has no value slot."""
     marked = _alternatives(template.strip().rstrip("."))
     parts: list[str] = []
     slots: list[tuple[str, str]] = []
@@ -88,7 +91,7 @@ def _compile(template: str, key_of: dict[str, str]) -> _Pattern | None:
         if name in key_of and not optional:
             group = f"g{len(slots)}"
             slots.append((group, key_of[name]))
-            parts.append(_VALUE.format(name=group))
+            parts.append((_NUMBER_SLOT if key_of[name] in numeric else _WORDS_SLOT).format(name=group))
         else:
             parts.append(_FILL)
     if not slots:
@@ -105,18 +108,20 @@ class FactPatterns:
     def __init__(self, world: World) -> None:
         wording = world.schema.wording
         patterns: list[_Pattern] = []
+        numeric = frozenset(spec.name for entity_type in world.schema.entity_types for spec in entity_type.attributes
+                            if spec.kind in ("year", "number"))
         if wording is not None:
             for key, words in wording.attributes.items():
-                patterns += [p for t in words.sentences if (p := _compile(t, {"v": key}))]
+                patterns += [p for t in words.sentences if (p := _compile(t, {"v": key}, numeric))]
             for key, rel in wording.relations.items():
                 for template in (*rel.forward, *rel.inverse_one):
-                    if (p := _compile(template, {"o": key, "v": key})) is not None:
+                    if (p := _compile(template, {"o": key, "v": key}, numeric)) is not None:
                         patterns.append(p)
             for (first, second), templates in wording.combos.items():
-                patterns += [p for t in templates if (p := _compile(t, {first: first, second: second}))]
+                patterns += [p for t in templates if (p := _compile(t, {first: first, second: second}, numeric))]
             facts = {*wording.attributes, *wording.relations}  # a lead names its facts' slots by key
             for type_wording in wording.types.values():
-                patterns += [p for t in type_wording.leads if (p := _compile(t, {k: k for k in facts}))]
+                patterns += [p for t in type_wording.leads if (p := _compile(t, {k: k for k in facts}, numeric))]
         frequency: dict[str, int] = defaultdict(int)
         for pattern in patterns:
             for word in pattern.words:

@@ -84,7 +84,7 @@ def test_an_agent_quoting_the_corpus_is_read_as_stating_the_nuggets(small_bundle
     """Every way the corpus states a fact reads as that fact: filler-only sentences ("traces its
     beginnings to 1539", "first saw the light of day in Y"), two-fact sentences ("After studying
     at U, X joined W"), leads ("X (b. 1946) is a chemist") and "extends over 9177 square
-    kilometres" (not an approximation): 616 of 620 sampled nuggets here, 584 before the wording's
+    kilometres" (not an approximation): 619 of 620 sampled nuggets here, 584 before the wording's
     fact sentences became patterns (:mod:`searchgym.claim_templates`)."""
     world, corpus = small_bundle.world, small_bundle.corpus
     reader = claim_reader(world)
@@ -95,7 +95,7 @@ def test_an_agent_quoting_the_corpus_is_read_as_stating_the_nuggets(small_bundle
             total += 1
             stated += any(states_nugget(reader.claims(s.text, subject), subject, nugget)
                           for doc in docs for s in cited_sentences(corpus.passages.access(doc).text))
-    assert total >= 60 and stated / total >= 0.97, (stated, total)
+    assert total >= 60 and stated / total >= 0.99, (stated, total)
 
 
 def test_fact_patterns_read_filler_sentences_and_keep_hedges_hedged(small_bundle, profiles):
