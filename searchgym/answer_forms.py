@@ -63,8 +63,10 @@ __all__ = [
 ABSTENTION = "unanswerable"
 ABSTENTION_NOTE = f'If the corpus cannot answer the question, answer "{ABSTENTION}".'
 LIST_NOTE = "List every one, separated by semicolons."
-PROFILE_NOTE = ("Write one sentence per fact, each followed by a citation of a passage you retrieved that "
-                "states it, as [doc: <id>].")
+PROFILE_NOTE = (
+    "Write one sentence per fact, each followed by a citation of a passage you retrieved that "
+    "states it, as [doc: <id>]."
+)
 _ITEM_SEPARATORS = re.compile(r"\s*(?:[;\n\t\u2022|]|,(?!\d{3}))\s*")
 _LEADING = re.compile(r"^(?:[-*]\s+|and\s+|or\s+)", re.IGNORECASE)  # "A, B and C": the last item's "and"
 
@@ -89,8 +91,10 @@ def abstains(prediction: str | None) -> bool:
 def check_abstention(share: float, penalty: float) -> None:
     """Refuse settings under which abstaining everywhere beats answering (see the module doc)."""
     if share > 0 and penalty <= share / (1 - share):
-        raise ValueError(f"abstain_penalty={penalty} lets abstaining everywhere pay with an unanswerable share of "
-                         f"{share}: it must exceed share / (1 - share) = {share / (1 - share):.3f}")
+        raise ValueError(
+            f"abstain_penalty={penalty} lets abstaining everywhere pay with an unanswerable share of "
+            f"{share}: it must exceed share / (1 - share) = {share / (1 - share):.3f}"
+        )
 
 
 def keeps_citations(meta: dict[str, Any]) -> bool:
@@ -195,8 +199,14 @@ def _score_longform(meta: dict[str, Any], prediction: str | None, episode: Any) 
     from searchgym.nuggets import grade_longform
     from searchgym.search.base import shows_agent_text
 
-    return grade_longform(meta, prediction, episode.task.evidence, episode.state.shown, episode.bundle.world,
-                          trusted=not shows_agent_text(episode.engine))
+    return grade_longform(
+        meta,
+        prediction,
+        episode.task.evidence,
+        episode.state.shown,
+        episode.bundle.world,
+        trusted=not shows_agent_text(episode.engine),
+    )
 
 
 #: the terms of a long-form grade (:data:`searchgym.nuggets.LONGFORM_TERMS`; not imported here,
@@ -208,8 +218,9 @@ register_answer_form(AnswerForm("unanswerable", _score_unanswerable, abstention_
 register_answer_form(AnswerForm("longform", _score_longform, terms=_LONGFORM_TERMS))
 
 
-def score_form(meta: dict[str, Any], prediction: str | None, abstain_penalty: float = 0.0,
-               episode: Any = None) -> AnswerScore | None:
+def score_form(
+    meta: dict[str, Any], prediction: str | None, abstain_penalty: float = 0.0, episode: Any = None
+) -> AnswerScore | None:
     """The scores of an answer to a task of a registered form (``meta["answer_kind"]``), or
     ``None`` for a classic single answer (scored by :mod:`searchgym.answer_guard`).
     ``abstain_penalty`` applies to an abstention on any answerable task, classic ones included

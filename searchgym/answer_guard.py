@@ -55,12 +55,53 @@ _LIST_SEPARATORS = re.compile(
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _WORD = re.compile(r"[\w'\-]+")
 _CONNECTORS = frozenset({"of", "the", "de", "la", "von", "van"})
-_QUESTION_WORDS = frozenset({"which", "who", "what", "when", "where", "how", "is", "was", "are", "were", "did",
-                             "does", "do", "in", "the", "of", "name"})
+_QUESTION_WORDS = frozenset(
+    {
+        "which",
+        "who",
+        "what",
+        "when",
+        "where",
+        "how",
+        "is",
+        "was",
+        "are",
+        "were",
+        "did",
+        "does",
+        "do",
+        "in",
+        "the",
+        "of",
+        "name",
+    }
+)
 # Function words are never evidence of a second candidate (articles are already dropped by
 # SQuAD normalisation).
-_STOPWORDS = frozenset({"of", "in", "on", "at", "to", "for", "by", "from", "with", "is", "was", "it", "its",
-                        "answer", "and", "or", "de", "la", "von", "van"})
+_STOPWORDS = frozenset(
+    {
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "by",
+        "from",
+        "with",
+        "is",
+        "was",
+        "it",
+        "its",
+        "answer",
+        "and",
+        "or",
+        "de",
+        "la",
+        "von",
+        "van",
+    }
+)
 
 
 def candidate_count(text: str | None) -> int:

@@ -46,6 +46,7 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
+
     def write(handle: BinaryIO) -> None:
         handle.write(data)
 

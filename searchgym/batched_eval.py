@@ -83,8 +83,9 @@ def run_episodes_batched(
     spec = gym.spec(env_id)
     kwargs = {**spec.kwargs, **(env_kwargs or {})}
     size = max(1, min(int(num_envs), len(task_keys)))
-    envs = BatchedSearchQAVectorEnv(size, spec=kwargs.pop("spec", env_id),
-                                    autoreset_mode=AutoresetMode.DISABLED, **kwargs)
+    envs = BatchedSearchQAVectorEnv(
+        size, spec=kwargs.pop("spec", env_id), autoreset_mode=AutoresetMode.DISABLED, **kwargs
+    )
     results: list[Any] = [None] * len(task_keys)
     recorded: list[dict[str, Any] | None] = [None] * len(task_keys)
     episode_of: list[int | None] = [None] * size  # which task index each sub-env is running
@@ -109,11 +110,18 @@ def run_episodes_batched(
             recorders[slot] = None
             index = episode_of[slot]
             if trajectories is not None and index is not None:
-                recorders[slot] = EpisodeRecorder(agent.name, task_keys[index], seed + index,
-                                                  envs.envs[slot], observations[slot])
+                recorders[slot] = EpisodeRecorder(
+                    agent.name, task_keys[index], seed + index, envs.envs[slot], observations[slot]
+                )
         if real:
-            begin_episodes(agent, [observations[s] for s in real], [unbatch_info(infos, s) for s in real],
-                           real_seeds, real, [envs.envs[s] for s in real])
+            begin_episodes(
+                agent,
+                [observations[s] for s in real],
+                [unbatch_info(infos, s) for s in real],
+                real_seeds,
+                real,
+                [envs.envs[s] for s in real],
+            )
         return observations, infos
 
     try:
@@ -122,8 +130,7 @@ def run_episodes_batched(
         while any(index is not None for index in episode_of):
             active = [i for i in range(size) if episode_of[i] is not None]
             began = time.perf_counter()
-            actions = agent.act_batch([observations[i] for i in active], [step_infos[i] for i in active],
-                                      slots=active)
+            actions = agent.act_batch([observations[i] for i in active], [step_infos[i] for i in active], slots=active)
             agent_seconds = (time.perf_counter() - began) / len(active)
             if len(actions) != len(active):
                 raise RuntimeError(f"{agent.name}.act_batch returned {len(actions)} actions for {len(active)} episodes")
@@ -137,8 +144,14 @@ def run_episodes_batched(
             for slot in active:
                 recorder = recorders[slot]
                 if recorder is not None:
-                    recorder.record(batch[slot], observations[slot], float(rewards[slot]), step_infos[slot],
-                                    agent_seconds=agent_seconds, env_seconds=env_seconds)
+                    recorder.record(
+                        batch[slot],
+                        observations[slot],
+                        float(rewards[slot]),
+                        step_infos[slot],
+                        agent_seconds=agent_seconds,
+                        env_seconds=env_seconds,
+                    )
             done = [i for i in range(size) if terminated[i] or truncated[i]]
             for slot in done:
                 index = episode_of[slot]
@@ -184,16 +197,29 @@ class LockstepAgents:
     def act(self, observation: str, info: dict[str, Any]) -> str | dict[str, Any]:
         return self.act_batch([observation], [info])[0]
 
-    def begin_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]], seeds: Sequence[int],
-                    slots: Sequence[int] | None = None, *, envs: Sequence[gym.Env] | None = None) -> None:
+    def begin_batch(
+        self,
+        observations: Sequence[str],
+        infos: Sequence[dict[str, Any]],
+        seeds: Sequence[int],
+        slots: Sequence[int] | None = None,
+        *,
+        envs: Sequence[gym.Env] | None = None,
+    ) -> None:
         slots = list(range(len(observations))) if slots is None else list(slots)
         if self.privileged and envs is None:
             raise TypeError(f"{self.name} is privileged: begin_batch needs envs=")
         for i, (slot, observation, info, seed) in enumerate(zip(slots, observations, infos, seeds)):
-            begin_episode(self._agents.setdefault(slot, self.factory()), observation, info, seed,
-                          None if envs is None else envs[i])
+            begin_episode(
+                self._agents.setdefault(slot, self.factory()),
+                observation,
+                info,
+                seed,
+                None if envs is None else envs[i],
+            )
 
-    def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
-                  slots: Sequence[int] | None = None) -> list[Any]:
+    def act_batch(
+        self, observations: Sequence[str], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[Any]:
         slots = list(range(len(observations))) if slots is None else list(slots)
         return [self._agents[slot].act(obs, info) for slot, obs, info in zip(slots, observations, infos)]

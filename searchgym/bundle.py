@@ -84,14 +84,28 @@ def split_world_seed(world_seed: int, split: str) -> int:
 
 def bundle_for_config(config: Any, *, show_progress: bool = False) -> WorldBundle:
     """The bundle of an env config's split: its world, corpus and tasks (see the module docstring)."""
-    return build_bundle(config.schema, config.world_size, split_world_seed(config.world_seed, config.split),
-                        config.corpus_options(), config.task_options(), show_progress=show_progress)
+    return build_bundle(
+        config.schema,
+        config.world_size,
+        split_world_seed(config.world_seed, config.split),
+        config.corpus_options(),
+        config.task_options(),
+        show_progress=show_progress,
+    )
 
 
 def bundle_key(schema: Schema, size: int, seed: int, corpus_options: CorpusOptions, task_options: TaskOptions) -> str:
-    parts = [schema.source_text, str(size), str(seed), repr(corpus_options), task_options.key(),
-             f"world-v{WORLD_FORMAT_VERSION}", f"corpus-v{CORPUS_FORMAT_VERSION}", f"tasks-v{TASK_FORMAT_VERSION}",
-             f"bundle-layout-v{BUNDLE_LAYOUT_VERSION}"]
+    parts = [
+        schema.source_text,
+        str(size),
+        str(seed),
+        repr(corpus_options),
+        task_options.key(),
+        f"world-v{WORLD_FORMAT_VERSION}",
+        f"corpus-v{CORPUS_FORMAT_VERSION}",
+        f"tasks-v{TASK_FORMAT_VERSION}",
+        f"bundle-layout-v{BUNDLE_LAYOUT_VERSION}",
+    ]
     deep = getattr(schema.wording, "deep", None)
     if task_options.deep and deep is not None:  # deep questions read the deep wording (outside the world id)
         parts.append(deep.source_text)
@@ -122,8 +136,14 @@ def build_bundle(
             return _MEMO[key]
 
     def build_all() -> tuple[World, Corpus, TaskSet]:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=Console(stderr=True), disable=not show_progress, transient=True) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not show_progress,
+            transient=True,
+        ) as progress:
             step = progress.add_task(f"building world {schema.name} n={size} seed={seed}", total=3)
             world = build_world(schema, size, seed)
             lint_world(world)
@@ -152,8 +172,12 @@ def build_bundle(
             atomic_write_bytes(directory / "writer-report.json", json.dumps(corpus.writer_report, indent=1).encode())
         built.append((world, corpus, tasks))
         # The hash is computed once, here; a cache hit reads it from the (verified) manifest.
-        return {"world_id": world.world_id, "passages": len(corpus), "tasks": len(tasks),
-                "content_hash": corpus.content_hash}
+        return {
+            "world_id": world.world_id,
+            "passages": len(corpus),
+            "tasks": len(tasks),
+            "content_hash": corpus.content_hash,
+        }
 
     for attempt in range(2):
         directory = store.get_or_build("bundles", key, build_into)

@@ -55,11 +55,29 @@ from searchgym.cache_locks import (
 )
 from searchgym.hashing import PartsDigest, content_hash, content_hash_of, file_sha256, stable_json
 
-__all__ = ["CACHE_FORMAT_VERSION", "FULL_VERIFY_ENV", "LOCK_WAIT_LOG_SECONDS", "MANIFEST_NAME",
-           "STALE_BUILD_SECONDS", "ArtifactCache", "CacheError", "PartsDigest", "atomic_write_bytes",
-           "atomic_write_lines", "atomic_write_text", "atomic_write_with", "cache_root", "content_hash",
-           "content_hash_of", "ensure_directory", "file_sha256", "lock_path", "remove_stale_builds",
-           "safe_name", "stable_json"]
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "FULL_VERIFY_ENV",
+    "LOCK_WAIT_LOG_SECONDS",
+    "MANIFEST_NAME",
+    "STALE_BUILD_SECONDS",
+    "ArtifactCache",
+    "CacheError",
+    "PartsDigest",
+    "atomic_write_bytes",
+    "atomic_write_lines",
+    "atomic_write_text",
+    "atomic_write_with",
+    "cache_root",
+    "content_hash",
+    "content_hash_of",
+    "ensure_directory",
+    "file_sha256",
+    "lock_path",
+    "remove_stale_builds",
+    "safe_name",
+    "stable_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +224,10 @@ class ArtifactCache:
         files = manifest.get("files")
         if not isinstance(files, dict) or not files:
             return "manifest lists no files"
-        if not all(isinstance(name, str) and isinstance(digest, str) and _SHA256.match(digest)
-                   for name, digest in files.items()):
+        if not all(
+            isinstance(name, str) and isinstance(digest, str) and _SHA256.match(digest)
+            for name, digest in files.items()
+        ):
             return "manifest lists files in the wrong form"
         stats = manifest.get("stat")
         stats = stats if isinstance(stats, dict) else {}

@@ -119,8 +119,9 @@ def _remove_if_dead(parent: Path, candidate: Path, held_key: str | None, max_age
     return not candidate.exists()
 
 
-def remove_stale_builds(parent: Path, max_age_s: float = STALE_BUILD_SECONDS,
-                        held_key: str | None = None) -> list[Path]:
+def remove_stale_builds(
+    parent: Path, max_age_s: float = STALE_BUILD_SECONDS, held_key: str | None = None
+) -> list[Path]:
     """Delete the ``.*.tmp`` build directories under ``parent`` whose build is dead (see
     :func:`_remove_if_dead`; ``held_key``: the key whose build lock the caller holds): a build
     killed by OOM or SIGKILL never runs its cleanup, and each leftover can hold gigabytes (a

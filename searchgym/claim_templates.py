@@ -108,8 +108,12 @@ class FactPatterns:
     def __init__(self, world: World) -> None:
         wording = world.schema.wording
         patterns: list[_Pattern] = []
-        numeric = frozenset(spec.name for entity_type in world.schema.entity_types for spec in entity_type.attributes
-                            if spec.kind in ("year", "number"))
+        numeric = frozenset(
+            spec.name
+            for entity_type in world.schema.entity_types
+            for spec in entity_type.attributes
+            if spec.kind in ("year", "number")
+        )
         if wording is not None:
             for key, words in wording.attributes.items():
                 patterns += [p for t in words.sentences if (p := _compile(t, {"v": key}, numeric))]

@@ -43,6 +43,8 @@ from searchgym.world.world import World
 
 __all__ = ["Claim", "ClaimReader", "claim_reader"]
 
+# The word tables stay wrapped (one word per line would triple this file):
+# fmt: off
 _PRONOUNS = frozenset(["he", "she", "it", "they", "his", "her", "its", "their"])
 _APPROXIMATE = frozenset(["about", "around", "approximately", "roughly", "nearly", "some", "over", "almost",
                           "circa", "under", "than"])
@@ -74,6 +76,7 @@ _GENERIC = frozenset([
     "unusual", "kind", "guides", "index", "catalogues", "archive", "ambition", "critics", "reviewers", "audiences",
     "audience", "goers", "houses", "crowded", "opened", "reached"
 ])
+# fmt: on
 _SHARED = 4  # a word in the cues of this many aspects or more is no cue
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 
@@ -137,12 +140,17 @@ class ClaimReader:
                 words_r = deep.relations[relation.name]
                 texts += [words_r.aspect, words_r.inverse_aspect, *words_r.forward, *words_r.inverse]
             cues = (_words(texts) | relation_vocabulary(world, relation.name)) - _GENERIC
-            self.aspects[relation.name] = _Aspect(relation.name, True, frozenset(cues),
-                                                  frozenset((relation.source, relation.target)),
-                                                  ends=(relation.source, relation.target))
+            self.aspects[relation.name] = _Aspect(
+                relation.name,
+                True,
+                frozenset(cues),
+                frozenset((relation.source, relation.target)),
+                ends=(relation.source, relation.target),
+            )
             if deep is not None and relation.name in deep.relations:
-                nouns[relation.name] = _words([deep.relations[relation.name].aspect,
-                                               deep.relations[relation.name].inverse_aspect])
+                nouns[relation.name] = _words(
+                    [deep.relations[relation.name].aspect, deep.relations[relation.name].inverse_aspect]
+                )
         spread = Counter(word for aspect in self.aspects.values() for word in aspect.cues)
         for key, aspect in self.aspects.items():
             aspect.cues = frozenset(w for w in aspect.cues if spread[w] < _SHARED or w in nouns.get(key, ()))
@@ -184,11 +192,22 @@ class ClaimReader:
             subjects.append(subject)  # the profile's subject, named or not
         values: list[tuple[int, Literal, list[str]]] = []  # (position, value, aspects it may fill)
         values += self._labels(tokens, masked)
-        values += [(position, number, [k for k in cues if self.aspects[k].ranges])
-                   for position, number in self._numbers(sentence, set(slots))]
-        values += [(start, entity, [k for k in cues if self.aspects[k].relation and
-                                    self.world.entity(entity).type in self.aspects[k].types])
-                   for start, _, entity in mentions]
+        values += [
+            (position, number, [k for k in cues if self.aspects[k].ranges])
+            for position, number in self._numbers(sentence, set(slots))
+        ]
+        values += [
+            (
+                start,
+                entity,
+                [
+                    k
+                    for k in cues
+                    if self.aspects[k].relation and self.world.entity(entity).type in self.aspects[k].types
+                ],
+            )
+            for start, _, entity in mentions
+        ]
         out: dict[tuple[str, frozenset[Literal]], Claim] = {}
         for position, value, keys in values:
             for claim in self._read(position, value, keys, cues, subjects):
@@ -198,8 +217,9 @@ class ClaimReader:
                 out.setdefault((claim.key if relation else f"{claim.key}|{claim.subject}", pair), claim)
         return list(out.values())
 
-    def _read(self, position: int, value: Literal, keys: list[str], cues: dict[str, list[int]],
-              subjects: list[str]) -> list[Claim]:
+    def _read(
+        self, position: int, value: Literal, keys: list[str], cues: dict[str, list[int]], subjects: list[str]
+    ) -> list[Claim]:
         """The claims a value makes. Its readings (aspect by nearest cue, then subject in order
         of mention): every one the world confirms ("the country of X is Y" when X is Y's
         capital: both located_in and capital_of), else the first, as a false claim. Reading
@@ -208,8 +228,9 @@ class ClaimReader:
         order = sorted(keys, key=lambda k: (min((abs(p - position) for p in cues.get(k, ())), default=0), k))
         readings = [(key, owner) for key in order for owner in subjects if self._admits(key, owner, value)]
         if not readings and isinstance(value, int):  # a number no range admits is still a (false) claim
-            readings = [(key, owner) for key in order for owner in subjects
-                        if self._admits(key, owner, value, ranged=False)]
+            readings = [
+                (key, owner) for key in order for owner in subjects if self._admits(key, owner, value, ranged=False)
+            ]
         if not readings:
             return []
         true = [Claim(owner, key, value, True) for key, owner in readings if self.holds(owner, key, value)]

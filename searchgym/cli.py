@@ -63,7 +63,7 @@ def options_for_agent(options: dict[str, Any], agent: str, agents: list[str]) ->
                 raise SystemExit(f"--agent-option {key}: {prefix!r} is not one of the agents {agents}")
             shared[key] = value
         elif owner == agent:
-            scoped[key[len(owner) + 1:]] = value
+            scoped[key[len(owner) + 1 :]] = value
     return {**shared, **scoped}
 
 
@@ -84,10 +84,11 @@ def warn_unused_agent_options(options: dict[str, Any], agents: list[str]) -> Non
     for key in options:
         owner = _owner(key, agents)
         targets = [owner] if owner else agents
-        option = key[len(owner) + 1:] if owner else key
+        option = key[len(owner) + 1 :] if owner else key
         if not any((names := accepted[a]) is None or option in names for a in targets):
-            takes = "; ".join(f"{a} takes {', '.join(sorted(names)) or 'none'}" for a in targets
-                              if (names := accepted[a]) is not None)
+            takes = "; ".join(
+                f"{a} takes {', '.join(sorted(names)) or 'none'}" for a in targets if (names := accepted[a]) is not None
+            )
             warn(f"--agent-option {key}: unused, no agent of this run takes {option!r} ({takes})")
 
 
@@ -100,8 +101,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     env_kwargs = check_settings(args.env, parse_overrides(args.set))
     if "split" in env_kwargs:
         raise UsageError("--set split=...: use --split")
-    output = check_output_path(args.output or f"results/eval-{args.env.replace('/', '_')}.json", (".json",),
-                               "the results JSON")
+    output = check_output_path(
+        args.output or f"results/eval-{args.env.replace('/', '_')}.json", (".json",), "the results JSON"
+    )
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
     if not names:
         raise UsageError("--agents: no agent given")
@@ -111,14 +113,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if len({agent.name for agent in agents}) != len(agents):
         raise UsageError(f"--agents: two agents share a name ({[a.name for a in agents]}); their rows would collide")
     console = output_console()
-    report = evaluate(args.env, agents, args.episodes, split=args.split, seed=args.seed, env_kwargs=env_kwargs,
-                      show_progress=progress_enabled(args.no_progress),
-                      trajectories_to=trajectories_path(output) if args.save_trajectories else None)
+    report = evaluate(
+        args.env,
+        agents,
+        args.episodes,
+        split=args.split,
+        seed=args.seed,
+        env_kwargs=env_kwargs,
+        show_progress=progress_enabled(args.no_progress),
+        trajectories_to=trajectories_path(output) if args.save_trajectories else None,
+    )
     report["command"] = "searchgym " + shlex.join(args.argv)
     render_tables(report, console)
     save_report(report, output)
-    console.print(f"results saved to [bold]{output}[/bold]" +
-                  (f", trajectories to [bold]{trajectories_path(output)}[/bold]" if args.save_trajectories else ""))
+    console.print(
+        f"results saved to [bold]{output}[/bold]"
+        + (f", trajectories to [bold]{trajectories_path(output)}[/bold]" if args.save_trajectories else "")
+    )
     return 0
 
 
@@ -132,8 +143,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.task_key is not None and args.failures:
         warn("--failures: unused, it applies to the list of episodes (without a TASK_KEY)")
     if args.task_key is None:
-        render_episode_list(episodes if args.agent is None else [e for e in episodes if e["agent"] == args.agent],
-                            console, failures_only=args.failures)
+        render_episode_list(
+            episodes if args.agent is None else [e for e in episodes if e["agent"] == args.agent],
+            console,
+            failures_only=args.failures,
+        )
         return 0
     for episode in find_episodes(episodes, args.task_key, args.agent):
         render_episode(episode, console, full=args.full)
@@ -181,12 +195,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if unknown or not splits:
         raise UsageError(f"--splits: {unknown or 'nothing'} given; use train, validation and/or test")
     env_kwargs = check_settings(args.env, parse_overrides(args.set))
-    output = check_output_path(args.output or f"results/audit-{args.env.replace('/', '_')}.json", (".json",),
-                               "the audit JSON")
+    output = check_output_path(
+        args.output or f"results/audit-{args.env.replace('/', '_')}.json", (".json",), "the audit JSON"
+    )
     console = output_console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not progress_enabled(args.no_progress),
-                  transient=True) as progress:
+    with Progress(
+        *columns, console=Console(stderr=True), disable=not progress_enabled(args.no_progress), transient=True
+    ) as progress:
         report = run_audit(args.env, splits, env_kwargs=env_kwargs, progress=progress)
     render_audit(report, console)
     save_report(report, output)
@@ -218,13 +234,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from searchgym.envs.config import load_spec, spec_files
     from searchgym.tables import compact_table
 
-    table = compact_table("bundled envs (gym.make(ID) or searchgym eval --env ID)",
-                          ["env id", "engine", "world", "split", "turns", "top-k", "description"], 2,
-                          wrap=("description",))
+    table = compact_table(
+        "bundled envs (gym.make(ID) or searchgym eval --env ID)",
+        ["env id", "engine", "world", "split", "turns", "top-k", "description"],
+        2,
+        wrap=("description",),
+    )
     for env_id in spec_files():
         config = load_spec(env_id)
-        table.add_row(env_id, config.engine, str(config.world_size), config.split, str(config.max_turns),
-                      str(config.top_k), config.description)
+        table.add_row(
+            env_id,
+            config.engine,
+            str(config.world_size),
+            config.split,
+            str(config.max_turns),
+            str(config.top_k),
+            config.description,
+        )
     output_console().print(table)
     return 0
 
@@ -236,29 +262,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"searchgym {searchgym.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
-    evaluation = commands.add_parser("eval", help="evaluate agents on an env (tables, JSON, trajectories)",
-                                     description="Run agents on the same tasks; print tables; save JSON.")
+    evaluation = commands.add_parser(
+        "eval",
+        help="evaluate agents on an env (tables, JSON, trajectories)",
+        description="Run agents on the same tasks; print tables; save JSON.",
+    )
     evaluation.add_argument("--env", default="SearchQA-v0", help="env id (searchgym info lists them)")
-    evaluation.add_argument("--agents", default="oracle,heuristic,random",
-                            help="comma-separated: oracle, heuristic, random, llm, openai, or your own as "
-                                 "module.path:ClassName or file.py:ClassName")
+    evaluation.add_argument(
+        "--agents",
+        default="oracle,heuristic,random",
+        help="comma-separated: oracle, heuristic, random, llm, openai, or your own as "
+        "module.path:ClassName or file.py:ClassName",
+    )
     evaluation.add_argument("--episodes", type=positive_int, default=100, help="tasks per agent")
     evaluation.add_argument("--split", default="test", choices=SPLITS, help="each split is its own world")
     evaluation.add_argument("--seed", type=int, default=0, help="picks the tasks and seeds the episodes")
-    evaluation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="env setting override, e.g. --set top_k=5 (repeatable)")
-    evaluation.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
-                            help="agent option for every agent, e.g. model=/path, or for one agent, e.g. "
-                                 "openai.model=name (repeatable)")
+    evaluation.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env setting override, e.g. --set top_k=5 (repeatable)",
+    )
+    evaluation.add_argument(
+        "--agent-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent option for every agent, e.g. model=/path, or for one agent, e.g. openai.model=name (repeatable)",
+    )
     evaluation.add_argument("--output", help="results JSON (default: results/eval-<env>.json)")
-    evaluation.add_argument("--save-trajectories", action="store_true",
-                            help="also write every episode as JSONL beside the results (<output>.trajectories.jsonl)")
-    evaluation.add_argument("--no-progress", action="store_true",
-                            help="no progress bar (none when stderr is not a terminal)")
+    evaluation.add_argument(
+        "--save-trajectories",
+        action="store_true",
+        help="also write every episode as JSONL beside the results (<output>.trajectories.jsonl)",
+    )
+    evaluation.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)"
+    )
     evaluation.set_defaults(func=_cmd_eval)
 
-    show = commands.add_parser("show", help="print one episode of a run (or list its episodes)",
-                               description="Print an episode: question, gold chain and evidence, each turn.")
+    show = commands.add_parser(
+        "show",
+        help="print one episode of a run (or list its episodes)",
+        description="Print an episode: question, gold chain and evidence, each turn.",
+    )
     show.add_argument("results", help="results JSON of `searchgym eval --save-trajectories`, or its .jsonl")
     show.add_argument("task_key", nargs="?", help="the episode's task key (omit to list the episodes)")
     show.add_argument("--agent", help="only this agent's episode(s)")
@@ -266,8 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--failures", action="store_true", help="when listing, only failed episodes")
     show.set_defaults(func=_cmd_show)
 
-    report = commands.add_parser("report", help="HTML report and Markdown leaderboard of eval results",
-                                 description="Leaderboard with 95% CIs, EM plots and a trajectory viewer.")
+    report = commands.add_parser(
+        "report",
+        help="HTML report and Markdown leaderboard of eval results",
+        description="Leaderboard with 95% CIs, EM plots and a trajectory viewer.",
+    )
     report.add_argument("results", nargs="+", help="results JSON files of searchgym eval")
     report.add_argument("--html", metavar="DIR", help="write DIR/index.html (self-contained)")
     report.add_argument("--markdown", metavar="FILE", help="write the leaderboard as Markdown (- for stdout)")
@@ -277,16 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="paired difference of two agents' EM and F1, with a bootstrap CI")
     compare.add_argument("first", help="a searchgym eval results JSON")
     compare.add_argument("second", nargs="?", help="another results JSON (default: the first, for two of its agents)")
-    compare.add_argument("--agents", help="A,B: the agent of the first file and of the second (needed when a file "
-                                          "holds several)")
+    compare.add_argument(
+        "--agents", help="A,B: the agent of the first file and of the second (needed when a file holds several)"
+    )
     compare.add_argument("--output", help="also save the comparison as JSON")
     compare.set_defaults(func=_cmd_compare)
 
     audit = commands.add_parser("audit", help="measure an env's task depth, shortcuts, priors and split isolation")
     audit.add_argument("--env", default="SearchQA-v0", help="env id")
     audit.add_argument("--splits", default="train,validation,test", help="comma-separated splits to audit")
-    audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="env setting override, e.g. --set top_k=5 (repeatable)")
+    audit.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env setting override, e.g. --set top_k=5 (repeatable)",
+    )
     audit.add_argument("--output", help="JSON report path (default: results/audit-<env>.json)")
     audit.add_argument("--no-progress", action="store_true", help="no progress bar")
     audit.set_defaults(func=_cmd_audit)

@@ -20,8 +20,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-__all__ = ["HelpFormatter", "Parser", "UsageError", "check_env_id", "check_settings", "closest", "parse_overrides",
-           "port_number", "positive_int", "progress_enabled", "quiet_third_party_progress", "warn"]
+__all__ = [
+    "HelpFormatter",
+    "Parser",
+    "UsageError",
+    "check_env_id",
+    "check_settings",
+    "closest",
+    "parse_overrides",
+    "port_number",
+    "positive_int",
+    "progress_enabled",
+    "quiet_third_party_progress",
+    "warn",
+]
 
 
 class UsageError(Exception):
@@ -125,8 +137,11 @@ def known_env_ids() -> list[str]:
 
     import searchgym  # noqa: F401  (registers the envs)
 
-    return sorted(env_id for env_id, spec in gym.registry.items()
-                  if "searchgym" in str(spec.entry_point) and spec.namespace is None)
+    return sorted(
+        env_id
+        for env_id, spec in gym.registry.items()
+        if "searchgym" in str(spec.entry_point) and spec.namespace is None
+    )
 
 
 def check_env_id(env_id: str) -> None:
@@ -138,8 +153,9 @@ def check_env_id(env_id: str) -> None:
     if env_id in gym.registry:
         return
     ids = known_env_ids()
-    raise UsageError(f"unknown env {env_id!r}{closest(env_id, ids)} (bundled: {', '.join(ids)}; "
-                     "`searchgym info` lists them)")
+    raise UsageError(
+        f"unknown env {env_id!r}{closest(env_id, ids)} (bundled: {', '.join(ids)}; `searchgym info` lists them)"
+    )
 
 
 INTERNAL_SETTINGS = frozenset({"id", "description"})  # set by the spec file, not overridable
@@ -165,8 +181,9 @@ def check_settings(env_id: str, overrides: dict[str, Any], flag: str = "--set") 
     for key in overrides:
         head = key.partition(".")[0]  # a dotted name: a section's field (episode.top_k) or a table's entry
         if head not in settings and (head not in SECTIONS or head == key):
-            raise UsageError(f"{flag} {key}: unknown setting{closest(key, settings)} "
-                             f"(settings: {', '.join(sorted(settings))})")
+            raise UsageError(
+                f"{flag} {key}: unknown setting{closest(key, settings)} (settings: {', '.join(sorted(settings))})"
+            )
     try:
         load_spec(env_id).with_overrides(overrides)
     except (SpecError, ValueError, TypeError) as error:
@@ -180,6 +197,8 @@ def check_output_path(path: str | Path, extensions: Sequence[str], what: str) ->
     """``path`` must end with one of ``extensions`` (what it will contain is ``what``)."""
     path = Path(path)
     if path.suffix.lower() not in extensions:
-        raise UsageError(f"--output {path}: {what} goes to a {' or '.join(extensions)} file, "
-                         f"not {path.suffix or 'a file without extension'}")
+        raise UsageError(
+            f"--output {path}: {what} goes to a {' or '.join(extensions)} file, "
+            f"not {path.suffix or 'a file without extension'}"
+        )
     return path

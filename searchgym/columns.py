@@ -103,8 +103,12 @@ class ColumnWriter:
             columns.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape), "offset": position})
             offsets.append(position)
             position += array.nbytes
-        header = json.dumps({"meta": meta, "columns": columns, "data_bytes": position},
-                            sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        header = json.dumps(
+            {"meta": meta, "columns": columns, "data_bytes": position},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
 
         def write(handle: BinaryIO) -> None:
             handle.write(MAGIC + len(header).to_bytes(_HEADER_LENGTH_BYTES, "little") + header)
@@ -128,11 +132,11 @@ class ColumnReader:
         prefix = len(MAGIC) + _HEADER_LENGTH_BYTES
         if len(data) < prefix or data[: len(MAGIC)] != MAGIC:
             raise ColumnFileError(f"{self.path} is not a searchgym column file (bad magic or truncated)")
-        header_length = int.from_bytes(data[len(MAGIC):prefix], "little")
+        header_length = int.from_bytes(data[len(MAGIC) : prefix], "little")
         if prefix + header_length > len(data):
             raise ColumnFileError(f"{self.path} is truncated inside its header")
         try:
-            header = json.loads(data[prefix:prefix + header_length])
+            header = json.loads(data[prefix : prefix + header_length])
             self.meta: dict[str, Any] = header["meta"]
             columns = header["columns"]
             data_bytes = int(header["data_bytes"])
@@ -141,8 +145,10 @@ class ColumnReader:
         start = prefix + header_length
         start += _padding(start)
         if start + data_bytes != len(data):
-            raise ColumnFileError(f"{self.path} holds {len(data) - start} data bytes, its header says "
-                                  f"{data_bytes}: truncated or corrupted")
+            raise ColumnFileError(
+                f"{self.path} holds {len(data) - start} data bytes, its header says "
+                f"{data_bytes}: truncated or corrupted"
+            )
         self.arrays: dict[str, np.ndarray] = {}
         for column in columns:
             try:
@@ -188,8 +194,9 @@ class ColumnReader:
             text = self._text(f"{name}.joined")
             values = text.split("\0") if text else [""]
             if values.pop() != "" or (length is not None and len(values) != length):
-                raise ColumnFileError(f"column {name!r} of {self.path} has {len(values)} rows, not {length}, "
-                                      "or an unterminated last row")
+                raise ColumnFileError(
+                    f"column {name!r} of {self.path} has {len(values)} rows, not {length}, or an unterminated last row"
+                )
             return values
         text = self._text(f"{name}.blob")
         offsets = self._bounds(f"{name}.offsets", length, len(text))
@@ -201,13 +208,17 @@ class ColumnReader:
         corruption that kept the file's size and mtime) raises :class:`ColumnFileError` when read."""
         blob = self.array(f"{name}.utf8")
         starts = self.array(f"{name}.starts", None if length is None else length + 1)
-        if (len(starts) == 0 or starts[0] != 0 or starts[-1] != len(blob) or np.any(starts[1:] <= starts[:-1])
-                or (len(blob) and np.any(blob[starts[1:] - 1] != 0))):
+        if (
+            len(starts) == 0
+            or starts[0] != 0
+            or starts[-1] != len(blob)
+            or np.any(starts[1:] <= starts[:-1])
+            or (len(blob) and np.any(blob[starts[1:] - 1] != 0))
+        ):
             raise ColumnFileError(f"column {name!r} of {self.path} has inconsistent offsets")
         return IndexedStrings(blob, starts.tolist(), f"column {name!r} of {self.path}")
 
-    def codes(self, name: str, length: int | None = None, *, indexed: bool = False
-              ) -> tuple[Sequence[str], np.ndarray]:
+    def codes(self, name: str, length: int | None = None, *, indexed: bool = False) -> tuple[Sequence[str], np.ndarray]:
         """The table and codes of a coded column (see :meth:`ColumnWriter.add_coded`), checked;
         ``indexed``: the table was written indexed and is an :class:`IndexedStrings`."""
         table = self.indexed_strings(f"{name}.table") if indexed else self.strings(f"{name}.table")
@@ -225,8 +236,9 @@ class ColumnReader:
     def lists(self, name: str, length: int | None = None) -> list[tuple[str, ...]]:
         return self.lists_and_codes(name, length)[0]
 
-    def lists_and_codes(self, name: str, length: int | None = None
-                        ) -> tuple[list[tuple[str, ...]], list[str], np.ndarray, np.ndarray]:
+    def lists_and_codes(
+        self, name: str, length: int | None = None
+    ) -> tuple[list[tuple[str, ...]], list[str], np.ndarray, np.ndarray]:
         """A list column's rows, plus its item table, item codes and row bounds (for callers
         that index the items in bulk, like a corpus's fact index)."""
         table, codes, bounds = self.list_codes(name, length)
@@ -234,8 +246,9 @@ class ColumnReader:
         rows = [tuple(items[low:high]) for low, high in pairwise(bounds.tolist())]
         return rows, list(table), codes, bounds
 
-    def list_codes(self, name: str, length: int | None = None, *, indexed: bool = False
-                   ) -> tuple[Sequence[str], np.ndarray, np.ndarray]:
+    def list_codes(
+        self, name: str, length: int | None = None, *, indexed: bool = False
+    ) -> tuple[Sequence[str], np.ndarray, np.ndarray]:
         """A list column's item table, item codes and row bounds, checked but not decoded
         into rows (for readers that make a row on demand)."""
         table, codes = self.codes(f"{name}.items", indexed=indexed)
@@ -276,7 +289,7 @@ class IndexedStrings(Sequence[str]):
         if not 0 <= index < len(self):
             raise IndexError("string index out of range")
         try:
-            return self._blob[starts[index]:starts[index + 1] - 1].tobytes().decode("utf-8")
+            return self._blob[starts[index] : starts[index + 1] - 1].tobytes().decode("utf-8")
         except UnicodeDecodeError as error:
             raise ColumnFileError(f"{self._where} is not valid UTF-8 ({error})") from None
 

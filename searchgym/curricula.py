@@ -100,8 +100,15 @@ def stage_task_keys(bundle: Any, config: Any, stages: Sequence[Mapping[str, Any]
         if unknown:
             raise ValueError(f"stage {index}: unknown key(s) {sorted(unknown)}; valid: {sorted(_STAGE_KEYS)}")
         try:
-            tasks = served_tasks(bundle, config, task_types=stage.get("task_types"), hops=stage.get("hops"),
-                                 tiers=stage.get("tiers"), split=stage.get("split"), what=f"stage {index}")
+            tasks = served_tasks(
+                bundle,
+                config,
+                task_types=stage.get("task_types"),
+                hops=stage.get("hops"),
+                tiers=stage.get("tiers"),
+                split=stage.get("split"),
+                what=f"stage {index}",
+            )
         except ValueError as error:
             message = str(error).replace("no task matches", f"{dict(stage)} selects no task:", 1)
             raise ValueError(message) from None
@@ -123,15 +130,26 @@ class StageCurriculum:
         start_stage, seed: initial stage and RNG seed.
     """
 
-    def __init__(self, stage_keys: Sequence[Sequence[str]], stages: Sequence[Mapping[str, Any]] | None = None, *,
-                 promote_at: float = 0.6, demote_at: float = 0.2, window: int = 50, min_episodes: int | None = None,
-                 success_metric: str = "em", success_threshold: float = 1.0, start_stage: int = 0,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        stage_keys: Sequence[Sequence[str]],
+        stages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        promote_at: float = 0.6,
+        demote_at: float = 0.2,
+        window: int = 50,
+        min_episodes: int | None = None,
+        success_metric: str = "em",
+        success_threshold: float = 1.0,
+        start_stage: int = 0,
+        seed: int | None = None,
+    ) -> None:
         self.stage_keys = [list(keys) for keys in stage_keys]
         if not self.stage_keys or any(not keys for keys in self.stage_keys):
             raise ValueError("a stage curriculum needs at least one stage, each with at least one task")
-        self.stages = [dict(s) for s in stages] if stages is not None else [{"stage": i} for i in
-                                                                               range(len(self.stage_keys))]
+        self.stages = (
+            [dict(s) for s in stages] if stages is not None else [{"stage": i} for i in range(len(self.stage_keys))]
+        )
         if not 0.0 <= demote_at < promote_at <= 1.0:
             raise ValueError(f"need 0 <= demote_at < promote_at <= 1, got {demote_at}, {promote_at}")
         if window < 1:
@@ -196,8 +214,15 @@ class StageCurriculum:
         return self.event
 
     def _change(self, delta: int, event: str, rate: float) -> None:
-        self.history.append({"episode": self.episodes, "from": self.stage, "to": self.stage + delta,
-                             "event": event, "success_rate": rate})
+        self.history.append(
+            {
+                "episode": self.episodes,
+                "from": self.stage,
+                "to": self.stage + delta,
+                "event": event,
+                "success_rate": rate,
+            }
+        )
         self.stage += delta
         self.outcomes.clear()
         self.event = event
@@ -207,15 +232,29 @@ class StageCurriculum:
             self.demotions += 1
 
     def info(self) -> dict[str, Any]:
-        return {"stage": self.stage, "num_stages": len(self.stage_keys), "filter": dict(self.stages[self.stage]),
-                "num_tasks": len(self.stage_keys[self.stage]), "success_rate": self.success_rate,
-                "window_count": len(self.outcomes), "episodes": self.episodes, "promotions": self.promotions,
-                "demotions": self.demotions, "event": self.event}
+        return {
+            "stage": self.stage,
+            "num_stages": len(self.stage_keys),
+            "filter": dict(self.stages[self.stage]),
+            "num_tasks": len(self.stage_keys[self.stage]),
+            "success_rate": self.success_rate,
+            "window_count": len(self.outcomes),
+            "episodes": self.episodes,
+            "promotions": self.promotions,
+            "demotions": self.demotions,
+            "event": self.event,
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "outcomes": list(self.outcomes), "episodes": self.episodes,
-                "promotions": self.promotions, "demotions": self.demotions, "history": list(self.history),
-                "rng": _rng_state(self.rng)}
+        return {
+            "stage": self.stage,
+            "outcomes": list(self.outcomes),
+            "episodes": self.episodes,
+            "promotions": self.promotions,
+            "demotions": self.demotions,
+            "history": list(self.history),
+            "rng": _rng_state(self.rng),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         stage = int(state["stage"])
@@ -234,8 +273,14 @@ class AdaptiveCurriculum:
     """:class:`AdaptiveTaskSampler` as a :class:`TaskSampler`: draws learnable tasks, each served
     ``repeat`` times in a row (a GRPO group produced sequentially), fed by finished episodes."""
 
-    def __init__(self, sampler: AdaptiveTaskSampler, *, repeat: int = 1, success_metric: str = "em",
-                 success_threshold: float | None = 1.0) -> None:
+    def __init__(
+        self,
+        sampler: AdaptiveTaskSampler,
+        *,
+        repeat: int = 1,
+        success_metric: str = "em",
+        success_threshold: float | None = 1.0,
+    ) -> None:
         if repeat < 1:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
         self.sampler, self.repeat = sampler, int(repeat)
@@ -244,14 +289,25 @@ class AdaptiveCurriculum:
         self.served = 0
 
     @classmethod
-    def for_env(cls, env: Any, *, repeat: int = 1, success_metric: str = "em",
-                success_threshold: float | None = 1.0, **sampler_options: Any) -> AdaptiveCurriculum:
+    def for_env(
+        cls,
+        env: Any,
+        *,
+        repeat: int = 1,
+        success_metric: str = "em",
+        success_threshold: float | None = 1.0,
+        **sampler_options: Any,
+    ) -> AdaptiveCurriculum:
         from searchgym.wrappers.sampler import AdaptiveTaskSampler
 
         base = env.envs[0].unwrapped if hasattr(env, "envs") else env.unwrapped
         keys = [task.task_key for task in base.tasks]
-        return cls(AdaptiveTaskSampler(keys, **sampler_options), repeat=repeat, success_metric=success_metric,
-                   success_threshold=success_threshold)
+        return cls(
+            AdaptiveTaskSampler(keys, **sampler_options),
+            repeat=repeat,
+            success_metric=success_metric,
+            success_threshold=success_threshold,
+        )
 
     def seed(self, seed: int | None) -> None:
         self.sampler.rng = np.random.default_rng(seed)
@@ -264,8 +320,7 @@ class AdaptiveCurriculum:
         return self.current
 
     def observe(self, info: Mapping[str, Any]) -> str | None:
-        self.sampler.record(str(info["task_key"]),
-                            episode_outcome(info, self.success_metric, self.success_threshold))
+        self.sampler.record(str(info["task_key"]), episode_outcome(info, self.success_metric, self.success_threshold))
         return None
 
     def state_dict(self) -> dict[str, Any]:

@@ -34,11 +34,20 @@ class EpisodeResult:
     def from_info(cls, agent: str, task_key: str, info: dict[str, Any]) -> EpisodeResult:
         """The result of an episode from its last step's ``info``."""
         return cls(
-            agent=agent, task_key=task_key, task_type=info["task_type"], hops=int(info["hops"]),
-            em=float(info["em"]), f1=float(info["f1"]), searches=int(info["num_searches"]), turns=int(info["turn"]),
-            answered=bool(info["answered"]), evidence_recall=float(info["evidence_recall"]),
-            prediction=info["prediction"], invalid=int(info["num_invalid"]),
-            min_searches=int(info.get("min_searches", 0)), tier=int(info.get("tier", 0)),
+            agent=agent,
+            task_key=task_key,
+            task_type=info["task_type"],
+            hops=int(info["hops"]),
+            em=float(info["em"]),
+            f1=float(info["f1"]),
+            searches=int(info["num_searches"]),
+            turns=int(info["turn"]),
+            answered=bool(info["answered"]),
+            evidence_recall=float(info["evidence_recall"]),
+            prediction=info["prediction"],
+            invalid=int(info["num_invalid"]),
+            min_searches=int(info.get("min_searches", 0)),
+            tier=int(info.get("tier", 0)),
         )
 
     def to_dict(self) -> dict[str, Any]:

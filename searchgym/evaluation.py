@@ -55,8 +55,9 @@ def select_task_keys(env: gym.Env, episodes: int, seed: int) -> list[str]:
     return [tasks[int(i)].task_key for i in order[: min(episodes, len(tasks))]]
 
 
-def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int,
-                trajectories: list[dict[str, Any]] | None = None) -> EpisodeResult:
+def run_episode(
+    env: gym.Env, agent: Agent, task_key: str, seed: int, trajectories: list[dict[str, Any]] | None = None
+) -> EpisodeResult:
     """Play one episode; when ``trajectories`` is a list, its trajectory is appended to it."""
     observation, info = env.reset(seed=seed, options={"task_key": task_key})
     recorder = EpisodeRecorder(agent.name, task_key, seed, env, observation) if trajectories is not None else None
@@ -67,8 +68,14 @@ def run_episode(env: gym.Env, agent: Agent, task_key: str, seed: int,
         acted = time.perf_counter()
         observation, reward, terminated, truncated, info = env.step(action)
         if recorder is not None:
-            recorder.record(action, observation, float(reward), info, agent_seconds=acted - began,
-                            env_seconds=time.perf_counter() - acted)
+            recorder.record(
+                action,
+                observation,
+                float(reward),
+                info,
+                agent_seconds=acted - began,
+                env_seconds=time.perf_counter() - acted,
+            )
         if terminated or truncated:
             break
     result = EpisodeResult.from_info(agent.name, task_key, info)
@@ -133,22 +140,37 @@ def evaluate(
     try:
         keys = select_task_keys(env, episodes, seed)
         report: dict[str, Any] = {
-            "env": env_id, "split": split, "env_kwargs": env_kwargs, "episodes": len(keys), "seed": seed,
-            "world_id": cast("SearchQAEnv", env.unwrapped).world.world_id, "searchgym_version": searchgym.__version__,
-            "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "agents": {}, "seconds": {},  # wall time per agent, apart so that "agents" is deterministic
+            "env": env_id,
+            "split": split,
+            "env_kwargs": env_kwargs,
+            "episodes": len(keys),
+            "seed": seed,
+            "world_id": cast("SearchQAEnv", env.unwrapped).world.world_id,
+            "searchgym_version": searchgym.__version__,
+            "python": platform.python_version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "agents": {},
+            "seconds": {},  # wall time per agent, apart so that "agents" is deterministic
         }
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console or Console(stderr=True), disable=not show_progress,
-                      transient=True) as progress:
+        with Progress(
+            *columns, console=console or Console(stderr=True), disable=not show_progress, transient=True
+        ) as progress:
             for agent in agents:
                 bar = progress.add_task(f"{agent.name:>10}", total=len(keys))
                 advance = functools.partial(progress.advance, bar)
                 began = time.perf_counter()
                 if is_batched(agent) and batchable_env(env_id):
-                    results = run_episodes_batched(env_id, agent, keys, seed, env_kwargs=env_kwargs,
-                                                   num_envs=int(getattr(agent, "batch_size", 8)),
-                                                   on_episode=advance, trajectories=trajectories)
+                    results = run_episodes_batched(
+                        env_id,
+                        agent,
+                        keys,
+                        seed,
+                        env_kwargs=env_kwargs,
+                        num_envs=int(getattr(agent, "batch_size", 8)),
+                        on_episode=advance,
+                        trajectories=trajectories,
+                    )
                 else:
                     results = []
                     for index, key in enumerate(keys):

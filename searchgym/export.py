@@ -76,8 +76,13 @@ VERL_ABILITY = "search-qa"
 def _resolve(env_id_or_env: Any, split: str | None, overrides: dict[str, Any]) -> tuple[EnvConfig, WorldBundle]:
     """The config and bundle of an env id / spec path / EnvConfig / env instance."""
     if isinstance(env_id_or_env, (str, Path, EnvConfig)):
-        config = env_id_or_env if isinstance(env_id_or_env, EnvConfig) else load_spec(
-            str(env_id_or_env).removeprefix("searchgym/") if isinstance(env_id_or_env, str) else env_id_or_env)
+        config = (
+            env_id_or_env
+            if isinstance(env_id_or_env, EnvConfig)
+            else load_spec(
+                str(env_id_or_env).removeprefix("searchgym/") if isinstance(env_id_or_env, str) else env_id_or_env
+            )
+        )
         if split is not None:
             overrides = {**overrides, "split": split}
         if overrides:
@@ -85,11 +90,13 @@ def _resolve(env_id_or_env: Any, split: str | None, overrides: dict[str, Any]) -
         return config, bundle_for_config(config)
     env = getattr(env_id_or_env, "unwrapped", env_id_or_env)
     if not hasattr(env, "config") or not hasattr(env, "bundle"):
-        raise TypeError("expected an env id, a spec path, an EnvConfig or a SearchQAEnv, "
-                        f"got {type(env_id_or_env).__name__}")
+        raise TypeError(
+            f"expected an env id, a spec path, an EnvConfig or a SearchQAEnv, got {type(env_id_or_env).__name__}"
+        )
     if overrides:
-        raise ValueError(f"env overrides {sorted(overrides)} cannot be applied to an already built env; "
-                         "pass the env id instead")
+        raise ValueError(
+            f"env overrides {sorted(overrides)} cannot be applied to an already built env; pass the env id instead"
+        )
     if split is None or split == env.config.split:
         return env.config, env.bundle
     config = env.config.with_overrides({"split": split})
@@ -109,9 +116,12 @@ def spec_overrides(config: EnvConfig) -> dict[str, Any]:
         base = load_spec(config.id).to_dict()
     except Exception:  # a spec file or EnvConfig built in code: no registered defaults to diff
         base = {}
-    changed = {key: value for key, value in current.items()
-               if key not in base or json.dumps(base[key], sort_keys=True, default=str)
-               != json.dumps(value, sort_keys=True, default=str)}
+    changed = {
+        key: value
+        for key, value in current.items()
+        if key not in base
+        or json.dumps(base[key], sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str)
+    }
     changed.pop("id", None)
     changed.pop("description", None)
     return changed
@@ -122,8 +132,9 @@ def _select(config: EnvConfig, bundle: WorldBundle) -> list[Task]:
     return served_tasks(bundle, config)
 
 
-def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None,
-                 **env_overrides: Any) -> list[dict[str, Any]]:
+def task_records(
+    env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None, **env_overrides: Any
+) -> list[dict[str, Any]]:
     """One canonical record per task of the env's split (``index`` = position = ``task_index``).
 
     Keys: ``index``, ``task_key``, ``data_source`` (env id), ``question``, ``prompt`` (one user
@@ -135,25 +146,28 @@ def task_records(env_id_or_env: Any = "SearchQA-v0", *, split: str | None = None
     overrides_json = json.dumps(spec_overrides(config), sort_keys=True, default=str)
     records = []
     for index, task in enumerate(_select(config, bundle)):
-        prompt = render_prompt(task.question, style=config.prompt_style,
-                               allow_access=config.allow_access, top_k=config.top_k)
-        records.append({
-            "index": index,
-            "task_key": task.task_key,
-            "data_source": config.id,
-            "question": task.question,
-            "prompt": [{"role": "user", "content": prompt}],
-            "answer": task.answer,
-            "answers": list(task.answers),
-            "gold_doc_ids": list(task.gold_passages),
-            "evidence": [list(ids) for ids in task.evidence],
-            "hops": int(task.hops),
-            "task_type": task.task_type,
-            "split": task.split,
-            "world_id": task.world_id,
-            "env_overrides_json": overrides_json,
-            "prompt_style": config.prompt_style,
-        })
+        prompt = render_prompt(
+            task.question, style=config.prompt_style, allow_access=config.allow_access, top_k=config.top_k
+        )
+        records.append(
+            {
+                "index": index,
+                "task_key": task.task_key,
+                "data_source": config.id,
+                "question": task.question,
+                "prompt": [{"role": "user", "content": prompt}],
+                "answer": task.answer,
+                "answers": list(task.answers),
+                "gold_doc_ids": list(task.gold_passages),
+                "evidence": [list(ids) for ids in task.evidence],
+                "hops": int(task.hops),
+                "task_type": task.task_type,
+                "split": task.split,
+                "world_id": task.world_id,
+                "env_overrides_json": overrides_json,
+                "prompt_style": config.prompt_style,
+            }
+        )
     return records
 
 
@@ -177,8 +191,11 @@ def _extra_info(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _verl_row(record: dict[str, Any], *, verl_agent_name: str = VERL_AGENT_NAME) -> dict[str, Any]:
-    create = {"task_key": record["task_key"], "data_source": record["data_source"],
-              "env_overrides_json": record.get("env_overrides_json", "{}")}
+    create = {
+        "task_key": record["task_key"],
+        "data_source": record["data_source"],
+        "env_overrides_json": record.get("env_overrides_json", "{}"),
+    }
     extra = _extra_info(record)
     extra["need_tools_kwargs"] = True
     extra["tools_kwargs"] = {name: {"create_kwargs": dict(create)} for name in ("search", "access")}
@@ -258,8 +275,10 @@ def _check_extension(fmt: str, path: Path) -> None:
     suffix = path.suffix.lower()
     allowed = {"jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}.get(fmt, (".parquet", ".jsonl", ".json"))
     if suffix not in allowed:
-        raise ValueError(f"--output {path}: format {fmt} writes {' or '.join(allowed)} files, not "
-                         f"{suffix or 'a file without extension'}")
+        raise ValueError(
+            f"--output {path}: format {fmt} writes {' or '.join(allowed)} files, not "
+            f"{suffix or 'a file without extension'}"
+        )
 
 
 def _is_jsonl(fmt: str, path: Path) -> bool:
@@ -283,9 +302,16 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def export_tasks(env_id_or_env: Any, fmt: str, path: str | Path, *, split: str | None = None,
-                 limit: int | None = None, verl_agent_name: str = VERL_AGENT_NAME,
-                 **env_overrides: Any) -> Path:
+def export_tasks(
+    env_id_or_env: Any,
+    fmt: str,
+    path: str | Path,
+    *,
+    split: str | None = None,
+    limit: int | None = None,
+    verl_agent_name: str = VERL_AGENT_NAME,
+    **env_overrides: Any,
+) -> Path:
     """Write the env's tasks (its configured split, or ``split``) to ``path`` in ``fmt``.
 
     Args:
@@ -342,8 +368,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
         check_env_id(args.env)
         check_settings(args.env, parse_overrides(args.set))
 
-    path = export_tasks(args.env, args.format, args.output, split=args.split, limit=args.limit,
-                        verl_agent_name=args.verl_agent, **parse_overrides(args.set))
+    path = export_tasks(
+        args.env,
+        args.format,
+        args.output,
+        split=args.split,
+        limit=args.limit,
+        verl_agent_name=args.verl_agent,
+        **parse_overrides(args.set),
+    )
     print(f"wrote {len(read_rows(path))} {args.format} rows to {path}")
     return 0
 
@@ -356,9 +389,18 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="output file (.parquet, or .jsonl for JSON lines)")
     parser.add_argument("--split", default=None, help="train, validation or test (default: the env's split)")
     parser.add_argument("--limit", type=positive_int, default=None, help="export only the first N tasks")
-    parser.add_argument("--verl-agent", default=VERL_AGENT_NAME, choices=VERL_AGENT_NAMES,
-                        help="verl rows' agent loop: tool_agent (tool calls, default) or searchgym_agent (tags)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="env setting override, e.g. --set world_size=300 (repeatable)")
+    parser.add_argument(
+        "--verl-agent",
+        default=VERL_AGENT_NAME,
+        choices=VERL_AGENT_NAMES,
+        help="verl rows' agent loop: tool_agent (tool calls, default) or searchgym_agent (tags)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env setting override, e.g. --set world_size=300 (repeatable)",
+    )
     parser.set_defaults(func=_cmd_export)
     return parser

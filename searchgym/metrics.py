@@ -58,12 +58,7 @@ def _remove_punct(text: str) -> str:
     last = len(text) - 1
     for i, ch in enumerate(text):
         if _is_punct(ch):
-            if (
-                ch == "."
-                and 0 < i < last
-                and "0" <= text[i - 1] <= "9"
-                and "0" <= text[i + 1] <= "9"
-            ):
+            if ch == "." and 0 < i < last and "0" <= text[i - 1] <= "9" and "0" <= text[i + 1] <= "9":
                 out.append(ch)
             continue
         out.append(ch)
@@ -150,9 +145,7 @@ def token_f1(prediction: str | None, answers: str | Sequence[str]) -> float:
     return max((_f1(pred, normalize_answer(gold)) for gold in _aliases(answers)), default=0.0)
 
 
-def substring_match(
-    prediction: str | None, answers: str | Sequence[str], *, word_boundary: bool = True
-) -> float:
+def substring_match(prediction: str | None, answers: str | Sequence[str], *, word_boundary: bool = True) -> float:
     """1.0 if some normalised alias occurs inside the normalised prediction (Search-R1 ``subem``).
 
     ``word_boundary=True`` (default) only counts whole-token occurrences, so gold ``"art"``

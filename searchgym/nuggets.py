@@ -53,15 +53,23 @@ def states_nugget(claims: Sequence[Claim], subject: str, nugget: dict[str, Any])
     if any(not c.true and subject in (c.subject, c.value) for c in claims):
         return False
     if nugget["entity"]:
-        pairs = {frozenset((c.subject, str(c.value))) for c in claims
-                 if c.key == key and subject in (c.subject, c.value)}
+        pairs = {
+            frozenset((c.subject, str(c.value))) for c in claims if c.key == key and subject in (c.subject, c.value)
+        }
         return pairs == {frozenset((subject, value))}
     values = {c.value for c in claims if c.key == key and c.subject == subject}
     return len(values) == 1 and next(iter(values)) == value
 
 
-def grade_longform(meta: dict[str, Any], answer: str | None, evidence: Sequence[Collection[str]],
-                   shown: Collection[str], world: World, *, trusted: bool = True) -> dict[str, float]:
+def grade_longform(
+    meta: dict[str, Any],
+    answer: str | None,
+    evidence: Sequence[Collection[str]],
+    shown: Collection[str],
+    world: World,
+    *,
+    trusted: bool = True,
+) -> dict[str, float]:
     """The rubric scores of ``answer`` (see the module doc). ``evidence[i]``: the passages
     stating nugget ``i``; ``shown``: the ids searches returned this episode; ``trusted``: False
     when the engine's documents are the agent's own words (then nothing is supported)."""
@@ -83,6 +91,10 @@ def grade_longform(meta: dict[str, Any], answer: str | None, evidence: Sequence[
             supported.update(i for i, docs in stating.items() if docs.intersection(sentence.cited))
     total = max(1, len(nuggets))
     score = max(0.0, (len(supported) - len(false)) / total)
-    return {"em": float(len(supported) == len(nuggets) and not false), "f1": score,
-            "nugget_recall": len(stated) / total, "citation_support": len(supported) / total,
-            "contradictions": float(len(false))}
+    return {
+        "em": float(len(supported) == len(nuggets) and not false),
+        "f1": score,
+        "nugget_recall": len(stated) / total,
+        "citation_support": len(supported) / total,
+        "contradictions": float(len(false)),
+    }

@@ -46,8 +46,10 @@ def preview_text(schema: str, *, size: int = 300, seed: int = 0, pages: int = 0,
         tasks = generate_tasks(world, corpus, TaskOptions(per_type=questions, max_hops=4, depth_top_k=3))
         lines.append("## questions")
         for task in tasks:
-            lines.append(f"- [{task.task_type}, {task.hops} hop(s), min_searches {task.min_searches}] "
-                         f"{task.question}  ->  {task.answer}")
+            lines.append(
+                f"- [{task.task_type}, {task.hops} hop(s), min_searches {task.min_searches}] "
+                f"{task.question}  ->  {task.answer}"
+            )
     return "\n".join(lines)
 
 

@@ -49,22 +49,35 @@ def find_episodes(episodes: list[dict[str, Any]], task_key: str, agent: str | No
     found = [e for e in episodes if e["task_key"] == task_key and agent in (None, e["agent"])]
     if not found:
         keys = sorted({e["task_key"] for e in episodes})
-        raise UsageError(f"no episode with task key {task_key!r}{closest(task_key, keys)} "
-                         f"(`searchgym show RESULTS` lists the {len(keys)} keys)")
+        raise UsageError(
+            f"no episode with task key {task_key!r}{closest(task_key, keys)} "
+            f"(`searchgym show RESULTS` lists the {len(keys)} keys)"
+        )
     return found
 
 
 def render_episode_list(episodes: list[dict[str, Any]], console: Console, failures_only: bool = False) -> None:
-    table = compact_table("episodes (failures first)", ["agent", "task key", "type", "hops", "EM", "F1", "srch",
-                                                       "prediction"], 3, wrap=("prediction",))
+    table = compact_table(
+        "episodes (failures first)",
+        ["agent", "task key", "type", "hops", "EM", "F1", "srch", "prediction"],
+        3,
+        wrap=("prediction",),
+    )
     rows = sorted(episodes, key=lambda e: (e["result"]["em"], e["agent"], e["task_key"]))
     for episode in rows:
         result = episode["result"]
         if failures_only and result["em"] >= 1.0:
             continue
-        table.add_row(episode["agent"], episode["task_key"], result["task_type"], str(result["hops"]),
-                      f"{result['em']:.0f}", f"{result['f1']:.2f}", str(result["searches"]),
-                      escape(str(result["prediction"])[:40]))
+        table.add_row(
+            episode["agent"],
+            episode["task_key"],
+            result["task_type"],
+            str(result["hops"]),
+            f"{result['em']:.0f}",
+            f"{result['f1']:.2f}",
+            str(result["searches"]),
+            escape(str(result["prediction"])[:40]),
+        )
     console.print(table)
 
 
@@ -81,10 +94,12 @@ def render_episode(episode: dict[str, Any], console: Console, full: bool = False
     """Print one episode; ``full`` prints whole observations and documents, not snippets."""
     task, result = episode["task"], episode["result"]
     verdict = "[green]correct[/green]" if result["em"] >= 1.0 else "[red]wrong[/red]"
-    console.print(f"[bold]{escape(episode['agent'])}[/bold] on [bold]{escape(episode['task_key'])}[/bold] "
-                  f"({task['task_type']}, {task['hops']} hop(s), measured depth {task['min_searches']}): {verdict}, "
-                  f"EM {result['em']:.0f} F1 {result['f1']:.2f}, {result['searches']} search(es), "
-                  f"{len(episode['steps'])} turn(s), {episode['seconds']:.2f} s")
+    console.print(
+        f"[bold]{escape(episode['agent'])}[/bold] on [bold]{escape(episode['task_key'])}[/bold] "
+        f"({task['task_type']}, {task['hops']} hop(s), measured depth {task['min_searches']}): {verdict}, "
+        f"EM {result['em']:.0f} F1 {result['f1']:.2f}, {result['searches']} search(es), "
+        f"{len(episode['steps'])} turn(s), {episode['seconds']:.2f} s"
+    )
     console.print(f"[bold]question[/bold]   {escape(task['question'])}")
     aliases = f" (also: {', '.join(task['aliases'])})" if task["aliases"] else ""
     console.print(f"[bold]gold[/bold]       {escape(task['answer'])}{escape(aliases)}")
@@ -97,8 +112,10 @@ def render_episode(episode: dict[str, Any], console: Console, full: bool = False
     for unit in task["evidence"]:
         found = f"[green]found at turn {unit['found_at']}[/green]" if unit["found_at"] else "[red]never retrieved[/red]"
         for passage in unit["passages"]:
-            console.print(f"  unit {unit['unit'] + 1}: {found}  {escape(passage['title'])} {escape(_id(passage))}: "
-                          f"{escape(_snippet(passage['text'], full))}")
+            console.print(
+                f"  unit {unit['unit'] + 1}: {found}  {escape(passage['title'])} {escape(_id(passage))}: "
+                f"{escape(_snippet(passage['text'], full))}"
+            )
     for step in episode["steps"]:
         _render_step(step, console, full)
 
@@ -112,8 +129,10 @@ def _render_step(step: dict[str, Any], console: Console, full: bool) -> None:
     for record in step["results"]:
         mark = "[green]★ gold[/green] " if record.get("gold") else ""
         query = f" for {record['query']!r}" if record.get("query") and len(step["queries"]) > 1 else ""
-        console.print(f"  {record['rank']}. {mark}{escape(record['title'])} {escape(_id(record))}{escape(query)}: "
-                      f"{escape(_snippet(record['text'], full))}")
+        console.print(
+            f"  {record['rank']}. {mark}{escape(record['title'])} {escape(_id(record))}{escape(query)}: "
+            f"{escape(_snippet(record['text'], full))}"
+        )
     if not step["results"] and step["observation"] and step["kind"] != "answer":
         console.print(f"  {escape(_snippet(step['observation'], full))}")
     if step["new_evidence_units"]:

@@ -30,8 +30,9 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, resamples: int = _RESAMPLES,
-                      seed: int = _SEED) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    values: Sequence[float] | np.ndarray, resamples: int = _RESAMPLES, seed: int = _SEED
+) -> tuple[float, float]:
     """Percentile bootstrap interval of a mean."""
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
@@ -43,8 +44,9 @@ def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, resamples: int = _RE
     return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
-def paired_bootstrap(first: Sequence[float], second: Sequence[float], resamples: int = _RESAMPLES,
-                     seed: int = _SEED) -> dict[str, float | bool]:
+def paired_bootstrap(
+    first: Sequence[float], second: Sequence[float], resamples: int = _RESAMPLES, seed: int = _SEED
+) -> dict[str, float | bool]:
     """Mean of ``first - second`` over paired items, its 95% interval, and whether it excludes 0.
 
     Pairs are resampled together (the same task for both systems), which is what makes a
@@ -57,5 +59,10 @@ def paired_bootstrap(first: Sequence[float], second: Sequence[float], resamples:
     if diff.size == 0:
         return {"difference": 0.0, "low": 0.0, "high": 0.0, "significant": False, "n": 0}
     low, high = bootstrap_mean_ci(diff, resamples, seed)
-    return {"difference": float(diff.mean()), "low": low, "high": high,
-            "significant": bool(low > 0 or high < 0), "n": int(diff.size)}
+    return {
+        "difference": float(diff.mean()),
+        "low": low,
+        "high": high,
+        "significant": bool(low > 0 or high < 0),
+        "n": int(diff.size),
+    }

@@ -45,21 +45,40 @@ def describe_task(env: Any) -> dict[str, Any]:
     """The gold side of the running episode, readable: chain facts by name, evidence passages."""
     base = env.unwrapped
     task, world, corpus = base.task, base.world, base.corpus
-    chain = [{"subject": world.name(step.subject), "relation": step.relation.replace("_", " "),
-              "object": _value(world, step.object), "fact_id": step.fact_id} for step in task.chain]
+    chain = [
+        {
+            "subject": world.name(step.subject),
+            "relation": step.relation.replace("_", " "),
+            "object": _value(world, step.object),
+            "fact_id": step.fact_id,
+        }
+        for step in task.chain
+    ]
     units = []
     for index, passages in enumerate(task.evidence):
         shown = [doc_id for doc_id in task.gold_passages if doc_id in passages] or list(passages[:1])
-        units.append({
-            "unit": index,
-            "doc_ids": list(passages),
-            "passages": [{"doc_id": doc_id, "title": corpus[doc_id].title, "text": corpus[doc_id].text}
-                         for doc_id in shown],
-            "found_at": None,
-        })
-    return {"question": task.question, "answer": task.answer, "aliases": list(task.aliases),
-            "task_type": task.task_type, "hops": task.hops, "min_searches": task.min_searches,
-            "split": task.split, "world_id": task.world_id, "chain": chain, "evidence": units}
+        units.append(
+            {
+                "unit": index,
+                "doc_ids": list(passages),
+                "passages": [
+                    {"doc_id": doc_id, "title": corpus[doc_id].title, "text": corpus[doc_id].text} for doc_id in shown
+                ],
+                "found_at": None,
+            }
+        )
+    return {
+        "question": task.question,
+        "answer": task.answer,
+        "aliases": list(task.aliases),
+        "task_type": task.task_type,
+        "hops": task.hops,
+        "min_searches": task.min_searches,
+        "split": task.split,
+        "world_id": task.world_id,
+        "chain": chain,
+        "evidence": units,
+    }
 
 
 class EpisodeRecorder:
@@ -74,8 +93,16 @@ class EpisodeRecorder:
         self._gold = {doc_id: unit["unit"] for unit in self.task["evidence"] for doc_id in unit["doc_ids"]}
         self._found: set[int] = set()
 
-    def record(self, action: Any, observation: str, reward: float, info: dict[str, Any], *,
-               agent_seconds: float, env_seconds: float) -> None:
+    def record(
+        self,
+        action: Any,
+        observation: str,
+        reward: float,
+        info: dict[str, Any],
+        *,
+        agent_seconds: float,
+        env_seconds: float,
+    ) -> None:
         """Add the step that ``action`` produced (call right after ``env.step``)."""
         turn = len(self.steps) + 1
         found_now = set(self.env.unwrapped.state.found_facts)
@@ -84,25 +111,35 @@ class EpisodeRecorder:
         for unit in fresh:
             self.task["evidence"][unit]["found_at"] = turn
         results = [dict(r, gold=r.get("doc_id") in self._gold) for r in info.get("results") or []]
-        self.steps.append({
-            "turn": turn,
-            "action": action if isinstance(action, str) else stable_json(action),
-            "kind": info.get("action_kind"),
-            "queries": list(info.get("queries") or []),
-            "observation": observation,
-            "results": results,
-            "new_evidence_units": fresh,
-            "reward": float(reward),
-            "reward_parts": dict(info.get("reward_parts") or {}),
-            "error": info.get("error"),
-            "agent_seconds": round(agent_seconds, 4),
-            "env_seconds": round(env_seconds, 4),
-        })
+        self.steps.append(
+            {
+                "turn": turn,
+                "action": action if isinstance(action, str) else stable_json(action),
+                "kind": info.get("action_kind"),
+                "queries": list(info.get("queries") or []),
+                "observation": observation,
+                "results": results,
+                "new_evidence_units": fresh,
+                "reward": float(reward),
+                "reward_parts": dict(info.get("reward_parts") or {}),
+                "error": info.get("error"),
+                "agent_seconds": round(agent_seconds, 4),
+                "env_seconds": round(env_seconds, 4),
+            }
+        )
 
     def to_dict(self, result: dict[str, Any]) -> dict[str, Any]:
         seconds = sum(step["agent_seconds"] + step["env_seconds"] for step in self.steps)
-        return {"agent": self.agent, "task_key": self.task_key, "seed": self.seed, "seconds": round(seconds, 4),
-                "result": result, "task": self.task, "prompt": self.prompt, "steps": self.steps}
+        return {
+            "agent": self.agent,
+            "task_key": self.task_key,
+            "seed": self.seed,
+            "seconds": round(seconds, 4),
+            "result": result,
+            "task": self.task,
+            "prompt": self.prompt,
+            "steps": self.steps,
+        }
 
 
 def read_trajectories(path: str | Path) -> Iterator[dict[str, Any]]:

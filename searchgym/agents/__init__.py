@@ -12,6 +12,20 @@ from searchgym.agents.oracle import OracleAgent
 from searchgym.agents.random_agent import RandomAgent
 from searchgym.agents.registry import AGENTS, AgentError, accepted_options, make_agent, register_agent
 
-__all__ = ["AGENTS", "Agent", "AgentError", "HeuristicAgent", "LLMAgent", "OpenAIAgent", "OracleAgent",
-           "PrivilegedAgent", "RandomAgent", "accepted_options", "begin_episode", "begin_episodes", "is_privileged",
-           "make_agent", "register_agent"]
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "AgentError",
+    "HeuristicAgent",
+    "LLMAgent",
+    "OpenAIAgent",
+    "OracleAgent",
+    "PrivilegedAgent",
+    "RandomAgent",
+    "accepted_options",
+    "begin_episode",
+    "begin_episodes",
+    "is_privileged",
+    "make_agent",
+    "register_agent",
+]

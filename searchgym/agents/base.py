@@ -67,8 +67,14 @@ def begin_episode(agent: Any, observation: str, info: dict[str, Any], seed: int,
         agent.begin(observation, info, seed)
 
 
-def begin_episodes(agent: Any, observations: Sequence[str], infos: Sequence[dict[str, Any]],
-                   seeds: Sequence[int], slots: Sequence[int] | None, envs: Sequence[gym.Env]) -> None:
+def begin_episodes(
+    agent: Any,
+    observations: Sequence[str],
+    infos: Sequence[dict[str, Any]],
+    seeds: Sequence[int],
+    slots: Sequence[int] | None,
+    envs: Sequence[gym.Env],
+) -> None:
     """The batched :func:`begin_episode`: ``begin_batch`` gets ``envs=`` only if privileged."""
     if is_privileged(agent):
         agent.begin_batch(observations, infos, seeds, slots=slots, envs=envs)

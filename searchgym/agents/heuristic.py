@@ -19,9 +19,40 @@ from typing import Any
 from searchgym.agents.heuristic_profile import ProfilePlan, parse_profile_question
 
 _STOP = {
-    "a", "an", "the", "of", "in", "on", "at", "by", "to", "is", "was", "were", "are", "did", "does", "do",
-    "which", "what", "who", "whom", "whose", "how", "many", "much", "year", "and", "or", "for", "from",
-    "with", "as", "it", "its", "their",
+    "a",
+    "an",
+    "the",
+    "of",
+    "in",
+    "on",
+    "at",
+    "by",
+    "to",
+    "is",
+    "was",
+    "were",
+    "are",
+    "did",
+    "does",
+    "do",
+    "which",
+    "what",
+    "who",
+    "whom",
+    "whose",
+    "how",
+    "many",
+    "much",
+    "year",
+    "and",
+    "or",
+    "for",
+    "from",
+    "with",
+    "as",
+    "it",
+    "its",
+    "their",
 }
 _NAME = re.compile(r"[A-Z][\w'-]*(?: (?:of|from|to|in)? ?[A-Z][\w'-]*)*")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?![\w])")
@@ -36,14 +67,26 @@ _OPTIONS = (  # the comparison wordings, most specific first
     re.compile(r"^Which (?P<cue>.+?): (?P<a>.+) or (?P<b>.+)\?$"),
 )
 _SMALLER_WINS = ("earlier", "smaller", "fewer", "shorter", "less", "older")
-_CUES = (("born", ("born",)), ("founded", ("founded", "establish", "founding")), ("released", ("releas", "premier")),
-         ("populous", ("population", "inhabitants", "people live")), ("population", ("population", "inhabitants")),
-         ("taller", ("cm", "tall", "height")), ("shorter", ("minutes", "cm", "tall", "height", "running")),
-         ("employees", ("employ", "workforce")), ("workforce", ("employ", "workforce")),
-         ("students", ("student", "enrol")), ("student body", ("student", "enrol")),
-         ("longer", ("minutes", "running")), ("running time", ("minutes", "running")),
-         ("area", ("area", "km2", "square")), ("land", ("area", "km2", "square")),
-         ("younger", ("born", "founded")), ("older", ("born", "founded")), ("recent", ("releas",)))
+_CUES = (
+    ("born", ("born",)),
+    ("founded", ("founded", "establish", "founding")),
+    ("released", ("releas", "premier")),
+    ("populous", ("population", "inhabitants", "people live")),
+    ("population", ("population", "inhabitants")),
+    ("taller", ("cm", "tall", "height")),
+    ("shorter", ("minutes", "cm", "tall", "height", "running")),
+    ("employees", ("employ", "workforce")),
+    ("workforce", ("employ", "workforce")),
+    ("students", ("student", "enrol")),
+    ("student body", ("student", "enrol")),
+    ("longer", ("minutes", "running")),
+    ("running time", ("minutes", "running")),
+    ("area", ("area", "km2", "square")),
+    ("land", ("area", "km2", "square")),
+    ("younger", ("born", "founded")),
+    ("older", ("born", "founded")),
+    ("recent", ("releas",)),
+)
 _OWN_THE = re.compile(r"^(?:what|who|which \w+|where) (?:is|was) the\b", re.IGNORECASE)
 
 
@@ -84,8 +127,9 @@ class HeuristicAgent:
         self.words = _content_words(self.question)
         self.stems = _stems(self.words)
         self.options = next((m for m in (p.match(self.question) for p in _OPTIONS) if m), None)
-        self.bridge = bool(self.options) and ("'s " in self.question or self.question.startswith("Whose")
-                                               or " has the " in self.question)
+        self.bridge = bool(self.options) and (
+            "'s " in self.question or self.question.startswith("Whose") or " has the " in self.question
+        )
         self.counting = bool(re.match(r"^(?:how many|in how many|what is the number of)\b", self.question, re.I))
         self.hops_left = min(self.max_hops, estimate_hops(self.question)) if not self.counting else 1
         self.candidate: str | None = None
@@ -109,25 +153,50 @@ class HeuristicAgent:
         entity being followed (a bridge must lead somewhere new)."""
         seen, current = self.question.lower(), (self.candidate or "").lower()
         names = [n.strip() for n in _NAME.findall(sentence.split(": ", 1)[-1])]
-        fresh = [n for n in names if n.lower() not in seen and n.lower() != current
-                 and n not in ("The", "A", "He", "She", "It", "His", "Her", "Its")]
+        fresh = [
+            n
+            for n in names
+            if n.lower() not in seen
+            and n.lower() != current
+            and n not in ("The", "A", "He", "She", "It", "His", "Her", "Its")
+        ]
         return fresh[-1] if fresh else None
 
     def _extract(self, sentence: str) -> str | None:
         lowered = self.question.lower()
         if self.counting:
-            listed = re.split(r", | and ", re.split(r" (?:are|include|includes|directed|produced|founded|mentored|"
-                                                    r"starred in|appeared in|set up)\b|: ",
-                                                    sentence, maxsplit=1)[-1].rstrip("."))
+            listed = re.split(
+                r", | and ",
+                re.split(
+                    r" (?:are|include|includes|directed|produced|founded|mentored|"
+                    r"starred in|appeared in|set up)\b|: ",
+                    sentence,
+                    maxsplit=1,
+                )[-1].rstrip("."),
+            )
             items = [i for i in listed if i.strip() and i.strip()[:1].isupper()]
             return str(len(items)) if items else None
         if "year" in lowered or lowered.startswith("when "):
             years = _YEAR.findall(sentence)
             return years[0] if years else None
-        if lowered.startswith(("how many", "how tall", "how large", "how long", "what is the population",
-                               "what is the area", "what is the size", "what is the height", "what height",
-                               "what is the running", "what is the runtime", "what is the total area",
-                               "what is the enrolment", "what is the number")):
+        if lowered.startswith(
+            (
+                "how many",
+                "how tall",
+                "how large",
+                "how long",
+                "what is the population",
+                "what is the area",
+                "what is the size",
+                "what is the height",
+                "what height",
+                "what is the running",
+                "what is the runtime",
+                "what is the total area",
+                "what is the enrolment",
+                "what is the number",
+            )
+        ):
             numbers = _NUMBER.findall(sentence)
             return numbers[-1].replace(",", "") if numbers else None
         if re.search(r"\b(occupation|profession|for a living|industry|sector|business|genre|kind of film)\b", lowered):
@@ -141,10 +210,13 @@ class HeuristicAgent:
         labelled = re.search(r"\b(?:Occupation|Industry|Genre): ([a-z][a-z ]*?)(?:\.| ·|$)", sentence)
         if labelled:
             return labelled.group(1)
-        for pattern in (r"\bas an? ([a-z][a-z ]*?)\b(?: at| by|\.)", r"\bis an? ([a-z][a-z ]*?) by profession\b",
-                        r"\bthe ([a-z][a-z ]*?) (?:industry|sector|genre)\b",
-                        r"\bis an? ([a-z][a-z ]*?) (?:business|film)\.",
-                        r"\b(?:profession|genre|business) is ([a-z][a-z ]*?)\."):
+        for pattern in (
+            r"\bas an? ([a-z][a-z ]*?)\b(?: at| by|\.)",
+            r"\bis an? ([a-z][a-z ]*?) by profession\b",
+            r"\bthe ([a-z][a-z ]*?) (?:industry|sector|genre)\b",
+            r"\bis an? ([a-z][a-z ]*?) (?:business|film)\.",
+            r"\b(?:profession|genre|business) is ([a-z][a-z ]*?)\.",
+        ):
             prose = re.search(pattern, sentence)
             if prose:
                 return prose.group(1)

@@ -22,7 +22,8 @@ from typing import Any
 __all__ = ["ProfilePlan", "parse_profile_question"]
 
 _PROFILE = re.compile(
-    r"profile of (?P<subject>.+?)(?:,? citing sources,)? (?:covering|that covers|describing) (?P<aspects>.+?)\?")
+    r"profile of (?P<subject>.+?)(?:,? citing sources,)? (?:covering|that covers|describing) (?P<aspects>.+?)\?"
+)
 _STEP = re.compile(r"^the (?P<aspect>[a-z][a-z ]*?) of (?P<rest>.+)$")
 _NAME = re.compile(r"[A-Z][\w'-]*(?: (?:of|from|to|in|the)? ?[A-Z][\w'-]*)*")
 _SPLIT = re.compile(r"(?<=[.!?])\s+| · ")
@@ -30,13 +31,27 @@ _PRONOUNS = re.compile(r"\b(?:he|she|it|its|his|her|they|their)\b", re.IGNORECAS
 # Words a page uses for an aspect besides the aspect's own (crude five-letter stems, as the
 # classic heuristic's). Keys are aspect words; any one cue matching is enough.
 _CUES: dict[str, tuple[str, ...]] = {
-    "birth": ("born",), "birthplace": ("born",), "height": ("tall", "cm", "heigh", "stand"),
-    "founding": ("found", "estab"), "employees": ("emplo", "workf", "staff"), "headquarters": ("headq", "based"),
-    "population": ("popul", "inhab", "peopl"), "area": ("area", "km2", "squar"),
-    "university": ("unive", "studi", "gradu", "educa", "alumn"), "occupation": ("occup", "profe", "works"),
-    "capital": ("capit",), "country": ("count", "locat", "lies"), "mentor": ("mento", "train", "taugh"),
-    "director": ("direc",), "producer": ("produ",), "founder": ("found",), "industry": ("indus", "secto"),
-    "genre": ("genre",), "running": ("minut", "runni"), "release": ("relea", "premi"), "students": ("stude", "enrol"),
+    "birth": ("born",),
+    "birthplace": ("born",),
+    "height": ("tall", "cm", "heigh", "stand"),
+    "founding": ("found", "estab"),
+    "employees": ("emplo", "workf", "staff"),
+    "headquarters": ("headq", "based"),
+    "population": ("popul", "inhab", "peopl"),
+    "area": ("area", "km2", "squar"),
+    "university": ("unive", "studi", "gradu", "educa", "alumn"),
+    "occupation": ("occup", "profe", "works"),
+    "capital": ("capit",),
+    "country": ("count", "locat", "lies"),
+    "mentor": ("mento", "train", "taugh"),
+    "director": ("direc",),
+    "producer": ("produ",),
+    "founder": ("found",),
+    "industry": ("indus", "secto"),
+    "genre": ("genre",),
+    "running": ("minut", "runni"),
+    "release": ("relea", "premi"),
+    "students": ("stude", "enrol"),
 }
 _STOP = {"the", "of", "a", "an", "number", "year"}
 
@@ -54,8 +69,9 @@ def parse_profile_question(question: str) -> tuple[list[str], str, list[str]] | 
     while (step := _STEP.match(subject)) is not None:
         steps.append(step.group("aspect"))
         subject = step.group("rest")
-    aspects = [a.strip().removeprefix("the ").strip()
-               for a in re.split(r", | and ", match.group("aspects")) if a.strip()]
+    aspects = [
+        a.strip().removeprefix("the ").strip() for a in re.split(r", | and ", match.group("aspects")) if a.strip()
+    ]
     return steps, subject, aspects
 
 
@@ -82,8 +98,9 @@ def _about(sentence: str, record: dict[str, Any], subject: str) -> bool:
 def _cue_positions(sentence: str, cues: set[str]) -> list[int]:
     """Where the sentence's words that start with a cue begin ("count" meets "country", not
     "accounts")."""
-    return [m.start() for m in re.finditer(r"[a-z0-9]+", sentence.lower())
-            if any(m.group().startswith(c) for c in cues)]
+    return [
+        m.start() for m in re.finditer(r"[a-z0-9]+", sentence.lower()) if any(m.group().startswith(c) for c in cues)
+    ]
 
 
 def _has_cue(sentence: str, cues: set[str]) -> bool:
@@ -111,9 +128,13 @@ class ProfilePlan:
                 cue_at = _cue_positions(sentence, cues)
                 if not (cue_at and _about(sentence, record, self.subject)):
                     continue
-                names = [(min(abs(m.start() - c) for c in cue_at), m.group()) for m in _NAME.finditer(sentence)
-                         if m.group().lower() != self.subject.lower() and m.group().lower() not in self.question
-                         and m.group() not in ("The", "A", "He", "She", "It", "His", "Her", "Its")]
+                names = [
+                    (min(abs(m.start() - c) for c in cue_at), m.group())
+                    for m in _NAME.finditer(sentence)
+                    if m.group().lower() != self.subject.lower()
+                    and m.group().lower() not in self.question
+                    and m.group() not in ("The", "A", "He", "She", "It", "His", "Her", "Its")
+                ]
                 if names:
                     return min(names)[1]
         return None

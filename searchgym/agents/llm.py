@@ -103,8 +103,9 @@ class LLMAgent:
         self.chat = bool(chat)
         self.seed = int(seed)
         # Validates the decoding settings up front, before any model is loaded.
-        self.generation = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature,
-                                           top_p=top_p, stop=tuple(stop), include_stop=True)
+        self.generation = GenerationConfig(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, stop=tuple(stop), include_stop=True
+        )
         self.generator = self._build_generator(model, device=device, dtype=dtype, num_threads=num_threads)
         self.calls = 0
         self.actions = 0
@@ -279,11 +280,24 @@ class OpenAIAgent(LLMAgent):
         from searchgym.llm.openai_backend import OpenAIChatGenerator
 
         generator = OpenAIChatGenerator(
-            base_url, model, api_key, timeout=timeout, max_retries=max_retries,
-            concurrency=batch_size, mode="chat" if chat else "completions",
+            base_url,
+            model,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            concurrency=batch_size,
+            mode="chat" if chat else "completions",
         )
-        super().__init__(generator, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                         seed=seed, batch_size=batch_size, chat=chat, stop=stop)
+        super().__init__(
+            generator,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            batch_size=batch_size,
+            chat=chat,
+            stop=stop,
+        )
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

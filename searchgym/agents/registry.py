@@ -77,8 +77,10 @@ def _openai(**options: Any) -> Agent:
     from searchgym.agents.llm import OpenAIAgent
 
     if not options.get("base_url") or not options.get("model"):
-        raise AgentError("the openai agent needs --agent-option base_url=http://host:port/v1 "
-                         "and --agent-option model=<served model id>")
+        raise AgentError(
+            "the openai agent needs --agent-option base_url=http://host:port/v1 "
+            "and --agent-option model=<served model id>"
+        )
     picked = _pick(options, _OPENAI_OPTIONS)
     return OpenAIAgent(str(picked.pop("base_url")), str(picked.pop("model")), **picked)
 
@@ -100,8 +102,11 @@ def _signature_options(factory: Callable[..., Any]) -> frozenset[str] | None:
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
-    return frozenset(p.name for p in parameters
-                     if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
 
 
 def register_agent(name: str, factory: Callable[..., Agent], options: Iterable[str] | None = None) -> None:
@@ -163,8 +168,10 @@ def accepted_options(name: str) -> frozenset[str] | None:
 def _unknown(name: str) -> AgentError:
     close = difflib.get_close_matches(name, list(AGENTS), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return AgentError(f"unknown agent {name!r}; {hint}available: {', '.join(sorted(AGENTS))}, "
-                      "or a custom agent as module.path:ClassName")
+    return AgentError(
+        f"unknown agent {name!r}; {hint}available: {', '.join(sorted(AGENTS))}, "
+        "or a custom agent as module.path:ClassName"
+    )
 
 
 def _check_protocol(agent: Any, name: str) -> Agent:

@@ -39,6 +39,7 @@ def _get(*path: str) -> Callable[[dict[str, Any]], float | None]:
                 return None
             value = value[key]
         return float(value)
+
     return read
 
 
@@ -46,6 +47,7 @@ def _chance(*path: str) -> Callable[[dict[str, Any]], float]:
     def read(report: dict[str, Any]) -> float:
         value = _get(*path, "chance")(report)
         return 0.0 if value is None else value
+
     return read
 
 
@@ -55,31 +57,71 @@ PRIOR_MARGIN = 0.05  # a prior may beat chance by this much
 def _prior(name: str, description: str, key: str) -> Target:
     """A trivial prior's EM, bounded by its chance level plus :data:`PRIOR_MARGIN`."""
     chance = _chance("priors", key)
-    return Target(name, description, _get("priors", key, "em"),
-                  lambda v, r: v <= chance(r) + PRIOR_MARGIN, lambda r: f"<= {chance(r) + PRIOR_MARGIN:.3f}")
+    return Target(
+        name,
+        description,
+        _get("priors", key, "em"),
+        lambda v, r: v <= chance(r) + PRIOR_MARGIN,
+        lambda r: f"<= {chance(r) + PRIOR_MARGIN:.3f}",
+    )
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("chains_at_least_hops", "chains of h >= 2 hops need >= h searches",
-           _get("depth", "chains_at_least_hops"), lambda v, r: v >= 0.95, lambda r: ">= 0.95"),
-    Target("question_search_surfaces_answer", "one question-text search surfaces the answer (tasks of >= 2 hops)",
-           _get("shortcuts", "question_search_surfaces_answer"), lambda v, r: v <= 0.10, lambda r: "<= 0.10"),
-    Target("first_option", "'the first-named option' on comparisons",
-           _get("priors", "first_option", "em"), lambda v, r: v <= 0.55, lambda r: "<= 0.55"),
-    Target("second_option", "'the second-named option' on comparisons",
-           _get("priors", "second_option", "em"), lambda v, r: v <= 0.55, lambda r: "<= 0.55"),
+    Target(
+        "chains_at_least_hops",
+        "chains of h >= 2 hops need >= h searches",
+        _get("depth", "chains_at_least_hops"),
+        lambda v, r: v >= 0.95,
+        lambda r: ">= 0.95",
+    ),
+    Target(
+        "question_search_surfaces_answer",
+        "one question-text search surfaces the answer (tasks of >= 2 hops)",
+        _get("shortcuts", "question_search_surfaces_answer"),
+        lambda v, r: v <= 0.10,
+        lambda r: "<= 0.10",
+    ),
+    Target(
+        "first_option",
+        "'the first-named option' on comparisons",
+        _get("priors", "first_option", "em"),
+        lambda v, r: v <= 0.55,
+        lambda r: "<= 0.55",
+    ),
+    Target(
+        "second_option",
+        "'the second-named option' on comparisons",
+        _get("priors", "second_option", "em"),
+        lambda v, r: v <= 0.55,
+        lambda r: "<= 0.55",
+    ),
     _prior("form_prior_loo", "most common answer per question form (leave-one-out in the split)", "form_prior_loo"),
     _prior("form_prior_worst", "the worst question form (>= 50 tasks), same prior", "form_prior_worst"),
     _prior("form_prior_from_train", "most common answer per question form, learned on train", "form_prior_from_train"),
-    Target("most_common_count", "share of the most common counting answer",
-           _get("priors", "most_common_count", "share"), lambda v, r: v <= 0.25, lambda r: "<= 0.25"),
+    Target(
+        "most_common_count",
+        "share of the most common counting answer",
+        _get("priors", "most_common_count", "share"),
+        lambda v, r: v <= 0.25,
+        lambda r: "<= 0.25",
+    ),
     _prior("count_prior", "'the most common count' (learned on train)", "count_prior_from_train"),
-    Target("tasks_stated_in_train", "tasks whose every gold fact the train world states",
-           _get("isolation", "tasks_stated_in_train"), lambda v, r: v == 0.0, lambda r: "== 0"),
-    Target("tier_labels_hold", "tasks whose re-measured tier is at least their label (worst tier)",
-           lambda r: min((t["label_held"] for t in r.get("tiers", {}).values() if t["label_held"] is not None),
-                         default=None),
-           lambda v, r: v >= 0.95, lambda r: ">= 0.95"),
+    Target(
+        "tasks_stated_in_train",
+        "tasks whose every gold fact the train world states",
+        _get("isolation", "tasks_stated_in_train"),
+        lambda v, r: v == 0.0,
+        lambda r: "== 0",
+    ),
+    Target(
+        "tier_labels_hold",
+        "tasks whose re-measured tier is at least their label (worst tier)",
+        lambda r: min(
+            (t["label_held"] for t in r.get("tiers", {}).values() if t["label_held"] is not None), default=None
+        ),
+        lambda v, r: v >= 0.95,
+        lambda r: ">= 0.95",
+    ),
     Target("test_size", "tasks in the test split", _get("tasks"), lambda v, r: v >= 1000, lambda r: ">= 1000"),
 )
 
@@ -91,13 +133,25 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         value = target.value(report)
         if value is None or (target.name == "test_size" and report.get("split") != "test"):
             continue
-        rows.append({"target": target.name, "description": target.description, "value": value,
-                     "bound": target.bound(report), "passed": bool(target.passes(value, report))})
+        rows.append(
+            {
+                "target": target.name,
+                "description": target.description,
+                "value": value,
+                "bound": target.bound(report),
+                "passed": bool(target.passes(value, report)),
+            }
+        )
     return rows
 
 
-def run_audit(env_id: str, splits: tuple[str, ...] = ("train", "validation", "test"), *,
-              env_kwargs: dict[str, Any] | None = None, progress: Any = None) -> dict[str, Any]:
+def run_audit(
+    env_id: str,
+    splits: tuple[str, ...] = ("train", "validation", "test"),
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Audit every split of ``env_id``; returns the JSON-ready report with per-split targets."""
     kwargs = dict(env_kwargs or {})
     kwargs.pop("split", None)

@@ -32,8 +32,7 @@ def depth_query(task: Task) -> DepthQuery:
     tasks always get the exact search, even where generation skipped it for a failed label."""
     if task.task_type not in NEW_TASK_TYPES:
         return DepthQuery(task.question, task.evidence)
-    return measured_query(task.task_type, task.question, task.evidence, task.hops,
-                          tuple(task.meta.get("queries", ())))
+    return measured_query(task.task_type, task.question, task.evidence, task.hops, tuple(task.meta.get("queries", ())))
 
 
 def _stratum(task: Task) -> str:
@@ -68,8 +67,11 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
             progress(len(chunk))
     hits = base.engine.search([t.question for t in tasks], base.config.top_k) if tasks else []
     report: dict[str, Any] = {
-        "split": base.config.split, "world_id": base.world.world_id, "tasks": len(tasks),
-        "engine": base.config.engine, "top_k": base.config.top_k,
+        "split": base.config.split,
+        "world_id": base.world.world_id,
+        "tasks": len(tasks),
+        "engine": base.config.engine,
+        "top_k": base.config.top_k,
         "by_stratum": dict(sorted(Counter(_stratum(t) for t in tasks).items())),
     }
     distribution: dict[str, Counter[int | None]] = defaultdict(Counter)
@@ -94,13 +96,16 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
         named = isinstance(entity, str) and entity not in task.topic_entities and entity in depth.question_names
         text = " ".join(normalize_answer(h.text) for h in task_hits)
         literal = task.meta.get("answer_type") != "entity" and any(
-            f" {normalize_answer(a)} " in f" {text} " for a in task.answers)
+            f" {normalize_answer(a)} " in f" {text} " for a in task.answers
+        )
         surfaced += evidence or named or literal
         surfaced_name += named or literal
     chains = sum(1 for t in tasks if t.task_type == "chain" and t.hops >= 2)
     report["depth"] = {
-        "min_searches": {s: {str(k): v for k, v in sorted(c.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))}
-                         for s, c in sorted(distribution.items())},
+        "min_searches": {
+            s: {str(k): v for k, v in sorted(c.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))}
+            for s, c in sorted(distribution.items())
+        },
         "chains_at_least_hops": honest / chains if chains else None,
         "chains_deep": chains,
         "inexact": inexact,

@@ -36,8 +36,12 @@ def tier_report(tasks: Sequence[Task], depths: Sequence[Depth]) -> dict[str, Any
         measured = [d.min_searches for _, d in rows]
         lower = [d.lower_bound for _, d in rows]
         labelled = [(t, d) for t, d in rows if "tier" in t.meta]
-        held = sum(1 for t, d in labelled if d.lower_bound is not None  # the proven depth, not a plan
-                   and tier(d.lower_bound, constraint_count(t)) >= label)
+        held = sum(
+            1
+            for t, d in labelled
+            if d.lower_bound is not None  # the proven depth, not a plan
+            and tier(d.lower_bound, constraint_count(t)) >= label
+        )
         known = [m for m in measured if m is not None]
         out[str(label)] = {
             "tasks": len(rows),

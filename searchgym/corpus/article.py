@@ -90,8 +90,18 @@ def _items(world: World, entity_id: str, rng: np.random.Generator) -> list[_Item
     for attribute, value in sorted(entity.attributes.items()):
         text = format_value(value)
         numeric = value if isinstance(value, int) else None
-        items.append(_Item(attribute, "attribute", [Fact(entity_id, attribute, value, False)], [text], [],
-                           wording.attributes[attribute].section, "out", numeric))
+        items.append(
+            _Item(
+                attribute,
+                "attribute",
+                [Fact(entity_id, attribute, value, False)],
+                [text],
+                [],
+                wording.attributes[attribute].section,
+                "out",
+                numeric,
+            )
+        )
     for relation in world.schema.relations:
         words = wording.relations[relation.name]
         if relation.source == entity.type:
@@ -115,17 +125,28 @@ def _forward_item(world: World, entity_id: str, relation: RelationSpec, targets:
     return _Item(relation.name, role, facts, names, list(targets), section, group)
 
 
-def _inverse_items(world: World, entity_id: str, relation: RelationSpec, sources: list[str], section: str,
-                   rng: np.random.Generator) -> list[_Item]:
+def _inverse_items(
+    world: World, entity_id: str, relation: RelationSpec, sources: list[str], section: str, rng: np.random.Generator
+) -> list[_Item]:
     if not sources:
         return []
     if relation.inverse_functional:  # the unique source: a hop leaves this page through it
         (source,) = sources
-        return [_Item(relation.name, "inverse_one", [Fact(source, relation.name, entity_id)], [world.name(source)],
-                      [source], section, "out")]
+        return [
+            _Item(
+                relation.name,
+                "inverse_one",
+                [Fact(source, relation.name, entity_id)],
+                [world.name(source)],
+                [source],
+                section,
+                "out",
+            )
+        ]
     if relation.inverse_list == "notable":
-        picks = sorted(int(i) for i in rng.choice(len(sources), size=min(len(sources), relation.notable_max),
-                                                   replace=False))
+        picks = sorted(
+            int(i) for i in rng.choice(len(sources), size=min(len(sources), relation.notable_max), replace=False)
+        )
         sources = [sources[i] for i in picks]
     group = "in"  # n-1: every source's unique target is this page; n-n sources go with them
     items = []
@@ -133,10 +154,22 @@ def _inverse_items(world: World, entity_id: str, relation: RelationSpec, sources
     bounds = np.linspace(0, len(sources), parts + 1).round().astype(int)
     for start, end in zip(bounds[:-1], bounds[1:]):
         chunk = sources[int(start) : int(end)]
-        role = "inverse_one" if len(sources) == 1 else (
-            "inverse_notable" if relation.inverse_list == "notable" else "inverse_list")
-        items.append(_Item(relation.name, role, [Fact(s, relation.name, entity_id) for s in chunk],
-                           [world.name(s) for s in chunk], list(chunk), section, group))
+        role = (
+            "inverse_one"
+            if len(sources) == 1
+            else ("inverse_notable" if relation.inverse_list == "notable" else "inverse_list")
+        )
+        items.append(
+            _Item(
+                relation.name,
+                role,
+                [Fact(s, relation.name, entity_id) for s in chunk],
+                [world.name(s) for s in chunk],
+                list(chunk),
+                section,
+                group,
+            )
+        )
     return items
 
 
@@ -150,8 +183,11 @@ def _template_for(world: World, item: _Item, rng: np.random.Generator) -> tuple[
         return _choose(world, rng, words.forward), {"o": item.names[0]}
     if item.role == "inverse_one":
         return _choose(world, rng, words.inverse_one), {"item": item.names[0]}
-    options = {"forward_list": words.forward_list, "inverse_list": words.inverse_list,
-               "inverse_notable": words.inverse_notable}[item.role]
+    options = {
+        "forward_list": words.forward_list,
+        "inverse_list": words.inverse_list,
+        "inverse_notable": words.inverse_notable,
+    }[item.role]
     return _choose(world, rng, options), {"items": join_names(item.names)}
 
 
@@ -163,10 +199,12 @@ def _lead(world: World, entity_id: str, items: list[_Item], rng: np.random.Gener
     """The lead sentence: a template whose fact slots this entity fills, stating those facts."""
     entity = world.entity(entity_id)
     type_wording = world.schema.wording.types[entity.type]  # type: ignore[union-attr]
-    available = {item.kind: index for index, item in enumerate(items)
-                 if item.group == "out" and _single(item) and item.role != "inverse_one"}
-    feasible = [t for t in type_wording.leads
-                if {s for s in _slots(t) if s != "name"} <= set(available)]
+    available = {
+        item.kind: index
+        for index, item in enumerate(items)
+        if item.group == "out" and _single(item) and item.role != "inverse_one"
+    }
+    feasible = [t for t in type_wording.leads if {s for s in _slots(t) if s != "name"} <= set(available)]
     if not feasible:
         raise ValueError(f"no lead template of type {entity.type!r} fits {entity_id} (facts: {sorted(available)})")
     template = _choose(world, rng, tuple(feasible))
@@ -174,8 +212,9 @@ def _lead(world: World, entity_id: str, items: list[_Item], rng: np.random.Gener
     slots = {"name": entity.name, **{items[i].kind: items[i].names[0] for i in used}}
     facts = tuple(f.fact_id for i in sorted(used) for f in items[i].facts)
     mentions = tuple(m for i in sorted(used) for m in items[i].mentions)
-    return Statement(template, tuple(sorted(slots.items())), facts, mentions, type_wording.sections[0], "out",
-                     "lead"), used
+    return Statement(
+        template, tuple(sorted(slots.items())), facts, mentions, type_wording.sections[0], "out", "lead"
+    ), used
 
 
 def _slots(template: str) -> set[str]:
@@ -221,8 +260,17 @@ def plan_article(world: World, entity_id: str, rng: np.random.Generator) -> tupl
         if partner is not None:
             consumed.add(partner[0])
             combined = partner[1]
-            statements.append(Statement(_decorate(world, combined.template, rng), combined.slots, combined.facts,
-                                        combined.mentions, combined.section, combined.group, combined.kind))
+            statements.append(
+                Statement(
+                    _decorate(world, combined.template, rng),
+                    combined.slots,
+                    combined.facts,
+                    combined.mentions,
+                    combined.section,
+                    combined.group,
+                    combined.kind,
+                )
+            )
             continue
         template, slots = _template_for(world, item, rng)
         kind = "fact" if _single(item) else "list"
@@ -231,8 +279,9 @@ def plan_article(world: World, entity_id: str, rng: np.random.Generator) -> tupl
         text = " ".join(_with_vague(world, item, template, rng))
         if kind == "fact":
             text = _decorate(world, text, rng)
-        statements.append(Statement(text, tuple(sorted(slots.items())), facts, tuple(item.mentions),
-                                    item.section, item.group, kind))
+        statements.append(
+            Statement(text, tuple(sorted(slots.items())), facts, tuple(item.mentions), item.section, item.group, kind)
+        )
     return reference, statements
 
 
@@ -245,14 +294,20 @@ def _decorate(world: World, template: str, rng: np.random.Generator) -> str:
     assert wording is not None
     if "fact_opener" in wording.lexicon and rng.random() < OPENER_PROBABILITY and template.startswith("{"):
         return wording.expand("[@fact_opener]", rng) + template
-    if "fact_tail" in wording.lexicon and rng.random() < TAIL_PROBABILITY and template.endswith(".") \
-            and not template.endswith(").") and template.count(".") == 1:
+    if (
+        "fact_tail" in wording.lexicon
+        and rng.random() < TAIL_PROBABILITY
+        and template.endswith(".")
+        and not template.endswith(").")
+        and template.count(".") == 1
+    ):
         return template[:-1] + wording.expand("[@fact_tail]", rng) + "."
     return template
 
 
-def _combo_partner(world: World, items: list[_Item], index: int, consumed: set[int],
-                   rng: np.random.Generator) -> tuple[int, Statement] | None:
+def _combo_partner(
+    world: World, items: list[_Item], index: int, consumed: set[int], rng: np.random.Generator
+) -> tuple[int, Statement] | None:
     """A sentence stating ``items[index]`` together with another single fact of its group."""
     combos = world.schema.wording.combos  # type: ignore[union-attr]
     item = items[index]
@@ -271,6 +326,7 @@ def _combo_partner(world: World, items: list[_Item], index: int, consumed: set[i
                 slots = {first.kind: first.names[0], second.kind: second.names[0]}
                 facts = tuple(f.fact_id for f in (*first.facts, *second.facts))
                 mentions = (*first.mentions, *second.mentions)
-                return other_index, Statement(template, tuple(sorted(slots.items())), facts, mentions,
-                                              item.section, item.group, "fact")
+                return other_index, Statement(
+                    template, tuple(sorted(slots.items())), facts, mentions, item.section, item.group, "fact"
+                )
     return None

@@ -27,8 +27,14 @@ class Corpus:
     when the bundle was built; pass either, or neither to have it computed on first use.
     """
 
-    def __init__(self, world_id: str, passages: Iterable[Passage], *, content_hash: str | None = None,
-                 store_hash: str | None = None) -> None:
+    def __init__(
+        self,
+        world_id: str,
+        passages: Iterable[Passage],
+        *,
+        content_hash: str | None = None,
+        store_hash: str | None = None,
+    ) -> None:
         self.world_id = world_id
         self.store = PassageStore(passages, allow_empty=True, content_hash=content_hash or store_hash)
         self._fact_index: dict[str, list[str]] | None = None
@@ -118,8 +124,9 @@ class Corpus:
         save_corpus_columns(self, path)
 
     @classmethod
-    def load_columns(cls, path: Path, world_id: str, *, content_hash: str | None = None,
-                     store_hash: str | None = None) -> Corpus:
+    def load_columns(
+        cls, path: Path, world_id: str, *, content_hash: str | None = None, store_hash: str | None = None
+    ) -> Corpus:
         """Read a corpus written by :meth:`save_columns` (raises ``ColumnFileError`` when the
         file is truncated or corrupted); passages are made on access. The hash recorded at
         build time may be passed in."""
@@ -128,11 +135,14 @@ class Corpus:
         return cls(world_id, load_corpus_columns(path, world_id), content_hash=content_hash or store_hash)
 
     @classmethod
-    def load(cls, path: Path, world_id: str, *, content_hash: str | None = None,
-             store_hash: str | None = None) -> Corpus:
+    def load(
+        cls, path: Path, world_id: str, *, content_hash: str | None = None, store_hash: str | None = None
+    ) -> Corpus:
         """Read a saved corpus; the hash recorded when it was built may be passed in, so it is
         not recomputed (the cache verified the file it was computed from)."""
         with open(path, encoding="utf-8") as handle:
-            return cls(world_id, (Passage.from_dict(json.loads(line)) for line in handle if line.strip()),
-                       content_hash=content_hash or store_hash)
-
+            return cls(
+                world_id,
+                (Passage.from_dict(json.loads(line)) for line in handle if line.strip()),
+                content_hash=content_hash or store_hash,
+            )

@@ -143,8 +143,10 @@ def _check_complete_lists(world: World, corpus: Corpus) -> list[str]:
                 members = [Fact(s, relation.name, entity_id).fact_id for s in world.sources(entity_id, relation.name)]
             missing = set(members) - stated_on_page[entity_id]
             if missing:
-                problems.append(f"{entity_id}: its page leaves {len(missing)} {relation.name} fact(s) out of a "
-                                f"complete list, e.g. {sorted(missing)[0]}")
+                problems.append(
+                    f"{entity_id}: its page leaves {len(missing)} {relation.name} fact(s) out of a "
+                    f"complete list, e.g. {sorted(missing)[0]}"
+                )
     return problems
 
 
@@ -173,5 +175,6 @@ def lint_corpus(world: World, corpus: Corpus) -> None:
     if problems:
         shown = "\n  ".join(problems[:MAX_REPORTED])
         more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
-        raise LintError(f"corpus of {world.world_id} has {len(problems)} statement(s) the world does not back:"
-                        f"\n  {shown}{more}")
+        raise LintError(
+            f"corpus of {world.world_id} has {len(problems)} statement(s) the world does not back:\n  {shown}{more}"
+        )

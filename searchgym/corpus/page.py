@@ -44,16 +44,21 @@ def infobox_entries(world: World, entity_id: str) -> list[tuple[str, str]]:
     wording = world.schema.wording
     assert wording is not None
     entity = world.entity(entity_id)
-    entries = [(wording.attributes[name].label, format_value(value))
-               for name, value in sorted(entity.attributes.items())]
+    entries = [
+        (wording.attributes[name].label, format_value(value)) for name, value in sorted(entity.attributes.items())
+    ]
     for relation in world.schema.relations:
         words = wording.relations[relation.name]
         if relation.source == entity.type and relation.functional and words.label:
             targets = world.targets(entity_id, relation.name)
             if len(targets) == 1:
                 entries.append((words.label, world.name(targets[0])))
-        if relation.target == entity.type and words.inverse_label and relation.inverse_functional \
-                and relation.inverse_list != "none":  # the page's passages state it too
+        if (
+            relation.target == entity.type
+            and words.inverse_label
+            and relation.inverse_functional
+            and relation.inverse_list != "none"
+        ):  # the page's passages state it too
             sources = world.sources(entity_id, relation.name)
             if len(sources) == 1:
                 entries.append((words.inverse_label, world.name(sources[0])))

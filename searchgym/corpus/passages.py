@@ -105,9 +105,16 @@ def pack_article(
     return passages
 
 
-def _pad(texts: list[str], chunk: list[tuple[Statement, str]], reference: Reference,
-         narrative: Callable[[str], tuple[str, ...]], sections: tuple[str, ...], used: set[str],
-         rng: np.random.Generator, expand: Callable[[str, np.random.Generator], str]) -> None:
+def _pad(
+    texts: list[str],
+    chunk: list[tuple[Statement, str]],
+    reference: Reference,
+    narrative: Callable[[str], tuple[str, ...]],
+    sections: tuple[str, ...],
+    used: set[str],
+    rng: np.random.Generator,
+    expand: Callable[[str, np.random.Generator], str],
+) -> None:
     """Append narrative sentences (no facts) until the passage reaches the minimum length."""
     words = sum(len(text.split()) for text in texts)
     if words >= MIN_PASSAGE_WORDS:

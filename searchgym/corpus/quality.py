@@ -83,17 +83,22 @@ class Diversity:
 
     @classmethod
     def of(cls, tokens: Sequence[str]) -> Diversity:
-        return cls(len(tokens), (distinct_n(tokens, 1), distinct_n(tokens, 2), distinct_n(tokens, 3)),
-                   len(set(tokens)) / max(1, len(tokens)))
+        return cls(
+            len(tokens),
+            (distinct_n(tokens, 1), distinct_n(tokens, 2), distinct_n(tokens, 3)),
+            len(set(tokens)) / max(1, len(tokens)),
+        )
 
     @classmethod
     def mean(cls, items: Sequence[Diversity]) -> Diversity:
-        return cls(items[0].tokens, tuple(float(np.mean([d.distinct[i] for d in items])) for i in range(3)),  # type: ignore[arg-type]
-                   float(np.mean([d.type_token_ratio for d in items])))
+        return cls(
+            items[0].tokens,
+            tuple(float(np.mean([d.distinct[i] for d in items])) for i in range(3)),  # type: ignore[arg-type]
+            float(np.mean([d.type_token_ratio for d in items])),
+        )
 
 
-def sample_tokens(texts: Sequence[str], size: int, rng: np.random.Generator,
-                  transform=lambda text: text) -> list[str]:
+def sample_tokens(texts: Sequence[str], size: int, rng: np.random.Generator, transform=lambda text: text) -> list[str]:
     """Tokens of passages drawn at random without replacement until ``size`` tokens (cut there)."""
     out: list[str] = []
     for index in rng.permutation(len(texts)):
@@ -105,9 +110,15 @@ def sample_tokens(texts: Sequence[str], size: int, rng: np.random.Generator,
 
 def length_summary(word_counts: Sequence[int]) -> dict[str, float]:
     values = np.asarray(word_counts)
-    return {"passages": int(len(values)), "min": int(values.min()), "p10": float(np.percentile(values, 10)),
-            "median": float(np.median(values)), "p90": float(np.percentile(values, 90)), "max": int(values.max()),
-            "share_80_130": float(np.mean((values >= 80) & (values <= 130)))}
+    return {
+        "passages": int(len(values)),
+        "min": int(values.min()),
+        "p10": float(np.percentile(values, 10)),
+        "median": float(np.median(values)),
+        "p90": float(np.percentile(values, 90)),
+        "max": int(values.max()),
+        "share_80_130": float(np.mean((values >= 80) & (values <= 130))),
+    }
 
 
 def count_defects(texts: Iterable[str]) -> dict[str, int]:

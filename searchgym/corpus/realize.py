@@ -72,7 +72,7 @@ def format_value(value: Literal) -> str:
 
 
 def join_names(names: list[str]) -> str:
-    """"A", "A and B", "A, B and C". Names never contain separators, so the list parses back."""
+    """ "A", "A and B", "A, B and C". Names never contain separators, so the list parses back."""
     if len(names) == 1:
         return names[0]
     return ", ".join(names[:-1]) + " and " + names[-1]
@@ -97,7 +97,7 @@ def approximate_number(value: int, *, words: bool = False) -> str:
 
 
 def decade_phrase(year: int) -> str:
-    """"the early 1990s" for 1990-1993, "the mid-1990s" for 1994-1996, "the late 1990s" after."""
+    """ "the early 1990s" for 1990-1993, "the mid-1990s" for 1994-1996, "the late 1990s" after."""
     decade, offset = year - year % 10, year % 10
     part = "early" if offset <= 3 else "mid-" if offset <= 6 else "late"
     return f"the {part}{'' if part.endswith('-') else ' '}{decade}s"
@@ -129,19 +129,62 @@ def _article_for(word: str) -> str:
 
 def fix_articles(text: str) -> str:
     """Choose "a" or "an" by the sound of the next word: "an economist", "a university"."""
+
     def replace(match: re.Match[str]) -> str:
         article = _article_for(match.group(2))
         return (article.capitalize() if match.group(1).isupper() else article) + " "
+
     return _A_AN.sub(replace, text)
 
 
 _ONE_THEN_NOUN = re.compile(r"(?<![\w.,])1 ([a-z]+ )?([a-z]{3,}s)\b")
 # a word between "1" and the noun that is not a modifier of it ("1 million people", "1 on the ...")
-_NOT_MODIFIER = frozenset({"on", "by", "in", "at", "of", "for", "to", "and", "or", "the", "a", "an", "per", "than",
-                           "million", "billion", "thousand", "hundred"})
+_NOT_MODIFIER = frozenset(
+    {
+        "on",
+        "by",
+        "in",
+        "at",
+        "of",
+        "for",
+        "to",
+        "and",
+        "or",
+        "the",
+        "a",
+        "an",
+        "per",
+        "than",
+        "million",
+        "billion",
+        "thousand",
+        "hundred",
+    }
+)
 # words ending in "s" that are not plural nouns, or whose singular is not the rule's
-_NOT_PLURAL = frozenset({"was", "has", "does", "is", "this", "thus", "its", "plus", "across", "less", "unless",
-                         "series", "species", "news", "means", "always", "perhaps", "whereas", "various"})
+_NOT_PLURAL = frozenset(
+    {
+        "was",
+        "has",
+        "does",
+        "is",
+        "this",
+        "thus",
+        "its",
+        "plus",
+        "across",
+        "less",
+        "unless",
+        "series",
+        "species",
+        "news",
+        "means",
+        "always",
+        "perhaps",
+        "whereas",
+        "various",
+    }
+)
 
 
 def _singular(word: str) -> str:
@@ -160,6 +203,7 @@ def fix_number_agreement(text: str) -> str:
     Templates are written once for every value ("{s} has scored {v} goals"), so agreement with the
     value is settled here, after the value is known; "21 goals" and "1.5 goals" are left alone.
     """
+
     def singular(match: re.Match[str]) -> str:
         modifier = match.group(1) or ""
         if modifier.strip() in _NOT_MODIFIER:

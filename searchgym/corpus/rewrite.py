@@ -51,10 +51,12 @@ __all__ = ["PROMPT_VERSION", "RewriteReport", "rewrite_corpus", "rewrite_prompt"
 
 PROMPT_VERSION = 1  # bump when the prompt changes: it keys the cache of rewrites
 MIN_WORDS, MAX_WORDS = 40, 200
-_SYSTEM = ("You are an encyclopedia editor. Rewrite the paragraph you are given in fluent, varied English, "
-           "as one paragraph of about the same length. Keep every name and every number exactly as written. "
-           "Do not add any name, number, date or fact that the paragraph does not contain. Answer with the "
-           "rewritten paragraph only.")
+_SYSTEM = (
+    "You are an encyclopedia editor. Rewrite the paragraph you are given in fluent, varied English, "
+    "as one paragraph of about the same length. Keep every name and every number exactly as written. "
+    "Do not add any name, number, date or fact that the paragraph does not contain. Answer with the "
+    "rewritten paragraph only."
+)
 
 
 @dataclass
@@ -73,9 +75,15 @@ class RewriteReport:
         return self.accepted / self.passages if self.passages else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator, "passages": self.passages, "accepted": self.accepted,
-                "acceptance_rate": round(self.acceptance_rate, 4), "rejected": dict(sorted(self.rejected.items())),
-                "generated": self.generated, "cached": self.cached}
+        return {
+            "generator": self.generator,
+            "passages": self.passages,
+            "accepted": self.accepted,
+            "acceptance_rate": round(self.acceptance_rate, 4),
+            "rejected": dict(sorted(self.rejected.items())),
+            "generated": self.generated,
+            "cached": self.cached,
+        }
 
 
 def _keep_list(world: World, passage: Passage, facts: dict[str, Fact]) -> list[str]:
@@ -90,8 +98,10 @@ def _keep_list(world: World, passage: Passage, facts: dict[str, Fact]) -> list[s
 def rewrite_prompt(world: World, passage: Passage, facts: dict[str, Fact]) -> list[dict[str, str]]:
     """The chat prompt that asks for a rewrite of ``passage``."""
     keep = "; ".join(_keep_list(world, passage, facts))
-    user = (f"Article: {passage.title}\nSection: {passage.section}\nParagraph: {passage.text}\n"
-            f"Names and numbers to keep exactly: {keep}\nRewritten paragraph:")
+    user = (
+        f"Article: {passage.title}\nSection: {passage.section}\nParagraph: {passage.text}\n"
+        f"Names and numbers to keep exactly: {keep}\nRewritten paragraph:"
+    )
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -116,8 +126,14 @@ def _stated_in_one_sentence(world: World, fact: Fact, page_entity: str | None, p
     return False
 
 
-def verify_rewrite(world: World, original: Passage, text: str, facts: dict[str, Fact], grounder: Grounder,
-                   category_values: frozenset[str]) -> str | None:
+def verify_rewrite(
+    world: World,
+    original: Passage,
+    text: str,
+    facts: dict[str, Fact],
+    grounder: Grounder,
+    category_values: frozenset[str],
+) -> str | None:
     """``None`` when ``text`` may replace ``original``'s text, else the reason it may not."""
     words = len(text.split())
     if not MIN_WORDS <= words <= MAX_WORDS:
@@ -132,8 +148,9 @@ def verify_rewrite(world: World, original: Passage, text: str, facts: dict[str, 
     parts, template_parts = sentences(text), sentences(original.text)
     for fact_id in original.facts:  # as clearly as the template states it (a lead may not use a cue word)
         fact = facts[fact_id]
-        if _stated_in_one_sentence(world, fact, original.entity_id, template_parts) and \
-                not _stated_in_one_sentence(world, fact, original.entity_id, parts):
+        if _stated_in_one_sentence(world, fact, original.entity_id, template_parts) and not _stated_in_one_sentence(
+            world, fact, original.entity_id, parts
+        ):
             return "fact not stated in a sentence"
     if _new_name(world, original, text):
         return "new or misspelt name"
@@ -202,9 +219,18 @@ class _RewriteStore:
             return handle.read(1) == b"\n"
 
 
-def rewrite_corpus(world: World, corpus: Corpus, generator_spec: str, *, generator: Any = None,
-                   batch_size: int = 8, max_new_tokens: int = 320, cache_dir: Path | None = None,
-                   show_progress: bool = True, limit: int | None = None) -> tuple[Corpus, RewriteReport]:
+def rewrite_corpus(
+    world: World,
+    corpus: Corpus,
+    generator_spec: str,
+    *,
+    generator: Any = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 320,
+    cache_dir: Path | None = None,
+    show_progress: bool = True,
+    limit: int | None = None,
+) -> tuple[Corpus, RewriteReport]:
     """``corpus`` with each page passage replaced by its verified rewrite (see the module docstring).
 
     ``generator`` is an already built :class:`~searchgym.llm.TextGenerator` (else one is made from
@@ -233,8 +259,15 @@ def rewrite_corpus(world: World, corpus: Corpus, generator_spec: str, *, generat
 
             generator = make_generator(generator_spec)
         config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, stop=("\n\n",), include_stop=False)
-        with Progress(TextColumn("rewriting passages"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=Console(stderr=True), disable=not show_progress, transient=True) as progress:
+        with Progress(
+            TextColumn("rewriting passages"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not show_progress,
+            transient=True,
+        ) as progress:
             bar = progress.add_task("rewrite", total=len(missing))
             for start in range(0, len(missing), batch_size):
                 batch = missing[start : start + batch_size]

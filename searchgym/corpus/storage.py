@@ -46,8 +46,9 @@ def save_corpus_columns(corpus: Corpus, path: Path) -> None:
     columns.add_coded("kind", [p.kind for p in passages])
     columns.add_lists("facts", [p.facts for p in passages], indexed=True)
     columns.add_lists("mentions", [p.mentions for p in passages])
-    columns.write(path, {"kind": _KIND, "version": CORPUS_COLUMNS_VERSION, "world_id": corpus.world_id,
-                         "passages": len(passages)})
+    columns.write(
+        path, {"kind": _KIND, "version": CORPUS_COLUMNS_VERSION, "world_id": corpus.world_id, "passages": len(passages)}
+    )
 
 
 def load_corpus_columns(path: Path, world_id: str) -> PassageStore:
@@ -69,11 +70,23 @@ def load_corpus_columns(path: Path, world_id: str) -> PassageStore:
     fact_table, fact_codes, fact_bounds = reader.list_codes("facts", count, indexed=True)
     mention_table, mention_codes, mention_bounds = reader.list_codes("mentions", count)
     columns = PassageColumns(
-        doc_ids=reader.strings("doc_id", count), titles=titles[0], title_codes=titles[1],
-        texts=reader.indexed_strings("text", count), entity_ids=entity_ids[0], entity_codes=entity_ids[1],
-        sections=sections[0], section_codes=sections[1], kinds=kinds[0], kind_codes=kinds[1],
-        fact_table=fact_table, fact_codes=fact_codes, fact_bounds=fact_bounds.tolist(),
-        mention_table=mention_table, mention_codes=mention_codes, mention_bounds=mention_bounds.tolist())
+        doc_ids=reader.strings("doc_id", count),
+        titles=titles[0],
+        title_codes=titles[1],
+        texts=reader.indexed_strings("text", count),
+        entity_ids=entity_ids[0],
+        entity_codes=entity_ids[1],
+        sections=sections[0],
+        section_codes=sections[1],
+        kinds=kinds[0],
+        kind_codes=kinds[1],
+        fact_table=fact_table,
+        fact_codes=fact_codes,
+        fact_bounds=fact_bounds.tolist(),
+        mention_table=mention_table,
+        mention_codes=mention_codes,
+        mention_bounds=mention_bounds.tolist(),
+    )
     try:
         return PassageStore.from_columns(columns)
     except ValueError as error:

@@ -31,10 +31,13 @@ DEFECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "'wrote' as a participle": re.compile(r"\b(?:is|are|was|were|been|being) (?:\w+ )?wrote\b"),
     "plural noun after the number 1": re.compile(
         r"(?<![\w.,])1 (?!(?:million|billion|thousand|hundred|on|by|in|at|of|for|to|per|than) )(?:[a-z]+ )?"
-        r"(?!(?:was|has|does|is|this|thus|its|plus|across|less|series|species|news|means)\b)[a-z]{2,}(?<!ss|us|is)s\b"),
+        r"(?!(?:was|has|does|is|this|thus|its|plus|across|less|series|species|news|means)\b)[a-z]{2,}(?<!ss|us|is)s\b"
+    ),
     "plural source with a singular verb": re.compile(
         r"\b(?:postcards|newspapers|records|archives|biographers|historians|reviewers|commentators|residents|scholars"
-        r"|journalists) (?:devotes|gives|dedicates|is|has|was|puts|mentions|describes|notes|says)\b", re.IGNORECASE),
+        r"|journalists) (?:devotes|gives|dedicates|is|has|was|puts|mentions|describes|notes|says)\b",
+        re.IGNORECASE,
+    ),
     "'spends' a part of a text 'to'": re.compile(r"\bspends (?:a chapter|several pages|a long passage) to\b"),
 }
 

@@ -81,8 +81,15 @@ def _article(world: World, entity_id: str, taken: set[str]) -> list[Passage]:
         )
 
     entity_type = world.entity(entity_id).type
-    return pack_article(statements, reference, lambda section: wording.narrative_for(entity_type, section),
-                        type_wording.sections, rng, make, wording.expand)
+    return pack_article(
+        statements,
+        reference,
+        lambda section: wording.narrative_for(entity_type, section),
+        type_wording.sections,
+        rng,
+        make,
+        wording.expand,
+    )
 
 
 def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
@@ -103,24 +110,28 @@ def _roundups(world: World, count: int, taken: set[str]) -> list[Passage]:
     for index in picks:
         attribute, value = keys[index]
         members = by_value[(attribute, value)]
-        chosen = sorted(int(i) for i in rng.choice(len(members), size=min(len(members), ROUNDUP_MAX_ITEMS),
-                                                   replace=False))
+        chosen = sorted(
+            int(i) for i in rng.choice(len(members), size=min(len(members), ROUNDUP_MAX_ITEMS), replace=False)
+        )
         entity_ids = [members[i] for i in chosen]
         attribute_wording = wording.attributes[attribute]
         template = attribute_wording.roundup[int(rng.integers(len(attribute_wording.roundup)))]
         text = template.format(v=format_value(value), items=join_names([world.name(e) for e in entity_ids]))
-        text = fix_number_agreement(_fill_roundup(text, attribute_wording.roundup_narrative, format_value(value),
-                                                  wording, rng))
-        passages.append(Passage(
-            doc_id=opaque_doc_id(world.world_id, f"roundup/{attribute}/{value}", taken),
-            title=fix_number_agreement(attribute_wording.roundup_title.format(v=format_value(value))),
-            text=text,
-            entity_id=None,
-            section="Overview",
-            facts=tuple(Fact(e, attribute, value, False).fact_id for e in entity_ids),
-            mentions=tuple(entity_ids),
-            kind="distractor",
-        ))
+        text = fix_number_agreement(
+            _fill_roundup(text, attribute_wording.roundup_narrative, format_value(value), wording, rng)
+        )
+        passages.append(
+            Passage(
+                doc_id=opaque_doc_id(world.world_id, f"roundup/{attribute}/{value}", taken),
+                title=fix_number_agreement(attribute_wording.roundup_title.format(v=format_value(value))),
+                text=text,
+                entity_id=None,
+                section="Overview",
+                facts=tuple(Fact(e, attribute, value, False).fact_id for e in entity_ids),
+                mentions=tuple(entity_ids),
+                kind="distractor",
+            )
+        )
     return passages
 
 
@@ -153,7 +164,8 @@ def write_corpus(world: World, options: CorpusOptions | None = None, *, show_pro
     if options.writer == "llm":
         from searchgym.corpus.rewrite import rewrite_corpus
 
-        corpus, report = rewrite_corpus(world, corpus, options.writer_model, batch_size=options.writer_batch_size,
-                                        show_progress=show_progress)
+        corpus, report = rewrite_corpus(
+            world, corpus, options.writer_model, batch_size=options.writer_batch_size, show_progress=show_progress
+        )
         corpus.writer_report = report.to_dict()
     return corpus

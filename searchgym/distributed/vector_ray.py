@@ -181,8 +181,10 @@ class RaySearchQAVectorEnv(VectorEnv):
     @task_sampler.setter
     def task_sampler(self, sampler: Any) -> None:
         if sampler is not None and self.autoreset_mode == AutoresetMode.SAME_STEP and not self._driver_resets:
-            raise ValueError("under SAME_STEP autoreset the driver resets the sub-envs of a curriculum itself: "
-                             "pass task_sampler= when constructing RaySearchQAVectorEnv")
+            raise ValueError(
+                "under SAME_STEP autoreset the driver resets the sub-envs of a curriculum itself: "
+                "pass task_sampler= when constructing RaySearchQAVectorEnv"
+            )
         self._task_sampler = sampler
 
     @property
@@ -190,8 +192,9 @@ class RaySearchQAVectorEnv(VectorEnv):
         return len(self._actors)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _merge(self, results: Sequence[tuple[Any, ...] | None],
-               with_info_index: int) -> tuple[Sequence[tuple[Any, ...] | None], dict[str, Any]]:
+    def _merge(
+        self, results: Sequence[tuple[Any, ...] | None], with_info_index: int
+    ) -> tuple[Sequence[tuple[Any, ...] | None], dict[str, Any]]:
         infos: dict[str, Any] = {}
         for part, result in zip(self._slices, results):
             if result is None:
@@ -203,8 +206,9 @@ class RaySearchQAVectorEnv(VectorEnv):
         return results, infos
 
     # -- gymnasium API ------------------------------------------------------------------------
-    def reset(self, *, seed: int | Sequence[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[tuple[str, ...], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[tuple[str, ...], dict[str, Any]]:
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
@@ -218,10 +222,16 @@ class RaySearchQAVectorEnv(VectorEnv):
                 raise ValueError(f"got {len(seeds)} seeds for num_envs={self.num_envs}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
-        if mask is not None and (not isinstance(mask, np.ndarray) or mask.dtype != np.bool_
-                                 or mask.shape != (self.num_envs,) or not mask.any()):
-            raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},) "
-                             "selecting at least one sub-env")
+        if mask is not None and (
+            not isinstance(mask, np.ndarray)
+            or mask.dtype != np.bool_
+            or mask.shape != (self.num_envs,)
+            or not mask.any()
+        ):
+            raise ValueError(
+                f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},) "
+                "selecting at least one sub-env"
+            )
         for plural in ("task_keys", "task_indices"):
             values = options.get(plural)
             if values is not None and (isinstance(values, (str, bytes)) or len(values) != self.num_envs):
@@ -272,8 +282,9 @@ class RaySearchQAVectorEnv(VectorEnv):
             for a, part in enumerate(self._slices):
                 ending = np.flatnonzero(self._pending_autoreset[part])
                 reset_keys[a] = [sampler.sample() for _ in ending] or None
-        futures = [actor.step.remote(actions[part], keys)
-                   for part, actor, keys in zip(self._slices, self._actors, reset_keys)]
+        futures = [
+            actor.step.remote(actions[part], keys) for part, actor, keys in zip(self._slices, self._actors, reset_keys)
+        ]
         results = self._ray.get(futures)
         observations: list[str] = []
         rewards = np.zeros(self.num_envs, dtype=np.float64)
@@ -304,16 +315,21 @@ class RaySearchQAVectorEnv(VectorEnv):
             per_env.extend(_split_info(result[index], part.stop - part.start))
         return per_env
 
-    def _reset_ended(self, observations: list[str], per_env: list[dict[str, Any]], done: np.ndarray
-                     ) -> tuple[list[str], list[dict[str, Any]]]:
+    def _reset_ended(
+        self, observations: list[str], per_env: list[dict[str, Any]], done: np.ndarray
+    ) -> tuple[list[str], list[dict[str, Any]]]:
         """SAME_STEP through the driver: feed and resample each ended sub-env, reset them in one
         call per actor, and report ``final_obs`` / ``final_info`` as the batched env does."""
         keys: list[str | None] = [None] * self.num_envs
         for ended in np.flatnonzero(done):
             self.task_sampler.observe(per_env[int(ended)])
             keys[int(ended)] = self.task_sampler.sample()
-        futures = [actor.reset.remote(None, {"reset_mask": done[part].copy(), "task_keys": keys[part]})
-                   if done[part].any() else None for part, actor in zip(self._slices, self._actors)]
+        futures = [
+            actor.reset.remote(None, {"reset_mask": done[part].copy(), "task_keys": keys[part]})
+            if done[part].any()
+            else None
+            for part, actor in zip(self._slices, self._actors)
+        ]
         merged = [dict(info) for info in per_env]
         for part, future in zip(self._slices, futures):
             if future is None:

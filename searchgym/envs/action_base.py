@@ -62,9 +62,7 @@ class ParsedAction:
 
 
 def _invalid(error: str, raw_length: int, protocol: str = "text", **kw: Any) -> ParsedAction:
-    return ParsedAction(
-        kind=INVALID, error=error, raw_length=raw_length, protocol=protocol, format_ok=False, **kw
-    )
+    return ParsedAction(kind=INVALID, error=error, raw_length=raw_length, protocol=protocol, format_ok=False, **kw)
 
 
 def _allowed(allowed_actions: Collection[str] | None) -> tuple[str, ...]:

@@ -111,9 +111,7 @@ def _call_arguments(tool: str, arguments: Any) -> tuple[str, tuple[str, ...]]:
     args = _load_arguments(tool, arguments)
     if tool == SEARCH:
         if QUERY_ARG in args and QUERY_LIST_ARG in args:
-            raise _BadCall(
-                f"'search' got both '{QUERY_ARG}' and '{QUERY_LIST_ARG}'; give only one."
-            )
+            raise _BadCall(f"'search' got both '{QUERY_ARG}' and '{QUERY_LIST_ARG}'; give only one.")
         if QUERY_LIST_ARG in args:
             queries = _query_list(args[QUERY_LIST_ARG])
             return "\n".join(queries), queries
@@ -122,9 +120,7 @@ def _call_arguments(tool: str, arguments: Any) -> tuple[str, tuple[str, ...]]:
     return _string_arg(tool, args, DOC_ID_ARG if tool == ACCESS else ANSWER_ARG), ()
 
 
-def _parse_call(
-    name: Any, arguments: Any, allowed: tuple[str, ...], n: int, call_id: str | None
-) -> ParsedAction:
+def _parse_call(name: Any, arguments: Any, allowed: tuple[str, ...], n: int, call_id: str | None) -> ParsedAction:
     try:
         if not isinstance(name, str) or not name.strip():
             raise _BadCall(f"the tool call has no tool name; valid tools: {_valid_tools(allowed)}.")
@@ -153,14 +149,10 @@ def _call_id(obj: Mapping[str, Any]) -> str | None:
 def _parse_tool_item(item: Any, allowed: tuple[str, ...], n: int) -> ParsedAction:
     """An OpenAI tool-call item, or a plain ``{"name", "arguments"}`` call."""
     if not isinstance(item, Mapping):
-        return _invalid(
-            f"a tool call must be an object, got {type(item).__name__}.", n, "tools"
-        )
+        return _invalid(f"a tool call must be an object, got {type(item).__name__}.", n, "tools")
     function = item.get("function")
     if isinstance(function, Mapping):
-        return _parse_call(
-            function.get("name"), function.get("arguments"), allowed, n, _call_id(item)
-        )
+        return _parse_call(function.get("name"), function.get("arguments"), allowed, n, _call_id(item))
     if "name" in item:
         return _parse_call(item.get("name"), item.get("arguments"), allowed, n, _call_id(item))
     return _invalid(
@@ -172,16 +164,12 @@ def _parse_tool_item(item: Any, allowed: tuple[str, ...], n: int) -> ParsedActio
     )
 
 
-def parse_mapping(
-    obj: Mapping[str, Any], allowed: tuple[str, ...], max_chars: int
-) -> ParsedAction:
+def parse_mapping(obj: Mapping[str, Any], allowed: tuple[str, ...], max_chars: int) -> ParsedAction:
     n = _size(obj)
     if n is None:
         return _invalid("the action mapping is not JSON-serialisable.", 0, "tools")
     if n > max_chars:
-        return _invalid(
-            f"the action is {n} characters long (as JSON); the limit is {max_chars}.", n, "tools"
-        )
+        return _invalid(f"the action is {n} characters long (as JSON); the limit is {max_chars}.", n, "tools")
 
     is_message = "tool_calls" in obj or "function_call" in obj or "role" in obj or "content" in obj
     if not is_message:
@@ -193,9 +181,7 @@ def parse_mapping(
         tool_calls = [{"function": obj["function_call"]}]  # legacy single function call
     if tool_calls:
         if not isinstance(tool_calls, (list, tuple)):
-            return _invalid(
-                f"'tool_calls' must be a list, got {type(tool_calls).__name__}.", n, "tools"
-            )
+            return _invalid(f"'tool_calls' must be a list, got {type(tool_calls).__name__}.", n, "tools")
         parsed = _parse_tool_item(tool_calls[0], allowed, n)
         think = _message_think(obj, content)
         if len(tool_calls) > 1 and parsed.is_valid:

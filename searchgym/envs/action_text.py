@@ -45,9 +45,7 @@ def parse_text(text: str, allowed: tuple[str, ...], max_chars: int) -> ParsedAct
     if close_idx is None:
         opened = next((t for t in tags if not t.closing and t.name != THINK), None)
         if opened is not None:
-            return _invalid(
-                f"the <{opened.name}> tag is not closed; end it with </{opened.name}>.", n
-            )
+            return _invalid(f"the <{opened.name}> tag is not closed; end it with </{opened.name}>.", n)
         return _invalid(f"no action found. Write {_valid_forms_text(allowed)}.", n)
 
     close = tags[close_idx]
@@ -56,9 +54,7 @@ def parse_text(text: str, allowed: tuple[str, ...], max_chars: int) -> ParsedAct
         None,
     )
     if open_idx is None:
-        return _invalid(
-            f"found </{close.name}> without a matching <{close.name}> before it.", n
-        )
+        return _invalid(f"found </{close.name}> without a matching <{close.name}> before it.", n)
     opened = tags[open_idx]
     if opened.name != close.name:
         return _invalid(
@@ -113,13 +109,7 @@ def _text_format_ok(text: str, tags: list[_Tag], open_idx: int, close_idx: int) 
     outside: tuple[str, ...]
     if open_idx == 0:
         outside = (text[: tags[0].start], text[tags[close_idx].end :])
-    elif (
-        open_idx == 2
-        and tags[0].name == THINK
-        and not tags[0].closing
-        and tags[1].name == THINK
-        and tags[1].closing
-    ):
+    elif open_idx == 2 and tags[0].name == THINK and not tags[0].closing and tags[1].name == THINK and tags[1].closing:
         outside = (text[: tags[0].start], text[tags[1].end : tags[2].start], text[tags[3].end :])
     else:
         return False

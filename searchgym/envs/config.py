@@ -59,12 +59,41 @@ _LEGACY_TABLES = ("world", "corpus", "tasks", "env")  # TOML tables of flat sett
 _FLAT_TABLES = {"engine_options": "engine_options", "reward": "reward_terms"}  # TOML table -> flat setting
 _NESTED_TABLES = ("episode", "search", "scoring")  # TOML tables of one section's fields
 # The flat settings in their historical order (to_dict, hence exports and their comparisons).
-_FLAT_ORDER = ("schema", "world_size", "world_seed", "passage_words", "distractor_ratio", "writer", "writer_model",
-               "writer_batch_size", "tasks_per_type", "eval_tasks_per_type", "max_hops", "depth_top_k", "task_types",
-               "obfuscated_relations", "max_constraints", "min_tier", "unanswerable_share", "profile_hops", "split",
-               "hops", "engine", "top_k", "max_turns", "prompt_style", "allow_access", "reward", "abstain_penalty",
-               "max_action_chars", "max_doc_chars", "show_doc_ids", "nondeterministic", "engine_options",
-               "reward_terms")
+_FLAT_ORDER = (
+    "schema",
+    "world_size",
+    "world_seed",
+    "passage_words",
+    "distractor_ratio",
+    "writer",
+    "writer_model",
+    "writer_batch_size",
+    "tasks_per_type",
+    "eval_tasks_per_type",
+    "max_hops",
+    "depth_top_k",
+    "task_types",
+    "obfuscated_relations",
+    "max_constraints",
+    "min_tier",
+    "unanswerable_share",
+    "profile_hops",
+    "split",
+    "hops",
+    "engine",
+    "top_k",
+    "max_turns",
+    "prompt_style",
+    "allow_access",
+    "reward",
+    "abstain_penalty",
+    "max_action_chars",
+    "max_doc_chars",
+    "show_doc_ids",
+    "nondeterministic",
+    "engine_options",
+    "reward_terms",
+)
 assert set(_FLAT_ORDER) == set(FLAT_SETTINGS)
 
 T = TypeVar("T")
@@ -110,13 +139,27 @@ class EnvConfig:
     search: SearchSection
     scoring: ScoringSection
 
-    def __init__(self, id: str = "SearchQA-v0", description: str = "", *,
-                 world: Section | Mapping[str, Any] | None = None, corpus: Section | Mapping[str, Any] | None = None,
-                 tasks: Section | Mapping[str, Any] | None = None, episode: Section | Mapping[str, Any] | None = None,
-                 search: Section | Mapping[str, Any] | None = None, scoring: Section | Mapping[str, Any] | None = None,
-                 **flat: Any) -> None:
-        given = {"world": world, "corpus": corpus, "tasks": tasks, "episode": episode, "search": search,
-                 "scoring": scoring}
+    def __init__(
+        self,
+        id: str = "SearchQA-v0",
+        description: str = "",
+        *,
+        world: Section | Mapping[str, Any] | None = None,
+        corpus: Section | Mapping[str, Any] | None = None,
+        tasks: Section | Mapping[str, Any] | None = None,
+        episode: Section | Mapping[str, Any] | None = None,
+        search: Section | Mapping[str, Any] | None = None,
+        scoring: Section | Mapping[str, Any] | None = None,
+        **flat: Any,
+    ) -> None:
+        given = {
+            "world": world,
+            "corpus": corpus,
+            "tasks": tasks,
+            "episode": episode,
+            "search": search,
+            "scoring": scoring,
+        }
         settings: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
         settings.update(flat)
         values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -172,9 +215,13 @@ class EnvConfig:
 
     def corpus_options(self) -> CorpusOptions:
         corpus = self.corpus
-        return CorpusOptions(passage_words=corpus.passage_words, distractor_ratio=corpus.distractor_ratio,
-                             writer=corpus.writer, writer_model=corpus.writer_model,
-                             writer_batch_size=corpus.writer_batch_size)
+        return CorpusOptions(
+            passage_words=corpus.passage_words,
+            distractor_ratio=corpus.distractor_ratio,
+            writer=corpus.writer,
+            writer_model=corpus.writer_model,
+            writer_batch_size=corpus.writer_batch_size,
+        )
 
     def task_options(self) -> TaskOptions:
         """The tasks of this config's split: ``tasks_per_type`` per stratum for train,
@@ -186,11 +233,19 @@ class EnvConfig:
         # The classic types are generated together whatever the env serves (task_types filters
         # them); a deep family is generated only when asked for, with the types asked for.
         types = tasks.task_types if set(tasks.task_types) - set(TASK_TYPES) else TASK_TYPES
-        return TaskOptions(per_type=per_type, max_hops=tasks.max_hops, split=tasks.split,
-                           depth_top_k=tasks.depth_top_k, depth_open_pages=self.episode.allow_access, types=types,
-                           obfuscated_relations=tasks.obfuscated_relations, max_constraints=tasks.max_constraints,
-                           min_tier=tasks.min_tier, unanswerable_share=tasks.unanswerable_share,
-                           profile_hops=tasks.profile_hops)
+        return TaskOptions(
+            per_type=per_type,
+            max_hops=tasks.max_hops,
+            split=tasks.split,
+            depth_top_k=tasks.depth_top_k,
+            depth_open_pages=self.episode.allow_access,
+            types=types,
+            obfuscated_relations=tasks.obfuscated_relations,
+            max_constraints=tasks.max_constraints,
+            min_tier=tasks.min_tier,
+            unanswerable_share=tasks.unanswerable_share,
+            profile_hops=tasks.profile_hops,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting under its flat name (lists for tuples): what spec files and exports use."""
@@ -224,12 +279,17 @@ def _suggest(key: str, valid: Iterable[str]) -> str:
 
 def _apply(values: dict[str, dict[str, Any]], settings: Mapping[str, Any], *, origin: str) -> None:
     """Write ``settings`` (flat, section or dotted names) into ``values[section][field]``."""
-    unknown = [key for key in settings if str(key).partition(".")[0] not in FLAT_SETTINGS
-               and str(key).partition(".")[0] not in SECTIONS]
+    unknown = [
+        key
+        for key in settings
+        if str(key).partition(".")[0] not in FLAT_SETTINGS and str(key).partition(".")[0] not in SECTIONS
+    ]
     if unknown:
         first = str(unknown[0])
-        raise SpecError(f"{origin}: unknown setting(s) {sorted(map(str, unknown))}{_suggest(first, FLAT_SETTINGS)}; "
-                        f"valid settings: {sorted(FLAT_SETTINGS)} (or a section: {', '.join(SECTIONS)})")
+        raise SpecError(
+            f"{origin}: unknown setting(s) {sorted(map(str, unknown))}{_suggest(first, FLAT_SETTINGS)}; "
+            f"valid settings: {sorted(FLAT_SETTINGS)} (or a section: {', '.join(SECTIONS)})"
+        )
     for key, value in settings.items():
         head, _, rest = str(key).partition(".")
         if head in SECTIONS and head not in FLAT_SETTINGS:
@@ -252,8 +312,10 @@ def _apply(values: dict[str, dict[str, Any]], settings: Mapping[str, Any], *, or
 def _set(values: dict[str, dict[str, Any]], section: str, name: str, value: Any, path: str, origin: str) -> None:
     known = {spec.name for spec in fields(SECTIONS[section])}  # type: ignore[arg-type]
     if name not in known:
-        raise SpecError(f"{origin}: section {section!r} has no setting {name!r}{_suggest(name, known)}; "
-                        f"its settings: {sorted(known)}")
+        raise SpecError(
+            f"{origin}: section {section!r} has no setting {name!r}{_suggest(name, known)}; "
+            f"its settings: {sorted(known)}"
+        )
     if not path:
         values[section][name] = value
         return

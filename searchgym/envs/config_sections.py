@@ -136,17 +136,26 @@ class TasksSection(Section):
     profile_hops: tuple[int, ...] = (1,)  # profile strata: 1 names the subject, h >= 2 describes it by h - 1 relations
 
     def check(self) -> None:
-        self._expect([
-            (self.split in SPLITS, "split", f"one of {SPLITS} (each split is its own world)"),
-            (0 <= self.eval_tasks_per_type <= 100_000, "eval_tasks_per_type", "in [0, 100000]"),
-            (1 <= self.depth_top_k <= 100, "depth_top_k", "in [1, 100]"),
-            (set(self.task_types) <= set(ALL_TASK_TYPES) and len(self.task_types) > 0, "task_types",
-             f"a non-empty subset of {ALL_TASK_TYPES}"),
-            (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
-            (len(self.profile_hops) > 0 and len(set(self.profile_hops)) == len(self.profile_hops)
-             and all(type(h) is int and 1 <= h <= 4 for h in self.profile_hops),
-             "profile_hops", "a non-empty list of distinct integers in [1, 4]"),
-        ])
+        self._expect(
+            [
+                (self.split in SPLITS, "split", f"one of {SPLITS} (each split is its own world)"),
+                (0 <= self.eval_tasks_per_type <= 100_000, "eval_tasks_per_type", "in [0, 100000]"),
+                (1 <= self.depth_top_k <= 100, "depth_top_k", "in [1, 100]"),
+                (
+                    set(self.task_types) <= set(ALL_TASK_TYPES) and len(self.task_types) > 0,
+                    "task_types",
+                    f"a non-empty subset of {ALL_TASK_TYPES}",
+                ),
+                (all(isinstance(h, int) and 1 <= h <= 12 for h in self.hops), "hops", "integers in [1, 12]"),
+                (
+                    len(self.profile_hops) > 0
+                    and len(set(self.profile_hops)) == len(self.profile_hops)
+                    and all(type(h) is int and 1 <= h <= 4 for h in self.profile_hops),
+                    "profile_hops",
+                    "a non-empty list of distinct integers in [1, 4]",
+                ),
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -164,13 +173,15 @@ class EpisodeSection(Section):
     nondeterministic: bool = False
 
     def check(self) -> None:
-        self._expect([
-            (1 <= self.top_k <= 100, "top_k", "in [1, 100]"),
-            (1 <= self.max_turns <= 1000, "max_turns", "in [1, 1000]"),
-            (self.prompt_style in STYLES, "prompt_style", f"one of {STYLES}"),
-            (100 <= self.max_action_chars <= 10_000_000, "max_action_chars", "in [100, 10000000]"),
-            (50 <= self.max_doc_chars <= 1_000_000, "max_doc_chars", "in [50, 1000000]"),
-        ])
+        self._expect(
+            [
+                (1 <= self.top_k <= 100, "top_k", "in [1, 100]"),
+                (1 <= self.max_turns <= 1000, "max_turns", "in [1, 1000]"),
+                (self.prompt_style in STYLES, "prompt_style", f"one of {STYLES}"),
+                (100 <= self.max_action_chars <= 10_000_000, "max_action_chars", "in [100, 10000000]"),
+                (50 <= self.max_doc_chars <= 1_000_000, "max_doc_chars", "in [50, 1000000]"),
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -212,11 +223,13 @@ class ScoringSection(Section):
 
 
 #: Section name -> section class, in spec order.
-SECTIONS: dict[str, type[Section]] = {cls.name: cls for cls in (
-    WorldSection, CorpusSection, TasksSection, EpisodeSection, SearchSection, ScoringSection)}
+SECTIONS: dict[str, type[Section]] = {
+    cls.name: cls for cls in (WorldSection, CorpusSection, TasksSection, EpisodeSection, SearchSection, ScoringSection)
+}
 
 #: Flat setting name -> (section name, field name).
 FLAT_SETTINGS: dict[str, tuple[str, str]] = {
     cls.flat_name(spec.name): (section, spec.name)
-    for section, cls in SECTIONS.items() for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
+    for section, cls in SECTIONS.items()
+    for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
 }

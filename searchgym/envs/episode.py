@@ -18,6 +18,10 @@ What an episode reads from its host (the env): ``config``, ``bundle``, ``engine`
 every step, since a noise curriculum may swap it), ``allowed_actions``, ``answer_candidates``
 and ``rewards``. Reward terms read the same names off the episode, so a term scores a spec's
 composition here exactly as it scores under a wrapper that reads the unwrapped env.
+
+Length (about 450 lines, formatted): the episode core is one piece on purpose (action, search,
+rendering, scoring and metrics of one episode share its state); the answer table and the batched
+search helper are the parts that could leave it, next to the adapters that import them from here.
 """
 
 from __future__ import annotations
@@ -57,8 +61,17 @@ logger = logging.getLogger(__name__)
 
 MAX_QUERIES_PER_STEP = 8
 #: Episode metrics every path reports, in this order (verl stacks them per key across a batch).
-EPISODE_METRIC_KEYS = ("reward", "em", "f1", "evidence_recall", "turns", "num_searches", "num_accesses",
-                       "num_invalid", "answered")
+EPISODE_METRIC_KEYS = (
+    "reward",
+    "em",
+    "f1",
+    "evidence_recall",
+    "turns",
+    "num_searches",
+    "num_accesses",
+    "num_invalid",
+    "answered",
+)
 
 
 class EpisodeHost(Protocol):
@@ -98,9 +111,16 @@ class AnswerScore:
     verdict: str | None = None  # why the guard zeroed it ("multiple_candidates", "abstained", ...)
 
 
-def score_answer_step(task: Task, prediction: str | None, metric: str, abstain_penalty: float,
-                      candidates: Callable[[], Any], max_answer_tokens: int | None = None,
-                      reject_lists: bool = True, episode: Any = None) -> AnswerScore:
+def score_answer_step(
+    task: Task,
+    prediction: str | None,
+    metric: str,
+    abstain_penalty: float,
+    candidates: Callable[[], Any],
+    max_answer_tokens: int | None = None,
+    reject_lists: bool = True,
+    episode: Any = None,
+) -> AnswerScore:
     """The one answer table: EM and F1 always, and the reward under ``metric`` (``em`` / ``f1``
     / ``substring_em``, with the anti-stuffing guard of :mod:`searchgym.answer_guard` for the
     lenient metrics, ``max_answer_tokens`` and ``reject_lists`` being its options); tasks of a
@@ -114,14 +134,24 @@ def score_answer_step(task: Task, prediction: str | None, metric: str, abstain_p
         kind = answer_form(task.meta)
         penalised = bool(form["penalised"])
         value = form[kind.reward_key(metric) if kind is not None else "em"]
-        return AnswerScore(form["em"], form["f1"], float(-abstain_penalty if penalised else value),
-                           {k: v for k, v in form.items() if k not in ("em", "f1")},
-                           "abstained" if penalised else None)
+        return AnswerScore(
+            form["em"],
+            form["f1"],
+            float(-abstain_penalty if penalised else value),
+            {k: v for k, v in form.items() if k not in ("em", "f1")},
+            "abstained" if penalised else None,
+        )
     em = exact_match(prediction, task.answers) if prediction is not None else 0.0
     f1 = token_f1(prediction, task.answers) if prediction is not None else 0.0
     # EM's reward is ``em`` itself; the guard still runs (on the gold alone) for its verdict.
-    reward, verdict = score_answer(prediction, task.answers, metric, max_answer_tokens, reject_lists,
-                                   candidates=None if metric == "em" else candidates())
+    reward, verdict = score_answer(
+        prediction,
+        task.answers,
+        metric,
+        max_answer_tokens,
+        reject_lists,
+        candidates=None if metric == "em" else candidates(),
+    )
     return AnswerScore(em, f1, reward, verdict=verdict)
 
 
@@ -195,12 +225,17 @@ class Episode:
         # their draws from it, so every rollout of a group sees the same documents.
         set_context(self.engine, self.task.task_key, self.group_seed)
         config = self.config
-        prompt = render_prompt(self.task.question, style=config.prompt_style,
-                               allow_access=config.allow_access, top_k=config.top_k)
+        prompt = render_prompt(
+            self.task.question, style=config.prompt_style, allow_access=config.allow_access, top_k=config.top_k
+        )
         self.state.transcript.append({"role": "user", "content": prompt})
         info = self.base_info()
-        info.update(messages=[{"role": "user", "content": prompt}], tools=self.host_tools(),
-                    question=self.task.question, results=[])
+        info.update(
+            messages=[{"role": "user", "content": prompt}],
+            tools=self.host_tools(),
+            question=self.task.question,
+            results=[],
+        )
         if self.host.rewards is not None:
             self.host.rewards.reset(self, prompt, info)
         self.last_info = info
@@ -226,12 +261,16 @@ class Episode:
         try:
             parsed = parse_action(action, max_chars=config.max_action_chars, allowed_actions=self.allowed_actions)
         except Exception as error:  # noqa: BLE001 - agent input may be any object
-            return ParsedAction(kind="invalid", protocol="unknown",
-                                error=f"the action could not be read ({type(error).__name__}); "
-                                      "send a string or a tool-call mapping")
+            return ParsedAction(
+                kind="invalid",
+                protocol="unknown",
+                error=f"the action could not be read ({type(error).__name__}); send a string or a tool-call mapping",
+            )
         if parsed.kind == "search" and len(parsed.queries) > MAX_QUERIES_PER_STEP:
             parsed = ParsedAction(
-                kind="invalid", raw_length=parsed.raw_length, protocol=parsed.protocol,
+                kind="invalid",
+                raw_length=parsed.raw_length,
+                protocol=parsed.protocol,
                 error=f"a search may hold at most {MAX_QUERIES_PER_STEP} queries, got {len(parsed.queries)}",
             )
         return parsed
@@ -242,8 +281,9 @@ class Episode:
         results = run_search(self.engine, turn.queries, self.config.top_k) if turn.parsed.kind == "search" else None
         return self.finish(turn, results)
 
-    def finish(self, turn: Turn, results: list[list[Hit]] | Exception | None
-               ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    def finish(
+        self, turn: Turn, results: list[list[Hit]] | Exception | None
+    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Apply a parsed action whose search results (if any) are known.
 
         Everything that can fail (the engine's ``access``, rendering what an engine returned)
@@ -289,14 +329,16 @@ class Episode:
         )
         reward = answer.reward if answer is not None else 0.0
         if self.host.rewards is not None:
-            reward = self.host.rewards.apply(self, turn.action, rendered.observation, reward, terminated,
-                                             truncated, info)
+            reward = self.host.rewards.apply(
+                self, turn.action, rendered.observation, reward, terminated, truncated, info
+            )
         self.total_reward += float(reward)
         self.last_info = info
         return rendered.observation, float(reward), terminated, truncated, info
 
-    def _outcome(self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None
-                 ) -> tuple[Rendered, AnswerScore | None]:
+    def _outcome(
+        self, parsed: ParsedAction, results: list[list[Hit]] | Exception | None
+    ) -> tuple[Rendered, AnswerScore | None]:
         """What an action shows and scores, computed without touching the episode's state."""
         config = self.config
         if parsed.kind == "search":
@@ -304,17 +346,28 @@ class Episode:
                 if isinstance(results, Exception):
                     raise results
                 assert results is not None
-                return render_search(results, list(parsed.queries), engine=self.engine,
-                                     max_doc_chars=config.max_doc_chars, show_ids=config.show_doc_ids), None
+                return render_search(
+                    results,
+                    list(parsed.queries),
+                    engine=self.engine,
+                    max_doc_chars=config.max_doc_chars,
+                    show_ids=config.show_doc_ids,
+                ), None
             except Exception as error:  # noqa: BLE001 - any backend failure is an observation
                 return render_failure("search", error), None
         if parsed.kind == "access":
-            return render_access(parsed.argument, engine=self.engine, bundle=self.bundle,
-                                 max_doc_chars=config.max_doc_chars, show_ids=config.show_doc_ids), None
+            return render_access(
+                parsed.argument,
+                engine=self.engine,
+                bundle=self.bundle,
+                max_doc_chars=config.max_doc_chars,
+                show_ids=config.show_doc_ids,
+            ), None
         if parsed.kind == "answer":
             candidates = lambda: self.answer_candidates  # noqa: E731 - built only when needed
-            return Rendered(), score_answer_step(self.task, parsed.argument, config.reward, config.abstain_penalty,
-                                                 candidates, episode=self)
+            return Rendered(), score_answer_step(
+                self.task, parsed.argument, config.reward, config.abstain_penalty, candidates, episode=self
+            )
         return Rendered(observation=render_invalid_action(parsed.error, allow_access=config.allow_access)), None
 
     # -- info and metrics -----------------------------------------------------------------------
@@ -353,8 +406,9 @@ def run_search(engine: SearchEngine, queries: list[str], k: int) -> list[list[Hi
         results = engine.search(queries, k)
         if not isinstance(results, list) or len(results) != len(queries):
             got = len(results) if isinstance(results, list) else type(results).__name__
-            return SearchError(f"engine {getattr(engine, 'name', engine)!r} returned {got} result lists "
-                               f"for {len(queries)} queries")
+            return SearchError(
+                f"engine {getattr(engine, 'name', engine)!r} returned {got} result lists for {len(queries)} queries"
+            )
         return results
     except Exception as error:  # noqa: BLE001 - a backend failure is an observation
         if not isinstance(error, SearchError):
@@ -362,8 +416,9 @@ def run_search(engine: SearchEngine, queries: list[str], k: int) -> list[list[Hi
         return error
 
 
-def search_episodes(engine: SearchEngine, queries: list[str], contexts: Sequence[tuple[str, int]], k: int
-                    ) -> tuple[list[list[Hit]] | Exception, int]:
+def search_episodes(
+    engine: SearchEngine, queries: list[str], contexts: Sequence[tuple[str, int]], k: int
+) -> tuple[list[list[Hit]] | Exception, int]:
     """One engine call for the queries of many episodes: ``(results, unique queries sent)``
     (the count is 0 when the call failed: nothing was answered).
 

@@ -46,6 +46,7 @@ class OpenedDocument(Protocol):
     @property
     def text(self) -> str: ...
 
+
 __all__ = [
     "DEFAULT_MAX_DOC_CHARS",
     "MULTI_QUERY_SEPARATOR",
@@ -112,9 +113,7 @@ def _no_results_body(query: str | None) -> str:
     return f"No results found for query: {sanitize(_one_line(query))}"
 
 
-def _hits_body(
-    hits: Sequence[Hit], query: str | None, max_doc_chars: int | None, show_ids: bool
-) -> str:
+def _hits_body(hits: Sequence[Hit], query: str | None, max_doc_chars: int | None, show_ids: bool) -> str:
     if not hits:
         return _no_results_body(query)
     lines = []
@@ -202,7 +201,14 @@ def result_records(
     records: list[dict[str, object]] = []
     for hits, query in zip(results, queries):
         for rank, hit in enumerate(hits, start=1):
-            records.append({"rank": rank, "doc_id": str(hit.doc_id), "title": str(hit.title),
-                            "text": truncate_text(hit.text.strip(), max_doc_chars),
-                            "score": float(hit.score) if isinstance(hit, Hit) else None, "query": query})
+            records.append(
+                {
+                    "rank": rank,
+                    "doc_id": str(hit.doc_id),
+                    "title": str(hit.title),
+                    "text": truncate_text(hit.text.strip(), max_doc_chars),
+                    "score": float(hit.score) if isinstance(hit, Hit) else None,
+                    "query": query,
+                }
+            )
     return records

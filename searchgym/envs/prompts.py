@@ -62,9 +62,7 @@ INVALID_ACTION_MESSAGE = (
 """Search-R1's invalid-action observation as a template with ``{error}`` and ``{access}`` slots;
 use :func:`render_invalid_action` to fill it."""
 
-_INVALID_ACCESS = (
-    "If I want to read a document, I should put its document id between <access> and </access>. "
-)
+_INVALID_ACCESS = "If I want to read a document, I should put its document id between <access> and </access>. "
 
 
 def normalize_question(question: str) -> str:
@@ -77,9 +75,7 @@ def normalize_question(question: str) -> str:
     return question
 
 
-def render_prompt(
-    question: str, *, style: str = "search_r1", allow_access: bool = True, top_k: int = 3
-) -> str:
+def render_prompt(question: str, *, style: str = "search_r1", allow_access: bool = True, top_k: int = 3) -> str:
     """Render the user-message instruction for one question.
 
     ``top_k`` only appears in text that is ours (the access sentence and the tools style); the
@@ -92,9 +88,7 @@ def render_prompt(
         access = _SEARCH_R1_ACCESS.format(top_k=top_k) if allow_access else ""
         return _SEARCH_R1_HEAD + access + _SEARCH_R1_TAIL.format(question=question)
     if style == "tools":
-        return _TOOLS_PROMPT.format(
-            top_k=top_k, access=_TOOLS_ACCESS if allow_access else "", question=question
-        )
+        return _TOOLS_PROMPT.format(top_k=top_k, access=_TOOLS_ACCESS if allow_access else "", question=question)
     raise ValueError(f"unknown prompt style {style!r}; expected one of {STYLES}")
 
 
@@ -108,6 +102,4 @@ def render_invalid_action(error: str | None = None, *, allow_access: bool = True
     detail = ""
     if error and error.strip():
         detail = ": " + " ".join(error.split()).rstrip(" .")
-    return INVALID_ACTION_MESSAGE.format(
-        error=detail, access=_INVALID_ACCESS if allow_access else ""
-    )
+    return INVALID_ACTION_MESSAGE.format(error=detail, access=_INVALID_ACCESS if allow_access else "")

@@ -46,23 +46,33 @@ def access_limit(max_doc_chars: int) -> int:
     return 4 * max_doc_chars
 
 
-def render_search(results: Sequence[Sequence[Hit]], queries: Sequence[str], *, engine: Any, max_doc_chars: int,
-                  show_ids: bool, wrap: bool = True) -> Rendered:
+def render_search(
+    results: Sequence[Sequence[Hit]],
+    queries: Sequence[str],
+    *,
+    engine: Any,
+    max_doc_chars: int,
+    show_ids: bool,
+    wrap: bool = True,
+) -> Rendered:
     """The observation of a search whose results are known (one hit list per query)."""
     rendered = Rendered(
-        observation=format_search_results(results, list(queries), max_doc_chars=max_doc_chars, show_ids=show_ids,
-                                          wrap=wrap),
+        observation=format_search_results(
+            results, list(queries), max_doc_chars=max_doc_chars, show_ids=show_ids, wrap=wrap
+        ),
         doc_ids=[str(hit.doc_id) for hits in results for hit in hits],
         results=result_records(results, list(queries), max_doc_chars),
     )
     if not shows_agent_text(engine):
-        rendered.evidence_text = [f"{hit.title}\n{truncate_text(hit.text.strip(), max_doc_chars)}"
-                                  for hits in results for hit in hits]
+        rendered.evidence_text = [
+            f"{hit.title}\n{truncate_text(hit.text.strip(), max_doc_chars)}" for hits in results for hit in hits
+        ]
     return rendered
 
 
-def render_access(doc_id: str, *, engine: Any, bundle: Any, max_doc_chars: int, show_ids: bool,
-                  wrap: bool = True) -> Rendered:
+def render_access(
+    doc_id: str, *, engine: Any, bundle: Any, max_doc_chars: int, show_ids: bool, wrap: bool = True
+) -> Rendered:
     """Open ``doc_id`` through ``engine``: a passage of an article opens the whole article (every
     passage it shows); a round-up page or an engine's own document opens as itself. An unknown id
     is an error observation; a backend failure too, with ``backend_error`` set."""
@@ -86,8 +96,10 @@ def render_access(doc_id: str, *, engine: Any, bundle: Any, max_doc_chars: int, 
             rendered.evidence_text = [f"{title}\n{text}" for title, text in shown]
         return rendered
     except UnknownDocumentError as missing:
-        return Rendered(observation=format_error(f"{missing}. Use a document id shown in search results.", wrap=wrap),
-                        error=str(missing))
+        return Rendered(
+            observation=format_error(f"{missing}. Use a document id shown in search results.", wrap=wrap),
+            error=str(missing),
+        )
     except Exception as error:  # noqa: BLE001 - any backend failure is an observation
         return render_failure("access", error, wrap=wrap)
 

@@ -98,11 +98,13 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         try:
             self.tasks = served_tasks(self.bundle, self.config)
         except ValueError as error:
-            raise ValueError(f"{error} (split={self.config.split!r}, task_types={self.config.task_types}, "
-                             f"hops={self.config.hops})") from None
+            raise ValueError(
+                f"{error} (split={self.config.split!r}, task_types={self.config.task_types}, hops={self.config.hops})"
+            ) from None
         self._task_positions = {task.task_key: index for index, task in enumerate(self.tasks)}
         self.allowed_actions: tuple[str, ...] = (
-            ("search", "access", "answer") if self.config.allow_access else ("search", "answer"))
+            ("search", "access", "answer") if self.config.allow_access else ("search", "answer")
+        )
         self.observation_space = AnyText(max_length=MAX_OBSERVATION_CHARS)
         self.action_space = AnyText(max_length=self.config.max_action_chars)
         self.tools = tool_schemas(allow_access=self.config.allow_access)
@@ -162,8 +164,14 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         """``(score, guard verdict)`` of ``prediction`` for the current task under ``metric``,
         with the anti-stuffing guard of :mod:`searchgym.answer_guard` (the env's reward and
         every answer wrapper score through :func:`~searchgym.envs.episode.score_answer_step`)."""
-        score = score_answer_step(self.task, prediction, metric, self.config.abstain_penalty,
-                                  lambda: self.answer_candidates, episode=self.current)
+        score = score_answer_step(
+            self.task,
+            prediction,
+            metric,
+            self.config.abstain_penalty,
+            lambda: self.answer_candidates,
+            episode=self.current,
+        )
         return score.reward, score.verdict
 
     # -- gymnasium API ----------------------------------------------------------------------
@@ -207,14 +215,18 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
     def _foreign_key_message(self, key: str) -> str:
         shown = repr(key)
         shown = shown if len(shown) <= 120 else shown[:117] + "..."
-        filters = (f"split={self.config.split!r}, task_types={list(self.config.task_types)}, "
-                   f"hops={list(self.config.hops) or 'any'}")
+        filters = (
+            f"split={self.config.split!r}, task_types={list(self.config.task_types)}, "
+            f"hops={list(self.config.hops) or 'any'}"
+        )
         try:
             other = self.bundle.tasks[key]
         except KeyError:
             return f"unknown task_key {shown}: not a task of this env's world ({filters})"
-        return (f"task_key {shown} is a {other.split} {other.task_type} task with {other.hops} hop(s), outside "
-                f"this env's tasks ({filters}); make an env with that split or those filters to serve it")
+        return (
+            f"task_key {shown} is a {other.split} {other.task_type} task with {other.hops} hop(s), outside "
+            f"this env's tasks ({filters}); make an env with that split or those filters to serve it"
+        )
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self.episode is None:
@@ -234,8 +246,9 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         """(task_key, group_seed) of the running episode, for engines whose results depend on it."""
         return self.current.search_context
 
-    def finish_turn(self, turn: Turn, results: list[list[Hit]] | Exception | None, *, search: bool = False
-                    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    def finish_turn(
+        self, turn: Turn, results: list[list[Hit]] | Exception | None, *, search: bool = False
+    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Finish a turn whose searches are answered (``search=True``: search here, alone)."""
         episode = self.current
         if search and turn.parsed.kind == "search":

@@ -90,8 +90,10 @@ class SnapshotMixin:
             raise TypeError(f"restore() takes an EnvSnapshot from snapshot(), got {type(snapshot).__name__}")
         episode = snapshot.episode
         if episode is not None and episode.task.world_id != self.bundle.world.world_id:
-            raise ValueError(f"the snapshot's task belongs to world {episode.task.world_id}, "
-                             f"not to this env's world {self.bundle.world.world_id}")
+            raise ValueError(
+                f"the snapshot's task belongs to world {episode.task.world_id}, "
+                f"not to this env's world {self.bundle.world.world_id}"
+            )
         self.group_seed = snapshot.group_seed
         self._state = None if episode is None else episode.copy()
         if self.episode is not None:
@@ -109,8 +111,13 @@ class SnapshotMixin:
         return None if self.engine is self.built_engine else self.engine
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"config": self.config, "render_mode": self.render_mode, "engine": self._carried_engine(),
-                "spec": getattr(self, "spec", None), "snapshot": self.snapshot()}
+        return {
+            "config": self.config,
+            "render_mode": self.render_mode,
+            "engine": self._carried_engine(),
+            "spec": getattr(self, "spec", None),
+            "snapshot": self.snapshot(),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         type(self).__init__(self, state["config"], render_mode=state["render_mode"], engine=state["engine"])

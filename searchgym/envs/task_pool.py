@@ -18,9 +18,16 @@ from searchgym.types import Task
 __all__ = ["served_tasks"]
 
 
-def served_tasks(bundle: Any, config: EnvConfig, *, task_types: Collection[str] | None = None,
-                 hops: Collection[int] | None = None, tiers: Collection[int] | None = None,
-                 split: str | None = None, what: str | None = None) -> list[Task]:
+def served_tasks(
+    bundle: Any,
+    config: EnvConfig,
+    *,
+    task_types: Collection[str] | None = None,
+    hops: Collection[int] | None = None,
+    tiers: Collection[int] | None = None,
+    split: str | None = None,
+    what: str | None = None,
+) -> list[Task]:
     """The env's tasks, optionally narrowed; an empty selection is a one-line ``ValueError``.
 
     ``task_types`` / ``hops`` default to the config's (``hops=()`` in the config: any);
@@ -28,8 +35,10 @@ def served_tasks(bundle: Any, config: EnvConfig, *, task_types: Collection[str] 
     """
     label = what or config.id
     if split is not None and split != config.split:
-        raise ValueError(f"{label}: split {split!r} is not this env's split {config.split!r}; a split is its "
-                         f"own world, so make an env of that split instead")
+        raise ValueError(
+            f"{label}: split {split!r} is not this env's split {config.split!r}; a split is its "
+            f"own world, so make an env of that split instead"
+        )
     types = tuple(task_types) if task_types else config.task_types
     hop_filter = tuple(hops) if hops else (config.hops or None)
     tasks = bundle.tasks.select(config.split, types, hop_filter)
@@ -37,7 +46,9 @@ def served_tasks(bundle: Any, config: EnvConfig, *, task_types: Collection[str] 
         wanted = set(tiers)
         tasks = [task for task in tasks if tier_of(task) in wanted]
     if not tasks:
-        raise ValueError(f"{label}: no task matches split={config.split!r}, task_types={list(types)}, "
-                         f"hops={list(hop_filter or ()) or 'any'}, tiers={sorted(tiers) if tiers else 'any'}; "
-                         f"widen the filters or build a larger world")
+        raise ValueError(
+            f"{label}: no task matches split={config.split!r}, task_types={list(types)}, "
+            f"hops={list(hop_filter or ()) or 'any'}, tiers={sorted(tiers) if tiers else 'any'}; "
+            f"widen the filters or build a larger world"
+        )
     return tasks

@@ -46,8 +46,7 @@ def _function(name: str, description: str, properties: dict[str, Any], required:
 
 _SEARCH_SCHEMA = _function(
     SEARCH,
-    "Search the knowledge base. Returns the top-ranked documents, each with its title, "
-    "its document id and its text.",
+    "Search the knowledge base. Returns the top-ranked documents, each with its title, its document id and its text.",
     {QUERY_ARG: {"type": "string", "description": "The search query."}},
     [QUERY_ARG],
 )

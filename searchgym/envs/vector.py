@@ -130,10 +130,7 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         self.render_mode = render_mode
         first = SearchQAEnv(spec, render_mode=render_mode, engine=engine, **overrides)
         self.engine: SearchEngine = first.engine
-        rest = [
-            SearchQAEnv(first.config, render_mode=render_mode, engine=self.engine)
-            for _ in range(num_envs - 1)
-        ]
+        rest = [SearchQAEnv(first.config, render_mode=render_mode, engine=self.engine) for _ in range(num_envs - 1)]
         self.envs: tuple[SearchQAEnv, ...] = (first, *rest)
         self.config: EnvConfig = first.config
         self.top_k = first.config.top_k
@@ -276,8 +273,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             missing = [i for i in range(self.num_envs) if not self._was_reset[i]]
             raise RuntimeError(f"step() called before reset() for sub-env(s) {missing}: call reset() first")
         if isinstance(actions, (str, bytes, dict)):
-            raise TypeError(f"actions must be a sequence of {self.num_envs} actions, "
-                            f"not a single {type(actions).__name__}")
+            raise TypeError(
+                f"actions must be a sequence of {self.num_envs} actions, not a single {type(actions).__name__}"
+            )
         actions = list(actions)
         if len(actions) != self.num_envs:
             raise ValueError(f"got {len(actions)} actions for num_envs={self.num_envs}")
@@ -313,8 +311,9 @@ class BatchedSearchQAVectorEnv(VectorEnv):
             if not isinstance(results, SearchError):
                 logger.warning("engine %r raised on a batched search", self.engine.name, exc_info=results)
             return {(span.start, span.stop): results for span in spans}
-        logger.warning("engine %r raised on a batched search; retrying each sub-env alone", self.engine.name,
-                       exc_info=results)
+        logger.warning(
+            "engine %r raised on a batched search; retrying each sub-env alone", self.engine.name, exc_info=results
+        )
         return {(span.start, span.stop): self._search(queries[span], contexts[span]) for span in spans}
 
     def _merge_infos(self, env_infos: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
@@ -346,20 +345,33 @@ class BatchedSearchQAVectorEnv(VectorEnv):
         """Pickled like a sub-env (see :mod:`searchgym.envs.snapshot`): the config, each sub-env's
         snapshot and the vector env's own bookkeeping; bundle and engine are rebuilt."""
         return {
-            "num_envs": self.num_envs, "config": self.config, "render_mode": self.render_mode,
-            "engine": self.envs[0]._carried_engine(), "autoreset_mode": self.autoreset_mode,
-            "snapshots": [env.snapshot() for env in self.envs], "observations": list(self._observations),
-            "autoreset_envs": self._autoreset_envs.copy(), "was_reset": self._was_reset.copy(),
-            "engine_calls": self.engine_calls, "unique_queries": self.unique_queries,
+            "num_envs": self.num_envs,
+            "config": self.config,
+            "render_mode": self.render_mode,
+            "engine": self.envs[0]._carried_engine(),
+            "autoreset_mode": self.autoreset_mode,
+            "snapshots": [env.snapshot() for env in self.envs],
+            "observations": list(self._observations),
+            "autoreset_envs": self._autoreset_envs.copy(),
+            "was_reset": self._was_reset.copy(),
+            "engine_calls": self.engine_calls,
+            "unique_queries": self.unique_queries,
             "task_sampler": self.task_sampler,
-            "np_random": getattr(self, "_np_random", None), "np_random_seed": getattr(self, "_np_random_seed", None),
+            "np_random": getattr(self, "_np_random", None),
+            "np_random_seed": getattr(self, "_np_random_seed", None),
             "spec": getattr(self, "spec", None),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        type(self).__init__(self, state["num_envs"], state["config"], render_mode=state["render_mode"],
-                            engine=state["engine"], autoreset_mode=state["autoreset_mode"],
-                            task_sampler=state.get("task_sampler"))
+        type(self).__init__(
+            self,
+            state["num_envs"],
+            state["config"],
+            render_mode=state["render_mode"],
+            engine=state["engine"],
+            autoreset_mode=state["autoreset_mode"],
+            task_sampler=state.get("task_sampler"),
+        )
         for env, snapshot in zip(self.envs, state["snapshots"]):
             env.restore(snapshot)
         self._observations = list(state["observations"])

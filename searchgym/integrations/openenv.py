@@ -78,8 +78,10 @@ class OpenEnvTRLEnv(SearchGymTRLEnv):
         prompt = self.session.start(kwargs.get("task_key"))
         row_prompt = row_instruction(kwargs.get("prompt"))
         if row_prompt is not None and row_prompt != prompt:
-            raise ValueError(f"the row's prompt is not the server's prompt for task {self.session.task_key!r}: "
-                             f"export the rows with the settings the server runs (prompt_style, world)")
+            raise ValueError(
+                f"the row's prompt is not the server's prompt for task {self.session.task_key!r}: "
+                f"export the rows with the settings the server runs (prompt_style, world)"
+            )
         return "" if row_prompt is not None else prompt
 
 

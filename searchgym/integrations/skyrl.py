@@ -92,8 +92,13 @@ class SearchGymSkyRLEnv(_Base):
         self.task_key = extras.get("task_key") or _get(extra_info, "task_key")
         if not self.task_key:
             raise ValueError("extras must carry 'task_key' (export the dataset with searchgym.export, fmt='skyrl')")
-        env_id = (extras.get("env_id") or _get(extra_info, "env_id") or extras.get("data_source")
-                  or _get(env_config, "env_id") or DEFAULT_ENV_ID)
+        env_id = (
+            extras.get("env_id")
+            or _get(extra_info, "env_id")
+            or extras.get("data_source")
+            or _get(env_config, "env_id")
+            or DEFAULT_ENV_ID
+        )
         overrides = dict(_plain(_get(env_config, "overrides", None) or {}))
         if extras.get("max_turns") is not None:
             overrides["max_turns"] = int(extras["max_turns"])
@@ -124,8 +129,13 @@ class SearchGymSkyRLEnv(_Base):
             "new_evidence": info.get("new_evidence", 0),
             "truncated": truncated,
         }
-        return {"observations": observations, "reward": float(reward), "done": bool(done),
-                "metadata": metadata, "postprocessed_action": None}
+        return {
+            "observations": observations,
+            "reward": float(reward),
+            "done": bool(done),
+            "metadata": metadata,
+            "postprocessed_action": None,
+        }
 
     def get_metrics(self) -> dict[str, Any]:
         return self.session.metrics()

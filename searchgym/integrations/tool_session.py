@@ -47,9 +47,7 @@ DEFAULT_ENV_ID = "SearchQA-v0"
 _HERMES_RE = HERMES_TOOL_CALL
 # Text an agent did not write: env observations (<information>) and tool results rendered by a
 # chat template (<tool_response>). An unclosed block runs to the end of the text.
-_OBSERVATION_RE = re.compile(
-    r"<(information|tool_response)>.*?(?:</\1>|\Z)", re.IGNORECASE | re.DOTALL
-)
+_OBSERVATION_RE = re.compile(r"<(information|tool_response)>.*?(?:</\1>|\Z)", re.IGNORECASE | re.DOTALL)
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 
 _ENV_LOCK = threading.Lock()
@@ -79,7 +77,7 @@ def unwrap_information(observation: str) -> str:
     """The body of an ``<information>…</information>`` observation (a tool message's content)."""
     text = observation.strip()
     if text.startswith("<information>") and text.endswith("</information>"):
-        return text[len("<information>"):-len("</information>")].strip()
+        return text[len("<information>") : -len("</information>")].strip()
     return text
 
 
@@ -139,8 +137,14 @@ class ToolSession:
             ``[reward]`` table) makes the env itself score that composition.
     """
 
-    def __init__(self, env_id: str = DEFAULT_ENV_ID, *, env: gym.Env | None = None,
-                 wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (), **overrides: Any) -> None:
+    def __init__(
+        self,
+        env_id: str = DEFAULT_ENV_ID,
+        *,
+        env: gym.Env | None = None,
+        wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
+        **overrides: Any,
+    ) -> None:
         self.env_id = env_id
         built: gym.Env = env if env is not None else make_env(env_id, **overrides)
         for wrapper in wrappers:
@@ -175,8 +179,18 @@ class ToolSession:
         if isinstance(action, str):
             calls = hermes_tool_calls(action)
             if calls:
-                action = calls[0] if len(calls) == 1 else {"role": "assistant", "content": None, "tool_calls": [
-                    {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]}
+                action = (
+                    calls[0]
+                    if len(calls) == 1
+                    else {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                            for c in calls
+                        ],
+                    }
+                )
         observation, raw_reward, terminated, truncated, info = self.env.step(action)
         reward = float(raw_reward)
         self.total_reward += reward
@@ -241,6 +255,6 @@ class ToolSession:
         return self.reward
 
     def __repr__(self) -> str:
-        return (f"ToolSession(env_id={self.env_id!r}, task_key={self.task_key!r}, "
-                f"done={self.done}, reward={self.reward})")
-
+        return (
+            f"ToolSession(env_id={self.env_id!r}, task_key={self.task_key!r}, done={self.done}, reward={self.reward})"
+        )

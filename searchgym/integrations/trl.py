@@ -61,8 +61,14 @@ class SearchGymTRLEnv:
     curriculum: Any = None  # class defaults: subclasses with their own session (OpenEnv) skip __init__
     _observed = True
 
-    def __init__(self, env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
-                 curriculum: Any = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        env_id: str = DEFAULT_ENV_ID,
+        *,
+        prompt_style: str = TRL_PROMPT_STYLE,
+        curriculum: Any = None,
+        **overrides: Any,
+    ) -> None:
         self.session = ToolSession(env_id, prompt_style=prompt_style, **overrides)
         self.curriculum = curriculum
         self._observed = True
@@ -86,7 +92,8 @@ class SearchGymTRLEnv:
                 f"the row's prompt is not this environment's prompt for task {self.session.task_key!r}: "
                 f"the row was exported with prompt_style={exported!r} (or other settings) while the "
                 f"environment uses prompt_style={config.prompt_style!r}. Export with the same settings: "
-                f"export_tasks({config.id!r}, 'trl', path, prompt_style={config.prompt_style!r}, ...)")
+                f"export_tasks({config.id!r}, 'trl', path, prompt_style={config.prompt_style!r}, ...)"
+            )
         return "" if row_prompt is not None else prompt
 
     def search(self, query: str) -> str:
@@ -141,16 +148,16 @@ def row_instruction(prompt: Any) -> str | None:
     return str(users[-1].get("content") or "") or None if users else None
 
 
-def trl_environment_factory(env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE,
-                            curriculum: Any = None, **overrides: Any) -> Callable[[], SearchGymTRLEnv]:
+def trl_environment_factory(
+    env_id: str = DEFAULT_ENV_ID, *, prompt_style: str = TRL_PROMPT_STYLE, curriculum: Any = None, **overrides: Any
+) -> Callable[[], SearchGymTRLEnv]:
     """A zero-argument factory for ``GRPOTrainer(environment_factory=...)``.
 
     ``curriculum``: a :class:`~searchgym.curricula.TaskSampler` shared by every instance the
     factory makes: rows without a ``task_key`` (a dataset of empty rows) get its tasks, and
     every finished rollout feeds it. ``reward_terms=`` (a ``[reward]`` table) sets the reward.
     """
-    return functools.partial(SearchGymTRLEnv, env_id, prompt_style=prompt_style, curriculum=curriculum,
-                             **overrides)
+    return functools.partial(SearchGymTRLEnv, env_id, prompt_style=prompt_style, curriculum=curriculum, **overrides)
 
 
 def tool_capable_tokenizer(model: str | Path | None = None) -> tuple[Path, Any]:

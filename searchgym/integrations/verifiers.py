@@ -64,8 +64,9 @@ def _legacy_tool_env(vf: Any, env_id: str, split: str | None, overrides: dict[st
     rows = dataset_rows(env_id, split=split, **overrides)
     rubric = vf.Rubric(funcs=[searchgym_reward], weights=[1.0])
     max_turns = make_env(env_id, **overrides).config.max_turns
-    return vf.ToolEnv(dataset=Dataset.from_list(rows), tools=make_tools(env_id, **overrides), rubric=rubric,
-                      max_turns=max_turns)
+    return vf.ToolEnv(
+        dataset=Dataset.from_list(rows), tools=make_tools(env_id, **overrides), rubric=rubric, max_turns=max_turns
+    )
 
 
 # --------------------------------------------------------------------------- verifiers v1
@@ -83,8 +84,10 @@ try:
 except ImportError:  # verifiers missing, or a legacy (v0) release without the v1 API
     vf = None
 
-_EPISODE_NOT_STARTED = ("No searchgym episode is running: this tool server was not given a task "
-                        "(it is launched per rollout by a SearchGymTask).")
+_EPISODE_NOT_STARTED = (
+    "No searchgym episode is running: this tool server was not given a task "
+    "(it is launched per rollout by a SearchGymTask)."
+)
 
 
 def _episode_state(session: ToolSession) -> dict[str, Any]:
@@ -261,28 +264,41 @@ if vf is not None:
         def records(self) -> list[dict[str, Any]]:
             """The split's task records (``searchgym.export.task_records``), built once."""
             if self._records is None:
-                self._records = task_records(self.config.env_id, split=self.config.split,
-                                             **self.config.env_overrides())
+                self._records = task_records(self.config.env_id, split=self.config.split, **self.config.env_overrides())
             return self._records
 
         def task_for(self, record: dict[str, Any]) -> SearchGymTask:
             """The v1 task of one record."""
             overrides_json = json.dumps(self.config.env_overrides(), sort_keys=True)
-            return SearchGymTask(SearchGymTaskData(
-                id=record["task_key"], name=record["task_key"], prompt=record["prompt"][0]["content"],
-                task_key=record["task_key"], env_id=record["data_source"], overrides_json=overrides_json,
-            ), self.config.task)
+            return SearchGymTask(
+                SearchGymTaskData(
+                    id=record["task_key"],
+                    name=record["task_key"],
+                    prompt=record["prompt"][0]["content"],
+                    task_key=record["task_key"],
+                    env_id=record["data_source"],
+                    overrides_json=overrides_json,
+                ),
+                self.config.task,
+            )
 
         def load(self) -> Iterator[SearchGymTask]:
             for record in self.records():
                 yield self.task_for(record)
 
-
     from searchgym.integrations.verifiers_harness import SearchGymHarness, SearchGymHarnessConfig
 
-    __all__ += ["SearchGymHarness", "SearchGymHarnessConfig", "SearchGymState", "SearchGymTask",
-                "SearchGymTaskConfig", "SearchGymTaskData", "SearchGymTaskset", "SearchGymTasksetConfig",
-                "SearchGymToolset"]
+    __all__ += [
+        "SearchGymHarness",
+        "SearchGymHarnessConfig",
+        "SearchGymState",
+        "SearchGymTask",
+        "SearchGymTaskConfig",
+        "SearchGymTaskData",
+        "SearchGymTaskset",
+        "SearchGymTasksetConfig",
+        "SearchGymToolset",
+    ]
 
 
 def _v1_taskset(env_id: str, split: str | None, overrides: dict[str, Any]) -> Any:
@@ -290,8 +306,7 @@ def _v1_taskset(env_id: str, split: str | None, overrides: dict[str, Any]) -> An
         raise ImportError("verifiers.v1 is not importable; install verifiers>=0.4")
     overrides = dict(overrides)
     style = overrides.pop("prompt_style", "tools")
-    return SearchGymTaskset(SearchGymTasksetConfig(env_id=env_id, split=split, prompt_style=style,
-                                                   overrides=overrides))
+    return SearchGymTaskset(SearchGymTasksetConfig(env_id=env_id, split=split, prompt_style=style, overrides=overrides))
 
 
 def load_environment(env_id: str = DEFAULT_ENV_ID, split: str | None = None, **overrides: Any) -> Any:

@@ -33,8 +33,7 @@ _PREFIX = "searchgym_"
 
 def trace_outcome(trace: Any) -> dict[str, Any] | None:
     """The env-style outcome of one scored v1 trace (``None`` when scoring did not run)."""
-    metrics = {name[len(_PREFIX):]: value for name, value in (trace.metrics or {}).items()
-               if name.startswith(_PREFIX)}
+    metrics = {name[len(_PREFIX) :]: value for name, value in (trace.metrics or {}).items() if name.startswith(_PREFIX)}
     if not metrics or any(value is None for value in metrics.values()):
         return None
     rewards = trace.rewards or {}
@@ -69,8 +68,10 @@ class SearchGymCurriculumTaskset(SearchGymTaskset):
             key = self.curriculum.sample()
             record = by_key.get(key)
             if record is None:
-                raise ValueError(f"the curriculum served task {key!r}, which is not in this taskset's split "
-                                 f"({self.config.env_id}, split={self.config.split!r})")
+                raise ValueError(
+                    f"the curriculum served task {key!r}, which is not in this taskset's split "
+                    f"({self.config.env_id}, split={self.config.split!r})"
+                )
             yield self.task_for(record)
 
     def observe(self, result: Any) -> list[str | None]:
@@ -85,8 +86,9 @@ class SearchGymCurriculumTaskset(SearchGymTaskset):
         return events
 
 
-def curriculum_taskset(env_id: str = DEFAULT_ENV_ID, curriculum: Any = None, split: str | None = None,
-                       **overrides: Any) -> SearchGymCurriculumTaskset:
+def curriculum_taskset(
+    env_id: str = DEFAULT_ENV_ID, curriculum: Any = None, split: str | None = None, **overrides: Any
+) -> SearchGymCurriculumTaskset:
     """:class:`SearchGymCurriculumTaskset` with ``load_environment``'s arguments (tools prompt
     by default)."""
     style = overrides.pop("prompt_style", "tools")

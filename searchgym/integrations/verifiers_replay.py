@@ -37,10 +37,21 @@ def dataset_rows(env_id: str = DEFAULT_ENV_ID, *, split: str | None = None, **ov
     """
     rows = []
     for record in task_records(env_id, split=split, **overrides):
-        info = {"task_key": record["task_key"], "env_id": record["data_source"], "overrides": overrides,
-                "hops": record["hops"], "task_type": record["task_type"]}
-        rows.append({"prompt": record["prompt"], "answer": record["answer"], "info": json.dumps(info),
-                     "task": record["data_source"]})
+        info = {
+            "task_key": record["task_key"],
+            "env_id": record["data_source"],
+            "overrides": overrides,
+            "hops": record["hops"],
+            "task_type": record["task_type"],
+        }
+        rows.append(
+            {
+                "prompt": record["prompt"],
+                "answer": record["answer"],
+                "info": json.dumps(info),
+                "task": record["data_source"],
+            }
+        )
     return rows
 
 
@@ -65,8 +76,14 @@ def make_tools(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> list[Callable[
         results = run_search(engine, [query], config.top_k)
         if isinstance(results, Exception):
             return render_failure("search", results, wrap=False).observation
-        return render_search(results, [query], engine=engine, max_doc_chars=config.max_doc_chars,
-                             show_ids=config.show_doc_ids, wrap=False).observation
+        return render_search(
+            results,
+            [query],
+            engine=engine,
+            max_doc_chars=config.max_doc_chars,
+            show_ids=config.show_doc_ids,
+            wrap=False,
+        ).observation
 
     def access(doc_id: str) -> str:
         """Open one document by its id (as shown in search results) and read its full text.
@@ -77,8 +94,14 @@ def make_tools(env_id: str = DEFAULT_ENV_ID, **overrides: Any) -> list[Callable[
         Returns:
             The full text of the document.
         """
-        return render_access(doc_id.strip(), engine=engine, bundle=bundle, max_doc_chars=config.max_doc_chars,
-                             show_ids=config.show_doc_ids, wrap=False).observation
+        return render_access(
+            doc_id.strip(),
+            engine=engine,
+            bundle=bundle,
+            max_doc_chars=config.max_doc_chars,
+            show_ids=config.show_doc_ids,
+            wrap=False,
+        ).observation
 
     def answer(answer: str) -> str:
         """Give the final answer to the question. This ends the episode.
@@ -102,16 +125,20 @@ def _as_dict(message: Any) -> dict[str, Any]:
         return dict(message)
     if hasattr(message, "model_dump"):
         return message.model_dump()
-    return {"role": getattr(message, "role", None), "content": getattr(message, "content", None),
-            "tool_calls": getattr(message, "tool_calls", None)}
+    return {
+        "role": getattr(message, "role", None),
+        "content": getattr(message, "content", None),
+        "tool_calls": getattr(message, "tool_calls", None),
+    }
 
 
 def _content_text(content: Any) -> str | None:
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
-        return "".join(part.get("text", "") if isinstance(part, Mapping) else str(getattr(part, "text", ""))
-                       for part in content)
+        return "".join(
+            part.get("text", "") if isinstance(part, Mapping) else str(getattr(part, "text", "")) for part in content
+        )
     return str(content)
 
 
@@ -139,14 +166,16 @@ def agent_actions(messages: Sequence[Any]) -> list[Any]:
     return actions
 
 
-def score_messages(messages: Sequence[Any], task_key: str, env_id: str = DEFAULT_ENV_ID,
-                   **overrides: Any) -> dict[str, float]:
+def score_messages(
+    messages: Sequence[Any], task_key: str, env_id: str = DEFAULT_ENV_ID, **overrides: Any
+) -> dict[str, float]:
     """Replay a completion's agent turns through the env; return its reward and metrics."""
     return replay_actions(agent_actions(messages), task_key, env_id, **overrides)
 
 
-def replay_actions(actions: Sequence[Any], task_key: str, env_id: str = DEFAULT_ENV_ID,
-                   **overrides: Any) -> dict[str, float]:
+def replay_actions(
+    actions: Sequence[Any], task_key: str, env_id: str = DEFAULT_ENV_ID, **overrides: Any
+) -> dict[str, float]:
     """Step a fresh episode on ``task_key`` through ``actions``; its reward and metrics."""
     session = ToolSession(env_id, **overrides)
     session.replay(task_key, list(actions))
@@ -163,5 +192,6 @@ def searchgym_reward(completion: Any = None, info: Any = None, **_: Any) -> floa
     """A verifiers rubric function (v0 signature: arguments injected by name)."""
     data = _info(info)
     messages = completion if isinstance(completion, list) else [{"role": "assistant", "content": str(completion or "")}]
-    return score_messages(messages, data["task_key"], data.get("env_id", DEFAULT_ENV_ID),
-                          **dict(data.get("overrides") or {}))["reward"]
+    return score_messages(
+        messages, data["task_key"], data.get("env_id", DEFAULT_ENV_ID), **dict(data.get("overrides") or {})
+    )["reward"]

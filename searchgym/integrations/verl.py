@@ -91,7 +91,6 @@ _LOG = logging.getLogger(__name__)
 _TRAJECTORY_ATTR = "_searchgym_episode"  # the agent_data attribute holding its episode
 
 
-
 # --------------------------------------------------------------------------- BaseTool subclasses
 
 try:
@@ -254,8 +253,12 @@ class _SearchGymTool(_VerlBaseTool):
             session.start(episode.task_key)
         except (KeyError, ValueError) as error:
             episode.untracked = str(error)
-            _LOG.warning("searchgym: episode of task %r is not tracked (%s); give the tool config the "
-                         "env overrides the dataset was exported with ('overrides')", episode.task_key, error)
+            _LOG.warning(
+                "searchgym: episode of task %r is not tracked (%s); give the tool config the "
+                "env overrides the dataset was exported with ('overrides')",
+                episode.task_key,
+                error,
+            )
             return
         episode.session = session
 
@@ -268,19 +271,22 @@ class _SearchGymTool(_VerlBaseTool):
                 return text, {**run_metrics, "untracked": episode.untracked}
             session = episode.session
             if session.done:
-                return ("The episode is over (answered or out of turns): give your final answer.",
-                        {"error": "episode_over", **episode_metrics(session)})
-            observation, _, terminated, truncated, info = session.step(
-                {"name": self.name, "arguments": parameters})
+                return (
+                    "The episode is over (answered or out of turns): give your final answer.",
+                    {"error": "episode_over", **episode_metrics(session)},
+                )
+            observation, _, terminated, truncated, info = session.step({"name": self.name, "arguments": parameters})
         if terminated:
             text = "Answer recorded. The episode is over."
         elif truncated and not observation:
             text = "The turn budget is spent. The episode is over."
         else:
             text = unwrap_information(observation)
-        metrics: dict[str, Any] = {"doc_ids": list(info.get("doc_ids", [])),
-                                   "new_evidence": int(info.get("new_evidence", 0)),
-                                   **episode_metrics(session)}
+        metrics: dict[str, Any] = {
+            "doc_ids": list(info.get("doc_ids", [])),
+            "new_evidence": int(info.get("new_evidence", 0)),
+            **episode_metrics(session),
+        }
         if info.get("error"):
             metrics["error"] = info["error"]
         return text, metrics
@@ -303,12 +309,19 @@ class SearchGymSearchTool(_SearchGymTool):
             queries = [queries]
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             return format_error("search needs 'query_list': a non-empty list of query strings", wrap=False), {
-                "error": "bad_arguments"}
+                "error": "bad_arguments"
+            }
         results = run_search(self.engine, list(queries), self.topk)
         if isinstance(results, Exception):
             return render_failure("search", results, wrap=False).observation, {"error": "search_failed"}
-        rendered = render_search(results, list(queries), engine=self.engine, max_doc_chars=self.max_doc_chars,
-                                 show_ids=self.show_ids, wrap=False)
+        rendered = render_search(
+            results,
+            list(queries),
+            engine=self.engine,
+            max_doc_chars=self.max_doc_chars,
+            show_ids=self.show_ids,
+            wrap=False,
+        )
         return rendered.observation, {"doc_ids": rendered.doc_ids}
 
 
@@ -323,8 +336,14 @@ class SearchGymAccessTool(_SearchGymTool):
         doc_id = parameters.get("doc_id")
         if not isinstance(doc_id, str) or not doc_id.strip():
             return format_error("access needs 'doc_id': a document id string", wrap=False), {"error": "bad_arguments"}
-        rendered = render_access(doc_id.strip(), engine=self.engine, bundle=self.bundle,
-                                 max_doc_chars=self.max_doc_chars, show_ids=self.show_ids, wrap=False)
+        rendered = render_access(
+            doc_id.strip(),
+            engine=self.engine,
+            bundle=self.bundle,
+            max_doc_chars=self.max_doc_chars,
+            show_ids=self.show_ids,
+            wrap=False,
+        )
         if rendered.backend_error:
             return rendered.observation, {"error": "access_failed"}
         if rendered.error is not None:

@@ -101,8 +101,9 @@ def _decode(tokenizer: Any, token_ids: Sequence[int]) -> str:
     return tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
 
-def cut_at_action(tokenizer: Any, token_ids: Sequence[int],
-                  close_tags: Sequence[str] = ACTION_CLOSE_TAGS) -> tuple[list[int], str, bool]:
+def cut_at_action(
+    tokenizer: Any, token_ids: Sequence[int], close_tags: Sequence[str] = ACTION_CLOSE_TAGS
+) -> tuple[list[int], str, bool]:
     """The shortest prefix of ``token_ids`` whose text holds a closing action tag.
 
     Why: backends overshoot a stop string (a token can hold ``</search>`` plus more text, a
@@ -126,8 +127,9 @@ def cut_at_action(tokenizer: Any, token_ids: Sequence[int],
     return kept, _decode(tokenizer, kept), True
 
 
-def stop_sampling_params(sampling_params: Mapping[str, Any], *, max_tokens: int,
-                         backend: str | None = "vllm") -> dict[str, Any]:
+def stop_sampling_params(
+    sampling_params: Mapping[str, Any], *, max_tokens: int, backend: str | None = "vllm"
+) -> dict[str, Any]:
     """``sampling_params`` for one turn: stop after an action tag, keep the tag, cap the length.
 
     vLLM keeps a stop string with ``include_stop_str_in_output``, SGLang with ``no_stop_trim``;
@@ -174,8 +176,9 @@ def row_task(kwargs: Mapping[str, Any], default_env_id: str = DEFAULT_ENV_ID) ->
         env_id = env_id or create.get("env_id") or create.get("data_source")
     env_id = env_id or kwargs.get("data_source") or default_env_id
     if not task_key:
-        raise ValueError("the row has no task_key (extra_info.task_key): export it with "
-                         "`searchgym export --format verl`")
+        raise ValueError(
+            "the row has no task_key (extra_info.task_key): export it with `searchgym export --format verl`"
+        )
     return str(_item(env_id)), str(_item(task_key))
 
 
@@ -283,8 +286,9 @@ def _merge_generation_info(episode: TagEpisode, output: Any) -> None:
 # --------------------------------------------------------------------------- verl config
 
 
-def agent_loop_config(*, env_overrides: Mapping[str, Any] | None = None, env_id: str | None = None,
-                      name: str = AGENT_NAME) -> list[dict[str, Any]]:
+def agent_loop_config(
+    *, env_overrides: Mapping[str, Any] | None = None, env_id: str | None = None, name: str = AGENT_NAME
+) -> list[dict[str, Any]]:
     """``actor_rollout_ref.rollout.agent.agent_loop_config_path`` content.
 
     Why a config file and not only ``@register``: verl's rollout workers are Ray actors that
@@ -330,8 +334,14 @@ if HAVE_VERL_AGENT_LOOP:
         ``searchgym_agent`` (or ``rollout.agent.default_agent_loop`` for rows without one).
         """
 
-        def __init__(self, *args: Any, env_overrides: Mapping[str, Any] | None = None,
-                     env_id: str | None = None, tools: Any = None, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *args: Any,
+            env_overrides: Mapping[str, Any] | None = None,
+            env_id: str | None = None,
+            tools: Any = None,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.env_overrides = dict(env_overrides or {})
             self.env_id = env_id
@@ -351,28 +361,42 @@ if HAVE_VERL_AGENT_LOOP:
             request_id = f"det-{int(priority)}" if full_determinism else uuid4().hex
 
             async def generate(ids: list[int], params: dict[str, Any]) -> Any:
-                return await self.server_manager.generate(request_id=request_id, prompt_ids=ids,
-                                                          sampling_params=params)
+                return await self.server_manager.generate(request_id=request_id, prompt_ids=ids, sampling_params=params)
 
             episode = await run_tag_episode(
-                session, task_key, prompt_ids, generate, self.tokenizer,
-                response_length=self.response_length, sampling_params=sampling_params,
-                max_assistant_turns=self.max_assistant_turns, backend=self.backend)
+                session,
+                task_key,
+                prompt_ids,
+                generate,
+                self.tokenizer,
+                response_length=self.response_length,
+                sampling_params=sampling_params,
+                max_assistant_turns=self.max_assistant_turns,
+                backend=self.backend,
+            )
             return self._output(episode)
 
         def _output(self, episode: TagEpisode) -> AgentLoopOutput:
             extra = dict(episode.extra_fields)
-            extra.update(turn_scores=[], tool_rewards=[], reward_extra_info=dict(episode.metrics),
-                         searchgym_stop_reason=episode.stop_reason)
+            extra.update(
+                turn_scores=[],
+                tool_rewards=[],
+                reward_extra_info=dict(episode.metrics),
+                searchgym_stop_reason=episode.stop_reason,
+            )
             return AgentLoopOutput(
                 prompt_ids=episode.prompt_ids,
                 response_ids=episode.response_ids[: self.response_length],
                 response_mask=episode.response_mask[: self.response_length],
-                response_logprobs=(episode.response_logprobs[: self.response_length]
-                                   if episode.response_logprobs else None),
+                response_logprobs=(
+                    episode.response_logprobs[: self.response_length] if episode.response_logprobs else None
+                ),
                 reward_score=episode.reward,
                 num_turns=episode.num_turns,
-                metrics=AgentLoopMetrics(generate_sequences=episode.generate_seconds,
-                                         tool_calls=episode.env_seconds, num_preempted=episode.num_preempted),
+                metrics=AgentLoopMetrics(
+                    generate_sequences=episode.generate_seconds,
+                    tool_calls=episode.env_seconds,
+                    num_preempted=episode.num_preempted,
+                ),
                 extra_fields=extra,
             )

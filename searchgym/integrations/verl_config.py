@@ -44,23 +44,35 @@ def search_tool_config(
     retrieve = base if base.endswith("/retrieve") else base + "/retrieve"
     search_schema = tool_schemas(allow_access=False, multi_query=True)[0]
     if tool == "verl":
-        return {"tools": [{
-            "class_name": "verl.tools.search_tool.SearchTool",
-            "config": {"retrieval_service_url": retrieve, "num_workers": num_workers, "rate_limit": rate_limit,
-                       "timeout": timeout, "topk": topk, "type": "native"},
-            "tool_schema": search_schema,
-        }]}
+        return {
+            "tools": [
+                {
+                    "class_name": "verl.tools.search_tool.SearchTool",
+                    "config": {
+                        "retrieval_service_url": retrieve,
+                        "num_workers": num_workers,
+                        "rate_limit": rate_limit,
+                        "timeout": timeout,
+                        "topk": topk,
+                        "type": "native",
+                    },
+                    "tool_schema": search_schema,
+                }
+            ]
+        }
     if tool != "searchgym":
         raise ValueError(f"tool must be 'searchgym' or 'verl', got {tool!r}")
     common = {"retrieval_service_url": retrieve, "topk": topk, "timeout": timeout, "env_id": env_id, "type": "native"}
     if overrides:
         common["overrides"] = dict(overrides)
-    tools = [{"class_name": f"{_TOOLS_MODULE}.SearchGymSearchTool", "config": dict(common),
-              "tool_schema": search_schema}]
+    tools = [
+        {"class_name": f"{_TOOLS_MODULE}.SearchGymSearchTool", "config": dict(common), "tool_schema": search_schema}
+    ]
     if include_access:
         access_schema = next(s for s in tool_schemas(allow_access=True) if s["function"]["name"] == "access")
-        tools.append({"class_name": f"{_TOOLS_MODULE}.SearchGymAccessTool", "config": dict(common),
-                      "tool_schema": access_schema})
+        tools.append(
+            {"class_name": f"{_TOOLS_MODULE}.SearchGymAccessTool", "config": dict(common), "tool_schema": access_schema}
+        )
     return {"tools": tools}
 
 

@@ -98,10 +98,15 @@ class SearchGymCurriculumSampler(_Base):
         env = make_env(str(env_id), **overrides)
         stages = [dict(s) for s in (_get(options, "stages", None) or TIER_STAGES)]
         curriculum = StageCurriculum.for_env(
-            env, stages, promote_at=float(_get(options, "promote_at", 0.6)),
-            demote_at=float(_get(options, "demote_at", 0.2)), window=int(_get(options, "window", 50)),
-            min_episodes=_get(options, "min_episodes", None), success_threshold=self.success_threshold,
-            seed=int(_get(options, "seed", 0)))
+            env,
+            stages,
+            promote_at=float(_get(options, "promote_at", 0.6)),
+            demote_at=float(_get(options, "demote_at", 0.2)),
+            window=int(_get(options, "window", 50)),
+            min_episodes=_get(options, "min_episodes", None),
+            success_threshold=self.success_threshold,
+            seed=int(_get(options, "seed", 0)),
+        )
         # keep only the tasks this dataset holds (a stage the dataset lacks is an error)
         for index, keys in enumerate(curriculum.stage_keys):
             kept = [key for key in keys if key in self.rows]

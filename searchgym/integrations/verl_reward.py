@@ -87,8 +87,9 @@ def _row_env(data_source: str, extra_info: Mapping[str, Any], metric: str | None
     return cache[key]
 
 
-def replay_response(data_source: str, solution_str: str, extra_info: Mapping[str, Any] | None,
-                    metric: str | None = None) -> ToolSession | None:
+def replay_response(
+    data_source: str, solution_str: str, extra_info: Mapping[str, Any] | None, metric: str | None = None
+) -> ToolSession | None:
     """The finished episode of a response replayed on its row's task (None without a task_key)."""
     env = _row_env(data_source, extra_info or {}, metric) if isinstance(extra_info, Mapping) else None
     if env is None:
@@ -124,8 +125,14 @@ def compute_score(
     return _score_row(data_source, solution_str, ground_truth, extra_info, metric, format_score)[0]
 
 
-def _score_row(data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None,
-               metric: str | None, format_score: float) -> tuple[float, ToolSession | None]:
+def _score_row(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None,
+    metric: str | None,
+    format_score: float,
+) -> tuple[float, ToolSession | None]:
     if metric is not None and metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
     session = replay_response(data_source, solution_str, extra_info, metric)
@@ -160,15 +167,24 @@ def compute_score_with_metrics(
     transcript's answer (in tool mode the env never sees the answer); zeros when neither exists
     (same keys for every row, as verl requires).
     """
-    score, session = _score_row(data_source, solution_str, ground_truth, extra_info, kwargs.get("metric"),
-                                float(kwargs.get("format_score", 0.0)))
+    score, session = _score_row(
+        data_source,
+        solution_str,
+        ground_truth,
+        extra_info,
+        kwargs.get("metric"),
+        float(kwargs.get("format_score", 0.0)),
+    )
     if session is not None:
         return {"score": score, **episode_metrics(session), "reward": score}
     tracked = (extra_info or {}).get(METRICS_FIELD) or {}
     metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
     prediction = extract_final_answer(solution_str or "")
     answers = ground_truth_answers(ground_truth)
-    metrics.update(reward=score, answered=float(prediction is not None),
-                   em=0.0 if prediction is None else float(exact_match(prediction, answers)),
-                   f1=0.0 if prediction is None else float(token_f1(prediction, answers)))
+    metrics.update(
+        reward=score,
+        answered=float(prediction is not None),
+        em=0.0 if prediction is None else float(exact_match(prediction, answers)),
+        f1=0.0 if prediction is None else float(token_f1(prediction, answers)),
+    )
     return {"score": score, **metrics}

@@ -59,8 +59,9 @@ class SessionStore:
         self._episodes: OrderedDict[str, _Episode] = OrderedDict()
         self._lock = threading.Lock()
 
-    def open(self, instance_id: str, task_key: str | None, env_id: str,
-             overrides: Mapping[str, Any] | None = None) -> _Episode:
+    def open(
+        self, instance_id: str, task_key: str | None, env_id: str, overrides: Mapping[str, Any] | None = None
+    ) -> _Episode:
         """Register ``instance_id`` (or join it when it exists for the same task)."""
         with self._lock:
             episode = self._episodes.get(instance_id)
@@ -68,13 +69,17 @@ class SessionStore:
                 episode.refs += 1
                 self._episodes.move_to_end(instance_id)
                 return episode
-            episode = self._episodes[instance_id] = _Episode(task_key=task_key, env_id=env_id,
-                                                             overrides=dict(overrides or {}))
+            episode = self._episodes[instance_id] = _Episode(
+                task_key=task_key, env_id=env_id, overrides=dict(overrides or {})
+            )
             self._episodes.move_to_end(instance_id)
             while len(self._episodes) > self.max_sessions:
                 evicted, _ = self._episodes.popitem(last=False)
-                _LOG.warning("searchgym: evicted tool episode %s (max_sessions=%d reached; are instances "
-                             "released?)", evicted, self.max_sessions)
+                _LOG.warning(
+                    "searchgym: evicted tool episode %s (max_sessions=%d reached; are instances released?)",
+                    evicted,
+                    self.max_sessions,
+                )
             return episode
 
     def get(self, instance_id: str) -> _Episode:
@@ -83,7 +88,8 @@ class SessionStore:
             if episode is None:
                 raise UnknownInstanceError(
                     f"unknown searchgym tool instance {instance_id!r}: call create() first (it may have been "
-                    f"released, or evicted past max_sessions={self.max_sessions})")
+                    f"released, or evicted past max_sessions={self.max_sessions})"
+                )
             self._episodes.move_to_end(instance_id)
             return episode
 

@@ -71,9 +71,7 @@ def make_generator(spec: str | Path | None = None, **options: Any) -> TextGenera
 
             url, _, model = spec[len(prefix) :].partition("#")
             if not url or not model:
-                raise LLMError(
-                    f"bad OpenAI spec {spec!r}: expected '{prefix}http://host:port/v1#model-name'"
-                )
+                raise LLMError(f"bad OpenAI spec {spec!r}: expected '{prefix}http://host:port/v1#model-name'")
             return OpenAIChatGenerator(url, model, mode=mode, **options)
     if spec.lower().startswith("hf:"):
         path = spec[3:]

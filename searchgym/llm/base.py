@@ -110,9 +110,7 @@ class Generation:
 class TextGenerator(Protocol):
     """Batched text generation: one output string (the new text only) per prompt, in order."""
 
-    def generate(
-        self, prompts: Sequence[Prompt], config: GenerationConfig | None = None
-    ) -> list[str]: ...
+    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig | None = None) -> list[str]: ...
 
 
 def apply_stop(text: str, stop: Sequence[str], include_stop: bool = True) -> str:
@@ -154,20 +152,16 @@ def validate_prompt(prompt: Any, index: int = 0) -> Prompt:
             role, content = message.get("role"), message.get("content")
             if role not in CHAT_ROLES:
                 raise LLMRequestError(
-                    f"prompt {index}, message {position}: role must be one of "
-                    f"{sorted(CHAT_ROLES)}, got {role!r}"
+                    f"prompt {index}, message {position}: role must be one of {sorted(CHAT_ROLES)}, got {role!r}"
                 )
             if content is None and message.get("tool_calls"):
                 continue  # an assistant turn that only calls tools
             if not isinstance(content, str):
                 raise LLMRequestError(
-                    f"prompt {index}, message {position}: content must be a string, "
-                    f"got {type(content).__name__}"
+                    f"prompt {index}, message {position}: content must be a string, got {type(content).__name__}"
                 )
         return prompt
-    raise LLMRequestError(
-        f"prompt {index}: expected a string or a list of chat messages, got {type(prompt).__name__}"
-    )
+    raise LLMRequestError(f"prompt {index}: expected a string or a list of chat messages, got {type(prompt).__name__}")
 
 
 def validate_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:

@@ -46,7 +46,7 @@ TOOL_CHAT_TEMPLATE = (
     "{%- for tool in tools %}{{- '\\n' ~ (tool | tojson) }}{%- endfor %}"
     "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments'"
     " ~ ' within <tool_call></tool_call> XML tags:\\n<tool_call>\\n'"
-    " ~ '{\"name\": <function-name>, \"arguments\": <args-json-object>}\\n</tool_call><|im_end|>\\n' }}"
+    ' ~ \'{"name": <function-name>, "arguments": <args-json-object>}\\n</tool_call><|im_end|>\\n\' }}'
     "{%- elif messages and messages[0]['role'] in ['system', 'developer'] %}"
     "{{- '<|im_start|>system\\n' ~ messages[0]['content'] ~ '<|im_end|>\\n' }}"
     "{%- endif %}"
@@ -126,15 +126,19 @@ def split_tool_calls(text: str) -> tuple[str, list[dict[str, Any]]]:
         call = _json_object(match.group(1))
         if call is None or not isinstance(call.get("name"), str):
             continue
-        kept.append(text[position:match.start()])
+        kept.append(text[position : match.start()])
         position = match.end()
         arguments = call.get("arguments", {})
-        calls.append({
-            "id": f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {"name": call["name"],
-                         "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)},
-        })
+        calls.append(
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+        )
     kept.append(text[position:])
     return "".join(kept).strip() if calls else text, calls
 
@@ -172,8 +176,9 @@ def _text(content: Any) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(str(part.get("text", "")) if isinstance(part, Mapping) else str(getattr(part, "text", ""))
-                   for part in content)
+    return "".join(
+        str(part.get("text", "")) if isinstance(part, Mapping) else str(getattr(part, "text", "")) for part in content
+    )
 
 
 def _template_call(call: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,12 +199,25 @@ def renders_tools(tokenizer: Any, chat_template: str | None = None) -> bool:
     template = chat_template or getattr(tokenizer, "chat_template", None)
     if not template:
         return False
-    tools = [{"type": "function", "function": {"name": _SENTINEL_NAME, "description": "probe",
-                                               "parameters": {"type": "object", "properties": {}}}}]
-    messages = [{"role": "user", "content": "hi"},
-                {"role": "assistant", "content": "", "tool_calls": [
-                    {"type": "function", "function": {"name": _SENTINEL_NAME, "arguments": {_SENTINEL_ARG: 1}}}]},
-                {"role": "tool", "name": _SENTINEL_NAME, "content": _SENTINEL_RESULT}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": _SENTINEL_NAME,
+                "description": "probe",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
+    messages = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"type": "function", "function": {"name": _SENTINEL_NAME, "arguments": {_SENTINEL_ARG: 1}}}],
+        },
+        {"role": "tool", "name": _SENTINEL_NAME, "content": _SENTINEL_RESULT},
+    ]
     try:
         with_tools = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, chat_template=template)
         without = tokenizer.apply_chat_template(messages[:1], tokenize=False, chat_template=template)
@@ -220,8 +238,10 @@ def ensure_tool_template(tokenizer: Any) -> bool:
         return False
     current = getattr(tokenizer, "chat_template", None) or ""
     if current and "<|im_start|>" not in current:
-        raise ValueError("this model's chat template cannot render tools and is not ChatML; "
-                         "set tokenizer.chat_template to a tool-capable template for it")
+        raise ValueError(
+            "this model's chat template cannot render tools and is not ChatML; "
+            "set tokenizer.chat_template to a tool-capable template for it"
+        )
     tokenizer.chat_template = TOOL_CHAT_TEMPLATE
     if getattr(tokenizer, "response_template", None) is None:
         try:

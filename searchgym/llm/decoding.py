@@ -46,10 +46,7 @@ class SeededSampler(LogitsProcessor):
             logits = logits.masked_fill(drop, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         chosen = torch.stack(
-            [
-                torch.multinomial(probs[row], 1, generator=self.generators[row])
-                for row in range(probs.shape[0])
-            ]
+            [torch.multinomial(probs[row], 1, generator=self.generators[row]) for row in range(probs.shape[0])]
         )
         one_hot = torch.full_like(scores, float("-inf"))
         return cast(torch.FloatTensor, one_hot.scatter(1, chosen, 0.0))  # the base class's declared type
@@ -101,7 +98,7 @@ class QueueStreamer(BaseStreamer):
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
         ready = len(text.rstrip("\ufffd"))
         if ready > self.sent:
-            self.events.put(("text", text[self.sent:ready]))
+            self.events.put(("text", text[self.sent : ready]))
             self.sent = ready
 
     def end(self) -> None:

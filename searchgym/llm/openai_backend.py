@@ -106,9 +106,7 @@ class OpenAIChatGenerator:
                 self._pool = None
         self._client.close()
 
-    def generate(
-        self, prompts: Sequence[Prompt], config: GenerationConfig | None = None
-    ) -> list[str]:
+    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig | None = None) -> list[str]:
         """One completion per prompt, requested concurrently; the first failure is raised."""
         config = config if config is not None else GenerationConfig()
         prompts = validate_prompts(prompts)
@@ -131,9 +129,7 @@ class OpenAIChatGenerator:
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.concurrency, thread_name_prefix="searchgym-openai"
-                )
+                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="searchgym-openai")
             return self._pool
 
     def _payload(self, prompt: Prompt, index: int, config: GenerationConfig, count: int = 1) -> dict[str, Any]:
@@ -153,8 +149,7 @@ class OpenAIChatGenerator:
         else:
             if not isinstance(prompt, str):
                 raise LLMRequestError(
-                    f"prompt {index}: completions mode takes raw text prompts; use mode='chat' "
-                    "for chat message lists"
+                    f"prompt {index}: completions mode takes raw text prompts; use mode='chat' for chat message lists"
                 )
             payload["prompt"] = prompt
         if config.stop:
@@ -173,21 +168,14 @@ class OpenAIChatGenerator:
             else:
                 text = choice.get("text") or ""
         except (KeyError, IndexError, TypeError, AttributeError) as error:
-            raise LLMError(
-                f"{self.endpoint} returned an unexpected body: {str(body)[:500]}"
-            ) from error
+            raise LLMError(f"{self.endpoint} returned an unexpected body: {str(body)[:500]}") from error
         if not isinstance(text, str):
             raise LLMError(f"{self.endpoint} returned non-text content: {text!r:.200}")
         # Servers that ignore `stop` still get their output cut; servers that strip the matched
         # stop string and say which one it was get it restored.
         text = apply_stop(text, config.stop, config.include_stop)
         matched = choice.get("stop_reason") or choice.get("matched_stop")
-        if (
-            config.include_stop
-            and isinstance(matched, str)
-            and matched in config.stop
-            and not text.endswith(matched)
-        ):
+        if config.include_stop and isinstance(matched, str) and matched in config.stop and not text.endswith(matched):
             text += matched
         return text
 
@@ -205,9 +193,7 @@ class OpenAIChatGenerator:
                     try:
                         body = response.json()
                     except ValueError as error:
-                        raise LLMError(
-                            f"{url} returned invalid JSON: {response.text[:300]}"
-                        ) from error
+                        raise LLMError(f"{url} returned invalid JSON: {response.text[:300]}") from error
                     if not isinstance(body, dict):
                         raise LLMError(f"{url} returned unexpected JSON: {str(body)[:300]}")
                     return body
@@ -223,7 +209,11 @@ class OpenAIChatGenerator:
                     delay = min(self.max_backoff, max(delay, retry_after))
                 logger.warning(
                     "%s failed (%s); retry %d/%d in %.2fs",
-                    url, last_problem, attempt + 1, self.max_retries, delay,
+                    url,
+                    last_problem,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
                 )
                 time.sleep(delay)
         raise LLMError(f"{url} failed after {self.max_retries + 1} attempts: {last_problem}")

@@ -76,8 +76,10 @@ def create_openai_app(
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": model_name, "object": "model", "created": created, "owned_by": "searchgym"}]}
+        return {
+            "object": "list",
+            "data": [{"id": model_name, "object": "model", "created": created, "owned_by": "searchgym"}],
+        }
 
     @app.post("/v1/chat/completions", response_model=None)
     def chat_completions(request: ChatCompletionRequest) -> Any:
@@ -86,8 +88,9 @@ def create_openai_app(
         if sum(len(m["content"] or "") for m in messages) > max_prompt_chars:
             raise APIError(400, f"messages exceed {max_prompt_chars} characters", param="messages")
         tools = request.active_tools()
-        config = sampling_config(request, request.max_completion_tokens or request.max_tokens,
-                                 default_max_tokens, max_tokens_limit)
+        config = sampling_config(
+            request, request.max_completion_tokens or request.max_tokens, default_max_tokens, max_tokens_limit
+        )
         name = request.model or model_name
         if request.stream:
             return sse_response(stream_chat(generator, messages, config, tools, request, name))
@@ -96,9 +99,15 @@ def create_openai_app(
         for index, output in enumerate(outputs):
             text, stop_reason = finish_text(output.text, config.stop, request.include_stop_str_in_output)
             content, calls = split_tool_calls(text) if tools else (text, [])
-            choices.append({"index": index, "message": chat_message(content, calls),
-                            "finish_reason": "tool_calls" if calls else output.finish_reason,
-                            "stop_reason": stop_reason, "logprobs": None})
+            choices.append(
+                {
+                    "index": index,
+                    "message": chat_message(content, calls),
+                    "finish_reason": "tool_calls" if calls else output.finish_reason,
+                    "stop_reason": stop_reason,
+                    "logprobs": None,
+                }
+            )
         return chat_completion(name, choices, usage(outputs[0].prompt_tokens, [o.completion_tokens for o in outputs]))
 
     @app.post("/v1/completions", response_model=None)
@@ -123,13 +132,28 @@ def create_openai_app(
         choices = []
         for index, output in enumerate(outputs):
             text, stop_reason = finish_text(output.text, config.stop, request.include_stop_str_in_output)
-            choices.append({"index": index, "text": text, "logprobs": None,
-                            "finish_reason": output.finish_reason, "stop_reason": stop_reason})
-        prompt_tokens = None if any(o.prompt_tokens is None for o in outputs) else \
-            sum(int(o.prompt_tokens or 0) for o in outputs[:: request.n])
-        return {"id": completion_id("cmpl"), "object": "text_completion", "created": int(time.time()),
-                "model": name, "choices": choices,
-                "usage": usage(prompt_tokens, [o.completion_tokens for o in outputs])}
+            choices.append(
+                {
+                    "index": index,
+                    "text": text,
+                    "logprobs": None,
+                    "finish_reason": output.finish_reason,
+                    "stop_reason": stop_reason,
+                }
+            )
+        prompt_tokens = (
+            None
+            if any(o.prompt_tokens is None for o in outputs)
+            else sum(int(o.prompt_tokens or 0) for o in outputs[:: request.n])
+        )
+        return {
+            "id": completion_id("cmpl"),
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": choices,
+            "usage": usage(prompt_tokens, [o.completion_tokens for o in outputs]),
+        }
 
     return app
 
@@ -161,8 +185,9 @@ def add_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
         return await call_next(request)
 
 
-def run_openai_server(generator: TextGenerator, model_name: str, host: str = "127.0.0.1", port: int = 8000,
-                      **app_options: Any) -> None:
+def run_openai_server(
+    generator: TextGenerator, model_name: str, host: str = "127.0.0.1", port: int = 8000, **app_options: Any
+) -> None:
     """Serve ``generator`` with uvicorn until interrupted (blocking)."""
     import uvicorn
 
@@ -185,8 +210,13 @@ def sampling_config(request: SamplingRequest, max_tokens: int | None, default: i
     )
 
 
-def run(generator: TextGenerator, prompts: list[Any], config: GenerationConfig,
-        tools: Sequence[dict[str, Any]] | None, per_prompt_seeds: int | None = None) -> list[Generation]:
+def run(
+    generator: TextGenerator,
+    prompts: list[Any],
+    config: GenerationConfig,
+    tools: Sequence[dict[str, Any]] | None,
+    per_prompt_seeds: int | None = None,
+) -> list[Generation]:
     """Generate with finish reasons and token counts when the generator reports them.
 
     Copies of one prompt (``n`` choices) get seeds ``seed + i``, so choice 0 equals an ``n=1``
@@ -194,15 +224,17 @@ def run(generator: TextGenerator, prompts: list[Any], config: GenerationConfig,
     """
     group = per_prompt_seeds or len(prompts)
     if group > 1 and config.seed is not None:
-        config = GenerationConfig(**{**config.__dict__, "seeds": tuple(
-            config.seed + index % group for index in range(len(prompts)))})
+        config = GenerationConfig(
+            **{**config.__dict__, "seeds": tuple(config.seed + index % group for index in range(len(prompts)))}
+        )
     try:
         detailed = getattr(generator, "generate_detailed", None)
         if detailed is not None:
             return list(detailed(prompts, config, tools=tools) if tools else detailed(prompts, config))
         if tools:
-            raise APIError(400, f"this server's generator ({type(generator).__name__}) cannot render tools",
-                           param="tools")
+            raise APIError(
+                400, f"this server's generator ({type(generator).__name__}) cannot render tools", param="tools"
+            )
         return [Generation(text) for text in generator.generate(prompts, config)]
     except LLMRequestError as error:
         raise APIError(400, str(error)) from error
@@ -223,12 +255,14 @@ def finish_text(text: str, stops: Sequence[str], keep_stop: bool) -> tuple[str, 
 
 
 def sse_response(events: Iterator[str]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
-def token_stream(generator: TextGenerator, prompt: Any, config: GenerationConfig,
-                 tools: Sequence[dict[str, Any]] | None) -> Iterator[str | Generation]:
+def token_stream(
+    generator: TextGenerator, prompt: Any, config: GenerationConfig, tools: Sequence[dict[str, Any]] | None
+) -> Iterator[str | Generation]:
     """Text deltas then the final :class:`Generation`; generators without ``stream`` give one
     delta at the end (the protocol is the same, only the first byte comes later)."""
     stream = getattr(generator, "stream", None)
@@ -249,8 +283,15 @@ def safe_prefix(text: str, stops: Sequence[str]) -> int:
     return max(0, len(text) - hold)
 
 
-def stream_events(writer: ChunkWriter, generator: TextGenerator, prompt: Any, config: GenerationConfig,
-                  tools: Sequence[dict[str, Any]], keep_stop: bool, include_usage: bool) -> Iterator[str]:
+def stream_events(
+    writer: ChunkWriter,
+    generator: TextGenerator,
+    prompt: Any,
+    config: GenerationConfig,
+    tools: Sequence[dict[str, Any]],
+    keep_stop: bool,
+    include_usage: bool,
+) -> Iterator[str]:
     """The SSE events of one streamed choice. With tools the text is sent once it is parsed
     (tool calls in one delta, as clients assemble them anyway)."""
     if writer.chat:
@@ -269,8 +310,11 @@ def stream_events(writer: ChunkWriter, generator: TextGenerator, prompt: Any, co
         else:  # pragma: no cover - token_stream always ends with a Generation
             raise LLMError("the generator's stream ended without a result")
     except (APIError, LLMError) as error:
-        problem = error if isinstance(error, APIError) else APIError(
-            400 if isinstance(error, LLMRequestError) else 500, str(error))
+        problem = (
+            error
+            if isinstance(error, APIError)
+            else APIError(400 if isinstance(error, LLMRequestError) else 500, str(error))
+        )
         yield writer.error(problem)
         yield writer.done()
         return
@@ -284,13 +328,34 @@ def stream_events(writer: ChunkWriter, generator: TextGenerator, prompt: Any, co
     yield writer.done()
 
 
-def stream_chat(generator: TextGenerator, messages: list[dict[str, Any]], config: GenerationConfig,
-                tools: list[dict[str, Any]], request: ChatCompletionRequest, model: str) -> Iterator[str]:
-    return stream_events(ChunkWriter(model, chat=True), generator, messages, config, tools,
-                         request.include_stop_str_in_output, request.include_usage)
+def stream_chat(
+    generator: TextGenerator,
+    messages: list[dict[str, Any]],
+    config: GenerationConfig,
+    tools: list[dict[str, Any]],
+    request: ChatCompletionRequest,
+    model: str,
+) -> Iterator[str]:
+    return stream_events(
+        ChunkWriter(model, chat=True),
+        generator,
+        messages,
+        config,
+        tools,
+        request.include_stop_str_in_output,
+        request.include_usage,
+    )
 
 
-def stream_completion(generator: TextGenerator, prompt: str, config: GenerationConfig,
-                      request: CompletionRequest, model: str) -> Iterator[str]:
-    return stream_events(ChunkWriter(model, chat=False), generator, prompt, config, [],
-                         request.include_stop_str_in_output, request.include_usage)
+def stream_completion(
+    generator: TextGenerator, prompt: str, config: GenerationConfig, request: CompletionRequest, model: str
+) -> Iterator[str]:
+    return stream_events(
+        ChunkWriter(model, chat=False),
+        generator,
+        prompt,
+        config,
+        [],
+        request.include_stop_str_in_output,
+        request.include_usage,
+    )

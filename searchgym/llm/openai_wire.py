@@ -28,8 +28,14 @@ MAX_CHOICES = 8
 class APIError(Exception):
     """An error answered to the client in OpenAI's format."""
 
-    def __init__(self, status_code: int, message: str, error_type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
@@ -38,8 +44,7 @@ class APIError(Exception):
         self.code = code
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param,
-                          "code": self.code}}
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
 
 
 class TextPart(BaseModel):
@@ -182,8 +187,7 @@ def usage(prompt_tokens: int | None, completion_tokens: list[int | None]) -> dic
     if prompt_tokens is None or any(count is None for count in completion_tokens):
         return None
     completion = sum(int(count) for count in completion_tokens if count is not None)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion}
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion}
 
 
 def chat_message(text: str, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
@@ -193,10 +197,17 @@ def chat_message(text: str, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
     return message
 
 
-def chat_completion(model: str, choices: list[dict[str, Any]], usage_: dict[str, int] | None,
-                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = {"id": completion_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()),
-            "model": model, "choices": choices, "usage": usage_}
+def chat_completion(
+    model: str, choices: list[dict[str, Any]], usage_: dict[str, int] | None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body = {
+        "id": completion_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage_,
+    }
     return {**body, **(extra or {})}
 
 
@@ -215,8 +226,13 @@ class ChunkWriter:
         self.created = int(time.time())
 
     def _event(self, choice: dict[str, Any], usage_: dict[str, int] | None = None) -> str:
-        body: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
-                "created": self.created, "model": self.model, "choices": [choice] if choice else []}
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk" if self.chat else "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice] if choice else [],
+        }
         if usage_ is not None or not choice:
             body["usage"] = usage_
         return sse(body)
@@ -231,8 +247,9 @@ class ChunkWriter:
 
     def finish(self, finish_reason: str, stop_reason: str | None, tool_calls: list[dict[str, Any]]) -> str:
         if not self.chat:
-            return self._event({"index": 0, "text": "", "logprobs": None, "finish_reason": finish_reason,
-                                "stop_reason": stop_reason})
+            return self._event(
+                {"index": 0, "text": "", "logprobs": None, "finish_reason": finish_reason, "stop_reason": stop_reason}
+            )
         delta: dict[str, Any] = {}
         if tool_calls:
             delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(tool_calls)]

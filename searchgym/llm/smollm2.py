@@ -45,10 +45,7 @@ def find_smollm2_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise LLMError(f"package '{SMOLLM2_PACKAGE}' is not installed; {install_hint}")
     candidates = sorted(
-        path
-        for folder in spec.submodule_search_locations
-        for path in Path(folder).glob("*.gguf")
-        if path.is_file()
+        path for folder in spec.submodule_search_locations for path in Path(folder).glob("*.gguf") if path.is_file()
     )
     if not candidates:
         raise LLMError(
@@ -86,9 +83,7 @@ def slug_for(gguf_path: Path) -> str:
     return f"gguf-{stem[:80]}"
 
 
-def convert_gguf(
-    gguf_path: str | Path, slug: str | None = None, cache: ArtifactCache | None = None
-) -> Path:
+def convert_gguf(gguf_path: str | Path, slug: str | None = None, cache: ArtifactCache | None = None) -> Path:
     """Return a cached HF folder (``config.json``, safetensors, tokenizer) for a GGUF file.
 
     The first call dequantizes and saves (slow); later calls only verify the cached copy.

@@ -152,9 +152,10 @@ class TransformersGenerator:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
             # Any: transformers' annotations of the auto classes differ between releases (``to``
             # is typed as a decorator wrapper in some), and this code uses only stable members.
-            self.model: Any = cast(Any, AutoModelForCausalLM.from_pretrained(
-                self.model_dir, local_files_only=True, **_dtype_kwarg(self.dtype)
-            ))
+            self.model: Any = cast(
+                Any,
+                AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True, **_dtype_kwarg(self.dtype)),
+            )
         except Exception as error:  # noqa: BLE001 - re-raised with context
             raise LLMError(f"could not load model from {self.model_dir}: {error}") from error
         self.model.to(self.device).eval()
@@ -168,9 +169,7 @@ class TransformersGenerator:
     def __repr__(self) -> str:
         return f"TransformersGenerator({self.model_name!r}, device={str(self.device)!r})"
 
-    def generate(
-        self, prompts: Sequence[Prompt], config: GenerationConfig | None = None
-    ) -> list[str]:
+    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig | None = None) -> list[str]:
         """Generate one continuation per prompt (new text only), in the prompts' order."""
         return [generation.text for generation in self.generate_detailed(prompts, config)]
 
@@ -256,9 +255,7 @@ class TransformersGenerator:
         if isinstance(prompt, str):
             return prompt
         if not getattr(self.tokenizer, "chat_template", None):
-            raise LLMRequestError(
-                f"model {self.model_name} has no chat template; pass raw text prompts instead"
-            )
+            raise LLMRequestError(f"model {self.model_name} has no chat template; pass raw text prompts instead")
         messages = normalize_messages(prompt)
         if tools or any(m.get("tool_calls") or m["role"] == "tool" for m in messages):
             if not self._tool_template_checked:
@@ -274,7 +271,10 @@ class TransformersGenerator:
         return cast(str, text)  # tokenize=False: the rendered string
 
     def _encode(
-        self, prompt: Prompt, index: int, config: GenerationConfig,
+        self,
+        prompt: Prompt,
+        index: int,
+        config: GenerationConfig,
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
         text = self.render(prompt, tools)
@@ -324,8 +324,11 @@ class TransformersGenerator:
         processors = LogitsProcessorList()
         if not config.greedy:
             # per-prompt seeds: a prompt with seed s samples like a one-prompt call with seed=s
-            row_seeds = ([row_seed(config.seeds[index], 0) for index in indices] if config.seeds is not None
-                         else [row_seed(base_seed, index) for index in indices])
+            row_seeds = (
+                [row_seed(config.seeds[index], 0) for index in indices]
+                if config.seeds is not None
+                else [row_seed(base_seed, index) for index in indices]
+            )
             generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in row_seeds]
             processors.append(SeededSampler(config.temperature, config.top_p, generators))
         criteria = StoppingCriteriaList()
@@ -359,8 +362,12 @@ class TransformersGenerator:
             cut = apply_stop(text, config.stop, True)
             stopped = end is not None or (bool(config.stop) and matched_stop(cut, config.stop) is not None)
             used = len(row) if end is None else end + (1 if row[end] in eos else 0)
-            generations.append(Generation(
-                text=cut if config.include_stop else apply_stop(text, config.stop, False),
-                finish_reason="stop" if stopped or used < config.max_new_tokens else "length",
-                prompt_tokens=len(ids), completion_tokens=used))
+            generations.append(
+                Generation(
+                    text=cut if config.include_stop else apply_stop(text, config.stop, False),
+                    finish_reason="stop" if stopped or used < config.max_new_tokens else "length",
+                    prompt_tokens=len(ids),
+                    completion_tokens=used,
+                )
+            )
         return generations

@@ -27,22 +27,27 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _ci(row: dict[str, Any], key: str) -> str:
     low, high = row.get(f"{key}_ci") or (row[key], row[key])
-    return (f'{_num(row[key])} <span class="ci">[{_num(low, 2)}, {_num(high, 2)}]</span>')
+    return f'{_num(row[key])} <span class="ci">[{_num(low, 2)}, {_num(high, 2)}]</span>'
 
 
 def _leaderboard(model: dict[str, Any]) -> str:
-    header = ("<tr><th>rank</th><th>agent</th><th>episodes</th><th>EM [95% CI]</th><th>F1 [95% CI]</th>"
-              "<th>searches</th><th>min searches</th><th>evidence recall</th><th>invalid / ep.</th></tr>")
+    header = (
+        "<tr><th>rank</th><th>agent</th><th>episodes</th><th>EM [95% CI]</th><th>F1 [95% CI]</th>"
+        "<th>searches</th><th>min searches</th><th>evidence recall</th><th>invalid / ep.</th></tr>"
+    )
     sections = []
     for group in model["groups"]:
         body = "".join(
             f'<tr data-label="{escape(row["label"])}"><td>{row["rank"]}</td><td>{escape(row["label"])}</td>'
-            f'<td>{row["episodes"]}</td><td>{_ci(row, "em")}</td><td>{_ci(row, "f1")}</td>'
-            f'<td>{_num(row["searches"], 2)}</td><td>{_num(row["min_searches"], 2)}</td>'
-            f'<td>{_num(row["evidence_recall"])}</td><td>{_num(row["invalid"], 2)}</td></tr>'
-            for row in model["rows"] if row["group"] == group)
-        sections.append(f'<h3>{escape(group)}</h3><table class="leaderboard"><thead>{header}</thead>'
-                        f'<tbody>{body}</tbody></table>')
+            f"<td>{row['episodes']}</td><td>{_ci(row, 'em')}</td><td>{_ci(row, 'f1')}</td>"
+            f"<td>{_num(row['searches'], 2)}</td><td>{_num(row['min_searches'], 2)}</td>"
+            f"<td>{_num(row['evidence_recall'])}</td><td>{_num(row['invalid'], 2)}</td></tr>"
+            for row in model["rows"]
+            if row["group"] == group
+        )
+        sections.append(
+            f'<h3>{escape(group)}</h3><table class="leaderboard"><thead>{header}</thead><tbody>{body}</tbody></table>'
+        )
     return "".join(sections)
 
 
@@ -56,27 +61,38 @@ def _plots(model: dict[str, Any]) -> str:
         rows = [row for row in model["rows"] if row["group"] == group]
         types = sorted({t for row in rows for t in row["by_task_type"]})
         depths = sorted({d for row in rows for d in row["by_depth"]}, key=_depth_order)
-        charts.append(grouped_bars(f"{group}: EM by task type (95% CI)", types,
-                                   [(row["label"], row["by_task_type"]) for row in rows]))
-        charts.append(grouped_bars(f"{group}: EM by measured depth, min searches (95% CI)", depths,
-                                   [(row["label"], row["by_depth"]) for row in rows]))
-    return "".join(f'<figure>{chart}</figure>' for chart in charts)
+        charts.append(
+            grouped_bars(
+                f"{group}: EM by task type (95% CI)", types, [(row["label"], row["by_task_type"]) for row in rows]
+            )
+        )
+        charts.append(
+            grouped_bars(
+                f"{group}: EM by measured depth, min searches (95% CI)",
+                depths,
+                [(row["label"], row["by_depth"]) for row in rows],
+            )
+        )
+    return "".join(f"<figure>{chart}</figure>" for chart in charts)
 
 
 def _runs(model: dict[str, Any]) -> str:
     items = []
     for run in model["runs"]:
         saved = "with trajectories" if run["trajectories"] else "no trajectories (run eval with --save-trajectories)"
-        command = f' — <code>{escape(run["command"])}</code>' if run.get("command") else ""
-        items.append(f'<li><code>{escape(run["file"])}</code>: {escape(str(run["env"]))}, split '
-                     f'{escape(str(run["split"]))}, {run["episodes"]} episodes, seed {run["seed"]}, '
-                     f'{escape(str(run["created"]))}, {saved}{command}</li>')
+        command = f" — <code>{escape(run['command'])}</code>" if run.get("command") else ""
+        items.append(
+            f"<li><code>{escape(run['file'])}</code>: {escape(str(run['env']))}, split "
+            f"{escape(str(run['split']))}, {run['episodes']} episodes, seed {run['seed']}, "
+            f"{escape(str(run['created']))}, {saved}{command}</li>"
+        )
     return f'<ul class="runs">{"".join(items)}</ul>'
 
 
 def render_html(model: dict[str, Any], title: str = "searchgym report") -> str:
-    data = json.dumps({"episodes": model["episodes"], "labels": [row["label"] for row in model["rows"]]},
-                      ensure_ascii=False).replace("</", "<\\/")
+    data = json.dumps(
+        {"episodes": model["episodes"], "labels": [row["label"] for row in model["rows"]]}, ensure_ascii=False
+    ).replace("</", "<\\/")
     css = (_ASSETS / "report.css").read_text(encoding="utf-8")
     script = (_ASSETS / "viewer.js").read_text(encoding="utf-8")
     return f"""<!DOCTYPE html>

@@ -15,8 +15,14 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
 _HEIGHT, _TOP, _BOTTOM, _LEFT, _RIGHT = 260, 34, 58, 46, 12
 
 
-def grouped_bars(title: str, categories: list[str], series: list[tuple[str, dict[str, dict[str, Any]]]],
-                 *, metric: str = "em", axis_label: str = "EM") -> str:
+def grouped_bars(
+    title: str,
+    categories: list[str],
+    series: list[tuple[str, dict[str, dict[str, Any]]]],
+    *,
+    metric: str = "em",
+    axis_label: str = "EM",
+) -> str:
     """One group of bars per category, one bar per series (an agent), whiskers at ``{metric}_ci``."""
     bar = 14 if len(series) <= 4 else 9
     longest = max((len(c) for c in categories), default=0)
@@ -28,15 +34,21 @@ def grouped_bars(title: str, categories: list[str], series: list[tuple[str, dict
     def y(value: float) -> float:
         return _TOP + plot_height * (1.0 - max(0.0, min(1.0, value)))
 
-    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_HEIGHT}" '
-             f'viewBox="0 0 {width} {_HEIGHT}" role="img" aria-label="{escape(title)}">',
-             f'<text x="{_LEFT}" y="16" class="chart-title">{escape(title)}</text>']
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{_HEIGHT}" '
+        f'viewBox="0 0 {width} {_HEIGHT}" role="img" aria-label="{escape(title)}">',
+        f'<text x="{_LEFT}" y="16" class="chart-title">{escape(title)}</text>',
+    ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" class="grid"/>'
-                     f'<text x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" class="tick" text-anchor="end">{tick:.2f}</text>')
-    parts.append(f'<text x="12" y="{_TOP + plot_height / 2:.0f}" class="tick" '
-                 f'transform="rotate(-90 12 {_TOP + plot_height / 2:.0f})" '
-                 f'text-anchor="middle">{escape(axis_label)}</text>')
+        parts.append(
+            f'<line x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" class="grid"/>'
+            f'<text x="{_LEFT - 6}" y="{y(tick) + 4:.1f}" class="tick" text-anchor="end">{tick:.2f}</text>'
+        )
+    parts.append(
+        f'<text x="12" y="{_TOP + plot_height / 2:.0f}" class="tick" '
+        f'transform="rotate(-90 12 {_TOP + plot_height / 2:.0f})" '
+        f'text-anchor="middle">{escape(axis_label)}</text>'
+    )
     for c, category in enumerate(categories):
         x0 = _LEFT + c * group_width + (group_width - bar * len(series)) / 2
         for s, (label, rows) in enumerate(series):
@@ -47,19 +59,25 @@ def grouped_bars(title: str, categories: list[str], series: list[tuple[str, dict
             low, high = row.get(f"{metric}_ci") or (value, value)
             x = x0 + s * bar
             tip = f"{label}, {category}: {axis_label} {value:.3f} [{low:.3f}, {high:.3f}], n={row.get('episodes')}"
-            parts.append(f'<g class="bar"><title>{escape(tip)}</title>'
-                         f'<rect x="{x:.1f}" y="{y(value):.1f}" width="{bar - 2}" height="{y(0) - y(value):.1f}" '
-                         f'fill="{PALETTE[s % len(PALETTE)]}"/>'
-                         f'<line x1="{x + (bar - 2) / 2:.1f}" x2="{x + (bar - 2) / 2:.1f}" y1="{y(high):.1f}" '
-                         f'y2="{y(low):.1f}" class="whisker"/></g>')
+            parts.append(
+                f'<g class="bar"><title>{escape(tip)}</title>'
+                f'<rect x="{x:.1f}" y="{y(value):.1f}" width="{bar - 2}" height="{y(0) - y(value):.1f}" '
+                f'fill="{PALETTE[s % len(PALETTE)]}"/>'
+                f'<line x1="{x + (bar - 2) / 2:.1f}" x2="{x + (bar - 2) / 2:.1f}" y1="{y(high):.1f}" '
+                f'y2="{y(low):.1f}" class="whisker"/></g>'
+            )
         center = x0 + bar * len(series) / 2
-        parts.append(f'<text x="{center:.1f}" y="{_HEIGHT - _BOTTOM + 16}" class="tick" text-anchor="middle">'
-                     f'{escape(category)}</text>')
+        parts.append(
+            f'<text x="{center:.1f}" y="{_HEIGHT - _BOTTOM + 16}" class="tick" text-anchor="middle">'
+            f"{escape(category)}</text>"
+        )
     legend_y = _HEIGHT - 18
     x = _LEFT
     for s, (label, _) in enumerate(series):
-        parts.append(f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" fill="{PALETTE[s % len(PALETTE)]}"/>'
-                     f'<text x="{x + 14}" y="{legend_y}" class="tick">{escape(label)}</text>')
+        parts.append(
+            f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" fill="{PALETTE[s % len(PALETTE)]}"/>'
+            f'<text x="{x + 14}" y="{legend_y}" class="tick">{escape(label)}</text>'
+        )
         x += 22 + 7 * len(label)
     parts.append("</svg>")
     return "".join(parts)

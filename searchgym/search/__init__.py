@@ -15,5 +15,14 @@ from searchgym.search.factory import (
     validate_engine_options,
 )
 
-__all__ = ["ContextualSearchEngine", "SearchEngine", "SearchError", "UnknownDocumentError", "available_engines",
-           "engine_entry", "make_engine", "register_engine", "validate_engine_options"]
+__all__ = [
+    "ContextualSearchEngine",
+    "SearchEngine",
+    "SearchError",
+    "UnknownDocumentError",
+    "available_engines",
+    "engine_entry",
+    "make_engine",
+    "register_engine",
+    "validate_engine_options",
+]

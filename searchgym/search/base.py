@@ -114,8 +114,9 @@ def set_context(engine: Any, task_key: str | None, group_seed: int) -> None:
         method(task_key, group_seed)
 
 
-def search_in_contexts(engine: Any, queries: list[str], k: int,
-                       contexts: Sequence[tuple[str | None, int]]) -> list[list[Hit]]:
+def search_in_contexts(
+    engine: Any, queries: list[str], k: int, contexts: Sequence[tuple[str | None, int]]
+) -> list[list[Hit]]:
     """``engine.search_batch(queries, k, contexts)``, or plain ``search`` for an engine whose
     results do not depend on the episode."""
     if is_contextual(engine):

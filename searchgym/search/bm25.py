@@ -221,9 +221,7 @@ class BM25Engine:
         return index
 
     def _load(self, directory: Path) -> PostingIndex:
-        retriever = bm25s.BM25.load(
-            str(directory / _INDEX_SUBDIR), load_corpus=False, mmap=False, show_progress=False
-        )
+        retriever = bm25s.BM25.load(str(directory / _INDEX_SUBDIR), load_corpus=False, mmap=False, show_progress=False)
         index = PostingIndex.from_bm25s(retriever)
         doc_ids = json.loads((directory / _DOC_IDS).read_text(encoding="utf-8"))
         if index.num_docs != len(self.store) or doc_ids != self.store.doc_ids:
@@ -296,8 +294,9 @@ class BM25Engine:
         return packed.results()
 
     def _rank_range(self, packed: PackedBatch, start: int, stop: int) -> None:
-        self.index.rank(packed, start, stop, self._thread_scratch(), self.kernel, self.taat_max_postings,
-                        self.dominant_share)
+        self.index.rank(
+            packed, start, stop, self._thread_scratch(), self.kernel, self.taat_max_postings, self.dominant_share
+        )
 
     def _thread_scratch(self) -> Scratch:
         """This thread's kernel scratch (made on its first ranking)."""

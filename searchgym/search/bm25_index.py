@@ -78,8 +78,12 @@ class Scratch:
 
     def single_buffers(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self.single is None or self.single_k != k:
-            self.single = (np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64),
-                           np.empty(1, dtype=np.int64), np.zeros(1, dtype=np.float32))
+            self.single = (
+                np.empty((1, k), dtype=np.float32),
+                np.empty((1, k), dtype=np.int64),
+                np.empty(1, dtype=np.int64),
+                np.zeros(1, dtype=np.float32),
+            )
             self.single_k = k
         return self.single
 
@@ -124,13 +128,22 @@ class PostingIndex:
         if len(vocabulary) != len(lengths):
             raise ValueError(f"vocabulary of {len(vocabulary)} terms for {len(lengths)} posting lists")
         nonoccurrence = retriever.nonoccurrence_array
-        return cls(indptr, docs, data, min_scores,
-                   None if nonoccurrence is None else np.asarray(nonoccurrence, dtype=np.float32),
-                   tuple(vocabulary), int(scores["num_docs"]))
+        return cls(
+            indptr,
+            docs,
+            data,
+            min_scores,
+            None if nonoccurrence is None else np.asarray(nonoccurrence, dtype=np.float32),
+            tuple(vocabulary),
+            int(scores["num_docs"]),
+        )
 
     @cached_property
-    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                     np.ndarray, np.ndarray, np.ndarray]:
+    def kernel_arrays(
+        self,
+    ) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+    ]:
         """The leading arguments of :func:`~searchgym.search.bm25_kernel.top_k_batch`: the
         posting lists and their pruning data (:mod:`~searchgym.search.bm25_bounds`), built
         on the first ranking by the compiled kernel."""
@@ -139,8 +152,17 @@ class PostingIndex:
         blocks = bm25_bounds.build_blocks(self.indptr, self.docs, self.scores)
         top_rows, rest_max = bm25_bounds.build_top_rows(self.indptr, self.scores, self.docs, bm25_bounds.TOP_ROWS)
         block_ptr, block_max, block_last = blocks
-        return (self.indptr, self.docs, self.scores, rest_max, self.min_scores, block_ptr, block_max, block_last,
-                top_rows)
+        return (
+            self.indptr,
+            self.docs,
+            self.scores,
+            rest_max,
+            self.min_scores,
+            block_ptr,
+            block_max,
+            block_last,
+            top_rows,
+        )
 
     def postings(self, terms: np.ndarray) -> int:
         return int((self.indptr[terms + 1] - self.indptr[terms]).sum())
@@ -164,14 +186,23 @@ class PostingIndex:
             no_extra = np.zeros(size, dtype=np.float32)
         nonoccurrence = self.nonoccurrence
         if nonoccurrence is not None:  # bm25s adds ``nonoccurrence[terms].sum()`` (numpy's float32 sum) to all
-            extra = np.array([nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)],
-                             dtype=np.float32)
+            extra = np.array(
+                [nonoccurrence[terms[a:b]].sum() for a, b in itertools.pairwise(offsets)], dtype=np.float32
+            )
         else:
             extra = no_extra
         return PackedBatch(terms, offsets, k, extra, out_scores, out_rows, counts)
 
-    def rank(self, packed: PackedBatch, start: int, stop: int, scratch: Scratch, kernel: str,
-             taat_max_postings: int = TAAT_MAX_POSTINGS, dominant_share: float = DOMINANT_SHARE) -> None:
+    def rank(
+        self,
+        packed: PackedBatch,
+        start: int,
+        stop: int,
+        scratch: Scratch,
+        kernel: str,
+        taat_max_postings: int = TAAT_MAX_POSTINGS,
+        dominant_share: float = DOMINANT_SHARE,
+    ) -> None:
         """Rank queries ``start`` to ``stop`` of ``packed`` into its output rows (threads may
         rank disjoint ranges at once, each on its own scratch: the compiled kernel releases the
         GIL). The numba kernel's choice of method: :data:`TAAT_MAX_POSTINGS`."""
@@ -180,12 +211,33 @@ class PostingIndex:
         if kernel == "numba":
             from searchgym.search import bm25_kernel
 
-            bm25_kernel.top_k_batch(*self.kernel_arrays, packed.terms, offsets, packed.k, packed.extra[start:stop],
-                                    every_row, taat_max_postings, dominant_share, scratch.accumulator,
-                                    scratch.marked, scratch.touched, *outputs)
+            bm25_kernel.top_k_batch(
+                *self.kernel_arrays,
+                packed.terms,
+                offsets,
+                packed.k,
+                packed.extra[start:stop],
+                every_row,
+                taat_max_postings,
+                dominant_share,
+                scratch.accumulator,
+                scratch.marked,
+                scratch.touched,
+                *outputs,
+            )
         else:
-            bm25_numpy.top_k_batch(self.indptr, self.docs, self.scores, self.num_docs, packed.terms, offsets,
-                                   packed.k, packed.extra[start:stop], every_row, *outputs)
+            bm25_numpy.top_k_batch(
+                self.indptr,
+                self.docs,
+                self.scores,
+                self.num_docs,
+                packed.terms,
+                offsets,
+                packed.k,
+                packed.extra[start:stop],
+                every_row,
+                *outputs,
+            )
 
 
 @dataclass(frozen=True)

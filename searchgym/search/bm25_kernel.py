@@ -42,6 +42,8 @@ from searchgym.search.bm25_topk import exhaustive_top_k, heap_push, taat_top_k, 
 _END: Final = np.iinfo(np.int32).max
 MAXSCORE_MIN_POSTINGS: Final = 2_000
 """Below this many postings a query is always ranked by addition (see :func:`top_k_batch`)."""
+
+
 @numba.njit(cache=True, nogil=True)
 def _next_geq(docs, position, end, target) -> int:
     """First position in ``docs[position:end]`` (sorted) holding a row >= ``target``."""
@@ -104,8 +106,9 @@ def _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of
 
 
 @numba.njit(cache=True, nogil=True)
-def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_last, top_rows, query_terms,
-                   k, out_scores, out_rows) -> int:
+def maxscore_top_k(
+    indptr, docs, scores, rest_max, block_ptr, block_max, block_last, top_rows, query_terms, k, out_scores, out_rows
+) -> int:
     """Top ``k`` of one query (term ids, repeats allowed) by MaxScore; returns the hit count.
 
     Every posting score of the query's terms must be positive. ``block_*`` are the block-max
@@ -243,9 +246,17 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
                 candidate = docs[cursor[i]]
         if candidate == _END:
             break
-        if size == k and first_essential < n_terms and _cannot_enter(
-            _bound(prefix[first_essential], prefix_adds[first_essential]), prefix_adds[first_essential],
-            np.float64(heap_scores[0]), candidate, heap_rows[0], small_k,
+        if (
+            size == k
+            and first_essential < n_terms
+            and _cannot_enter(
+                _bound(prefix[first_essential], prefix_adds[first_essential]),
+                prefix_adds[first_essential],
+                np.float64(heap_scores[0]),
+                candidate,
+                heap_rows[0],
+                small_k,
+            )
         ):
             first_essential += 1  # passages from here on in only these lists cannot enter
             continue
@@ -306,9 +317,30 @@ def maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_l
 
 
 @numba.njit(cache=True, nogil=True)
-def top_k_batch(indptr, docs, scores, rest_max, min_scores, block_ptr, block_max, block_last, top_rows,
-                query_terms, query_offsets, k, offsets, every_row, taat_max_postings, dominant_share, accumulator,
-                marked, touched, out_scores, out_rows, out_counts) -> None:
+def top_k_batch(
+    indptr,
+    docs,
+    scores,
+    rest_max,
+    min_scores,
+    block_ptr,
+    block_max,
+    block_last,
+    top_rows,
+    query_terms,
+    query_offsets,
+    k,
+    offsets,
+    every_row,
+    taat_max_postings,
+    dominant_share,
+    accumulator,
+    marked,
+    touched,
+    out_scores,
+    out_rows,
+    out_counts,
+) -> None:
     """Rank each query of a batch; query ``b`` is ``query_terms[query_offsets[b]:query_offsets[b + 1]]``
     and its hits go to ``out_scores[b]`` / ``out_rows[b]``, their number to ``out_counts[b]``.
 
@@ -332,12 +364,36 @@ def top_k_batch(indptr, docs, scores, rest_max, min_scores, block_ptr, block_max
             postings += length
             longest = max(longest, length)
         if exhaustive:
-            out_counts[b] = exhaustive_top_k(indptr, docs, scores, terms, k, offsets[b], every_row,
-                                             accumulator, marked, touched, out_scores[b], out_rows[b])
-        elif postings <= taat_max_postings and (postings <= MAXSCORE_MIN_POSTINGS
-                                                or longest < dominant_share * postings):
-            out_counts[b] = taat_top_k(indptr, docs, scores, terms, k, accumulator, touched,
-                                       out_scores[b], out_rows[b])
+            out_counts[b] = exhaustive_top_k(
+                indptr,
+                docs,
+                scores,
+                terms,
+                k,
+                offsets[b],
+                every_row,
+                accumulator,
+                marked,
+                touched,
+                out_scores[b],
+                out_rows[b],
+            )
+        elif postings <= taat_max_postings and (
+            postings <= MAXSCORE_MIN_POSTINGS or longest < dominant_share * postings
+        ):
+            out_counts[b] = taat_top_k(indptr, docs, scores, terms, k, accumulator, touched, out_scores[b], out_rows[b])
         else:
-            out_counts[b] = maxscore_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_last,
-                                           top_rows, terms, k, out_scores[b], out_rows[b])
+            out_counts[b] = maxscore_top_k(
+                indptr,
+                docs,
+                scores,
+                rest_max,
+                block_ptr,
+                block_max,
+                block_last,
+                top_rows,
+                terms,
+                k,
+                out_scores[b],
+                out_rows[b],
+            )

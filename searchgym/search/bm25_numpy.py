@@ -16,9 +16,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_k_batch(indptr: np.ndarray, docs: np.ndarray, scores: np.ndarray, num_docs: int,
-                query_terms: np.ndarray, query_offsets: np.ndarray, k: int, offsets: np.ndarray,
-                every_row: bool, out_scores: np.ndarray, out_rows: np.ndarray, out_counts: np.ndarray) -> None:
+def top_k_batch(
+    indptr: np.ndarray,
+    docs: np.ndarray,
+    scores: np.ndarray,
+    num_docs: int,
+    query_terms: np.ndarray,
+    query_offsets: np.ndarray,
+    k: int,
+    offsets: np.ndarray,
+    every_row: bool,
+    out_scores: np.ndarray,
+    out_rows: np.ndarray,
+    out_counts: np.ndarray,
+) -> None:
     """The contract of :func:`searchgym.search.bm25_kernel.top_k_batch`: query ``b``'s hits
     (score above zero, score down, row up) go to ``out_scores[b]`` / ``out_rows[b]``."""
     totals = np.zeros(num_docs, dtype=np.float32)

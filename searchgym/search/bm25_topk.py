@@ -19,8 +19,9 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def worse(score_a: float | np.floating, row_a: int | np.integer, score_b: float | np.floating,
-           row_b: int | np.integer) -> bool | np.bool_:
+def worse(
+    score_a: float | np.floating, row_a: int | np.integer, score_b: float | np.floating, row_b: int | np.integer
+) -> bool | np.bool_:
     """Whether hit a ranks below hit b: a lower score, or the same score and a later row."""
     return score_a < score_b or (score_a == score_b and row_a > row_b)
 
@@ -37,8 +38,9 @@ def heap_push(heap_scores, heap_rows, size, k, score, row) -> int:
             child = 2 * position + 1
             if child >= k:
                 break
-            if child + 1 < k and worse(heap_scores[child + 1], heap_rows[child + 1],
-                                        heap_scores[child], heap_rows[child]):
+            if child + 1 < k and worse(
+                heap_scores[child + 1], heap_rows[child + 1], heap_scores[child], heap_rows[child]
+            ):
                 child += 1
             if worse(heap_scores[child], heap_rows[child], score, row):
                 heap_scores[position] = heap_scores[child]
@@ -83,8 +85,9 @@ def write_sorted(heap_scores, heap_rows, size, out_scores, out_rows) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def exhaustive_top_k(indptr, docs, scores, query_terms, k, offset, every_row, accumulator, marked,
-                     touched, out_scores, out_rows) -> int:
+def exhaustive_top_k(
+    indptr, docs, scores, query_terms, k, offset, every_row, accumulator, marked, touched, out_scores, out_rows
+) -> int:
     """Top ``k`` of one query by adding every posting, in bm25s's order (term by term).
 
     ``accumulator`` (float32) and ``marked`` (bool), one entry per passage, must be all zero

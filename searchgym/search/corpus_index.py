@@ -19,8 +19,18 @@ from searchgym.cache import ArtifactCache
 from searchgym.search.base import SearchError
 from searchgym.search.passage_store import PassageStore, shorten, store_hash
 
-__all__ = ["DEFAULT_CACHE", "MAX_QUERY_CHARS", "PassageStore", "check_k", "clean_queries", "clean_query",
-           "load_or_build_artifact", "resolve_cache", "shorten", "store_hash"]
+__all__ = [
+    "DEFAULT_CACHE",
+    "MAX_QUERY_CHARS",
+    "PassageStore",
+    "check_k",
+    "clean_queries",
+    "clean_query",
+    "load_or_build_artifact",
+    "resolve_cache",
+    "shorten",
+    "store_hash",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +43,7 @@ Why: LLM agents sometimes paste whole reasoning traces into a search call. A rea
 few dozen characters; the limit keeps tokenisation, BM25 scoring (linear in query terms) and
 transformer encoding bounded, while 1,024 characters (~170 words) never cuts a genuine query.
 """
+
 
 class _DefaultCache:
     """Sentinel type for "use the user's default :class:`ArtifactCache`"."""
@@ -133,8 +144,6 @@ def load_or_build_artifact(
             if attempt:
                 message = f"cannot load the {namespace} artifact at {directory}: {error}"
                 raise SearchError(message) from error
-            logger.warning(
-                "%s artifact at %s is unusable (%s); rebuilding it", namespace, directory, error
-            )
+            logger.warning("%s artifact at %s is unusable (%s); rebuilding it", namespace, directory, error)
             shutil.rmtree(directory, ignore_errors=True)
     raise AssertionError("unreachable")  # pragma: no cover

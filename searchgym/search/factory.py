@@ -113,8 +113,10 @@ def validate_engine_options(name: str, options: Mapping[str, Any]) -> None:
             if option not in allowed:
                 close = difflib.get_close_matches(str(option), sorted(allowed), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"engine {_normalise(name)!r} has no option {option!r}{hint}; "
-                                 f"its options: {', '.join(sorted(allowed))}")
+                raise ValueError(
+                    f"engine {_normalise(name)!r} has no option {option!r}{hint}; "
+                    f"its options: {', '.join(sorted(allowed))}"
+                )
     check_option_values(_normalise(name), options)
     if _normalise(name) == "hybrid":
         for sub in ("bm25", "dense"):
@@ -169,7 +171,8 @@ def _as_bundle(name: str, source: Any, world: Any) -> Any:
         raise ValueError(
             f"engine {_normalise(name)!r} simulates search from the world graph: call "
             f"make_engine({_normalise(name)!r}, bundle, ...) with a WorldBundle, or pass world=world "
-            "with the passages")
+            "with the passages"
+        )
     from searchgym.corpus.corpus import Corpus
 
     return _EngineInputs(world, Corpus(world.world_id, source))
@@ -248,20 +251,57 @@ def _make_self(bundle: Any, **options: Any) -> SearchEngine:
 
 
 _BM25_OPTIONS = ("k1", "b", "method", "stemmer", "cache", "show_progress", "threads", "kernel", "name")
-_DENSE_OPTIONS = ("model", "index", "batch_size", "device", "normalize", "cache", "show_progress", "nlist",
-                  "nprobe", "hnsw_m", "ef_construction", "ef_search", "backend", "name")
+_DENSE_OPTIONS = (
+    "model",
+    "index",
+    "batch_size",
+    "device",
+    "normalize",
+    "cache",
+    "show_progress",
+    "nlist",
+    "nprobe",
+    "hnsw_m",
+    "ef_construction",
+    "ef_search",
+    "backend",
+    "name",
+)
 _SIMULATED_OPTIONS = ("noise_prob", "seed", "group_seed", "docs_per_query", "tasks", "name")
 
 register_engine("bm25", _make_bm25, options=_BM25_OPTIONS)
 register_engine("dense", _make_dense, options=_DENSE_OPTIONS)
-register_engine("hybrid", _make_hybrid,
-                options=("bm25", "dense", *_SHARED_HYBRID_OPTIONS, "rrf_k", "depth", "weights", "name"))
-register_engine("remote", _make_remote, options=("url", "timeout", "max_retries", "backoff", "batch_size", "name",
-                                                 "headers", "api_key"))
+register_engine(
+    "hybrid", _make_hybrid, options=("bm25", "dense", *_SHARED_HYBRID_OPTIONS, "rrf_k", "depth", "weights", "name")
+)
+register_engine(
+    "remote",
+    _make_remote,
+    options=("url", "timeout", "max_retries", "backoff", "batch_size", "name", "headers", "api_key"),
+)
 register_engine("simulated", _make_simulated, options=_SIMULATED_OPTIONS, needs_world=True, per_env=True)
-register_engine("simulated_llm", _make_simulated_llm, needs_world=True, per_env=True,
-                options=(*_SIMULATED_OPTIONS, "generator", "cache", "cache_dir", "max_new_tokens", "temperature",
-                         "top_p", "include_answer", "max_facts", "generator_options"))
-register_engine("self", _make_self, needs_world=True, per_env=True,
-                options=("generator", "max_new_tokens", "temperature", "seed", "prompt_template", "check",
-                         "generator_options"))
+register_engine(
+    "simulated_llm",
+    _make_simulated_llm,
+    needs_world=True,
+    per_env=True,
+    options=(
+        *_SIMULATED_OPTIONS,
+        "generator",
+        "cache",
+        "cache_dir",
+        "max_new_tokens",
+        "temperature",
+        "top_p",
+        "include_answer",
+        "max_facts",
+        "generator_options",
+    ),
+)
+register_engine(
+    "self",
+    _make_self,
+    needs_world=True,
+    per_env=True,
+    options=("generator", "max_new_tokens", "temperature", "seed", "prompt_template", "check", "generator_options"),
+)

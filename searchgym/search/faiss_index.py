@@ -9,8 +9,14 @@ from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["INDEX_KINDS", "IVF_MIN_PASSAGES", "IVF_MIN_POINTS_PER_LIST", "build_faiss_index", "effective_index_kind",
-           "ivf_nlist"]
+__all__ = [
+    "INDEX_KINDS",
+    "IVF_MIN_PASSAGES",
+    "IVF_MIN_POINTS_PER_LIST",
+    "build_faiss_index",
+    "effective_index_kind",
+    "ivf_nlist",
+]
 
 INDEX_KINDS: Final = ("flat", "ivf", "hnsw")
 IVF_MIN_PASSAGES: Final = 1000

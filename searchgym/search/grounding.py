@@ -43,9 +43,39 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 # names are invented words, but a custom schema could produce these.
 _STOPWORDS = frozenset(
     [
-        "a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "is", "was", "were", "be",
-        "who", "what", "which", "when", "where", "how", "why", "did", "does", "do", "with", "from", "as", "it",
-        "its", "this", "that",
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "by",
+        "and",
+        "or",
+        "is",
+        "was",
+        "were",
+        "be",
+        "who",
+        "what",
+        "which",
+        "when",
+        "where",
+        "how",
+        "why",
+        "did",
+        "does",
+        "do",
+        "with",
+        "from",
+        "as",
+        "it",
+        "its",
+        "this",
+        "that",
     ]
 )
 
@@ -116,9 +146,17 @@ def relation_vocabulary(world: World, relation: str) -> frozenset[str]:
         texts = [relation.replace("_", " ")]
         if wording is not None and relation in wording.relations:
             words = wording.relations[relation]
-            texts += [*words.forward, *words.forward_list, *words.inverse_one, *words.inverse_list,
-                      *words.inverse_notable, *words.noun, *words.question, *words.inverse_noun,
-                      *words.inverse_question]
+            texts += [
+                *words.forward,
+                *words.forward_list,
+                *words.inverse_one,
+                *words.inverse_list,
+                *words.inverse_notable,
+                *words.noun,
+                *words.question,
+                *words.inverse_noun,
+                *words.inverse_question,
+            ]
         elif wording is not None and relation in wording.attributes:
             words_a = wording.attributes[relation]
             texts += [*words_a.sentences, *words_a.question]

@@ -90,12 +90,8 @@ class HybridEngine:
             except UnknownDocumentError:
                 continue
         raise UnknownDocumentError(
-            f"unknown document id {shorten(str(doc_id))!r}: "
-            f"none of the {len(self.engines)} fused engines has it"
+            f"unknown document id {shorten(str(doc_id))!r}: none of the {len(self.engines)} fused engines has it"
         )
 
     def __repr__(self) -> str:
-        return (
-            f"HybridEngine({self.engines!r}, rrf_k={self.rrf_k}, depth={self.depth}, "
-            f"weights={self.weights})"
-        )
+        return f"HybridEngine({self.engines!r}, rrf_k={self.rrf_k}, depth={self.depth}, weights={self.weights})"

@@ -178,8 +178,7 @@ class NoisyEngine:
             passage = self.pool.get(doc_id)
             if passage is None:
                 raise UnknownDocumentError(
-                    f"unknown document id {shorten(str(doc_id))!r}: neither the corpus nor the "
-                    "distractor pool has it"
+                    f"unknown document id {shorten(str(doc_id))!r}: neither the corpus nor the distractor pool has it"
                 ) from None
             return passage
 
@@ -188,4 +187,3 @@ class NoisyEngine:
             f"NoisyEngine({self.engine!r}, noise_prob={self._noise_prob}, mode={self.mode!r}, "
             f"pool={self.pool_kind}[{len(self.pool)}], seed={self.seed})"
         )
-

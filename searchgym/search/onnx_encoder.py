@@ -36,8 +36,11 @@ _INPUTS: Final = ("input_ids", "attention_mask", "token_type_ids")
 def _pooling_mode(model: Any) -> str:
     modules = list(model)
     names = [type(module).__name__ for module in modules]
-    if len(modules) < 2 or names[0] != "Transformer" or names[1] != "Pooling" or any(
-        name != "Normalize" for name in names[2:]
+    if (
+        len(modules) < 2
+        or names[0] != "Transformer"
+        or names[1] != "Pooling"
+        or any(name != "Normalize" for name in names[2:])
     ):
         raise SearchError(f"the ONNX backend supports Transformer + Pooling (+ Normalize) models, not {names}")
     config = modules[1].get_config_dict()
@@ -62,8 +65,9 @@ def _export(model: Any, pooling: str, path: Path) -> None:
             self.transformer = transformer
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             if pooling == "cls":
                 return hidden[:, 0]
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -73,8 +77,13 @@ def _export(model: Any, pooling: str, path: Path) -> None:
     axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
     with torch.no_grad():
         torch.onnx.export(
-            Pooled().eval(), tuple(sample[name] for name in _INPUTS), str(path), input_names=list(_INPUTS),
-            output_names=["embedding"], dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17,
+            Pooled().eval(),
+            tuple(sample[name] for name in _INPUTS),
+            str(path),
+            input_names=list(_INPUTS),
+            output_names=["embedding"],
+            dynamic_axes={**axes, "embedding": {0: "batch"}},
+            opset_version=17,
             dynamo=False,
         )
 
@@ -86,8 +95,9 @@ class OnnxEncoder:
     ``threads`` is ONNX Runtime's intra-op thread count (default: torch's current count).
     """
 
-    def __init__(self, model: Any, model_id: str, *, quantize: bool, cache: ArtifactCache | None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, model: Any, model_id: str, *, quantize: bool, cache: ArtifactCache | None, threads: int | None = None
+    ) -> None:
         try:
             import onnxruntime
         except ImportError as error:
@@ -97,8 +107,18 @@ class OnnxEncoder:
         self.model, self.quantize = model, quantize
         self.pooling = _pooling_mode(model)
         self.normalize = any(type(module).__name__ == "Normalize" for module in model)
-        key = content_hash(model_id, stable_json({"pooling": self.pooling, "int8": quantize, "torch": torch.__version__,
-                                                  "onnxruntime": onnxruntime.__version__, "format": "onnx-v1"}))
+        key = content_hash(
+            model_id,
+            stable_json(
+                {
+                    "pooling": self.pooling,
+                    "int8": quantize,
+                    "torch": torch.__version__,
+                    "onnxruntime": onnxruntime.__version__,
+                    "format": "onnx-v1",
+                }
+            ),
+        )
         self.graph = self._graph(key, cache)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
@@ -125,8 +145,9 @@ class OnnxEncoder:
             return Path(self._tmp.name) / _GRAPH
         return cache.get_or_build(NAMESPACE, key, build) / _GRAPH
 
-    def encode(self, texts: list[str], *, batch_size: int = 64, normalize: bool = True,
-               progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: list[str], *, batch_size: int = 64, normalize: bool = True, progress: bool = False
+    ) -> np.ndarray:
         """Embeddings of ``texts`` (float32, one row per text), batched longest first as
         sentence-transformers does, so a batch pads to similar lengths."""
         from tqdm.auto import tqdm

@@ -49,11 +49,28 @@ def passage_line(passage: Passage) -> str:
     return stable_json(passage.to_dict())
 
 
-def new_passage(doc_id: str, title: str, text: str, entity_id: str | None, section: str,
-                facts: tuple[str, ...], mentions: tuple[str, ...], kind: str) -> Passage:
+def new_passage(
+    doc_id: str,
+    title: str,
+    text: str,
+    entity_id: str | None,
+    section: str,
+    facts: tuple[str, ...],
+    mentions: tuple[str, ...],
+    kind: str,
+) -> Passage:
     """A :class:`Passage` from a column file's fields (:func:`searchgym.types.filled`)."""
-    return filled(Passage, doc_id=doc_id, title=title, text=text, entity_id=entity_id, section=section,
-                  facts=facts, mentions=mentions, kind=kind)
+    return filled(
+        Passage,
+        doc_id=doc_id,
+        title=title,
+        text=text,
+        entity_id=entity_id,
+        section=section,
+        facts=facts,
+        mentions=mentions,
+        kind=kind,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,9 +106,16 @@ class PassageColumns:
         facts = tuple(map(self.fact_table.__getitem__, self.fact_codes[low:high].tolist()))
         low, high = self.mention_bounds[row], self.mention_bounds[row + 1]
         mentions = tuple(map(self.mention_table.__getitem__, self.mention_codes[low:high].tolist()))
-        return new_passage(self.doc_ids[row], self.title(row), self.texts[row],
-                           self.entity_ids[self.entity_codes[row]], self.sections[self.section_codes[row]],  # type: ignore[arg-type]
-                           facts, mentions, self.kinds[self.kind_codes[row]])  # type: ignore[arg-type]
+        return new_passage(
+            self.doc_ids[row],
+            self.title(row),
+            self.texts[row],
+            self.entity_ids[self.entity_codes[row]],
+            self.sections[self.section_codes[row]],  # type: ignore[arg-type]
+            facts,
+            mentions,
+            self.kinds[self.kind_codes[row]],  # type: ignore[arg-type]
+        )
 
 
 class PassageStore(Sequence[Passage]):
@@ -103,8 +127,9 @@ class PassageStore(Sequence[Passage]):
     so it is an error rather than a silent overwrite. ``in`` accepts a doc id or a passage.
     """
 
-    def __init__(self, passages: Iterable[Passage], *, allow_empty: bool = False,
-                 content_hash: str | None = None) -> None:
+    def __init__(
+        self, passages: Iterable[Passage], *, allow_empty: bool = False, content_hash: str | None = None
+    ) -> None:
         self._hash: str | None = content_hash
         if isinstance(passages, PassageStore):
             self.__dict__.update(passages.__dict__)
@@ -117,8 +142,10 @@ class PassageStore(Sequence[Passage]):
             if not isinstance(passage, Passage):
                 raise TypeError(f"corpus entry {row} is a {type(passage).__name__}, not a Passage")
             if passage.doc_id in rows:
-                raise ValueError(f"duplicate doc_id {shorten(passage.doc_id)!r} "
-                                 f"(rows {rows[passage.doc_id]} and {row}): doc ids must be unique")
+                raise ValueError(
+                    f"duplicate doc_id {shorten(passage.doc_id)!r} "
+                    f"(rows {rows[passage.doc_id]} and {row}): doc ids must be unique"
+                )
             rows[passage.doc_id] = row
         self._made = made
         self._rows = rows
@@ -208,8 +235,7 @@ class PassageStore(Sequence[Passage]):
         except (KeyError, TypeError):  # TypeError: an unhashable id from a confused caller
             shown = shorten(doc_id) if isinstance(doc_id, str) else repr(doc_id)[:_MAX_ID_IN_MESSAGE]
             raise UnknownDocumentError(
-                f"unknown document id {shown!r}: the corpus has {len(self)} passages "
-                "and none has this id"
+                f"unknown document id {shown!r}: the corpus has {len(self)} passages and none has this id"
             ) from None
 
     def access(self, doc_id: str) -> Passage:

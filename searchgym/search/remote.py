@@ -206,17 +206,14 @@ class RemoteEngine:
         payload = {"queries": queries, "topk": k, "return_scores": True}
         response = self._post(self.retrieve_url, payload, what="search")
         if response.status_code == 404:
-            raise SearchError(
-                f"no /retrieve endpoint at {self.retrieve_url} (HTTP 404: {_detail(response)})"
-            )
+            raise SearchError(f"no /retrieve endpoint at {self.retrieve_url} (HTTP 404: {_detail(response)})")
         self._raise_for_status(response, "search")
         data = self._json_or_none(response)
         result = data.get("result") if isinstance(data, dict) else None
         if not isinstance(result, list) or len(result) != len(queries):
             got = len(result) if isinstance(result, list) else "no result list"
             raise SearchError(
-                f"malformed /retrieve answer from {self.retrieve_url}: expected "
-                f"{len(queries)} result lists, got {got}"
+                f"malformed /retrieve answer from {self.retrieve_url}: expected {len(queries)} result lists, got {got}"
             )
         hits: list[list[Hit]] = []
         for per_query in result:
@@ -244,12 +241,15 @@ class RemoteEngine:
                 if attempt >= self.max_retries:
                     return response
             if attempt >= self.max_retries:
-                raise SearchError(
-                    f"{what} request to {url} failed after {attempt + 1} attempt(s): {problem}"
-                )
+                raise SearchError(f"{what} request to {url} failed after {attempt + 1} attempt(s): {problem}")
             logger.warning(
                 "%s request to %s failed (%s); retry %d/%d in %.2fs",
-                what, url, problem, attempt + 1, self.max_retries, wait,
+                what,
+                url,
+                problem,
+                attempt + 1,
+                self.max_retries,
+                wait,
             )
             time.sleep(wait)
             attempt += 1
@@ -265,14 +265,9 @@ class RemoteEngine:
         if response.is_success:
             return
         kind = "server error" if response.status_code >= 500 else "request refused"
-        retried = (
-            f" after {self.max_retries + 1} attempts"
-            if response.status_code in _RETRY_STATUS
-            else ""
-        )
+        retried = f" after {self.max_retries + 1} attempts" if response.status_code in _RETRY_STATUS else ""
         raise SearchError(
-            f"{what} {kind} by {self.base_url}{retried}: HTTP {response.status_code}: "
-            f"{_detail(response)}"
+            f"{what} {kind} by {self.base_url}{retried}: HTTP {response.status_code}: {_detail(response)}"
         )
 
     def _json_or_none(self, response: httpx.Response) -> Any:
@@ -280,8 +275,7 @@ class RemoteEngine:
             return response.json()
         except ValueError:
             raise SearchError(
-                f"{self.base_url} answered HTTP {response.status_code} with non-JSON body: "
-                f"{response.text[:200]!r}"
+                f"{self.base_url} answered HTTP {response.status_code} with non-JSON body: {response.text[:200]!r}"
             ) from None
 
     # ------------------------------------------------------------------ lifecycle

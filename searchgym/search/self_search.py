@@ -49,8 +49,7 @@ SSRL_DOC_PROMPT = (
 )
 """Default prompt of :func:`policy_self_search` (fields: ``{query}``, ``{k}``, ``{k_word}``)."""
 
-_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
-          9: "nine", 10: "ten"}
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
 def split_title(document: str) -> tuple[str | None, str]:
@@ -115,7 +114,8 @@ class SelfSearchEngine:
             raise ValueError(
                 f"generate_docs returned {type(generated).__name__} of length "
                 f"{len(generated) if isinstance(generated, Sequence) else '?'} for {len(asked)} queries; "
-                "expected one list of document strings per query")
+                "expected one list of document strings per query"
+            )
         by_query = iter(generated)
         results: list[list[Hit]] = []
         spans: list[tuple[str, tuple[str, ...]]] = []
@@ -132,8 +132,9 @@ class SelfSearchEngine:
             for rank, document in enumerate(texts):
                 title, text = split_title(document)
                 doc_id = f"{SELF_ID_PREFIX}{content_hash(query, str(rank), document)}"
-                passage = Passage(doc_id=doc_id, title=title or DEFAULT_TITLE, text=text,
-                                  section="self-search", kind="generated")
+                passage = Passage(
+                    doc_id=doc_id, title=title or DEFAULT_TITLE, text=text, section="self-search", kind="generated"
+                )
                 self._remember(passage)
                 hits.append(Hit(doc_id=doc_id, score=1.0 / (rank + 1), title=passage.title, text=text))
             results.append(hits)
@@ -149,9 +150,12 @@ class SelfSearchEngine:
         grounding = self._grounder.ground(query)
         facts = list(grounding.facts)
         supported = [self._grounder.supported_facts(text, facts) for text in texts]
-        return {"query": query, "mentioned": list(grounding.entity_ids),
-                "doc_facts": [len(ids) for ids in supported],
-                "grounded": any(supported) if facts else None}
+        return {
+            "query": query,
+            "mentioned": list(grounding.entity_ids),
+            "doc_facts": [len(ids) for ids in supported],
+            "grounded": any(supported) if facts else None,
+        }
 
     def _remember(self, passage: Passage) -> None:
         with self._lock:
@@ -166,7 +170,8 @@ class SelfSearchEngine:
         if passage is None:
             shown = shorten(doc_id) if isinstance(doc_id, str) else shorten(repr(doc_id))
             raise UnknownDocumentError(
-                f"unknown document id {shown!r}: self-search can only open documents it generated")
+                f"unknown document id {shown!r}: self-search can only open documents it generated"
+            )
         return passage
 
     # -- snapshots and pickling ---------------------------------------------------------------
@@ -177,8 +182,12 @@ class SelfSearchEngine:
         with self._lock:
             docs = {doc_id: self._docs[doc_id] for doc_id in doc_ids if doc_id in self._docs}
         swapped = self.generate_docs is not self._initial_generate_docs
-        return {"docs": docs, "last_spans": list(self.last_spans), "last_checks": [dict(c) for c in self.last_checks],
-                "generate_docs": self.generate_docs if swapped else None}
+        return {
+            "docs": docs,
+            "last_spans": list(self.last_spans),
+            "last_checks": [dict(c) for c in self.last_checks],
+            "generate_docs": self.generate_docs if swapped else None,
+        }
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         for passage in state["docs"].values():

@@ -89,11 +89,20 @@ class TemplateSimulatedEngine(SimulatedEngineBase):
         tasks: Any = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(world, corpus, noise_prob=noise_prob, seed=seed, group_seed=group_seed,
-                         docs_per_query=docs_per_query, tasks=tasks, name=name)
+        super().__init__(
+            world,
+            corpus,
+            noise_prob=noise_prob,
+            seed=seed,
+            group_seed=group_seed,
+            docs_per_query=docs_per_query,
+            tasks=tasks,
+            name=name,
+        )
 
-    def search_batch(self, queries: list[str], k: int,
-                     contexts: Sequence[SearchContext | tuple[str | None, int]]) -> list[list[Hit]]:
+    def search_batch(
+        self, queries: list[str], k: int, contexts: Sequence[SearchContext | tuple[str | None, int]]
+    ) -> list[list[Hit]]:
         """Like :meth:`search`, with one ``(task_key, group_seed)`` context per query."""
         cleaned = clean_queries(queries)
         k = check_k(k)
@@ -108,9 +117,16 @@ class TemplateSimulatedEngine(SimulatedEngineBase):
         return results
 
     def _one(self, query: str, count: int, context: SearchContext) -> tuple[list[Hit], dict[str, Any]]:
-        call: dict[str, Any] = {"query": query, "noisy": False, "noise_kind": None, "mentioned": [],
-                                "doc_ids": [], "contains_needed_fact": None,
-                                "task_key": context.task_key, "group_seed": context.group_seed}
+        call: dict[str, Any] = {
+            "query": query,
+            "noisy": False,
+            "noise_kind": None,
+            "mentioned": [],
+            "doc_ids": [],
+            "contains_needed_fact": None,
+            "task_key": context.task_key,
+            "group_seed": context.group_seed,
+        }
         if not query:
             return [], call
         grounding = self.grounder.ground(query)
@@ -141,5 +157,7 @@ class TemplateSimulatedEngine(SimulatedEngineBase):
         return [self.corpus.passages[row] for row in rows]
 
     def __repr__(self) -> str:
-        return (f"TemplateSimulatedEngine({self.world.world_id!r}, noise_prob={self._noise_prob}, "
-                f"seed={self.seed}, docs_per_query={self.docs_per_query})")
+        return (
+            f"TemplateSimulatedEngine({self.world.world_id!r}, noise_prob={self._noise_prob}, "
+            f"seed={self.seed}, docs_per_query={self.docs_per_query})"
+        )

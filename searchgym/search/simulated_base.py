@@ -178,8 +178,11 @@ class SimulatedEngineBase:
     # -- snapshots and pickling ---------------------------------------------------------------
     def snapshot_state(self, doc_ids: Sequence[str] = ()) -> dict[str, Any]:
         """The per-episode state an env snapshot carries (see :mod:`searchgym.envs.snapshot`)."""
-        return {"context": self.context, "noise_prob": self._noise_prob,
-                "last_calls": [dict(call) for call in self.last_calls]}
+        return {
+            "context": self.context,
+            "noise_prob": self._noise_prob,
+            "last_calls": [dict(call) for call in self.last_calls],
+        }
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         self.context = state["context"]
@@ -224,8 +227,9 @@ class SimulatedEngineBase:
             return False
         return not any(set(fact_id.split("|", 2)[::2]) & asked for fact_id in passage.facts)
 
-    def _noise_rows(self, grounding: Grounding, query_tokens: list[str], count: int,
-                    rng: np.random.Generator, exclude: set[int]) -> tuple[list[int], str]:
+    def _noise_rows(
+        self, grounding: Grounding, query_tokens: list[str], count: int, rng: np.random.Generator, exclude: set[int]
+    ) -> tuple[list[int], str]:
         """Rows of noise passages and the kind of the first one.
 
         In order: pages of *look-alike* entities (best query overlap first); then *related*
@@ -245,14 +249,16 @@ class SimulatedEngineBase:
                     chosen.append(row)
                     kinds.append(kind)
 
-        look_rows = [self.index.rows[doc_id] for other in grounding.look_alikes
-                     for doc_id in self.corpus.pages.get(other, ())]
+        look_rows = [
+            self.index.rows[doc_id] for other in grounding.look_alikes for doc_id in self.corpus.pages.get(other, ())
+        ]
         add(sorted(look_rows, key=lambda row: (-self.index.score(query_tokens, row), row)), "look_alike")
         if len(chosen) < count:
             named = {i for m in grounding.mentions for i in range(m.start, m.end)}
             topic = [t for i, t in enumerate(query_tokens) if i not in named]
-            related = [r for r in self.index.search(topic, 6 * count + 6)
-                       if self._safe_for(self.corpus.passages[r], asked)]
+            related = [
+                r for r in self.index.search(topic, 6 * count + 6) if self._safe_for(self.corpus.passages[r], asked)
+            ]
             related = [r for r in related if r not in exclude and r not in chosen]
             if related:
                 order = rng.permutation(len(related))
@@ -307,8 +313,9 @@ class SimulatedEngineBase:
         cleaned = clean_queries(queries)
         return self.search_batch(cleaned, k, [self.context] * len(cleaned))
 
-    def search_batch(self, queries: list[str], k: int,
-                     contexts: Sequence[SearchContext | tuple[str | None, int]]) -> list[list[Hit]]:
+    def search_batch(
+        self, queries: list[str], k: int, contexts: Sequence[SearchContext | tuple[str | None, int]]
+    ) -> list[list[Hit]]:
         raise NotImplementedError
 
     @staticmethod

@@ -5,6 +5,9 @@
 :mod:`searchgym.search.sim_resources`, and what it shares with the template engine in
 :mod:`searchgym.search.simulated_base`; :mod:`searchgym.search.simulated` re-exports it. See that
 module's docstring for the design.
+
+Length (about 420 lines, formatted): one engine, its prompt assembly and its fact check; the
+prompt text and the parser already live in their own modules.
 """
 
 from __future__ import annotations
@@ -87,12 +90,21 @@ class LLMSimulatedEngine(SimulatedEngineBase):
         generator_options: Mapping[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(world, corpus, noise_prob=noise_prob, seed=seed, group_seed=group_seed,
-                         docs_per_query=docs_per_query, tasks=tasks, name=name)
+        super().__init__(
+            world,
+            corpus,
+            noise_prob=noise_prob,
+            seed=seed,
+            group_seed=group_seed,
+            docs_per_query=docs_per_query,
+            tasks=tasks,
+            name=name,
+        )
         from searchgym.llm.base import GenerationConfig
 
-        self.generation = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature),
-                                           top_p=float(top_p))
+        self.generation = GenerationConfig(
+            max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_p=float(top_p)
+        )
         self.num_docs = int(docs_per_query)
         self.include_answer = bool(include_answer)
         self.max_facts = int(max_facts)
@@ -102,8 +114,9 @@ class LLMSimulatedEngine(SimulatedEngineBase):
             self._generator_options = dict(generator_options or {})
         else:
             if not callable(getattr(generator, "generate", None)):
-                raise TypeError("generator must have a generate(prompts, config) method, "
-                                f"got {type(generator).__name__}")
+                raise TypeError(
+                    f"generator must have a generate(prompts, config) method, got {type(generator).__name__}"
+                )
             self._spec, self._generator, self._generator_options = None, generator, {}
         self._generator_given = self._generator is not None
         if cache not in (True, False, "memory"):
@@ -145,8 +158,9 @@ class LLMSimulatedEngine(SimulatedEngineBase):
         return not self.generation.greedy
 
     # -- prompts ----------------------------------------------------------------------------
-    def _prompt_for(self, query: str, useful: bool, grounding: Grounding,
-                    context: SearchContext) -> tuple[str, list[Fact], str | None]:
+    def _prompt_for(
+        self, query: str, useful: bool, grounding: Grounding, context: SearchContext
+    ) -> tuple[str, list[Fact], str | None]:
         """(prompt text, facts it states, title for its documents)."""
         tokens = set(tokenize(query))
         task = self._task(context)
@@ -158,33 +172,52 @@ class LLMSimulatedEngine(SimulatedEngineBase):
         else:
             facts = []
             for other in grounding.look_alikes[:1]:
-                facts = [f for f in self.grounder.facts_of(other)
-                         if not {f.subject, str(f.object)} & set(grounding.entity_ids)]
+                facts = [
+                    f
+                    for f in self.grounder.facts_of(other)
+                    if not {f.subject, str(f.object)} & set(grounding.entity_ids)
+                ]
             title = self.world.name(grounding.look_alikes[0]) if facts else None
             avoid = [self.world.name(e) for e in grounding.entity_ids]
 
         def rank(fact: Fact) -> tuple[int, int, int, str]:
             overlap = len(tokens & set(tokenize(self.grounder.statements([fact])[0])))
-            return (0 if fact.fact_id in needed else 1, -len(tokens & relation_vocabulary(self.world, fact.relation)),
-                    -overlap, fact.fact_id)
+            return (
+                0 if fact.fact_id in needed else 1,
+                -len(tokens & relation_vocabulary(self.world, fact.relation)),
+                -overlap,
+                fact.fact_id,
+            )
 
         facts = sorted(facts, key=rank)[: self.max_facts]
         question = answer = None
         if useful and self.include_answer and task is not None:
             question, answer = task.question, task.answer
-        prompt = zerosearch_prompt(query, useful=useful, num_docs=self.num_docs, question=question,
-                                   answer=answer, facts=self.grounder.statements(facts), avoid=avoid)
+        prompt = zerosearch_prompt(
+            query,
+            useful=useful,
+            num_docs=self.num_docs,
+            question=question,
+            answer=answer,
+            facts=self.grounder.statements(facts),
+            avoid=avoid,
+        )
         return prompt, facts, title
 
     def _sampling_seed(self, query: str, useful: bool, context: SearchContext) -> int:
-        return _hash_int("sample", self.seed, context.task_key or "", context.group_seed, query,
-                         useful) & ((1 << 63) - 1)
+        return _hash_int("sample", self.seed, context.task_key or "", context.group_seed, query, useful) & (
+            (1 << 63) - 1
+        )
 
     def _cache_key(self, prompt: str, seed: int) -> str:
         config = self.generation
-        return content_hash(self.model_id, prompt, str(seed),
-                            stable_json([config.max_new_tokens, config.temperature, config.top_p]),
-                            length=24)
+        return content_hash(
+            self.model_id,
+            prompt,
+            str(seed),
+            stable_json([config.max_new_tokens, config.temperature, config.top_p]),
+            length=24,
+        )
 
     # -- generation ---------------------------------------------------------------------------
     def _lookup(self, key: str) -> dict[str, Any] | None:
@@ -209,8 +242,9 @@ class LLMSimulatedEngine(SimulatedEngineBase):
             outputs.extend(generator.generate([chat], replace(self.generation, seed=seed)))
         return outputs
 
-    def search_batch(self, queries: list[str], k: int,
-                     contexts: Sequence[SearchContext | tuple[str | None, int]]) -> list[list[Hit]]:
+    def search_batch(
+        self, queries: list[str], k: int, contexts: Sequence[SearchContext | tuple[str | None, int]]
+    ) -> list[list[Hit]]:
         """Like :meth:`search`, with one ``(task_key, group_seed)`` context per query; all
         uncached prompts of the batch go to the generator together."""
         cleaned = clean_queries(queries)
@@ -227,8 +261,17 @@ class LLMSimulatedEngine(SimulatedEngineBase):
             prompt, facts, title = self._prompt_for(query, useful, grounding, context)
             seed = self._sampling_seed(query, useful, context)
             key = self._cache_key(prompt, seed)
-            plan: dict[str, Any] = {"query": query, "context": context, "useful": useful, "grounding": grounding,
-                    "facts": facts, "title": title, "key": key, "prompt": prompt, "seed": seed}
+            plan: dict[str, Any] = {
+                "query": query,
+                "context": context,
+                "useful": useful,
+                "grounding": grounding,
+                "facts": facts,
+                "title": title,
+                "key": key,
+                "prompt": prompt,
+                "seed": seed,
+            }
             plans.append(plan)
             if key not in pending and (not self.cache_mode or self._lookup(key) is None):
                 pending[key] = plan
@@ -240,20 +283,37 @@ class LLMSimulatedEngine(SimulatedEngineBase):
                 raise RuntimeError(f"generator returned {len(texts)} outputs for {len(keys)} prompts")
             for key, text in zip(keys, texts):
                 generated = pending[key]
-                self._store(key, {
-                    "key": key, "model": self.model_id, "prompt": generated["prompt"], "seed": generated["seed"],
-                    "text": str(text), "query": generated["query"], "useful": generated["useful"],
-                    "fact_ids": [fact.fact_id for fact in generated["facts"]], "title": generated["title"],
-                    "mentioned": list(generated["grounding"].entity_ids),
-                })
+                self._store(
+                    key,
+                    {
+                        "key": key,
+                        "model": self.model_id,
+                        "prompt": generated["prompt"],
+                        "seed": generated["seed"],
+                        "text": str(text),
+                        "query": generated["query"],
+                        "useful": generated["useful"],
+                        "fact_ids": [fact.fact_id for fact in generated["facts"]],
+                        "title": generated["title"],
+                        "mentioned": list(generated["grounding"].entity_ids),
+                    },
+                )
         results: list[list[Hit]] = []
         calls: list[dict[str, Any]] = []
         for query, context, planned in zip(cleaned, contexts, plans):
             if planned is None:
                 results.append([])
-                calls.append({"query": query, "noisy": False, "mentioned": [], "doc_ids": [],
-                              "contains_needed_fact": None, "task_key": context.task_key,
-                              "group_seed": context.group_seed})
+                calls.append(
+                    {
+                        "query": query,
+                        "noisy": False,
+                        "mentioned": [],
+                        "doc_ids": [],
+                        "contains_needed_fact": None,
+                        "task_key": context.task_key,
+                        "group_seed": context.group_seed,
+                    }
+                )
                 continue
             entry = self._lookup(planned["key"])
             assert entry is not None
@@ -289,11 +349,18 @@ class LLMSimulatedEngine(SimulatedEngineBase):
         title = entry.get("title") or GENERATED_TITLE
         passages: list[Passage] = []
         for i, text in enumerate(texts):
-            passages.append(Passage(
-                doc_id=f"{SIM_ID_PREFIX}{key}-{i}", title=title, text=text, entity_id=None,
-                section="generated" if i < generated else "template",
-                facts=tuple(self.grounder.supported_facts(text, facts)),
-                mentions=tuple(mentioned) if entry.get("useful") else (), kind="simulated"))
+            passages.append(
+                Passage(
+                    doc_id=f"{SIM_ID_PREFIX}{key}-{i}",
+                    title=title,
+                    text=text,
+                    entity_id=None,
+                    section="generated" if i < generated else "template",
+                    facts=tuple(self.grounder.supported_facts(text, facts)),
+                    mentions=tuple(mentioned) if entry.get("useful") else (),
+                    kind="simulated",
+                )
+            )
         if len(passages) < self.num_docs:  # nothing true to pad with: real distractor passages
             asked = set(mentioned)
             pool = [r for r in self.index.distractors if self._safe_for(self.corpus.passages[r], asked)]
@@ -307,8 +374,7 @@ class LLMSimulatedEngine(SimulatedEngineBase):
         context: SearchContext = plan["context"]
         grounding: Grounding = plan["grounding"]
         docs = self._documents(entry)[:count]
-        hits = [Hit(doc_id=p.doc_id, score=1.0 / (rank + 1), title=p.title, text=p.text)
-                for rank, p in enumerate(docs)]
+        hits = [Hit(doc_id=p.doc_id, score=1.0 / (rank + 1), title=p.title, text=p.text) for rank, p in enumerate(docs)]
         asked_names = [self.world.name(e) for e in grounding.entity_ids]
         doc_facts = [list(p.facts) if p.kind == "simulated" else [] for p in docs]
         needed = self._needed_facts(context)
@@ -323,8 +389,9 @@ class LLMSimulatedEngine(SimulatedEngineBase):
             "doc_facts": [len(ids) for ids in doc_facts],
             "grounded": any(doc_facts[:count]) if plan["facts"] else None,
             "contains_needed_fact": None if needed is None else any(needed.intersection(ids) for ids in doc_facts),
-            "generated_contains_needed_fact": None if needed is None else any(
-                needed.intersection(ids) for p, ids in zip(docs, doc_facts) if p.section == "generated"),
+            "generated_contains_needed_fact": None
+            if needed is None
+            else any(needed.intersection(ids) for p, ids in zip(docs, doc_facts) if p.section == "generated"),
             "mentions_asked_entity": [
                 any(f" {normalize(name)} " in f" {normalize(p.text)} " for name in asked_names) for p in docs
             ],
@@ -337,18 +404,21 @@ class LLMSimulatedEngine(SimulatedEngineBase):
     def access(self, doc_id: str) -> Passage:
         """A generated document (``sim:`` id) or a corpus passage."""
         if isinstance(doc_id, str) and doc_id.startswith(SIM_ID_PREFIX):
-            key, _, index = doc_id[len(SIM_ID_PREFIX):].rpartition("-")
+            key, _, index = doc_id[len(SIM_ID_PREFIX) :].rpartition("-")
             entry = self._lookup(key) if re.fullmatch(r"[0-9a-f]{24}", key) else None
             docs = [] if entry is None else self._documents(entry)
             if not index.isdigit() or int(index) >= len(docs) or docs[int(index)].doc_id != doc_id:
                 raise UnknownDocumentError(
                     f"unknown simulated document id {shorten(doc_id)!r}: this engine did not "
-                    "generate it (or its cache was cleared)")
+                    "generate it (or its cache was cleared)"
+                )
             return docs[int(index)]
         return super().access(doc_id)
 
     def __repr__(self) -> str:
         spec = self._spec if self._generator is None else type(self._generator).__name__
-        return (f"LLMSimulatedEngine({self.world.world_id!r}, generator={spec!r}, "
-                f"noise_prob={self._noise_prob}, temperature={self.generation.temperature}, "
-                f"cache={self.cache_mode!r})")
+        return (
+            f"LLMSimulatedEngine({self.world.world_id!r}, generator={spec!r}, "
+            f"noise_prob={self._noise_prob}, temperature={self.generation.temperature}, "
+            f"cache={self.cache_mode!r})"
+        )

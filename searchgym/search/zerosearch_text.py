@@ -12,8 +12,18 @@ from collections.abc import Sequence
 
 __all__ = ["parse_documents", "zerosearch_prompt"]
 
-_NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
-                 8: "eight", 9: "nine", 10: "ten"}
+_NUMBER_WORDS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+}
 
 
 def _number_word(count: int) -> str:
@@ -39,23 +49,34 @@ def zerosearch_prompt(
     """
     mode = "useful" if useful else "noisy"
     count = _number_word(num_docs)
-    lines = ["You are the Google search engine.",
-             f"Given a query, you need to generate {count} {mode} documents for the query.", ""]
+    lines = [
+        "You are the Google search engine.",
+        f"Given a query, you need to generate {count} {mode} documents for the query.",
+        "",
+    ]
     if useful and question and answer:
         lines += [f'The user is trying to answer the question: "{question}" whose answer is {answer}.']
-    lines += ["Each document should contain about 30 words, and these documents should contain "
-              f"{mode} information.", ""]
+    lines += [
+        f"Each document should contain about 30 words, and these documents should contain {mode} information.",
+        "",
+    ]
     if facts:
-        head = ("Use only these facts, and state no other fact about the entities they name:"
-                if useful else
-                "Write only about the entities in these facts, using only these facts:")
+        head = (
+            "Use only these facts, and state no other fact about the entities they name:"
+            if useful
+            else "Write only about the entities in these facts, using only these facts:"
+        )
         lines += [head, *(f"- {fact}" for fact in facts), ""]
     if avoid:
         lines += [f"Do not state anything about {', '.join(avoid)}.", ""]
     elif not useful and not facts:
         lines += ["The documents should be related to the query but must not answer it.", ""]
-    lines += ['Write each document on one line starting with "Doc 1:", "Doc 2:" and so on.', "",
-              f"Query: {query}", f"{mode.capitalize()} Output:"]
+    lines += [
+        'Write each document on one line starting with "Doc 1:", "Doc 2:" and so on.',
+        "",
+        f"Query: {query}",
+        f"{mode.capitalize()} Output:",
+    ]
     return "\n".join(lines)
 
 

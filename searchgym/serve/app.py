@@ -86,9 +86,7 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
     except ClientError as error:
         raise RequestError(error.status, error.message) from None
     if not isinstance(data, dict):
-        raise RequestError(
-            422, f"request body must be a JSON object, got {type(data).__name__}"
-        )
+        raise RequestError(422, f"request body must be a JSON object, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -154,9 +152,7 @@ def create_app(
     (see :mod:`searchgym.serve.guard`).
     """
     if not 1 <= default_topk <= limits.max_topk:
-        raise ValueError(
-            f"default_topk must be in [1, max_topk={limits.max_topk}], got {default_topk}"
-        )
+        raise ValueError(f"default_topk must be in [1, max_topk={limits.max_topk}], got {default_topk}")
     batcher = QueryBatcher(engine, window_ms=batch_window_ms, max_batch=max_batch)
 
     @asynccontextmanager
@@ -254,9 +250,7 @@ def create_app(
         if unknown:
             shown = ", ".join(repr(key) for key in unknown[:10])
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            raise RequestError(
-                404, f"unknown document id(s): {shown}{more}", unknown_ids=unknown
-            )
+            raise RequestError(404, f"unknown document id(s): {shown}{more}", unknown_ids=unknown)
         base = base_of(request)
         return JSONResponse({"result": [passage_item(p, base) for p in found if p is not None]})
 

@@ -73,9 +73,7 @@ class QueryBatcher:
     :meth:`search` (inside the server's event loop) and stops with :meth:`aclose`.
     """
 
-    def __init__(
-        self, engine: SearchEngine, *, window_ms: float = 2.0, max_batch: int = 256
-    ) -> None:
+    def __init__(self, engine: SearchEngine, *, window_ms: float = 2.0, max_batch: int = 256) -> None:
         if window_ms < 0:
             raise ValueError(f"window_ms must be >= 0, got {window_ms}")
         if max_batch < 1:
@@ -108,9 +106,7 @@ class QueryBatcher:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the engine thread (used for ``access``)."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="searchgym-engine"
-            )
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="searchgym-engine")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
@@ -229,9 +225,7 @@ class QueryBatcher:
         results = await self.run(self.engine.search, queries, k)
         if not isinstance(results, list) or len(results) != len(queries):
             got = len(results) if isinstance(results, list) else type(results).__name__
-            raise EngineFailure(
-                f"engine {self.engine.name!r} returned {got} result lists for {len(queries)} queries"
-            )
+            raise EngineFailure(f"engine {self.engine.name!r} returned {got} result lists for {len(queries)} queries")
         return results
 
     def _resolve(self, item: _Pending, results: list[list[Hit]]) -> None:
@@ -244,7 +238,5 @@ class QueryBatcher:
         if not item.future.done():
             message = str(error) or type(error).__name__
             item.future.set_exception(
-                error if isinstance(error, EngineFailure) else EngineFailure(
-                    f"{type(error).__name__}: {message}"
-                )
+                error if isinstance(error, EngineFailure) else EngineFailure(f"{type(error).__name__}: {message}")
             )

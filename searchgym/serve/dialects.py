@@ -36,8 +36,13 @@ def doc_url(base_url: str, doc_id: str) -> str:
 
 def document(doc_id: str, title: str, text: str, base_url: str) -> dict[str, Any]:
     """The wire form of a document (see the module docstring for who reads which field)."""
-    return {"id": doc_id, "title": title, "text": text, "contents": f'"{title}"\n{text}',
-            "url": doc_url(base_url, doc_id)}
+    return {
+        "id": doc_id,
+        "title": title,
+        "text": text,
+        "contents": f'"{title}"\n{text}',
+        "url": doc_url(base_url, doc_id),
+    }
 
 
 def passage_item(passage: Passage, base_url: str) -> dict[str, Any]:
@@ -56,8 +61,10 @@ def retrieve_payload(request: RetrieveRequest, results: list[list[Hit]], base_ur
     """The response body for ``request``'s dialect (a dict, or ZeroSearch's bare list)."""
     if request.dialect == "zerosearch":
         (hits,) = results
-        return [hit_item(hit, False, base_url) | ({"score": _finite(hit.score)} if request.return_scores else {})
-                for hit in hits]
+        return [
+            hit_item(hit, False, base_url) | ({"score": _finite(hit.score)} if request.return_scores else {})
+            for hit in hits
+        ]
     return {"result": [[hit_item(hit, request.return_scores, base_url) for hit in hits] for hits in results]}
 
 
@@ -76,8 +83,8 @@ def url_candidates(url: str) -> list[str]:
     candidates = [url]
     path = urlparse(url).path
     marker = path.find(DOC_ROUTE)
-    if marker >= 0 and path[marker + len(DOC_ROUTE):]:
-        candidates.insert(0, unquote(path[marker + len(DOC_ROUTE):]))
+    if marker >= 0 and path[marker + len(DOC_ROUTE) :]:
+        candidates.insert(0, unquote(path[marker + len(DOC_ROUTE) :]))
     stripped = path.rstrip("/")
     if stripped:
         last = unquote(stripped.rsplit("/", 1)[-1])

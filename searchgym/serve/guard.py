@@ -90,17 +90,22 @@ class GuardOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GuardOptions.{name} must be a positive int, got {value!r}")
-        if not (isinstance(self.body_timeout_s, (int, float)) and isfinite(self.body_timeout_s)
-                and self.body_timeout_s > 0):
+        if not (
+            isinstance(self.body_timeout_s, (int, float)) and isfinite(self.body_timeout_s) and self.body_timeout_s > 0
+        ):
             raise ValueError(f"GuardOptions.body_timeout_s must be a positive number, got {self.body_timeout_s!r}")
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key.strip()):
             raise ValueError("GuardOptions.api_key must be a non-empty string or None")
 
     def public(self) -> dict[str, Any]:
         """The limits, for ``/health`` (never the key itself)."""
-        return {"auth": self.api_key is not None, "max_concurrent": self.max_concurrent,
-                "body_timeout_s": self.body_timeout_s, "max_buffered_bytes": self.max_buffered_bytes,
-                "small_body_bytes": self.small_body_bytes}
+        return {
+            "auth": self.api_key is not None,
+            "max_concurrent": self.max_concurrent,
+            "body_timeout_s": self.body_timeout_s,
+            "max_buffered_bytes": self.max_buffered_bytes,
+            "small_body_bytes": self.small_body_bytes,
+        }
 
 
 @dataclass
@@ -231,8 +236,12 @@ class RequestGuard:
         if self.options.api_key is not None and protected:
             if not self._authorised(scope):
                 self.stats.rejected_auth += 1
-                await self._respond(send, ClientError(
-                    401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"))
+                await self._respond(
+                    send,
+                    ClientError(
+                        401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                    ),
+                )
                 return
         body = b""
         if scope.get("method") not in _NO_BODY_METHODS:
@@ -246,9 +255,14 @@ class RequestGuard:
             body = received
         if self.active >= self.options.max_concurrent:
             self.stats.rejected_busy += 1
-            await self._respond(send, ClientError(
-                503, f"server busy: {self.active} requests in progress (max_concurrent "
-                     f"{self.options.max_concurrent}); retry shortly"))
+            await self._respond(
+                send,
+                ClientError(
+                    503,
+                    f"server busy: {self.active} requests in progress (max_concurrent "
+                    f"{self.options.max_concurrent}); retry shortly",
+                ),
+            )
             return
         self.active += 1
         try:

@@ -50,8 +50,18 @@ logger = logging.getLogger(__name__)
 __all__ = ["SearchGymAction", "SearchGymObservation", "create_openenv_app"]
 
 _TOOL_ARGUMENT = {"search": "query", "access": "doc_id", "answer": "answer"}
-_INFO_FIELDS = ("task_key", "turn", "num_searches", "num_accesses", "num_invalid", "answered", "prediction",
-                "em", "f1", "evidence_recall")
+_INFO_FIELDS = (
+    "task_key",
+    "turn",
+    "num_searches",
+    "num_accesses",
+    "num_invalid",
+    "answered",
+    "prediction",
+    "em",
+    "f1",
+    "evidence_recall",
+)
 
 
 class SearchGymAction(BaseModel):
@@ -133,16 +143,29 @@ class _Episode:
 
     def _observation(self, text: str, reward: float | None, question: str | None = None) -> dict[str, Any]:
         info = {key: self.last_info[key] for key in _INFO_FIELDS if key in self.last_info}
-        body = SearchGymObservation(text=text, episode_id=self.episode_id or "", question=question,
-                                    task_key=info.get("task_key"), turn=int(info.get("turn", 0)), info=info,
-                                    done=self.done, reward=reward)
+        body = SearchGymObservation(
+            text=text,
+            episode_id=self.episode_id or "",
+            question=question,
+            task_key=info.get("task_key"),
+            turn=int(info.get("turn", 0)),
+            info=info,
+            done=self.done,
+            reward=reward,
+        )
         fields = body.model_dump(exclude={"done", "reward"})
         return {"observation": fields, "reward": reward, "done": self.done}
 
     def state(self) -> dict[str, Any]:
-        return {"episode_id": self.episode_id, "step_count": self.step_count, "done": self.done,
-                "total_reward": self.total_reward, "task_key": self.last_info.get("task_key"),
-                "evidence_recall": self.last_info.get("evidence_recall"), "em": self.last_info.get("em")}
+        return {
+            "episode_id": self.episode_id,
+            "step_count": self.step_count,
+            "done": self.done,
+            "total_reward": self.total_reward,
+            "task_key": self.last_info.get("task_key"),
+            "evidence_recall": self.last_info.get("evidence_recall"),
+            "em": self.last_info.get("em"),
+        }
 
 
 class _Sessions:
@@ -171,8 +194,9 @@ class _Sessions:
         return f"server at capacity: {self.max_sessions} sessions are open (start it with a larger --max-sessions)"
 
 
-def create_openenv_app(env_id: str = DEFAULT_ENV_ID, *, max_sessions: int = 64, idle_timeout_s: float = 900.0,
-                       **overrides: Any) -> FastAPI:
+def create_openenv_app(
+    env_id: str = DEFAULT_ENV_ID, *, max_sessions: int = 64, idle_timeout_s: float = 900.0, **overrides: Any
+) -> FastAPI:
     """The OpenEnv server of ``env_id`` (see the module docstring); ``overrides`` configure the env."""
     if max_sessions < 1:
         raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
@@ -185,19 +209,33 @@ def create_openenv_app(env_id: str = DEFAULT_ENV_ID, *, max_sessions: int = 64, 
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "healthy", "active_sessions": sessions.websockets + len(sessions.http),
-                "max_sessions": max_sessions}
+        return {
+            "status": "healthy",
+            "active_sessions": sessions.websockets + len(sessions.http),
+            "max_sessions": max_sessions,
+        }
 
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
-        return {"name": probe.config.id, "description": probe.config.description, "version": "0.1.0",
-                "author": "searchgym", "documentation_url": None, "readme_content": None}
+        return {
+            "name": probe.config.id,
+            "description": probe.config.description,
+            "version": "0.1.0",
+            "author": "searchgym",
+            "documentation_url": None,
+            "readme_content": None,
+        }
 
     @app.get("/schema")
     async def schema() -> dict[str, Any]:
-        return {"action": SearchGymAction.model_json_schema(), "observation": SearchGymObservation.model_json_schema(),
-                "state": {"type": "object", "properties": {"episode_id": {"type": "string"},
-                                                           "step_count": {"type": "integer"}}}}
+        return {
+            "action": SearchGymAction.model_json_schema(),
+            "observation": SearchGymObservation.model_json_schema(),
+            "state": {
+                "type": "object",
+                "properties": {"episode_id": {"type": "string"}, "step_count": {"type": "integer"}},
+            },
+        }
 
     @app.post("/reset")
     async def reset(request: Request) -> JSONResponse:
@@ -226,8 +264,12 @@ def create_openenv_app(env_id: str = DEFAULT_ENV_ID, *, max_sessions: int = 64, 
             return error(422, "request body must be a JSON object with an 'action' object", "VALIDATION_ERROR")
         episode = sessions.http.get(str(data.get("episode_id") or ""))
         if episode is None:
-            return error(404, "unknown or expired episode_id: POST /reset first and pass its episode_id "
-                              "(or use the WebSocket session at /ws)", "SESSION_ERROR")
+            return error(
+                404,
+                "unknown or expired episode_id: POST /reset first and pass its episode_id "
+                "(or use the WebSocket session at /ws)",
+                "SESSION_ERROR",
+            )
         episode.last_used = time.monotonic()
         try:
             return JSONResponse(await sessions.run(episode.step, data["action"]))
@@ -309,9 +351,14 @@ async def _answer(episode: _Episode, raw: str, sessions: _Sessions) -> dict[str,
             return None
         return {"type": "error", "data": {"message": f"Unknown message type: {kind}", "code": "UNKNOWN_TYPE"}}
     except ValidationError as problem:
-        return {"type": "error", "data": {"message": f"Invalid message: {_errors(problem)}",
-                                          "code": "VALIDATION_ERROR",
-                                          "errors": json.loads(problem.json(include_url=False))}}
+        return {
+            "type": "error",
+            "data": {
+                "message": f"Invalid message: {_errors(problem)}",
+                "code": "VALIDATION_ERROR",
+                "errors": json.loads(problem.json(include_url=False)),
+            },
+        }
     except (RuntimeError, ValueError, KeyError, TypeError) as problem:
         return {"type": "error", "data": {"message": str(problem), "code": "EXECUTION_ERROR"}}
 

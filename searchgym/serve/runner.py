@@ -153,9 +153,7 @@ class BackgroundServer:
         self.port = sock.getsockname()[1]
         self._server = uvicorn.Server(self._config)
         self._error = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"searchgym-server-{self.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"searchgym-server-{self.port}", daemon=True)
         self._thread.start()
         try:
             self._wait_ready()
@@ -187,8 +185,7 @@ class BackgroundServer:
                         last = error
                 time.sleep(0.02)
         raise TimeoutError(
-            f"retrieval server on {self.url} not healthy after {self.startup_timeout}s "
-            f"(last error: {last!r})"
+            f"retrieval server on {self.url} not healthy after {self.startup_timeout}s (last error: {last!r})"
         )
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -43,11 +43,22 @@ from searchgym.types import Hit
 
 __all__ = ["GroundedSimulator", "SimulationRequest", "create_sim_app", "parse_simulation_prompt"]
 
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-            "nine": 9, "ten": 10}
+_NUMBERS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
 _COUNT = re.compile(r"generate (\w+) (?:related but )?(useful|noisy) documents", re.IGNORECASE)
-_QUESTION = re.compile(r'The user is trying to answer the question: "(.*?)" whose answer is (.*?)\.?[ \t]*$',
-                       re.MULTILINE)
+_QUESTION = re.compile(
+    r'The user is trying to answer the question: "(.*?)" whose answer is (.*?)\.?[ \t]*$', re.MULTILINE
+)
 _QUERY = re.compile(r"^Query:[ \t]*(.*?)[ \t]*\n(Useful|Noisy) Output:", re.MULTILINE | re.IGNORECASE)
 MAX_DOCS = 10
 
@@ -67,8 +78,10 @@ def parse_simulation_prompt(text: str) -> SimulationRequest:
     """Read ZeroSearch's useful/noisy prompt; ValueError for anything else."""
     queries = list(_QUERY.finditer(text))
     if not queries:
-        raise ValueError("not a simulated-search prompt: expected a 'Query: ...' line followed by "
-                         "'Useful Output:' or 'Noisy Output:' (ZeroSearch's format)")
+        raise ValueError(
+            "not a simulated-search prompt: expected a 'Query: ...' line followed by "
+            "'Useful Output:' or 'Noisy Output:' (ZeroSearch's format)"
+        )
     last = queries[-1]
     count = _COUNT.search(text)
     num_docs = 5
@@ -77,10 +90,12 @@ def parse_simulation_prompt(text: str) -> SimulationRequest:
         num_docs = _NUMBERS.get(word, int(word) if word.isdigit() else 5)
     question = _QUESTION.search(text)
     return SimulationRequest(
-        query=last.group(1).strip(), useful=last.group(2).lower() == "useful",
+        query=last.group(1).strip(),
+        useful=last.group(2).lower() == "useful",
         num_docs=max(1, min(MAX_DOCS, num_docs)),
         question=question.group(1).strip() if question else None,
-        answer=question.group(2).strip() if question else None)
+        answer=question.group(2).strip() if question else None,
+    )
 
 
 def _simulator(bundle: Any, name: str, **options: Any) -> ContextualSearchEngine:
@@ -133,9 +148,15 @@ class GroundedSimulator:
             shown = {hit.doc_id for hit in hits}
             extra = [hit for hit in extra if hit.doc_id not in shown][: request.num_docs - len(hits)]
             hits, padding = hits + extra, len(extra)
-        record = {"mode": "useful" if request.useful else "noisy", "query": request.query, "task_key": task_key,
-                  "doc_ids": [hit.doc_id for hit in hits], "noise_kind": call.get("noise_kind"), "padding": padding,
-                  "contains_needed_fact": call.get("contains_needed_fact") if request.useful else None}
+        record = {
+            "mode": "useful" if request.useful else "noisy",
+            "query": request.query,
+            "task_key": task_key,
+            "doc_ids": [hit.doc_id for hit in hits],
+            "noise_kind": call.get("noise_kind"),
+            "padding": padding,
+            "contains_needed_fact": call.get("contains_needed_fact") if request.useful else None,
+        }
         return hits, record
 
     @staticmethod
@@ -151,8 +172,12 @@ def create_sim_app(simulator: GroundedSimulator, model_name: str = "searchgym-si
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "world_id": simulator.bundle.world.world_id, "engine": simulator.useful.name,
-                "tasks": len(simulator.tasks_by_question)}
+        return {
+            "status": "ok",
+            "world_id": simulator.bundle.world.world_id,
+            "engine": simulator.useful.name,
+            "tasks": len(simulator.tasks_by_question),
+        }
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:

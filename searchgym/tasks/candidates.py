@@ -29,8 +29,21 @@ from searchgym.world.world import World
 __all__ = ["Candidate", "CandidateMaker", "NUMBER_WORDS"]
 
 COUNT_SHARE = 0.15  # the largest share of any count among counting tasks (audit: chance 1/8 + 0.05)
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve")
+NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+)
 
 
 @dataclass
@@ -144,18 +157,33 @@ class CandidateMaker:
             answer_options = self._options(attribute=last.relation)
         facts = [s.fact for s in steps]
         return Candidate(
-            "chain", hops, question, answer, aliases, facts, [[f.fact_id] for f in facts], (len(facts) - 1,),
-            (topic,), f"chain:{last.direction}:{last.relation}", answer_options,
-            {"answer_type": "entity" if is_entity else "value", "relations": [s.relation for s in steps],
-             "answer_entity": str(last.result) if is_entity else None},
+            "chain",
+            hops,
+            question,
+            answer,
+            aliases,
+            facts,
+            [[f.fact_id] for f in facts],
+            (len(facts) - 1,),
+            (topic,),
+            f"chain:{last.direction}:{last.relation}",
+            answer_options,
+            {
+                "answer_type": "entity" if is_entity else "value",
+                "relations": [s.relation for s in steps],
+                "answer_entity": str(last.result) if is_entity else None,
+            },
         )
 
     def _numeric_attributes(self) -> list[tuple[str, str]]:
-        return [(t.name, a.name) for t in self.world.schema.entity_types for a in t.attributes
-                if a.kind in ("year", "number")]
+        return [
+            (t.name, a.name)
+            for t in self.world.schema.entity_types
+            for a in t.attributes
+            if a.kind in ("year", "number")
+        ]
 
-    def _winner(self, a: str, b: str, values: tuple[Any, Any], winner_first: bool
-                ) -> tuple[str, str, str, bool] | None:
+    def _winner(self, a: str, b: str, values: tuple[Any, Any], winner_first: bool) -> tuple[str, str, str, bool] | None:
         """(winner, first-named, second-named, larger-wins) of a comparison of ``values`` of
         ``a`` and ``b``; None on a tie. Which of larger/smaller wins is drawn, and the winner is
         named first exactly when ``winner_first`` (the generator alternates it)."""
@@ -173,8 +201,9 @@ class CandidateMaker:
         if len(candidates) < 2:
             return None
         a, b = (candidates[int(i)] for i in self.rng.choice(len(candidates), size=2, replace=False))
-        compared = self._winner(a, b, (self.world.entity(a).attributes[attribute],
-                                       self.world.entity(b).attributes[attribute]), winner_first)
+        compared = self._winner(
+            a, b, (self.world.entity(a).attributes[attribute], self.world.entity(b).attributes[attribute]), winner_first
+        )
         if compared is None:
             return None
         winner, first, second, larger = compared
@@ -183,16 +212,36 @@ class CandidateMaker:
         facts = [Fact(e, attribute, self.world.entity(e).attributes[attribute], False) for e in (first, second)]
         answer, aliases = self._answer(winner, True)
         return Candidate(
-            "comparison", 1, question, answer, aliases, facts, [[f.fact_id] for f in facts], (0, 1),
-            (first, second), f"comparison:{attribute}:{'larger' if larger else 'smaller'}", 2,
-            {"answer_type": "entity", "attribute": attribute, "answer_entity": winner, "winner_first": winner_first,
-             "option_names": list(names)},
+            "comparison",
+            1,
+            question,
+            answer,
+            aliases,
+            facts,
+            [[f.fact_id] for f in facts],
+            (0, 1),
+            (first, second),
+            f"comparison:{attribute}:{'larger' if larger else 'smaller'}",
+            2,
+            {
+                "answer_type": "entity",
+                "attribute": attribute,
+                "answer_entity": winner,
+                "winner_first": winner_first,
+                "option_names": list(names),
+            },
         )
 
     def bridge_comparison(self, winner_first: bool) -> Candidate | None:
-        choices = [(r, a) for r in self.world.schema.relations if r.functional and not r.symmetric
-                   for t in self.world.schema.entity_types if t.name == r.target
-                   for a in t.attributes if a.kind in ("year", "number")]
+        choices = [
+            (r, a)
+            for r in self.world.schema.relations
+            if r.functional and not r.symmetric
+            for t in self.world.schema.entity_types
+            if t.name == r.target
+            for a in t.attributes
+            if a.kind in ("year", "number")
+        ]
         if not choices:
             return None
         relation, attribute = self.pick(choices)
@@ -203,14 +252,22 @@ class CandidateMaker:
         bridge = {e: self.world.targets(e, relation.name)[0] for e in (a, b)}
         if bridge[a] == bridge[b] or set(bridge.values()) & {a, b}:
             return None
-        compared = self._winner(a, b, (self.world.entity(bridge[a]).attributes[attribute.name],
-                                       self.world.entity(bridge[b]).attributes[attribute.name]), winner_first)
+        compared = self._winner(
+            a,
+            b,
+            (
+                self.world.entity(bridge[a]).attributes[attribute.name],
+                self.world.entity(bridge[b]).attributes[attribute.name],
+            ),
+            winner_first,
+        )
         if compared is None:
             return None
         winner, first, second, larger = compared
         names = self.world.name(first), self.world.name(second)
-        question = self.writer.bridge_comparison(self.rng, relation.source, relation.name, attribute.name, larger,
-                                                 *names)
+        question = self.writer.bridge_comparison(
+            self.rng, relation.source, relation.name, attribute.name, larger, *names
+        )
         facts = []
         for entity in (first, second):
             target = bridge[entity]
@@ -218,16 +275,35 @@ class CandidateMaker:
             facts.append(Fact(target, attribute.name, self.world.entity(target).attributes[attribute.name], False))
         answer, aliases = self._answer(winner, True)
         return Candidate(
-            "bridge_comparison", 2, question, answer, aliases, facts, [[f.fact_id] for f in facts], (1, 3),
-            (first, second), f"bridge_comparison:{relation.name}:{attribute.name}:{'larger' if larger else 'smaller'}",
-            2, {"answer_type": "entity", "relation": relation.name, "attribute": attribute.name,
-                "answer_entity": winner, "winner_first": winner_first, "option_names": list(names)},
+            "bridge_comparison",
+            2,
+            question,
+            answer,
+            aliases,
+            facts,
+            [[f.fact_id] for f in facts],
+            (1, 3),
+            (first, second),
+            f"bridge_comparison:{relation.name}:{attribute.name}:{'larger' if larger else 'smaller'}",
+            2,
+            {
+                "answer_type": "entity",
+                "relation": relation.name,
+                "attribute": attribute.name,
+                "answer_entity": winner,
+                "winner_first": winner_first,
+                "option_names": list(names),
+            },
         )
 
     def intersection(self) -> Candidate | None:
         entity = self.pick(self.entity_ids)
-        memberships = [(r.name, t) for r in self.world.schema.relations if r.cardinality in ("n-1", "n-n")
-                       for t in self.world.targets(entity, r.name)]
+        memberships = [
+            (r.name, t)
+            for r in self.world.schema.relations
+            if r.cardinality in ("n-1", "n-n")
+            for t in self.world.targets(entity, r.name)
+        ]
         if len(memberships) < 2:
             return None
         picks = self.rng.choice(len(memberships), size=2, replace=False)
@@ -242,8 +318,17 @@ class CandidateMaker:
         facts = [Fact(entity, r1, t1), Fact(entity, r2, t2)]
         answer, aliases = self._answer(entity, True)
         return Candidate(
-            "intersection", 1, question, answer, aliases, facts, [[f.fact_id] for f in facts], (0, 1), (t1, t2),
-            f"intersection:{type_name}", self._options(entity_type=type_name),
+            "intersection",
+            1,
+            question,
+            answer,
+            aliases,
+            facts,
+            [[f.fact_id] for f in facts],
+            (0, 1),
+            (t1, t2),
+            f"intersection:{type_name}",
+            self._options(entity_type=type_name),
             {"answer_type": "entity", "relations": [r1, r2], "answer_entity": entity},
         )
 
@@ -287,8 +372,17 @@ class CandidateMaker:
         # a form admits the counts this world has for it; across all counting questions the
         # most common count is held under COUNT_SHARE (the prior "always answer 1")
         return Candidate(
-            "counting", 1, question, str(count), aliases, facts, [[f.fact_id for f in facts]], (0,), (entity,),
-            f"counting:{relation.name}", len(self._count_values[relation.name]),
+            "counting",
+            1,
+            question,
+            str(count),
+            aliases,
+            facts,
+            [[f.fact_id for f in facts]],
+            (0,),
+            (entity,),
+            f"counting:{relation.name}",
+            len(self._count_values[relation.name]),
             {"answer_type": "number", "relation": relation.name, "answer_entity": None},
             (("counting", COUNT_SHARE),),
         )

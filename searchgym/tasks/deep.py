@@ -55,8 +55,9 @@ def split_paths(relations: int, rng: np.random.Generator, longest: int = 4) -> l
 class ObfuscatedMaker:
     """Draws obfuscated candidates of a given relation count from one world."""
 
-    def __init__(self, world: World, rng: np.random.Generator, *, min_constraints: int = 3,
-                 max_constraints: int = 8) -> None:
+    def __init__(
+        self, world: World, rng: np.random.Generator, *, min_constraints: int = 3, max_constraints: int = 8
+    ) -> None:
         self.world = world
         self.rng = rng
         self.writer = DescriptionWriter(world)
@@ -89,10 +90,24 @@ class ObfuscatedMaker:
         entity = self.world.entity(root.entity)
         question = self.writer.described(root, self.rng)
         return Candidate(
-            "obfuscated", relation_count(root), question, entity.name, tuple(entity.aliases), facts,
-            [[fact.fact_id] for fact in facts], tuple(range(len(facts))), (),
-            f"obfuscated:{root.type}", max(2, len(self.world.of_type(root.type))),
-            meta={"answer_entity": root.entity, "answer_type": "entity", "constraints": root.descriptor_count(),
-                  "relations": relation_count(root), "tree_height": root.height(),
-                  "entities": sum(1 for _ in root.walk()), "queries": list(self.writer.parts(root))},
+            "obfuscated",
+            relation_count(root),
+            question,
+            entity.name,
+            tuple(entity.aliases),
+            facts,
+            [[fact.fact_id] for fact in facts],
+            tuple(range(len(facts))),
+            (),
+            f"obfuscated:{root.type}",
+            max(2, len(self.world.of_type(root.type))),
+            meta={
+                "answer_entity": root.entity,
+                "answer_type": "entity",
+                "constraints": root.descriptor_count(),
+                "relations": relation_count(root),
+                "tree_height": root.height(),
+                "entities": sum(1 for _ in root.walk()),
+                "queries": list(self.writer.parts(root)),
+            },
         )

@@ -91,17 +91,27 @@ class Depth:
 class DepthMeter:
     """Measures depth for many tasks of one corpus with one engine and top-k."""
 
-    def __init__(self, world: World, corpus: Corpus, engine: object, top_k: int, *,
-                 node_budget: int = DEFAULT_NODE_BUDGET, batch_size: int = 4096, open_pages: bool = True,
-                 milp_node_limit: int = DEFAULT_NODE_LIMIT) -> None:
+    def __init__(
+        self,
+        world: World,
+        corpus: Corpus,
+        engine: object,
+        top_k: int,
+        *,
+        node_budget: int = DEFAULT_NODE_BUDGET,
+        batch_size: int = 4096,
+        open_pages: bool = True,
+        milp_node_limit: int = DEFAULT_NODE_LIMIT,
+    ) -> None:
         self.world, self.corpus, self.engine, self.top_k = world, corpus, engine, int(top_k)
         self.node_budget, self.milp_node_limit = node_budget, milp_node_limit
         self.grounder = Grounder(world, max_edit_distance=0)
         self.row_of = {passage.doc_id: row for row, passage in enumerate(corpus.passages)}
         self.entity_ids = list(world.entities)
         self.index_of = {e: i for i, e in enumerate(self.entity_ids)}
-        self.passage_mentions = Csr([sorted(self.index_of[m] for m in p.mentions if m in self.index_of)
-                                      for p in corpus.passages])
+        self.passage_mentions = Csr(
+            [sorted(self.index_of[m] for m in p.mentions if m in self.index_of) for p in corpus.passages]
+        )
         # query nodes: one name search per entity, then (with open_pages) one page open per article
         names = [world.name(e) for e in self.entity_ids]
         self.opened = [e for e in self.entity_ids if corpus.pages.get(e)] if open_pages else []
@@ -118,8 +128,12 @@ class DepthMeter:
         search_rows = len(results)
         results += [[self.row_of[d] for d in page_passages(corpus, e)] for e in self.opened]
         self.results = Csr(results)
-        self.reveal = Csr([self._revealed(np.asarray(rows, dtype=np.int64), opens=query < search_rows).tolist()
-                            for query, rows in enumerate(results)])
+        self.reveal = Csr(
+            [
+                self._revealed(np.asarray(rows, dtype=np.int64), opens=query < search_rows).tolist()
+                for query, rows in enumerate(results)
+            ]
+        )
         retrieved_by: list[list[int]] = [[] for _ in corpus.passages]
         revealed_by: list[list[int]] = [[] for _ in range(self.node_count)]
         for query, rows in enumerate(results):
@@ -152,9 +166,15 @@ class DepthMeter:
             for index, query in enumerate(chunk):
                 row_hits = [h for hits_of in (hits[index], *hits[extra : extra + len(query.parts)]) for h in hits_of]
                 extra += len(query.parts)
-                rows = np.asarray(sorted({self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of}),
-                                  dtype=np.int64) if query.parts else np.asarray(
-                    [self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of], dtype=np.int64)
+                rows = (
+                    np.asarray(
+                        sorted({self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of}), dtype=np.int64
+                    )
+                    if query.parts
+                    else np.asarray(
+                        [self.row_of[h.doc_id] for h in row_hits if h.doc_id in self.row_of], dtype=np.int64
+                    )
+                )
                 out.append(self._measure(query, rows))
         return out
 
@@ -164,8 +184,10 @@ class DepthMeter:
 
     # -- one task -------------------------------------------------------------------------------
     def _measure(self, query: DepthQuery, question_rows: np.ndarray) -> Depth:
-        units = [np.asarray(sorted({self.row_of[d] for d in unit if d in self.row_of}), dtype=np.int64)
-                 for unit in query.units]
+        units = [
+            np.asarray(sorted({self.row_of[d] for d in unit if d in self.row_of}), dtype=np.int64)
+            for unit in query.units
+        ]
         question_reveal = self._revealed(question_rows, opens=True)
         question_names = frozenset(self.entity_ids[int(i)] for i in question_reveal if i < len(self.entity_ids))
         question_covers = tuple(bool(np.isin(unit, question_rows).any()) for unit in units)
@@ -222,8 +244,14 @@ class DepthMeter:
             return self.entity_ids[node]
         return OPEN + self.opened[node - len(self.entity_ids)]
 
-    def _forward(self, known: np.ndarray, question_reveal: np.ndarray, covers: list[np.ndarray],
-                 question_covers: tuple[bool, ...], levels: int = 0) -> np.ndarray:
+    def _forward(
+        self,
+        known: np.ndarray,
+        question_reveal: np.ndarray,
+        covers: list[np.ndarray],
+        question_covers: tuple[bool, ...],
+        levels: int = 0,
+    ) -> np.ndarray:
         """``delta``: searches needed before each name can be asked (0 for the question's names;
         the question query is askable at once), by levels, until every unit is reached (and at
         least ``levels`` levels are done)."""
@@ -245,8 +273,14 @@ class DepthMeter:
             frontier, level = fresh.astype(np.int64), level + 1
         return delta
 
-    def _plan(self, costs: list[int], reachable: list[np.ndarray], delta: np.ndarray, known: np.ndarray,
-              question_reveal: np.ndarray) -> set[int]:
+    def _plan(
+        self,
+        costs: list[int],
+        reachable: list[np.ndarray],
+        delta: np.ndarray,
+        known: np.ndarray,
+        question_reveal: np.ndarray,
+    ) -> set[int]:
         """A plan through BFS-tree paths to a cheapest covering query of each unit, grown
         greedily (deepest unit first; among tied queries and parents, the ones sharing most of
         the plan so far) — an upper bound on the minimum, equal to it for honest chains."""
@@ -291,13 +325,23 @@ class DepthMeter:
         out = np.zeros(self.node_count, dtype=bool)
         for j, entity in enumerate(self.opened):
             node, name = len(self.entity_ids) + j, self.index_of[entity]
-            out[node] = (np.isin(self.results.row(node), self.results.row(name)).all()
-                         and np.isin(self.reveal.row(node), np.append(self.reveal.row(name), name)).all()
-                         and np.isin(self.revealed_by.row(node), self.revealed_by.row(name)).all())
+            out[node] = (
+                np.isin(self.results.row(node), self.results.row(name)).all()
+                and np.isin(self.reveal.row(node), np.append(self.reveal.row(name), name)).all()
+                and np.isin(self.revealed_by.row(node), self.revealed_by.row(name)).all()
+            )
         return out
 
-    def _proven(self, known: np.ndarray, question_reveal: np.ndarray, covers: list[np.ndarray],
-                question_covers: tuple[bool, ...], lower: int, plan: set[int], limit: int) -> tuple[int, set[int]]:
+    def _proven(
+        self,
+        known: np.ndarray,
+        question_reveal: np.ndarray,
+        covers: list[np.ndarray],
+        question_covers: tuple[bool, ...],
+        lower: int,
+        plan: set[int],
+        limit: int,
+    ) -> tuple[int, set[int]]:
         """The integer program's proven bound (up to ``limit``) and its plan where smaller, on the
         sub-graph a plan of ``upper = min(len(plan), limit) - 1`` or fewer queries can use: a
         query ``v`` with ``delta(v) + back_u(v) <= upper`` for some unit ``u``, less the

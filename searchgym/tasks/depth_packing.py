@@ -43,8 +43,9 @@ def _packing(sets: list[set[int]], limit: int) -> list[int]:
     return best
 
 
-def packing_bound(covers: Sequence[np.ndarray], question_covers: Sequence[bool], costs: Sequence[int],
-                  limit: int = 24) -> int:
+def packing_bound(
+    covers: Sequence[np.ndarray], question_covers: Sequence[bool], costs: Sequence[int], limit: int = 24
+) -> int:
     """A lower bound on ``min_searches`` from units that share no covering query.
 
     Take units ``S`` no two of which one query covers (a maximum packing): each needs a query
@@ -54,13 +55,16 @@ def packing_bound(covers: Sequence[np.ndarray], question_covers: Sequence[bool],
     most one unit of ``S`` (they are disjoint), and only one of cost ``<= i + 1``. Every plan
     therefore has at least ``min over L >= c - 1`` of ``L + 1 + (|S| - 1) - min(L, #{v in S - {u}:
     cost(v) <= L})`` calls; the bound is the best over ``u`` (and at least ``|S|``)."""
-    sets = [set(cover.tolist()) | ({-1} if by_question else set())
-            for cover, by_question in zip(covers, question_covers)]
+    sets = [
+        set(cover.tolist()) | ({-1} if by_question else set()) for cover, by_question in zip(covers, question_covers)
+    ]
     packed = _packing(sets, limit)
     best = len(packed)
     for u in packed:
         others = [costs[v] for v in packed if v != u]
-        chains = (length + len(packed) - min(length, sum(1 for c in others if c <= length))
-                  for length in range(costs[u] - 1, costs[u] + len(packed)))
+        chains = (
+            length + len(packed) - min(length, sum(1 for c in others if c <= length))
+            for length in range(costs[u] - 1, costs[u] + len(packed))
+        )
         best = max(best, min(chains))
     return best

@@ -27,9 +27,16 @@ class _BudgetExceeded(Exception):
     pass
 
 
-def exact_search(meter: DepthMeter, known: np.ndarray, question_rows: np.ndarray, question_reveal: np.ndarray,
-                 units: list[np.ndarray], covers: list[np.ndarray], lower: int,
-                 upper: int) -> tuple[int, tuple[int, ...]] | None:
+def exact_search(
+    meter: DepthMeter,
+    known: np.ndarray,
+    question_rows: np.ndarray,
+    question_reveal: np.ndarray,
+    units: list[np.ndarray],
+    covers: list[np.ndarray],
+    lower: int,
+    upper: int,
+) -> tuple[int, tuple[int, ...]] | None:
     """The exact minimum and a plan of it (``(upper, ())`` when none beats ``upper``), or None
     when the node budget runs out."""
     backward = [meter.backward(cover, upper) for cover in covers]

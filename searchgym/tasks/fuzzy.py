@@ -107,15 +107,38 @@ def _number(value: float) -> str:
 def _year_forms(value: int) -> list[Descriptor]:
     decade, offset = value - value % 10, value % 10
     forms = [Descriptor("", "decade", f"in the {decade}s", decade, decade + 9, decade, decade + 9)]
-    part, strict, loose = (("early", (0, 3), (0, 4)) if offset <= 3 else
-                           ("mid-", (4, 6), (3, 7)) if offset <= 6 else ("late", (7, 9), (6, 9)))
+    part, strict, loose = (
+        ("early", (0, 3), (0, 4))
+        if offset <= 3
+        else ("mid-", (4, 6), (3, 7))
+        if offset <= 6
+        else ("late", (7, 9), (6, 9))
+    )
     gap = "" if part.endswith("-") else " "
-    forms.append(Descriptor("", "decade_part", f"in the {part}{gap}{decade}s", decade + loose[0], decade + loose[1],
-                            decade + strict[0], decade + strict[1]))
+    forms.append(
+        Descriptor(
+            "",
+            "decade_part",
+            f"in the {part}{gap}{decade}s",
+            decade + loose[0],
+            decade + loose[1],
+            decade + strict[0],
+            decade + strict[1],
+        )
+    )
     if value < 1900 and value % 100 not in (0, 1):  # both century conventions agree on the value
         century = value // 100 + 1
-        forms.append(Descriptor("", "century", f"in the {_ordinal(century)} century", 100 * (century - 1),
-                                100 * century, 100 * (century - 1) + 1, 100 * century - 1))
+        forms.append(
+            Descriptor(
+                "",
+                "century",
+                f"in the {_ordinal(century)} century",
+                100 * (century - 1),
+                100 * century,
+                100 * (century - 1) + 1,
+                100 * century - 1,
+            )
+        )
     if offset:
         after, before = decade, decade + 10
         forms.append(Descriptor("", "before", f"before {before}", None, before, None, before - 1))
@@ -139,14 +162,24 @@ def _number_forms(value: int) -> list[Descriptor]:
         step = 10 ** (int(math.floor(math.log10(value))) - 1)  # two significant figures
         rounded = round(value / step) * step
         tolerance = ABOUT_TOLERANCE * rounded
-        forms.append(Descriptor("", "about", f"about {_number(rounded)}", rounded - tolerance, rounded + tolerance,
-                                rounded - step / 2, rounded + step / 2))
+        forms.append(
+            Descriptor(
+                "",
+                "about",
+                f"about {_number(rounded)}",
+                rounded - tolerance,
+                rounded + tolerance,
+                rounded - step / 2,
+                rounded + step / 2,
+            )
+        )
     width = _bracket(value)
     low = value // width * width
     high = low + width
     if low < value < high and low > 0:
-        forms.append(Descriptor("", "between", f"between {_number(low)} and {_number(high)}", low, high,
-                                low + 1, high - 1))
+        forms.append(
+            Descriptor("", "between", f"between {_number(low)} and {_number(high)}", low, high, low + 1, high - 1)
+        )
     if low < value and low > 0:
         forms.append(Descriptor("", "over", f"over {_number(low)}", low, None, low + 1, None))
     if value < high:
@@ -155,8 +188,16 @@ def _number_forms(value: int) -> list[Descriptor]:
 
 
 def _with_attribute(descriptor: Descriptor, attribute: str) -> Descriptor:
-    return Descriptor(attribute, descriptor.kind, descriptor.phrase, descriptor.low, descriptor.high,
-                      descriptor.strict_low, descriptor.strict_high, descriptor.letters)
+    return Descriptor(
+        attribute,
+        descriptor.kind,
+        descriptor.phrase,
+        descriptor.low,
+        descriptor.high,
+        descriptor.strict_low,
+        descriptor.strict_high,
+        descriptor.letters,
+    )
 
 
 def attribute_forms(spec: AttributeSpec, value: Any) -> list[Descriptor]:
@@ -190,8 +231,9 @@ def describe_name(entity: Entity, is_person: bool, rng: np.random.Generator) -> 
     return Descriptor(NAME, "name_suffix", letters, letters=letters)
 
 
-def false_descriptor(spec: AttributeSpec, entity: Entity, others: list[Entity],
-                     rng: np.random.Generator) -> Descriptor | None:
+def false_descriptor(
+    spec: AttributeSpec, entity: Entity, others: list[Entity], rng: np.random.Generator
+) -> Descriptor | None:
     """A descriptor of the same attribute that ``entity`` clearly fails (not even its loose
     reading admits it), drawn from the values of ``others`` (a false premise must read like a
     true one: the same forms, over the values the world has)."""

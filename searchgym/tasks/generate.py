@@ -97,8 +97,9 @@ class TaskOptions:
         if not 0.0 <= self.unanswerable_share <= 0.4:
             raise ValueError("unanswerable_share must be in [0, 0.4]")
         if ("unanswerable" in self.types) != (self.unanswerable_share > 0):
-            raise ValueError("unanswerable tasks need unanswerable_share > 0, "
-                             "and a share needs the 'unanswerable' type")
+            raise ValueError(
+                "unanswerable tasks need unanswerable_share > 0, and a share needs the 'unanswerable' type"
+            )
         hops = self.profile_hops
         if not hops or len(set(hops)) < len(hops) or not all(type(h) is int and 1 <= h <= 4 for h in hops):
             raise ValueError("profile_hops must be a non-empty list of distinct integers in [1, 4]")
@@ -119,12 +120,20 @@ class TaskOptions:
         return bool(set(self.types) & set(NEW_TASK_TYPES)) or self.min_tier > 1
 
     def key(self) -> str:
-        classic = (self.per_type, self.max_hops, self.types, self.max_count, self.split,
-                   self.depth_top_k, self.candidate_factor, self.depth_open_pages, TASK_FORMAT_VERSION)
+        classic = (
+            self.per_type,
+            self.max_hops,
+            self.types,
+            self.max_count,
+            self.split,
+            self.depth_top_k,
+            self.candidate_factor,
+            self.depth_open_pages,
+            TASK_FORMAT_VERSION,
+        )
         if not self.deep:  # the classic specs keep their keys, hence their tasks
             return content_hash(repr(classic))
-        deep: tuple[object, ...] = (self.obfuscated_relations, self.max_constraints, self.min_tier,
-                                    DEEP_FORMAT_VERSION)
+        deep: tuple[object, ...] = (self.obfuscated_relations, self.max_constraints, self.min_tier, DEEP_FORMAT_VERSION)
         if self.unanswerable_share:
             deep += (self.unanswerable_share,)
         if self.profile_hops != (1,):  # specs without described profiles keep their keys
@@ -152,8 +161,9 @@ def _depth_engine(corpus: Corpus, cache: Any) -> Any:
 
 
 class TaskGenerator:
-    def __init__(self, world: World, corpus: Corpus, options: TaskOptions, engine: Any = None,
-                 cache: Any = None) -> None:
+    def __init__(
+        self, world: World, corpus: Corpus, options: TaskOptions, engine: Any = None, cache: Any = None
+    ) -> None:
         self.world = world
         self.corpus = corpus
         self.options = options
@@ -168,8 +178,9 @@ class TaskGenerator:
     @property
     def meter(self) -> DepthMeter:
         if self._meter is None:
-            self._meter = DepthMeter(self.world, self.corpus, self.engine, self.options.depth_top_k,
-                                     open_pages=self.options.depth_open_pages)
+            self._meter = DepthMeter(
+                self.world, self.corpus, self.engine, self.options.depth_top_k, open_pages=self.options.depth_open_pages
+            )
         return self._meter
 
     # -- candidates -----------------------------------------------------------------------------
@@ -208,6 +219,7 @@ class TaskGenerator:
             def compare() -> Candidate | None:  # the winner is named first in every other draw
                 drawn[0] += 1
                 return make(drawn[0] % 2 == 1)
+
             return compare
         return getattr(self.maker, task_type)
 
@@ -227,7 +239,8 @@ class TaskGenerator:
     # -- driver -----------------------------------------------------------------------------------
     def generate(self) -> TaskSet:
         chosen: dict[tuple[str, int], list[tuple[Candidate, tuple[tuple[str, ...], ...], Depth]]] = {
-            stratum: [] for stratum in self.options.strata()}
+            stratum: [] for stratum in self.options.strata()
+        }
         seen: set[str] = set()
         balancer = Balancer()
         makers = {stratum: self._maker_for(*stratum) for stratum in chosen}
@@ -289,8 +302,9 @@ class TaskGenerator:
 
     @staticmethod
     def _depth_query(candidate: Candidate, evidence: tuple[tuple[str, ...], ...]) -> DepthQuery:
-        return depth_query(candidate.task_type, candidate.question, evidence, candidate.hops,
-                           tuple(candidate.meta.get("queries", ())))
+        return depth_query(
+            candidate.task_type, candidate.question, evidence, candidate.hops, tuple(candidate.meta.get("queries", ()))
+        )
 
     def _accept(self, candidate: Candidate, depth: Depth) -> str | None:
         revealed = self._answer_revealed(candidate, depth)
@@ -309,8 +323,9 @@ class TaskGenerator:
 
     def _tier_check(self, candidate: Candidate, depth: Depth) -> str | None:
         """A deep candidate's tier, from its proven depth (not a plan), against ``min_tier``."""
-        candidate.meta["tier"] = tier(int(depth.lower_bound or 0),
-                                      candidate.meta["constraints"] + candidate.meta["relations"])
+        candidate.meta["tier"] = tier(
+            int(depth.lower_bound or 0), candidate.meta["constraints"] + candidate.meta["relations"]
+        )
         return "below the minimum tier" if candidate.meta["tier"] < self.options.min_tier else None
 
     def _draws(self, round_index: int, missing: int, drawn: int, accepted: int) -> int:
@@ -339,9 +354,14 @@ class TaskGenerator:
         question_hash = content_hash(self.world.world_id, candidate.question, length=12)
         key = f"{self.world.world_id}/{candidate.task_type}/{question_hash}"
         meta = dict(candidate.meta)
-        meta.update(form=candidate.form, options=candidate.options, answer_units=list(candidate.answer_units),
-                    depth_exact=depth.exact,
-                    depth_lower_bound=depth.lower_bound, question_covers=list(depth.question_covers))
+        meta.update(
+            form=candidate.form,
+            options=candidate.options,
+            answer_units=list(candidate.answer_units),
+            depth_exact=depth.exact,
+            depth_lower_bound=depth.lower_bound,
+            question_covers=list(depth.question_covers),
+        )
         return Task(
             task_key=key,
             task_type=candidate.task_type,
@@ -360,8 +380,9 @@ class TaskGenerator:
         )
 
 
-def depth_query(task_type: str, question: str, evidence: tuple[tuple[str, ...], ...], hops: int,
-                queries: tuple[str, ...] = ()) -> DepthQuery:
+def depth_query(
+    task_type: str, question: str, evidence: tuple[tuple[str, ...], ...], hops: int, queries: tuple[str, ...] = ()
+) -> DepthQuery:
     """What depth is measured for a task, at generation and by the audit alike.
 
     Obfuscated and false-premise questions: their local descriptions are searchable too, their
@@ -377,8 +398,9 @@ def depth_query(task_type: str, question: str, evidence: tuple[tuple[str, ...], 
     return DepthQuery(question, evidence, hops if hops >= 2 else 0)
 
 
-def generate_tasks(world: World, corpus: Corpus, options: TaskOptions | None = None, *, engine: Any = None,
-                   cache: Any = None) -> TaskSet:
+def generate_tasks(
+    world: World, corpus: Corpus, options: TaskOptions | None = None, *, engine: Any = None, cache: Any = None
+) -> TaskSet:
     """Verified tasks for ``world``; deterministic given the world, corpus and options.
 
     ``engine`` measures depth (default: BM25 over the corpus, its index kept in ``cache``).

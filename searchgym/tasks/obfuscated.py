@@ -54,7 +54,8 @@ class DescriptionWriter:
         if deep is None:
             raise MissingDeepWording(
                 f"schema {world.schema.name!r} has no deep-research wording: add "
-                f"{world.schema.name}.deep.wording.toml beside it (see corpora/schemas/default.deep.wording.toml)")
+                f"{world.schema.name}.deep.wording.toml beside it (see corpora/schemas/default.deep.wording.toml)"
+            )
         self.world = world
         self.deep: DeepWording = deep
 
@@ -118,7 +119,7 @@ class DescriptionWriter:
         raise WordingExhausted(f"every wording tried has a defect, e.g. {text!r}")
 
     def described(self, root: Node, rng: np.random.Generator) -> str:
-        """"What is the name of the noir film released in the late 1970s and directed by ...?\""""
+        """ "What is the name of the noir film released in the late 1970s and directed by ...?\""""
 
         def make(draw: np.random.Generator) -> str:
             noun, rest = self._folded(root)
@@ -132,16 +133,18 @@ class DescriptionWriter:
         words = self.deep.relations[relation]
         return _choose(rng, words.members_forward if forward else words.members).format(x=subject)
 
-    def list_question(self, relation: str, forward: bool, subject: str, rng: np.random.Generator,
-                      descriptor: Descriptor | None = None) -> str:
-        """"Which films directed by the mentor of X were released in the 1970s?\""""
+    def list_question(
+        self, relation: str, forward: bool, subject: str, rng: np.random.Generator, descriptor: Descriptor | None = None
+    ) -> str:
+        """ "Which films directed by the mentor of X were released in the 1970s?\""""
 
         def make(draw: np.random.Generator) -> str:
             members = self.members(relation, forward, subject, draw)
             if descriptor is None:
                 return _choose(draw, self.deep.questions["list"]).format(members=members)
             return _choose(draw, self.deep.questions["list_filtered"]).format(
-                members=members, f=self.filter_phrase(descriptor, draw))
+                members=members, f=self.filter_phrase(descriptor, draw)
+            )
 
         return self._clean(rng, make)
 
@@ -152,7 +155,8 @@ class DescriptionWriter:
         return words.aspect if forward else words.inverse_aspect
 
     def profile(self, subject: str, aspects: list[str], rng: np.random.Generator) -> str:
-        """"Could you write a short profile of X covering the birth year, the mentor and ...?\""""
+        """ "Could you write a short profile of X covering the birth year, the mentor and ...?\""""
         listed = join_names([f"the {aspect}" for aspect in aspects])
-        return self._clean(rng, lambda draw: _choose(draw, self.deep.questions["profile"]).format(
-            x=subject, aspects=listed))
+        return self._clean(
+            rng, lambda draw: _choose(draw, self.deep.questions["profile"]).format(x=subject, aspects=listed)
+        )

@@ -86,26 +86,42 @@ class ListMaker:
         if not 2 <= len(members) <= self.max_members:
             return None
         phrase, steps = self._subject(subject)
-        facts = list(steps) + [Fact(subject, relation.name, m) if forward else Fact(m, relation.name, subject)
-                               for m in sorted(members)]
+        facts = list(steps) + [
+            Fact(subject, relation.name, m) if forward else Fact(m, relation.name, subject) for m in sorted(members)
+        ]
         descriptor = None
         answer_members = sorted(members)
         if self.rng.random() < 0.5:
             chosen = self._filter(answer_members, relation.target if forward else relation.source)
             if chosen is not None:
                 descriptor, answer_members = chosen
-                facts += [Fact(m, descriptor.attribute, self.world.entity(m).attributes[descriptor.attribute], False)
-                          for m in sorted(members)]
+                facts += [
+                    Fact(m, descriptor.attribute, self.world.entity(m).attributes[descriptor.attribute], False)
+                    for m in sorted(members)
+                ]
         question = f"{self.writer.list_question(relation.name, forward, phrase, self.rng, descriptor)} {LIST_NOTE}"
         names = [self.world.name(m) for m in answer_members]
         hops = 1 + len(steps)
         return Candidate(
-            "list", hops, question, "; ".join(names), (), facts, [[f.fact_id] for f in facts],
-            tuple(range(len(steps), len(facts))), (steps[0].subject,) if steps else (subject,),
-            f"list:{relation.name}:{int(forward)}", max(2, len(subjects)),
-            meta={"answer_kind": "list", "answer_type": "list", "answer_entities": answer_members,
-                  "answer_set": [[self.world.name(m), *self.world.entity(m).aliases] for m in answer_members],
-                  "answer_entity": None, "filtered": descriptor is not None},
+            "list",
+            hops,
+            question,
+            "; ".join(names),
+            (),
+            facts,
+            [[f.fact_id] for f in facts],
+            tuple(range(len(steps), len(facts))),
+            (steps[0].subject,) if steps else (subject,),
+            f"list:{relation.name}:{int(forward)}",
+            max(2, len(subjects)),
+            meta={
+                "answer_kind": "list",
+                "answer_type": "list",
+                "answer_entities": answer_members,
+                "answer_set": [[self.world.name(m), *self.world.entity(m).aliases] for m in answer_members],
+                "answer_entity": None,
+                "filtered": descriptor is not None,
+            },
         )
 
 
@@ -143,9 +159,24 @@ class FalsePremiseMaker:
         facts = evidence_facts(self.world, root)  # the false descriptor reads the witness's true value
         question = self.maker.writer.described(root, self.rng)
         return Candidate(
-            "unanswerable", relation_count(root), question, ABSTENTION, (), facts, [[f.fact_id] for f in facts],
-            tuple(range(len(facts))), (), f"unanswerable:{root.type}", 1,
-            meta={"answer_kind": "unanswerable", "answer_type": "abstention", "answer_entity": None,
-                  "constraints": root.descriptor_count(), "relations": relation_count(root),
-                  "false_descriptor": false.phrase, "queries": list(self.maker.writer.parts(root))},
+            "unanswerable",
+            relation_count(root),
+            question,
+            ABSTENTION,
+            (),
+            facts,
+            [[f.fact_id] for f in facts],
+            tuple(range(len(facts))),
+            (),
+            f"unanswerable:{root.type}",
+            1,
+            meta={
+                "answer_kind": "unanswerable",
+                "answer_type": "abstention",
+                "answer_entity": None,
+                "constraints": root.descriptor_count(),
+                "relations": relation_count(root),
+                "false_descriptor": false.phrase,
+                "queries": list(self.maker.writer.parts(root)),
+            },
         )

@@ -151,8 +151,13 @@ def solve_min_plan(graph: PlanGraph, upper: int, node_limit: int = DEFAULT_NODE_
     options = {"node_limit": node_limit, "presolve": True, "mip_rel_gap": 0.0, "objective_bound": upper + 0.5}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Unrecognized options", RuntimeWarning)
-        result = milp(np.ones(count), integrality=np.ones(count), bounds=Bounds(0.0, 1.0),
-                      constraints=LinearConstraint(matrix, low, high), options=options)
+        result = milp(
+            np.ones(count),
+            integrality=np.ones(count),
+            bounds=Bounds(0.0, 1.0),
+            constraints=LinearConstraint(matrix, low, high),
+            options=options,
+        )
     nodes = int(getattr(result, "mip_node_count", 0) or 0)
     if result.status == 2:  # infeasible: no plan of <= upper queries
         return PlanBound(upper + 1, None, False, nodes)

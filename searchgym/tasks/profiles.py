@@ -41,8 +41,7 @@ PROFILE_TASK_TYPES = ("profile",)
 def nugget_of(fact: Fact, subject: str, aspect: str) -> dict[str, Any]:
     """The rubric entry of ``fact`` about ``subject``: its aspect key, value and wording."""
     if not fact.is_relation:
-        return {"key": fact.relation, "value": fact.object, "entity": False, "aspect": aspect,
-                "fact_id": fact.fact_id}
+        return {"key": fact.relation, "value": fact.object, "entity": False, "aspect": aspect, "fact_id": fact.fact_id}
     other = str(fact.object) if fact.subject == subject else fact.subject
     return {"key": fact.relation, "value": other, "entity": True, "aspect": aspect, "fact_id": fact.fact_id}
 
@@ -56,8 +55,9 @@ def profile_sentence(world: World, subject: str, nugget: dict[str, Any]) -> str:
 class ProfileMaker:
     """Draws profile candidates from one world (see the module docstring)."""
 
-    def __init__(self, world: World, rng: np.random.Generator, maker: ObfuscatedMaker,
-                 min_nuggets: int = 3, max_nuggets: int = 4) -> None:
+    def __init__(
+        self, world: World, rng: np.random.Generator, maker: ObfuscatedMaker, min_nuggets: int = 3, max_nuggets: int = 4
+    ) -> None:
         self.world, self.rng, self.writer = world, rng, maker.writer
         self.min_nuggets, self.max_nuggets = min_nuggets, max_nuggets
         self.entity_ids = list(world.entities)
@@ -124,8 +124,9 @@ class ProfileMaker:
         path_ids = {fact.fact_id for fact in path}
 
         def restates(fact: Fact) -> bool:  # a path fact, or a relation back to an entity of the path
-            return fact.fact_id in path_ids or (fact.is_relation and bool(
-                on_path & ({fact.subject, str(fact.object)} - {entity})))
+            return fact.fact_id in path_ids or (
+                fact.is_relation and bool(on_path & ({fact.subject, str(fact.object)} - {entity}))
+            )
 
         options = [(fact, aspect) for fact, aspect in self.aspects(entity) if not restates(fact)]
         size = int(self.rng.integers(self.min_nuggets, self.max_nuggets + 1))
@@ -133,8 +134,16 @@ class ProfileMaker:
             return None
         return self._make(anchor, entity, phrase, options, size, path, hops)
 
-    def _make(self, anchor: str, entity: str, phrase: str, options: list[tuple[Fact, str]], size: int, path: list[Fact],
-              hops: int) -> Candidate:
+    def _make(
+        self,
+        anchor: str,
+        entity: str,
+        phrase: str,
+        options: list[tuple[Fact, str]],
+        size: int,
+        path: list[Fact],
+        hops: int,
+    ) -> Candidate:
         chosen = [options[int(i)] for i in self.rng.choice(len(options), size=size, replace=False)]
         if not any(f.is_relation for f, _ in chosen):
             relations = [o for o in options if o[0].is_relation]
@@ -146,9 +155,23 @@ class ProfileMaker:
         kind = self.world.entity(entity).type
         facts = nugget_facts + path
         return Candidate(
-            "profile", hops, question, reference, (), facts, [[f.fact_id] for f in facts],
-            tuple(range(len(nugget_facts))), (anchor,), f"profile:{kind}:{hops}" if path else f"profile:{kind}",
+            "profile",
+            hops,
+            question,
+            reference,
+            (),
+            facts,
+            [[f.fact_id] for f in facts],
+            tuple(range(len(nugget_facts))),
+            (anchor,),
+            f"profile:{kind}:{hops}" if path else f"profile:{kind}",
             max(2, len(self.world.of_type(kind))),
-            meta={"answer_kind": "longform", "answer_type": "longform", "answer_entity": None, "subject": entity,
-                  "nuggets": nuggets, "aspects": [a for _, a in chosen]},
+            meta={
+                "answer_kind": "longform",
+                "answer_type": "longform",
+                "answer_entity": None,
+                "subject": entity,
+                "nuggets": nuggets,
+                "aspects": [a for _, a in chosen],
+            },
         )

@@ -47,7 +47,7 @@ class QuestionWriter:
         raise WordingExhausted(f"every wording tried has a defect, e.g. {text!r}")
 
     def noun_phrase(self, rng: np.random.Generator, steps: list[tuple[str, str]], topic_name: str) -> str:
-        """"the country of the birthplace of X" for steps [(born_in, forward), (located_in, forward)]."""
+        """ "the country of the birthplace of X" for steps [(born_in, forward), (located_in, forward)]."""
         phrase, nested = topic_name, False
         for relation, direction in steps:
             words = self.wording.relations[relation]
@@ -73,21 +73,31 @@ class QuestionWriter:
 
         return self._clean(rng, make)
 
-    def comparison(self, rng: np.random.Generator, type_name: str, attribute: str, larger: bool,
-                   first: str, second: str) -> str:
+    def comparison(
+        self, rng: np.random.Generator, type_name: str, attribute: str, larger: bool, first: str, second: str
+    ) -> str:
         type_wording = self.wording.types[type_name]
         words = self.wording.attributes[attribute]
 
         def make(draw: np.random.Generator) -> str:
             predicate = self._pick(draw, words.larger if larger else words.smaller, nested=False)
             template = self._pick(draw, self.wording.questions["comparison"], nested=False)
-            return template.format(type=type_wording.noun, plural=type_wording.plural, predicate=predicate,
-                                   a=first, b=second)
+            return template.format(
+                type=type_wording.noun, plural=type_wording.plural, predicate=predicate, a=first, b=second
+            )
 
         return self._clean(rng, make)
 
-    def bridge_comparison(self, rng: np.random.Generator, type_name: str, relation: str, attribute: str,
-                          larger: bool, first: str, second: str) -> str:
+    def bridge_comparison(
+        self,
+        rng: np.random.Generator,
+        type_name: str,
+        relation: str,
+        attribute: str,
+        larger: bool,
+        first: str,
+        second: str,
+    ) -> str:
         type_wording = self.wording.types[type_name]
         bridge_words = self.wording.relations[relation].bridge
         words = self.wording.attributes[attribute]
@@ -96,13 +106,20 @@ class QuestionWriter:
             predicate = self._pick(draw, words.larger if larger else words.smaller, nested=False)
             bridge = self._pick(draw, bridge_words, nested=False)
             template = self._pick(draw, self.wording.questions["bridge_comparison"], nested=False)
-            return template.format(type=type_wording.noun, plural=type_wording.plural, bridge=bridge,
-                                   predicate=predicate, a=first, b=second)
+            return template.format(
+                type=type_wording.noun,
+                plural=type_wording.plural,
+                bridge=bridge,
+                predicate=predicate,
+                a=first,
+                b=second,
+            )
 
         return self._clean(rng, make)
 
-    def intersection(self, rng: np.random.Generator, type_name: str, first: tuple[str, str],
-                     second: tuple[str, str]) -> str:
+    def intersection(
+        self, rng: np.random.Generator, type_name: str, first: tuple[str, str], second: tuple[str, str]
+    ) -> str:
         """Which <type> <filter of first> and <filter of second>? (relation, object name) each."""
         type_wording = self.wording.types[type_name]
         (r1, o1), (r2, o2) = first, second

@@ -67,12 +67,18 @@ def neighbours(world: World, entity: str, relation: str, forward: bool) -> list[
 
 def signature(node: Node) -> tuple:
     """What a subtree's solution counts depend on (its witnesses, descriptors and shape)."""
-    return (node.entity, node.type, node.named, tuple(d.key() for d in node.descriptors),
-            tuple((edge.relation, edge.forward, signature(edge.child)) for edge in node.edges))
+    return (
+        node.entity,
+        node.type,
+        node.named,
+        tuple(d.key() for d in node.descriptors),
+        tuple((edge.relation, edge.forward, signature(edge.child)) for edge in node.edges),
+    )
 
 
-def count_solutions(world: World, node: Node,
-                    admitted: Callable[[Node], set[str] | None] | None = None) -> dict[str, int]:
+def count_solutions(
+    world: World, node: Node, admitted: Callable[[Node], set[str] | None] | None = None
+) -> dict[str, int]:
     """For each entity the root may be, how many full assignments of the tree it has.
 
     ``admitted(node)`` may give a precomputed set of the node's admitted entities (the generator
@@ -87,8 +93,9 @@ def count_solutions(world: World, node: Node,
     else:
         candidates = admitted(node) if admitted is not None else None  # type: ignore[assignment]
         if candidates is None:
-            candidates = [e for e in world.of_type(node.type)
-                          if all(d.admits(world.entity(e)) for d in node.descriptors)]
+            candidates = [
+                e for e in world.of_type(node.type) if all(d.admits(world.entity(e)) for d in node.descriptors)
+            ]
     children = [(edge, count_solutions(world, edge.child, admitted)) for edge in node.edges]
     out: dict[str, int] = {}
     for entity in sorted(candidates):
@@ -181,8 +188,15 @@ def _pool(world: World, root: Node, rng: np.random.Generator) -> list[tuple[Node
     return pool
 
 
-def add_descriptors(world: World, root: Node, rng: np.random.Generator, *, max_descriptors: int,
-                    far_bias: float = 0.7, name_share: float = 0.15) -> bool:
+def add_descriptors(
+    world: World,
+    root: Node,
+    rng: np.random.Generator,
+    *,
+    max_descriptors: int,
+    far_bias: float = 0.7,
+    name_share: float = 0.15,
+) -> bool:
     """Describe the tree greedily until exactly one assignment fits (True) or the constraint
     budget (``max_descriptors``) runs out (False). Each round adds a descriptor that shrinks the count, preferring
     (with probability ``far_bias``) the deepest nodes that can: descriptions far from the answer

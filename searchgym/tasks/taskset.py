@@ -28,8 +28,10 @@ class TaskSet:
 
     def __getitem__(self, task_key: str) -> Task:
         if not isinstance(task_key, str):  # TaskSet[0] must not fail inside its own error path
-            raise KeyError(f"task keys are strings, got {type(task_key).__name__} {task_key!r:.80}; "
-                           "iterate the TaskSet or use .tasks[i] for positions")
+            raise KeyError(
+                f"task keys are strings, got {type(task_key).__name__} {task_key!r:.80}; "
+                "iterate the TaskSet or use .tasks[i] for positions"
+            )
         try:
             return self.by_key[task_key]
         except KeyError:
@@ -44,7 +46,8 @@ class TaskSet:
     ) -> list[Task]:
         """Tasks matching all the given filters (None means any)."""
         return [
-            task for task in self.tasks
+            task
+            for task in self.tasks
             if (split is None or task.split == split)
             and (task_types is None or task.task_type in task_types)
             and (hops is None or task.hops in hops)

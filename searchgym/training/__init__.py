@@ -12,5 +12,11 @@ from searchgym.training.checkpoint import latest_checkpoint, load_checkpoint, sa
 from searchgym.training.logger import RunLogger, read_metrics
 from searchgym.training.plots import plot_training_curves
 
-__all__ = ["RunLogger", "latest_checkpoint", "load_checkpoint", "plot_training_curves", "read_metrics",
-           "save_checkpoint"]
+__all__ = [
+    "RunLogger",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "plot_training_curves",
+    "read_metrics",
+    "save_checkpoint",
+]

@@ -57,8 +57,16 @@ def _complete(root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint(run_dir: str | Path, step: int, *, model: Any, optimizer: Any, state: dict[str, Any],
-                    tokenizer: Any = None, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    *,
+    model: Any,
+    optimizer: Any,
+    state: dict[str, Any],
+    tokenizer: Any = None,
+    keep: int = 2,
+) -> Path:
     """Save a checkpoint for resuming at ``step``; returns its folder."""
     import torch
 

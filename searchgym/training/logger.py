@@ -74,8 +74,16 @@ class RunLogger:
             the file is emptied).
     """
 
-    def __init__(self, out_dir: str | Path, *, config: Mapping[str, Any] | None = None, tensorboard: bool = True,
-                 wandb: bool | None = None, wandb_project: str = "searchgym", resume_step: int | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        *,
+        config: Mapping[str, Any] | None = None,
+        tensorboard: bool = True,
+        wandb: bool | None = None,
+        wandb_project: str = "searchgym",
+        resume_step: int | None = None,
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "metrics.jsonl"
@@ -107,8 +115,9 @@ class RunLogger:
         except ImportError:
             logger.warning("wandb is not installed (pip install wandb): not logging to Weights & Biases")
             return None
-        return wandb.init(project=project, config=dict(config), dir=str(self.out_dir), name=self.out_dir.name,
-                          resume="allow")
+        return wandb.init(
+            project=project, config=dict(config), dir=str(self.out_dir), name=self.out_dir.name, resume="allow"
+        )
 
     def log(self, kind: str, step: int, values: Mapping[str, Any]) -> dict[str, Any]:
         """Append one row and send its numeric values to TensorBoard/W&B as ``kind/key``."""

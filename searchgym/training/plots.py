@@ -25,8 +25,9 @@ def _rolling(series: Sequence[float], window: int) -> np.ndarray:
     return np.convolve(values, kernel, "full")[: len(values)] / weights
 
 
-def plot_training_curves(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "",
-                         window: int = 10) -> Path:
+def plot_training_curves(
+    rows: Sequence[dict[str, Any]], path: str | Path, *, title: str = "", window: int = 10
+) -> Path:
     """Draw the train/eval/warm-start rows into a PNG at ``path`` (returned)."""
     import matplotlib
 
@@ -55,8 +56,15 @@ def plot_training_curves(rows: Sequence[dict[str, Any]], path: str | Path, *, ti
         y = np.array([r["em"] for r in evals])
         low = np.array([r.get("em_ci", [v, v])[0] for r, v in zip(evals, y)])
         high = np.array([r.get("em_ci", [v, v])[1] for r, v in zip(evals, y)])
-        axes[1].errorbar(x, y, yerr=[y - low, high - y], fmt="o-", color="black", capsize=3,
-                         label=f"validation EM, greedy ({evals[0].get('episodes', '?')} tasks, 95% CI)")
+        axes[1].errorbar(
+            x,
+            y,
+            yerr=[y - low, high - y],
+            fmt="o-",
+            color="black",
+            capsize=3,
+            label=f"validation EM, greedy ({evals[0].get('episodes', '?')} tasks, 95% CI)",
+        )
         axes[1].axhline(y[0], color="grey", linestyle="--", label=f"warm-start level {y[0]:.3f}")
     axes[1].set_title("exact match")
     series(axes[2], "searches", "searches / episode")

@@ -21,8 +21,14 @@ import numpy as np
 
 from searchgym.training.rollouts import EpisodeRollout
 
-__all__ = ["action_log_prob", "behaviour_cloning_epoch", "episode_action_log_probs", "group_advantages",
-           "policy_gradient_step", "train_top_layers"]
+__all__ = [
+    "action_log_prob",
+    "behaviour_cloning_epoch",
+    "episode_action_log_probs",
+    "group_advantages",
+    "policy_gradient_step",
+    "train_top_layers",
+]
 
 
 def action_log_prob(policy: Any, messages: list[dict[str, str]], action: str, max_tokens: int):
@@ -34,7 +40,7 @@ def action_log_prob(policy: Any, messages: list[dict[str, str]], action: str, ma
     target = tokenizer(action, add_special_tokens=False)["input_ids"][:max_tokens]
     if not target:
         return None
-    context = context[-(policy.max_positions or 2048) + len(target):]
+    context = context[-(policy.max_positions or 2048) + len(target) :]
     return _span_log_probs(model, context + target, [(len(context), len(context) + len(target))])[0].sum()
 
 
@@ -65,7 +71,7 @@ def _transcript_segments(policy: Any, turns: Sequence[Any]) -> list[tuple[str, b
         context = policy.render(turn.messages)
         if not context.startswith(covered):
             return None
-        segments += [(context[len(covered):], False), (turn.action, True)]
+        segments += [(context[len(covered) :], False), (turn.action, True)]
         covered = context + turn.action
     return segments
 
@@ -129,8 +135,9 @@ def group_advantages(rewards: Sequence[float], eps: float = 1e-6) -> np.ndarray:
     return (values - values.mean()) / (values.std() + eps)
 
 
-def policy_gradient_step(policy: Any, optimizer: Any, episodes: Sequence[EpisodeRollout], *, max_tokens: int,
-                         max_grad_norm: float = 1.0) -> dict[str, float]:
+def policy_gradient_step(
+    policy: Any, optimizer: Any, episodes: Sequence[EpisodeRollout], *, max_tokens: int, max_grad_norm: float = 1.0
+) -> dict[str, float]:
     """One optimiser step over a batch of groups; returns loss, grad norm and signal counts."""
     import torch
 
@@ -159,13 +166,24 @@ def policy_gradient_step(policy: Any, optimizer: Any, episodes: Sequence[Episode
         grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm))
         optimizer.step()
     policy.model.eval()
-    return {"loss": loss_total, "grad_norm": grad_norm, "updated_turns": updated, "signal_groups": signal_groups,
-            "groups": len(groups)}
+    return {
+        "loss": loss_total,
+        "grad_norm": grad_norm,
+        "updated_turns": updated,
+        "signal_groups": signal_groups,
+        "groups": len(groups),
+    }
 
 
-def behaviour_cloning_epoch(policy: Any, optimizer: Any, pairs: Sequence[tuple[list[dict[str, str]], str]], *,
-                            max_tokens: int, max_grad_norm: float = 1.0,
-                            on_pair: Callable[[float], None] | None = None) -> float:
+def behaviour_cloning_epoch(
+    policy: Any,
+    optimizer: Any,
+    pairs: Sequence[tuple[list[dict[str, str]], str]],
+    *,
+    max_tokens: int,
+    max_grad_norm: float = 1.0,
+    on_pair: Callable[[float], None] | None = None,
+) -> float:
     """One epoch of ``-log pi(action | context) / len(action)`` over (context, action) pairs;
     returns the mean loss. ``on_pair`` gets each pair's loss (a progress bar's hook)."""
     import torch

@@ -49,8 +49,16 @@ def row_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) % (1 << 32) for p in parts]).generate_state(1)[0])
 
 
-def play_groups(policy: Any, envs: Sequence[gym.Env], task_keys: Sequence[str], group_size: int,
-                config: GenerationConfig, *, seed: int, step: int) -> list[EpisodeRollout]:
+def play_groups(
+    policy: Any,
+    envs: Sequence[gym.Env],
+    task_keys: Sequence[str],
+    group_size: int,
+    config: GenerationConfig,
+    *,
+    seed: int,
+    step: int,
+) -> list[EpisodeRollout]:
     """Play ``group_size`` episodes of each task key, all at once; env ``i`` plays slot ``i``.
 
     Slot ``i`` plays task ``i // group_size`` with ``group_seed = step * len(task_keys) + group``,
@@ -71,9 +79,17 @@ def play_groups(policy: Any, envs: Sequence[gym.Env], task_keys: Sequence[str], 
     turn = 0
     while live:
         seeds = tuple(row_seed(seed, step, slot, turn) for slot in live)
-        actions = policy.generate([transcripts[slot] for slot in live], GenerationConfig(
-            max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-            stop=config.stop, include_stop=True, seeds=seeds))
+        actions = policy.generate(
+            [transcripts[slot] for slot in live],
+            GenerationConfig(
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                stop=config.stop,
+                include_stop=True,
+                seeds=seeds,
+            ),
+        )
         still = []
         for slot, action in zip(live, actions):
             episode = episodes[slot]

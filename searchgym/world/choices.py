@@ -15,8 +15,18 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["WordingError", "check_choices", "check_pools", "expand_choices", "expand_clean", "parse_lexicon",
-           "pick_template", "plain_choices", "reads_badly", "template_slots"]
+__all__ = [
+    "WordingError",
+    "check_choices",
+    "check_pools",
+    "expand_choices",
+    "expand_clean",
+    "parse_lexicon",
+    "pick_template",
+    "plain_choices",
+    "reads_badly",
+    "template_slots",
+]
 
 
 class WordingError(ValueError):
@@ -82,8 +92,9 @@ def plain_choices(template: str, lexicon: Mapping[str, tuple[str, ...]] | None =
     return expand_choices(template, _FirstAlternative(), lexicon)
 
 
-def pick_template(rng: Any, options: tuple[str, ...] | list[str],
-                  lexicon: Mapping[str, tuple[str, ...]] | None = None) -> str:
+def pick_template(
+    rng: Any, options: tuple[str, ...] | list[str], lexicon: Mapping[str, tuple[str, ...]] | None = None
+) -> str:
     """One of ``options`` (uniformly), with its choice groups expanded; an expansion that reads
     with a known defect (:func:`reads_badly`: "a local local guidebook") is drawn again."""
     return expand_clean(options[int(rng.integers(len(options)))], rng, lexicon)
@@ -98,8 +109,13 @@ def expand_clean(template: str, rng: Any, lexicon: Mapping[str, tuple[str, ...]]
     return expanded
 
 
-_EXPANSION_DEFECTS = ("repeated word", "repeated phrase", "double space", "doubled punctuation",
-                      "space before punctuation")
+_EXPANSION_DEFECTS = (
+    "repeated word",
+    "repeated phrase",
+    "double space",
+    "doubled punctuation",
+    "space before punctuation",
+)
 
 
 def reads_badly(template: str) -> bool:
@@ -120,13 +136,16 @@ def check_choices(template: str, where: str, required: set[str]) -> None:
         if len(group) == 1 and group[0].startswith("@"):
             continue  # a lexicon pool, checked against the lexicon once it is parsed
         if len(group) < 2:
-            raise WordingError(f"{where}: {template!r} has a [choice] group with one alternative; write "
-                               f"[word|] for an optional word")
+            raise WordingError(
+                f"{where}: {template!r} has a [choice] group with one alternative; write [word|] for an optional word"
+            )
         slot_sets = [template_slots(part) for part in group]
         varying = set[str]().union(*slot_sets) - set[str].intersection(*slot_sets)
         if varying & required:
-            raise WordingError(f"{where}: {template!r}: a required slot {sorted(varying & required)} appears in "
-                               f"some alternatives of a [choice] group but not all")
+            raise WordingError(
+                f"{where}: {template!r}: a required slot {sorted(varying & required)} appears in "
+                f"some alternatives of a [choice] group but not all"
+            )
 
 
 def parse_lexicon(value: Any) -> dict[str, tuple[str, ...]]:
@@ -143,13 +162,19 @@ def parse_lexicon(value: Any) -> dict[str, tuple[str, ...]]:
             raise WordingError(f"{where}: duplicate phrases")
         for phrase in phrases:
             groups = _choice_groups(phrase)
-            if template_slots(phrase) or any(len(g) != 1 or not g[0].startswith("@") for g in groups) \
-                    or "[" in _CHOICE.sub("", phrase) or "]" in _CHOICE.sub("", phrase):
-                raise WordingError(f"{where}: {phrase!r}: pool phrases take no slots and no choices "
-                                   f"(only [@other_pool] groups)")
+            if (
+                template_slots(phrase)
+                or any(len(g) != 1 or not g[0].startswith("@") for g in groups)
+                or "[" in _CHOICE.sub("", phrase)
+                or "]" in _CHOICE.sub("", phrase)
+            ):
+                raise WordingError(
+                    f"{where}: {phrase!r}: pool phrases take no slots and no choices (only [@other_pool] groups)"
+                )
         pools[name] = tuple(phrases)
-    uses = {name: {part[1:] for phrase in phrases for (part,) in _choice_groups(phrase)}
-            for name, phrases in pools.items()}
+    uses = {
+        name: {part[1:] for phrase in phrases for (part,) in _choice_groups(phrase)} for name, phrases in pools.items()
+    }
     for name, used in uses.items():
         if used - set(pools):
             raise WordingError(f"lexicon.{name}: draws from unknown pool(s) {sorted(used - set(pools))}")
@@ -168,8 +193,6 @@ def parse_lexicon(value: Any) -> dict[str, tuple[str, ...]]:
     return pools
 
 
-
-
 def _table(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WordingError(f"{where}: must be a table")
@@ -182,5 +205,6 @@ def check_pools(templates: Iterable[tuple[str, str]], lexicon: Mapping[str, tupl
         for group in _choice_groups(template):
             for part in group:
                 if part.startswith("@") and part[1:] not in lexicon:
-                    raise WordingError(f"{where}: {template!r}: [{part}] names no pool of [lexicon] "
-                                       f"({sorted(lexicon)})")
+                    raise WordingError(
+                        f"{where}: {template!r}: [{part}] names no pool of [lexicon] ({sorted(lexicon)})"
+                    )

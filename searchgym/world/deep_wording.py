@@ -131,7 +131,9 @@ def _parse_attributes(raw: Any, schema: Any) -> dict[str, DeepAttributeWording]:
         out[name] = DeepAttributeWording(
             _templates(table["modifier"], f"{where}.modifier", {"v"}, set()),
             _templates(table["plural"], f"{where}.plural", {"v"}, set()),
-            _text(table, "aspect", where), _text(table, "noun", where, {"v"}))
+            _text(table, "aspect", where),
+            _text(table, "noun", where, {"v"}),
+        )
     return out
 
 
@@ -143,16 +145,25 @@ def _parse_relations(raw: Any, schema: Any) -> dict[str, DeepRelationWording]:
     for relation in schema.relations:
         where = f"relations.{relation.name}"
         table = _table(raw[relation.name], where)
-        _keys(table, {"forward", "inverse", "members", "members_forward", "aspect", "inverse_aspect"},
-              {"forward", "inverse"}, where)
+        _keys(
+            table,
+            {"forward", "inverse", "members", "members_forward", "aspect", "inverse_aspect"},
+            {"forward", "inverse"},
+            where,
+        )
         complete_sources = relation.inverse_list == "complete" and not relation.inverse_functional
-        allowed = {"members": complete_sources, "members_forward": relation.cardinality in ("1-n", "n-n"),
-                   "aspect": relation.functional,
-                   "inverse_aspect": relation.inverse_functional and not relation.symmetric}
+        allowed = {
+            "members": complete_sources,
+            "members_forward": relation.cardinality in ("1-n", "n-n"),
+            "aspect": relation.functional,
+            "inverse_aspect": relation.inverse_functional and not relation.symmetric,
+        }
         for key, ok in allowed.items():
             if key in table and not ok:
-                raise WordingError(f"{where}.{key}: never used for a {relation.cardinality} relation with "
-                                   f"inverse_list={relation.inverse_list!r}; remove the key")
+                raise WordingError(
+                    f"{where}.{key}: never used for a {relation.cardinality} relation with "
+                    f"inverse_list={relation.inverse_list!r}; remove the key"
+                )
         values: dict[str, Any] = {
             "forward": _templates(table["forward"], f"{where}.forward", {"y"}, {"who"}),
             "inverse": _templates(table["inverse"], f"{where}.inverse", {"y"}, {"who"}),
@@ -183,7 +194,9 @@ def parse_deep_wording(text: str, schema: Any, *, origin: str = "<string>") -> D
         attributes=_parse_attributes(data["attributes"], schema),
         relations=_parse_relations(data["relations"], schema),
         names={key: _templates(names[key], f"names.{key}", {"v"}, set()) for key in _NAME_FORMS},
-        questions={form: _templates(questions[form], f"questions.{form}", required, optional)
-                   for form, (required, optional) in _QUESTION_FORMS.items()},
+        questions={
+            form: _templates(questions[form], f"questions.{form}", required, optional)
+            for form, (required, optional) in _QUESTION_FORMS.items()
+        },
         source_text=text,
     )

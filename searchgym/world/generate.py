@@ -36,10 +36,7 @@ _REJECTION_TRIES = 24
 def entity_counts(schema: Schema, size: int) -> dict[str, int]:
     """How many entities of each type a world of ``size`` gets (shares, floored at min_count)."""
     total_share = sum(spec.share for spec in schema.entity_types)
-    return {
-        spec.name: max(spec.min_count, int(round(size * spec.share / total_share)))
-        for spec in schema.entity_types
-    }
+    return {spec.name: max(spec.min_count, int(round(size * spec.share / total_share))) for spec in schema.entity_types}
 
 
 def _draw_attribute(rng: np.random.Generator, spec: AttributeSpec) -> Literal:
@@ -156,8 +153,9 @@ class _WorldBuilder:
         if source == target:
             return False
         source_attrs, target_attrs = self.entities[source].attributes, self.entities[target].attributes
-        return all(c.holds(int(source_attrs[c.source_attr]), int(target_attrs[c.target_attr]))
-                   for c in relation.constraints)
+        return all(
+            c.holds(int(source_attrs[c.source_attr]), int(target_attrs[c.target_attr])) for c in relation.constraints
+        )
 
     def _sampler(self, relation: RelationSpec, candidates: list[str], attribute: str | None) -> _TargetSampler:
         keys = None
@@ -177,8 +175,9 @@ class _WorldBuilder:
             return None, None
         key = relation.constraints[0].target_attr
         attrs = self.entities[source].attributes
-        return self._narrow([c.target_range(int(attrs[c.source_attr]))
-                             for c in relation.constraints if c.target_attr == key])
+        return self._narrow(
+            [c.target_range(int(attrs[c.source_attr])) for c in relation.constraints if c.target_attr == key]
+        )
 
     def _source_range(self, relation: RelationSpec, target: str) -> tuple[int | None, int | None]:
         """Allowed values of the source's sampled attribute (the first constraint's), given the target."""
@@ -186,8 +185,9 @@ class _WorldBuilder:
             return None, None
         key = relation.constraints[0].source_attr
         attrs = self.entities[target].attributes
-        return self._narrow([c.source_range(int(attrs[c.target_attr]))
-                             for c in relation.constraints if c.source_attr == key])
+        return self._narrow(
+            [c.source_range(int(attrs[c.target_attr])) for c in relation.constraints if c.source_attr == key]
+        )
 
     def make_relation(self, relation: RelationSpec) -> None:
         sources, targets = self.by_type[relation.source], self.by_type[relation.target]
@@ -219,8 +219,11 @@ class _WorldBuilder:
             low, high = self._target_range(relation, source)
             for _ in range(wanted):
                 # draw calls the predicate now, inside this iteration: binding the loop variables is intended
-                target = sampler.draw(lambda t: t not in chosen and self._satisfies(relation, source, t),  # noqa: B023
-                                      low, high)
+                target = sampler.draw(
+                    lambda t: t not in chosen and self._satisfies(relation, source, t),  # noqa: B023
+                    low,
+                    high,
+                )
                 if target is not None:
                     chosen.append(target)
             for target in sorted(chosen):
@@ -235,8 +238,14 @@ class _WorldBuilder:
                 continue
             low, high = self._source_range(relation, target)
             # draw calls the predicate now, inside this iteration: binding the loop variable is intended
-            source = sampler.draw(lambda s: len(self.targets[(s, relation.name)]) < relation.max_per_source
-                                  and self._satisfies(relation, s, target), low, high)  # noqa: B023
+            source = sampler.draw(
+                lambda s: (
+                    len(self.targets[(s, relation.name)]) < relation.max_per_source
+                    and self._satisfies(relation, s, target)  # noqa: B023
+                ),
+                low,
+                high,
+            )
             if source is not None:
                 self.add_edge(source, relation, target)
 
@@ -247,8 +256,11 @@ class _WorldBuilder:
             for target in targets:
                 if self.rng.random() >= relation.coverage:
                     continue
-                candidates = [s for s in self.sources[(target, relation.consistent_with)]
-                              if s not in used and self._satisfies(relation, s, target)]
+                candidates = [
+                    s
+                    for s in self.sources[(target, relation.consistent_with)]
+                    if s not in used and self._satisfies(relation, s, target)
+                ]
                 if candidates:
                     source = candidates[int(self.rng.integers(len(candidates)))]
                     used.add(source)

@@ -62,9 +62,11 @@ def world_violations(world: World) -> list[str]:
                 source_value = world.entity(source).attributes[constraint.source_attr]
                 target_value = world.entity(target).attributes[constraint.target_attr]
                 if not constraint.holds(int(source_value), int(target_value)):
-                    problems.append(f"{where}: {constraint.describe()} fails "
-                                    f"({constraint.source_attr}={source_value}, "
-                                    f"{constraint.target_attr}={target_value})")
+                    problems.append(
+                        f"{where}: {constraint.describe()} fails "
+                        f"({constraint.source_attr}={source_value}, "
+                        f"{constraint.target_attr}={target_value})"
+                    )
             if relation.consistent_with and (source, relation.consistent_with, target) not in edges:
                 problems.append(f"{where}: not consistent with {relation.consistent_with}")
         limit = 1 if relation.functional else relation.max_per_source
@@ -83,8 +85,9 @@ def world_violations(world: World) -> list[str]:
                 count = len(world.sources(entity_id, attribute.at_least))
                 value = world.entity(entity_id).attributes[attribute.name]
                 if int(value) < count:
-                    problems.append(f"{entity_id}: {attribute.name}={value} is below its {count} "
-                                    f"{attribute.at_least} sources")
+                    problems.append(
+                        f"{entity_id}: {attribute.name}={value} is below its {count} {attribute.at_least} sources"
+                    )
     return problems
 
 

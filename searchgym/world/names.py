@@ -14,8 +14,36 @@ import unicodedata
 import numpy as np
 
 _ONSETS = (
-    "b", "br", "c", "d", "dr", "f", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr", "r", "s",
-    "sk", "st", "t", "tr", "v", "vr", "z", "th", "sh", "j", "y", "w",
+    "b",
+    "br",
+    "c",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "k",
+    "kr",
+    "l",
+    "m",
+    "n",
+    "p",
+    "pr",
+    "r",
+    "s",
+    "sk",
+    "st",
+    "t",
+    "tr",
+    "v",
+    "vr",
+    "z",
+    "th",
+    "sh",
+    "j",
+    "y",
+    "w",
 )
 _VOWELS = ("a", "e", "i", "o", "u", "ae", "ia", "ou", "ei", "y")
 _CODAS = ("", "", "", "n", "r", "l", "s", "th", "m", "k", "nd", "rn", "st", "x")
@@ -24,22 +52,66 @@ _CITY_SUFFIXES = ("", "", "", "ville", "grad", "port", "heim", "mar", "ora", "to
 _COUNTRY_SUFFIXES = ("ia", "land", "ara", "ovia", "eth", "istan", "onia", "mark")
 _COUNTRY_FORMS = ("Republic", "Kingdom", "Federation", "Commonwealth", "Principality")
 _ORG_SUFFIXES = (
-    "Holdings", "Works", "Group", "Industries", "Consortium", "Foundry", "Laboratories",
-    "Trading Company", "Studios", "Partners", "Collective", "Mills",
+    "Holdings",
+    "Works",
+    "Group",
+    "Industries",
+    "Consortium",
+    "Foundry",
+    "Laboratories",
+    "Trading Company",
+    "Studios",
+    "Partners",
+    "Collective",
+    "Mills",
 )
 _UNIVERSITY_FORMS = (
-    "University of {w}", "{w} University", "{w} Institute of Technology", "{w} College",
-    "Royal Academy of {w}", "{w} State University", "Technical University of {w}", "{w} Polytechnic",
-    "Free University of {w}", "{w} School of Economics", "{w} Normal University", "{w} Conservatory",
-    "University College {w}", "{w} Academy of Sciences",
+    "University of {w}",
+    "{w} University",
+    "{w} Institute of Technology",
+    "{w} College",
+    "Royal Academy of {w}",
+    "{w} State University",
+    "Technical University of {w}",
+    "{w} Polytechnic",
+    "Free University of {w}",
+    "{w} School of Economics",
+    "{w} Normal University",
+    "{w} Conservatory",
+    "University College {w}",
+    "{w} Academy of Sciences",
 )
 _FILM_FORMS = (
-    "{w}", "The {w}", "The {w} of {v}", "Return to {w}", "Beyond {w}",
-    "A Winter in {w}", "The Last {w}", "{w} Rising", "Letters from {w}", "Night over {w}",
-    "The Road to {w}", "Summer at {w}", "{w} Station", "Under the {w} Sky", "The Girl from {w}",
-    "Echoes of {w}", "The {w} Affair", "Far from {w}", "Daughters of {w}", "The House on {w} Street",
-    "Song of {w}", "Storm over {w}", "After {w}", "The Long Way to {w}", "{v} of the {w}",
-    "{w} Nights", "The Silence of {w}", "Blue {w}", "Children of {w}", "The {w} Years",
+    "{w}",
+    "The {w}",
+    "The {w} of {v}",
+    "Return to {w}",
+    "Beyond {w}",
+    "A Winter in {w}",
+    "The Last {w}",
+    "{w} Rising",
+    "Letters from {w}",
+    "Night over {w}",
+    "The Road to {w}",
+    "Summer at {w}",
+    "{w} Station",
+    "Under the {w} Sky",
+    "The Girl from {w}",
+    "Echoes of {w}",
+    "The {w} Affair",
+    "Far from {w}",
+    "Daughters of {w}",
+    "The House on {w} Street",
+    "Song of {w}",
+    "Storm over {w}",
+    "After {w}",
+    "The Long Way to {w}",
+    "{v} of the {w}",
+    "{w} Nights",
+    "The Silence of {w}",
+    "Blue {w}",
+    "Children of {w}",
+    "The {w} Years",
 )
 
 
@@ -48,8 +120,11 @@ _FORMS_BY_STYLE = {"organization": _ORG_SUFFIXES, "university": _UNIVERSITY_FORM
 
 def _form_words(style_key: str) -> frozenset[str]:
     """The fixed words of a style's name forms ("Summer", "at"), which a look-alike keeps."""
-    forms = style_key.removeprefix("forms:").split("|") if style_key.startswith("forms:") \
+    forms = (
+        style_key.removeprefix("forms:").split("|")
+        if style_key.startswith("forms:")
         else _FORMS_BY_STYLE.get(style_key, ())
+    )
     return frozenset(word for form in forms for word in re.sub(r"\{\w+\}", " ", form).split())
 
 
@@ -87,8 +162,12 @@ class ReservedPhrases:
         self.text = " | ".join(fragments)
         # every run of 2..PHRASE_WORDS words of a fragment: a set lookup per drawn name, where
         # scanning the whole text cost a millisecond a name (minutes for a 1M-entity world)
-        self._phrases = {" ".join(words[i : i + n]) for words in (f.split() for f in fragments)
-                         for n in range(2, self.PHRASE_WORDS + 1) for i in range(len(words) - n + 1)}
+        self._phrases = {
+            " ".join(words[i : i + n])
+            for words in (f.split() for f in fragments)
+            for n in range(2, self.PHRASE_WORDS + 1)
+            for i in range(len(words) - n + 1)
+        }
 
     PHRASE_WORDS = 6
 
@@ -105,8 +184,9 @@ class ReservedPhrases:
 class NameGenerator:
     """Draws unique names for every style from one random generator."""
 
-    def __init__(self, rng: np.random.Generator, similar_rate: float = 0.04,
-                 reserved: ReservedPhrases | None = None) -> None:
+    def __init__(
+        self, rng: np.random.Generator, similar_rate: float = 0.04, reserved: ReservedPhrases | None = None
+    ) -> None:
         self._rng = rng
         self._similar_rate = similar_rate
         self._reserved = reserved
@@ -149,8 +229,13 @@ class NameGenerator:
             return None
         original = pool[int(self._rng.integers(len(pool)))]
         fixed = _form_words(style)
-        positions = [match.start() + i for match in re.finditer(r"\S+", original) if match.group() not in fixed
-                     for i, ch in enumerate(match.group()) if ch.islower() and ch not in "aeiouy"]
+        positions = [
+            match.start() + i
+            for match in re.finditer(r"\S+", original)
+            if match.group() not in fixed
+            for i, ch in enumerate(match.group())
+            if ch.islower() and ch not in "aeiouy"
+        ]
         if not positions:
             return None
         position = positions[int(self._rng.integers(len(positions)))]

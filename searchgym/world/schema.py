@@ -26,8 +26,19 @@ _SCHEMA_KEYS = {"name", "version", "description", "wording", "entity_types", "re
 _TYPE_KEYS = {"share", "min_count", "name_style", "name_forms", "attributes"}
 NAME_FORM_SLOTS = {"w", "v", "person"}
 _ATTRIBUTE_KEYS = {"kind", "min", "max", "values", "at_least"}
-_RELATION_KEYS = {"source", "target", "cardinality", "coverage", "symmetric", "max_per_source", "consistent_with",
-                  "degree_exponent", "constraints", "inverse_list", "notable_max"}
+_RELATION_KEYS = {
+    "source",
+    "target",
+    "cardinality",
+    "coverage",
+    "symmetric",
+    "max_per_source",
+    "consistent_with",
+    "degree_exponent",
+    "constraints",
+    "inverse_list",
+    "notable_max",
+}
 _CONSTRAINT_KEYS = {"source_attr", "target_attr", "min_gap", "max_gap"}
 
 
@@ -168,7 +179,7 @@ def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def _parse_attribute(name: str, table: Any, where: str) -> AttributeSpec:
     if not isinstance(table, dict):
-        raise SchemaError(f"{where}: must be a table like {{ kind = \"year\", min = 1900, max = 2000 }}")
+        raise SchemaError(f'{where}: must be a table like {{ kind = "year", min = 1900, max = 2000 }}')
     _check_keys(table, _ATTRIBUTE_KEYS, where)
     kind = _require(table, "kind", where)
     if kind not in ATTRIBUTE_KINDS:
@@ -231,14 +242,15 @@ def _parse_name_forms(value: Any, where: str, style: str) -> tuple[str, ...]:
     if style != "generic":
         raise SchemaError(f"{where}: name_forms replace name_style; leave name_style out")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise SchemaError(f"{where}: must be a non-empty list of patterns like \"{{w}} Medal\"")
+        raise SchemaError(f'{where}: must be a non-empty list of patterns like "{{w}} Medal"')
     from searchgym.world.names import has_list_separator  # names imports nothing from schema
 
     for form in value:
         slots = {name for _, name, _, _ in string.Formatter().parse(form) if name is not None}
         if not slots or slots - NAME_FORM_SLOTS:
-            raise SchemaError(f"{where}: {form!r} must use the slots {sorted(NAME_FORM_SLOTS)} (at least one) "
-                              f"and no others")
+            raise SchemaError(
+                f"{where}: {form!r} must use the slots {sorted(NAME_FORM_SLOTS)} (at least one) and no others"
+            )
         literal = re.sub(r"\{\w+\}", "x", form)
         if has_list_separator(literal) or any(ch.isdigit() for ch in literal):
             raise SchemaError(f"{where}: {form!r} contains a list separator or a digit, which no name may hold")
@@ -251,8 +263,9 @@ def _parse_constraints(
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise SchemaError(f"{where}: must be a list of tables like "
-                          "{ source_attr = ..., target_attr = ..., min_gap = 0 }")
+        raise SchemaError(
+            f"{where}: must be a list of tables like {{ source_attr = ..., target_attr = ..., min_gap = 0 }}"
+        )
     constraints = []
     for index, table in enumerate(value):
         here = f"{where}[{index}]"
@@ -265,8 +278,9 @@ def _parse_constraints(
             if found is None or found.kind not in ("year", "number"):
                 raise SchemaError(f"{here}.{role}: {spec.name} has no numeric attribute {attr!r}")
         bounds = [table.get("min_gap"), table.get("max_gap")]
-        if all(b is None for b in bounds) or any(b is not None and (not isinstance(b, int) or isinstance(b, bool))
-                                                 for b in bounds):
+        if all(b is None for b in bounds) or any(
+            b is not None and (not isinstance(b, int) or isinstance(b, bool)) for b in bounds
+        ):
             raise SchemaError(f"{here}: needs an integer min_gap and/or max_gap")
         low, high = bounds
         if low is not None and high is not None and low > high:
@@ -304,7 +318,7 @@ def _parse_relation(name: str, table: Any, types: dict[str, EntityTypeSpec]) -> 
     if inverse_list not in INVERSE_LISTS:
         raise SchemaError(f"{where}.inverse_list: {inverse_list!r} is not one of {INVERSE_LISTS}")
     if symmetric and inverse_list != "none":
-        raise SchemaError(f"{where}.inverse_list: a symmetric relation is written on both pages; use \"none\"")
+        raise SchemaError(f'{where}.inverse_list: a symmetric relation is written on both pages; use "none"')
     notable_max = table.get("notable_max", 4)
     if not isinstance(notable_max, int) or notable_max < 1:
         raise SchemaError(f"{where}.notable_max: must be a positive integer")
@@ -347,8 +361,9 @@ def parse_schema(text: str, *, origin: str = "<string>", wording_text: str | Non
     for relation in relations:
         if relation.consistent_with is not None:
             if relation.consistent_with not in names:
-                raise SchemaError(f"relations.{relation.name}.consistent_with: "
-                                  f"unknown relation {relation.consistent_with!r}")
+                raise SchemaError(
+                    f"relations.{relation.name}.consistent_with: unknown relation {relation.consistent_with!r}"
+                )
             other = next(r for r in relations if r.name == relation.consistent_with)
             if (other.source, other.target) != (relation.source, relation.target) or not other.functional:
                 raise SchemaError(
@@ -363,8 +378,10 @@ def parse_schema(text: str, *, origin: str = "<string>", wording_text: str | Non
                 continue
             counted = next((r for r in relations if r.name == attr.at_least), None)
             if counted is None or counted.target != type_spec.name:
-                raise SchemaError(f"entity_types.{type_spec.name}.attributes.{attr.name}.at_least: "
-                                  f"{attr.at_least!r} is not a relation pointing at {type_spec.name}")
+                raise SchemaError(
+                    f"entity_types.{type_spec.name}.attributes.{attr.name}.at_least: "
+                    f"{attr.at_least!r} is not a relation pointing at {type_spec.name}"
+                )
     schema = Schema(
         name=name,
         version=int(data.get("version", 1)),

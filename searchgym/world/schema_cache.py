@@ -97,8 +97,10 @@ def encode(value: Any) -> Any:
         return {"d": [[encode(key), encode(item)] for key, item in value.items()]}
     cls = type(value)
     if dataclasses.is_dataclass(value) and cls.__module__.startswith(_CLASS_PREFIX):
-        return {"c": f"{cls.__module__}:{cls.__qualname__}",
-                "f": {field.name: encode(getattr(value, field.name)) for field in dataclasses.fields(value)}}
+        return {
+            "c": f"{cls.__module__}:{cls.__qualname__}",
+            "f": {field.name: encode(getattr(value, field.name)) for field in dataclasses.fields(value)},
+        }
     raise TypeError(f"the schema cache cannot store a {cls.__module__}.{cls.__qualname__}")
 
 

@@ -28,8 +28,9 @@ def load_schema(name_or_path: str | Path) -> Schema:
     if not path.suffix:
         path = data_path("corpora") / "schemas" / f"{name_or_path}.toml"
     if not path.is_file():
-        bundled = sorted(p.stem for p in (data_path("corpora") / "schemas").glob("*.toml")
-                         if not p.stem.endswith(".wording"))
+        bundled = sorted(
+            p.stem for p in (data_path("corpora") / "schemas").glob("*.toml") if not p.stem.endswith(".wording")
+        )
         raise SchemaError(f"no schema file {str(name_or_path)!r}; bundled schemas: {bundled}")
     text = path.read_text(encoding="utf-8")
     try:
@@ -38,8 +39,10 @@ def load_schema(name_or_path: str | Path) -> Schema:
         raise SchemaError(f"{path}: not valid TOML: {error}") from error
     wording_path = path.parent / (declared if isinstance(declared, str) else f"{path.stem}.wording.toml")
     if not wording_path.is_file():
-        raise SchemaError(f"{path}: its wording file {wording_path} is missing (every schema needs one: "
-                          f"see corpora/schemas/default.wording.toml)")
+        raise SchemaError(
+            f"{path}: its wording file {wording_path} is missing (every schema needs one: "
+            f"see corpora/schemas/default.wording.toml)"
+        )
     wording_text = wording_path.read_text(encoding="utf-8")
     deep_path = wording_path.with_name(wording_path.name.replace(".wording.toml", "") + ".deep.wording.toml")
     deep_text = deep_path.read_text(encoding="utf-8") if deep_path.is_file() else ""

@@ -63,13 +63,23 @@ def save_world_columns(world: World, path: Path) -> None:
             columns.add_array(f"attribute{index}.values", values, {"bool": "u1", "int": "i8", "float": "f8"}[key[1]])
     nodes = {e.id: row for row, e in enumerate(entities)}
     endpoints = [nodes.setdefault(node, len(nodes)) for s, _, t in world.edges for node in (s, t)]
-    columns.add_strings("node.extra", list(nodes)[len(entities):])  # edge endpoints that are no entity
+    columns.add_strings("node.extra", list(nodes)[len(entities) :])  # edge endpoints that are no entity
     columns.add_array("edge.source", endpoints[0::2], "i4")
     columns.add_coded("edge.relation", [r for _, r, _ in world.edges])
     columns.add_array("edge.target", endpoints[1::2], "i4")
-    columns.write(path, {"kind": _KIND, "version": WORLD_COLUMNS_VERSION, "world_id": world.world_id,
-                         "size": world.size, "seed": world.seed, "entities": len(entities),
-                         "edges": len(world.edges), "attributes": [list(key) for key in layout]})
+    columns.write(
+        path,
+        {
+            "kind": _KIND,
+            "version": WORLD_COLUMNS_VERSION,
+            "world_id": world.world_id,
+            "size": world.size,
+            "seed": world.seed,
+            "entities": len(entities),
+            "edges": len(world.edges),
+            "attributes": [list(key) for key in layout],
+        },
+    )
 
 
 def load_world_columns(schema: Schema, path: Path) -> World:
@@ -90,8 +100,9 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     nodes_extra = reader.strings("node.extra")
     sources, targets = reader.array("edge.source", edge_count), reader.array("edge.target", edge_count)
     node_count = count + len(nodes_extra)
-    if edge_count and (min(int(sources.min()), int(targets.min())) < 0
-                       or max(int(sources.max()), int(targets.max())) >= node_count):
+    if edge_count and (
+        min(int(sources.min()), int(targets.min())) < 0 or max(int(sources.max()), int(targets.max())) >= node_count
+    ):
         raise ColumnFileError(f"{path} has edges between unknown nodes")
     relation_table, relation_codes = reader.codes("edge.relation", edge_count)
     if edge_count and int(relation_codes.min()) < 0:
@@ -100,13 +111,20 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     edges = partial(_edges, table.ids + nodes_extra, sources, relation_table, relation_codes, targets, path)
     world = World.from_parts(schema, int(meta["size"]), int(meta["seed"]), table, edges, table.by_type)
     if world.world_id != meta.get("world_id"):
-        raise ColumnFileError(f"{path} holds world {meta.get('world_id')!r}, not one of schema "
-                              f"{schema.name} ({world.world_id})")
+        raise ColumnFileError(
+            f"{path} holds world {meta.get('world_id')!r}, not one of schema {schema.name} ({world.world_id})"
+        )
     return world
 
 
-def _edges(nodes: list[str], sources: np.ndarray, relation_table: Sequence[str], relation_codes: np.ndarray,
-           targets: np.ndarray, path: Path) -> list[tuple[str, str, str]]:
+def _edges(
+    nodes: list[str],
+    sources: np.ndarray,
+    relation_table: Sequence[str],
+    relation_codes: np.ndarray,
+    targets: np.ndarray,
+    path: Path,
+) -> list[tuple[str, str, str]]:
     """The world's sorted edge list from its columns (checked to be in the world's order)."""
     relations = map(relation_table.__getitem__, relation_codes.tolist())
     made = list(zip(map(nodes.__getitem__, sources.tolist()), relations, map(nodes.__getitem__, targets.tolist())))
@@ -120,11 +138,24 @@ def _strictly_increasing(edges: list[tuple[str, str, str]]) -> bool:
     return all(map(operator.lt, edges, edges[1:]))
 
 
-def _entity(entity_id: str, type_name: str, name: str, aliases: tuple[str, ...], attributes: dict[str, Literal],
-            look_alike_of: str | None) -> Entity:
+def _entity(
+    entity_id: str,
+    type_name: str,
+    name: str,
+    aliases: tuple[str, ...],
+    attributes: dict[str, Literal],
+    look_alike_of: str | None,
+) -> Entity:
     """An :class:`Entity` from the world file's fields (:func:`searchgym.types.filled`)."""
-    return filled(Entity, id=entity_id, type=type_name, name=name, aliases=aliases, attributes=attributes,
-                  look_alike_of=look_alike_of)
+    return filled(
+        Entity,
+        id=entity_id,
+        type=type_name,
+        name=name,
+        aliases=aliases,
+        attributes=attributes,
+        look_alike_of=look_alike_of,
+    )
 
 
 class EntityTable(Mapping[str, "Entity"]):
@@ -154,8 +185,11 @@ class EntityTable(Mapping[str, "Entity"]):
             rows = reader.array(f"attribute{index}.rows")
             if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= count or np.any(rows[1:] <= rows[:-1])):
                 raise ColumnFileError(f"{path}: attribute {name!r} names rows outside the world or out of order")
-            values: Any = (reader.coded(f"attribute{index}.values", len(rows)) if kind == "str"
-                           else reader.array(f"attribute{index}.values", len(rows)))
+            values: Any = (
+                reader.coded(f"attribute{index}.values", len(rows))
+                if kind == "str"
+                else reader.array(f"attribute{index}.values", len(rows))
+            )
             self._attributes.append((name, kind, rows, values))
         self._made: list[Entity | None] = [None] * count
         self._complete = False
@@ -198,8 +232,14 @@ class EntityTable(Mapping[str, "Entity"]):
     def _make(self, row: int, attributes: dict[str, Literal]) -> Entity:
         low, high = self._alias_bounds[row], self._alias_bounds[row + 1]
         aliases = tuple(map(self._alias_table.__getitem__, self._alias_codes[low:high].tolist()))
-        return _entity(self.ids[row], self._types[self._type_codes[row]], self._names[row], aliases, attributes,
-                       self._look_alikes[self._look_codes[row]])
+        return _entity(
+            self.ids[row],
+            self._types[self._type_codes[row]],
+            self._names[row],
+            aliases,
+            attributes,
+            self._look_alikes[self._look_codes[row]],
+        )
 
     def _attributes_of(self, row: int) -> dict[str, Literal]:
         found: dict[str, Literal] = {}

@@ -6,6 +6,10 @@ so a researcher who adds a relation also says how it reads, and a custom schema 
 and entity type of the schema needs its entry, every template may use only the slots of its
 role, and keys that the schema cannot use (a question for a relation that has no unique target)
 are errors with the key named, because an ignored key is a silent bug in someone's world.
+
+Length (about 440 lines, formatted): the parser of one file format with its validation tables
+(the slots each role may use); the tables are data, and splitting them from the checks that
+read them would put one rule in two places.
 """
 
 from __future__ import annotations
@@ -165,8 +169,9 @@ def _templates(value: Any, where: str, required: set[str], optional: set[str]) -
         named = slots | {slot[:-4] for slot in slots if slot.endswith("_pos")}
         unknown, missing = slots - required - optional, required - named
         if unknown:
-            raise WordingError(f"{where}: {template!r} uses unknown slot(s) {sorted(unknown)}; "
-                               f"allowed: {sorted(required | optional)}")
+            raise WordingError(
+                f"{where}: {template!r} uses unknown slot(s) {sorted(unknown)}; allowed: {sorted(required | optional)}"
+            )
         if missing:
             raise WordingError(f"{where}: {template!r} lacks slot(s) {sorted(missing)}")
     return tuple(value)
@@ -250,11 +255,21 @@ def _parse_type(name: str, table: Any, lead_slots: set[str]) -> TypeWording:
     leads = _templates(table["leads"], f"{where}.leads", {"name"}, lead_slots)
     descriptions = table.get("descriptions", [])
     if not isinstance(descriptions, list) or not all(
-            isinstance(d, str) and re.fullmatch(r"the [a-z][a-z ]*", d) for d in descriptions):
-        raise WordingError(f"{where}.descriptions: a list of lower-case noun phrases starting with 'the' "
-                           f"(\"the film\"), or leave the key out")
-    return TypeWording(table["noun"], table["plural"], tuple(pronouns), table["short_name"],
-                       tuple(sections), leads, tuple(descriptions))
+        isinstance(d, str) and re.fullmatch(r"the [a-z][a-z ]*", d) for d in descriptions
+    ):
+        raise WordingError(
+            f"{where}.descriptions: a list of lower-case noun phrases starting with 'the' "
+            f'("the film"), or leave the key out'
+        )
+    return TypeWording(
+        table["noun"],
+        table["plural"],
+        tuple(pronouns),
+        table["short_name"],
+        tuple(sections),
+        leads,
+        tuple(descriptions),
+    )
 
 
 def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wording:
@@ -297,8 +312,10 @@ def parse_wording(text: str, schema: Any, *, origin: str = "<string>") -> Wordin
         attribute_wording = _parse_attribute(name, raw_attributes[name])
         numeric = spec.kind in ("year", "number")
         if numeric != bool(attribute_wording.larger and attribute_wording.smaller):
-            raise WordingError(f"attributes.{name}: numeric attributes need 'larger' and 'smaller' comparison "
-                               f"predicates and categories must not have them ({name} is a {spec.kind})")
+            raise WordingError(
+                f"attributes.{name}: numeric attributes need 'larger' and 'smaller' comparison "
+                f"predicates and categories must not have them ({name} is a {spec.kind})"
+            )
         attributes[name] = attribute_wording
     combos = {}
     for key, value in _table(data.get("combos", {}), "combos").items():
@@ -333,8 +350,10 @@ def _check_narrative_key(key: str, types: Mapping[str, TypeWording], sections: s
         if type_name not in types:
             raise WordingError(f"narrative.{key}: {type_name!r} is no entity type; types: {sorted(types)}")
         if section not in types[type_name].sections:
-            raise WordingError(f"narrative.{key}: {section!r} is no section of {type_name}; its sections: "
-                               f"{list(types[type_name].sections)}")
+            raise WordingError(
+                f"narrative.{key}: {section!r} is no section of {type_name}; its sections: "
+                f"{list(types[type_name].sections)}"
+            )
     elif key not in sections:
         raise WordingError(f"narrative.{key}: not a section of any type; sections: {sorted(sections)}")
 
@@ -343,7 +362,9 @@ def _all_templates(wording: Wording) -> Iterable[tuple[str, str]]:
     for name, words in wording.types.items():
         yield from ((f"types.{name}.leads", t) for t in words.leads)
     fact_tables: tuple[tuple[str, Mapping[str, object]], ...] = (
-        ("relations", wording.relations), ("attributes", wording.attributes))
+        ("relations", wording.relations),
+        ("attributes", wording.attributes),
+    )
     for group, fact_table in fact_tables:
         for name, fact_words in fact_table.items():
             for field_name, templates in vars(fact_words).items():
@@ -379,11 +400,15 @@ def _check_relation_roles(relation: Any, wording: RelationWording) -> None:
     for role, is_needed in needed.items():
         present = bool(getattr(wording, role))
         if is_needed and not present:
-            raise WordingError(f"{where}: missing {role!r} ({relation.name} is {relation.cardinality}, "
-                               f"inverse_list={relation.inverse_list!r})")
+            raise WordingError(
+                f"{where}: missing {role!r} ({relation.name} is {relation.cardinality}, "
+                f"inverse_list={relation.inverse_list!r})"
+            )
         if present and not is_needed:
-            raise WordingError(f"{where}.{role}: never used for a {relation.cardinality} relation with "
-                               f"inverse_list={relation.inverse_list!r}; remove the key")
+            raise WordingError(
+                f"{where}.{role}: never used for a {relation.cardinality} relation with "
+                f"inverse_list={relation.inverse_list!r}; remove the key"
+            )
     if wording.label and not relation.functional:
         raise WordingError(f"{where}.label: only a functional relation has one target to show in an infobox")
     if wording.inverse_label and not (relation.inverse_functional and not relation.symmetric):
@@ -392,18 +417,28 @@ def _check_relation_roles(relation: Any, wording: RelationWording) -> None:
         raise WordingError(f"{where}.filter_pair: only many-to-one and many-to-many relations filter on two objects")
 
 
-def _check_sections(schema: Any, types: Mapping[str, TypeWording], relations: Mapping[str, RelationWording],
-                    attributes: Mapping[str, AttributeWording]) -> None:
+def _check_sections(
+    schema: Any,
+    types: Mapping[str, TypeWording],
+    relations: Mapping[str, RelationWording],
+    attributes: Mapping[str, AttributeWording],
+) -> None:
     for relation in schema.relations:
         wording = relations[relation.name]
-        for side, type_name, section in (("source_section", relation.source, wording.source_section),
-                                         ("target_section", relation.target, wording.target_section)):
+        for side, type_name, section in (
+            ("source_section", relation.source, wording.source_section),
+            ("target_section", relation.target, wording.target_section),
+        ):
             if section not in types[type_name].sections:
-                raise WordingError(f"relations.{relation.name}.{side}: {section!r} is not a section of "
-                                   f"{type_name} ({list(types[type_name].sections)})")
+                raise WordingError(
+                    f"relations.{relation.name}.{side}: {section!r} is not a section of "
+                    f"{type_name} ({list(types[type_name].sections)})"
+                )
     for spec in schema.entity_types:
         for attribute in spec.attributes:
             section = attributes[attribute.name].section
             if section not in types[spec.name].sections:
-                raise WordingError(f"attributes.{attribute.name}.section: {section!r} is not a section of "
-                                   f"{spec.name} ({list(types[spec.name].sections)})")
+                raise WordingError(
+                    f"attributes.{attribute.name}.section: {section!r} is not a section of "
+                    f"{spec.name} ({list(types[spec.name].sections)})"
+                )

@@ -65,22 +65,40 @@ class World:
         by_type: dict[str, list[str]] = defaultdict(list)
         for entity in entities:
             by_type[entity.type].append(entity.id)
-        self._set_parts(schema, size, seed, {entity.id: entity for entity in entities},
-                        list(edges) if edges_sorted else sorted(set(edges)), by_type)
+        self._set_parts(
+            schema,
+            size,
+            seed,
+            {entity.id: entity for entity in entities},
+            list(edges) if edges_sorted else sorted(set(edges)),
+            by_type,
+        )
 
     @classmethod
-    def from_parts(cls, schema: Schema, size: int, seed: int, entities: Mapping[str, Entity],
-                   edges: Callable[[], list[tuple[str, str, str]]],
-                   by_type: Callable[[], dict[str, list[str]]]) -> World:
+    def from_parts(
+        cls,
+        schema: Schema,
+        size: int,
+        seed: int,
+        entities: Mapping[str, Entity],
+        edges: Callable[[], list[tuple[str, str, str]]],
+        by_type: Callable[[], dict[str, list[str]]],
+    ) -> World:
         """A world whose entity mapping is given and whose sorted edge list and type index are
         made on first use (a world read lazily from its column file: :mod:`searchgym.world.storage`)."""
         world = cls.__new__(cls)
         world._set_parts(schema, size, seed, entities, edges, by_type)
         return world
 
-    def _set_parts(self, schema: Schema, size: int, seed: int, entities: Mapping[str, Entity],
-                   edges: list[tuple[str, str, str]] | Callable[[], list[tuple[str, str, str]]],
-                   by_type: dict[str, list[str]] | Callable[[], dict[str, list[str]]]) -> None:
+    def _set_parts(
+        self,
+        schema: Schema,
+        size: int,
+        seed: int,
+        entities: Mapping[str, Entity],
+        edges: list[tuple[str, str, str]] | Callable[[], list[tuple[str, str, str]]],
+        by_type: dict[str, list[str]] | Callable[[], dict[str, list[str]]],
+    ) -> None:
         self.schema = schema
         self.size = size
         self.seed = seed
@@ -166,7 +184,8 @@ class World:
         if self._adjacency is None:  # two threads racing here build equal dicts: no lock (Worlds pickle)
             # Sorted edges come grouped by (source, relation): each group is one targets list.
             targets: dict[tuple[str, str], list[str]] = {
-                key: [target for _, _, target in group] for key, group in groupby(self.edges, itemgetter(0, 1))}
+                key: [target for _, _, target in group] for key, group in groupby(self.edges, itemgetter(0, 1))
+            }
             sources: dict[tuple[str, str], list[str]] = defaultdict(list)
             for source, relation, target in self.edges:
                 sources[(target, relation)].append(source)
@@ -205,8 +224,7 @@ class World:
         Each call builds a fresh graph the caller may change; :attr:`graph` is a shared one."""
         graph = nx.MultiDiGraph(world_id=self.world_id, schema=self.schema.name, seed=self.seed)
         for entity in self.entities.values():
-            graph.add_node(entity.id, type=entity.type, name=entity.name, aliases=entity.aliases,
-                           **entity.attributes)
+            graph.add_node(entity.id, type=entity.type, name=entity.name, aliases=entity.aliases, **entity.attributes)
         for source, relation, target in self.edges:
             graph.add_edge(source, target, key=relation, relation=relation)
         return graph

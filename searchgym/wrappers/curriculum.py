@@ -4,6 +4,9 @@ noise schedule, and adaptive task sampling (keep tasks with outcome variance for
 None of them changes the env: task choice goes through the public reset option
 ``options={"task_key": ...}`` (an explicit ``task_key``/``task_index`` passed by the caller is
 respected and overrides the curriculum), and noise through the engine's ``noise_prob``.
+
+Length (about 420 lines, formatted): the three curriculum wrappers share their task choice and
+reporting; the staging rules themselves live in :mod:`searchgym.curricula`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "NoiseSchedule",
     "noise_probability",
 ]
+
 
 def _explicit_task(options: Mapping[str, Any] | None) -> bool:
     return options is not None and ("task_key" in options or "task_index" in options)
@@ -68,19 +72,43 @@ class HopCurriculum(gym.Wrapper, RecordConstructorArgs):
     vector envs and the trainer adapters take.
     """
 
-    def __init__(self, env: gym.Env, stages: Sequence[Mapping[str, Any]] | None = None, promote_at: float = 0.6,
-                 demote_at: float = 0.2, window: int = 50, min_episodes: int | None = None,
-                 success_metric: str = "em", success_threshold: float = 1.0, start_stage: int = 0) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        stages: Sequence[Mapping[str, Any]] | None = None,
+        promote_at: float = 0.6,
+        demote_at: float = 0.2,
+        window: int = 50,
+        min_episodes: int | None = None,
+        success_metric: str = "em",
+        success_threshold: float = 1.0,
+        start_stage: int = 0,
+    ) -> None:
         RecordConstructorArgs.__init__(
-            self, stages=None if stages is None else [dict(s) for s in stages], promote_at=promote_at,
-            demote_at=demote_at, window=window, min_episodes=min_episodes, success_metric=success_metric,
-            success_threshold=success_threshold, start_stage=start_stage)
+            self,
+            stages=None if stages is None else [dict(s) for s in stages],
+            promote_at=promote_at,
+            demote_at=demote_at,
+            window=window,
+            min_episodes=min_episodes,
+            success_metric=success_metric,
+            success_threshold=success_threshold,
+            start_stage=start_stage,
+        )
         gym.Wrapper.__init__(self, env)
         if stages is not None and not stages:
             raise ValueError("HopCurriculum needs at least one stage")
         self.curriculum = StageCurriculum.for_env(
-            env, stages, promote_at=promote_at, demote_at=demote_at, window=window, min_episodes=min_episodes,
-            success_metric=success_metric, success_threshold=success_threshold, start_stage=start_stage)
+            env,
+            stages,
+            promote_at=promote_at,
+            demote_at=demote_at,
+            window=window,
+            min_episodes=min_episodes,
+            success_metric=success_metric,
+            success_threshold=success_threshold,
+            start_stage=start_stage,
+        )
         self._rng_seeded = False
 
     # the curriculum's state, read through the wrapper as before
@@ -139,7 +167,7 @@ def noise_probability(i: float, p_start: float, p_end: float, base: float = 4.0,
     if base <= 0:
         raise ValueError(f"base must be > 0, got {base}")
     fraction = min(max(float(i) / float(total_steps), 0.0), 1.0)
-    shape = fraction if math.isclose(base, 1.0) else (base ** fraction - 1.0) / (base - 1.0)
+    shape = fraction if math.isclose(base, 1.0) else (base**fraction - 1.0) / (base - 1.0)
     return float(p_start + shape * (p_end - p_start))
 
 
@@ -166,12 +194,29 @@ class NoiseSchedule(gym.Wrapper, RecordConstructorArgs):
     counter. :meth:`state_dict` / :meth:`load_state_dict` save the counter.
     """
 
-    def __init__(self, env: gym.Env, p_start: float = 0.0, p_end: float = 0.5, base: float = 4.0,
-                 total_steps: int = 1000, unit: str = "episodes", wrap_engine: bool = True,
-                 noise_seed: int = 0, noise_mode: str = "replace") -> None:
-        RecordConstructorArgs.__init__(self, p_start=p_start, p_end=p_end, base=base, total_steps=total_steps,
-                                       unit=unit, wrap_engine=wrap_engine, noise_seed=noise_seed,
-                                       noise_mode=noise_mode)
+    def __init__(
+        self,
+        env: gym.Env,
+        p_start: float = 0.0,
+        p_end: float = 0.5,
+        base: float = 4.0,
+        total_steps: int = 1000,
+        unit: str = "episodes",
+        wrap_engine: bool = True,
+        noise_seed: int = 0,
+        noise_mode: str = "replace",
+    ) -> None:
+        RecordConstructorArgs.__init__(
+            self,
+            p_start=p_start,
+            p_end=p_end,
+            base=base,
+            total_steps=total_steps,
+            unit=unit,
+            wrap_engine=wrap_engine,
+            noise_seed=noise_seed,
+            noise_mode=noise_mode,
+        )
         gym.Wrapper.__init__(self, env)
         if unit not in ("episodes", "steps", "manual"):
             raise ValueError(f"unit must be 'episodes', 'steps' or 'manual', got {unit!r}")
@@ -187,12 +232,20 @@ class NoiseSchedule(gym.Wrapper, RecordConstructorArgs):
         engine = base_env.engine
         if not controls_noise(engine):
             if not wrap_engine:
-                raise ValueError(f"engine {getattr(engine, 'name', engine)!r} has no noise_prob; pass "
-                                 "engine=NoisyEngine(...) to the env or use wrap_engine=True")
+                raise ValueError(
+                    f"engine {getattr(engine, 'name', engine)!r} has no noise_prob; pass "
+                    "engine=NoisyEngine(...) to the env or use wrap_engine=True"
+                )
             passages = base_env.corpus.passages
             distractors = [p for p in passages if p.kind == "distractor"]
-            engine = NoisyEngine(engine, distractors=distractors or None, corpus=None if distractors else passages,
-                                 noise_prob=self.p_start, seed=noise_seed, mode=noise_mode)
+            engine = NoisyEngine(
+                engine,
+                distractors=distractors or None,
+                corpus=None if distractors else passages,
+                noise_prob=self.p_start,
+                seed=noise_seed,
+                mode=noise_mode,
+            )
             base_env.engine = engine
         self.current_p = self.value(0)
 
@@ -218,8 +271,12 @@ class NoiseSchedule(gym.Wrapper, RecordConstructorArgs):
 
     def _info(self, info: dict[str, Any]) -> None:
         info["noise_prob"] = self.current_p
-        info["noise"] = {"p": self.current_p, "progress": self.progress, "total_steps": self.total_steps,
-                         "unit": self.unit}
+        info["noise"] = {
+            "p": self.current_p,
+            "progress": self.progress,
+            "total_steps": self.total_steps,
+            "unit": self.unit,
+        }
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         self._apply()
@@ -268,16 +325,39 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
     ``info["sampler"]`` holds the task's status and success rate and the pool counts.
     """
 
-    def __init__(self, env: gym.Env, window: int = 8, min_attempts: int = 2, revisit_prob: float = 0.05,
-                 low: float = 0.0, high: float = 1.0, repeat: int = 1, success_metric: str = "em",
-                 success_threshold: float | None = 1.0, split: str | None = None,
-                 task_types: Sequence[str] | None = None, hops: Sequence[int] | None = None,
-                 state_path: str | None = None, save_every: int = 50) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        window: int = 8,
+        min_attempts: int = 2,
+        revisit_prob: float = 0.05,
+        low: float = 0.0,
+        high: float = 1.0,
+        repeat: int = 1,
+        success_metric: str = "em",
+        success_threshold: float | None = 1.0,
+        split: str | None = None,
+        task_types: Sequence[str] | None = None,
+        hops: Sequence[int] | None = None,
+        state_path: str | None = None,
+        save_every: int = 50,
+    ) -> None:
         RecordConstructorArgs.__init__(
-            self, window=window, min_attempts=min_attempts, revisit_prob=revisit_prob, low=low, high=high,
-            repeat=repeat, success_metric=success_metric, success_threshold=success_threshold, split=split,
+            self,
+            window=window,
+            min_attempts=min_attempts,
+            revisit_prob=revisit_prob,
+            low=low,
+            high=high,
+            repeat=repeat,
+            success_metric=success_metric,
+            success_threshold=success_threshold,
+            split=split,
             task_types=None if task_types is None else list(task_types),
-            hops=None if hops is None else list(hops), state_path=state_path, save_every=save_every)
+            hops=None if hops is None else list(hops),
+            state_path=state_path,
+            save_every=save_every,
+        )
         gym.Wrapper.__init__(self, env)
         if repeat < 1:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
@@ -285,18 +365,21 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
         if split is None and task_types is None and hops is None:
             keys = [task.task_key for task in base.tasks]
         else:
-            tasks = served_tasks(base.bundle, base.config, task_types=task_types, hops=hops, split=split,
-                                 what="AdaptiveTaskSampling")
+            tasks = served_tasks(
+                base.bundle, base.config, task_types=task_types, hops=hops, split=split, what="AdaptiveTaskSampling"
+            )
             keys = [task.task_key for task in tasks]
         self.state_path = Path(state_path) if state_path else None
         self.save_every = int(save_every)
         if self.state_path is not None and self.state_path.exists():
             sampler = AdaptiveTaskSampler.load(self.state_path)
         else:
-            sampler = AdaptiveTaskSampler(keys, window=window, min_attempts=min_attempts,
-                                          revisit_prob=revisit_prob, low=low, high=high)
-        self.curriculum = AdaptiveCurriculum(sampler, repeat=repeat, success_metric=success_metric,
-                                             success_threshold=success_threshold)
+            sampler = AdaptiveTaskSampler(
+                keys, window=window, min_attempts=min_attempts, revisit_prob=revisit_prob, low=low, high=high
+            )
+        self.curriculum = AdaptiveCurriculum(
+            sampler, repeat=repeat, success_metric=success_metric, success_threshold=success_threshold
+        )
         self.repeat, self.success_metric, self.success_threshold = int(repeat), success_metric, success_threshold
         self._finished = 0
 
@@ -305,9 +388,11 @@ class AdaptiveTaskSampling(gym.Wrapper, RecordConstructorArgs):
         return self.curriculum.sampler
 
     def _info(self, key: str | None) -> dict[str, Any]:
-        return {"status": self.sampler.status(key) if key else None,
-                "success_rate": self.sampler.success_rate(key) if key else None,
-                "counts": self.sampler.counts()}
+        return {
+            "status": self.sampler.status(key) if key else None,
+            "success_rate": self.sampler.success_rate(key) if key else None,
+            "counts": self.sampler.counts(),
+        }
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:

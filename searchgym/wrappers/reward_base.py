@@ -146,8 +146,9 @@ class RewardTermWrapper(gym.Wrapper, RecordConstructorArgs):
     constructor arguments (so ``env.spec`` can rebuild them) before calling this ``__init__``.
     """
 
-    def __init__(self, env: gym.Env, term: RewardTerm, *, weight: float = 1.0, mode: str = "add",
-                 name: str | None = None) -> None:
+    def __init__(
+        self, env: gym.Env, term: RewardTerm, *, weight: float = 1.0, mode: str = "add", name: str | None = None
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         gym.Wrapper.__init__(self, env)

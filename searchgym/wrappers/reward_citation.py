@@ -119,9 +119,17 @@ def strip_action_citations(action: Any) -> tuple[Any, list[str]]:
 class CitationTerm(RewardTerm):
     name = "citation"
 
-    def __init__(self, evidence_weight: float = 0.5, chain_bonus: float = 0.5, fake_penalty: float = 0.5,
-                 irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0, require_correct: bool = True,
-                 strip: bool = True, min_precision: float = 1.0):
+    def __init__(
+        self,
+        evidence_weight: float = 0.5,
+        chain_bonus: float = 0.5,
+        fake_penalty: float = 0.5,
+        irrelevant_penalty: float = 0.1,
+        missing_penalty: float = 0.0,
+        require_correct: bool = True,
+        strip: bool = True,
+        min_precision: float = 1.0,
+    ):
         if not 0.0 <= min_precision <= 1.0:
             raise ValueError(f"min_precision must be in [0, 1], got {min_precision}")
         self.min_precision = float(min_precision)
@@ -171,12 +179,18 @@ class CitationTerm(RewardTerm):
         positive = self.evidence_weight * recall + (self.chain_bonus if complete else 0.0)
         if (self.require_correct and not correct) or precision < self.min_precision:
             positive = 0.0
-        value = (positive - self.fake_penalty * len(fake)
-                 - self.irrelevant_penalty * (len(irrelevant) + len(unsearched)))
+        value = positive - self.fake_penalty * len(fake) - self.irrelevant_penalty * (len(irrelevant) + len(unsearched))
         if not cited:
             value -= self.missing_penalty
-        self._details = {"cited": cited, "fake": fake, "irrelevant": irrelevant, "unsearched": unsearched,
-                         "precision": precision, "evidence_recall": recall, "complete_chain": complete}
+        self._details = {
+            "cited": cited,
+            "fake": fake,
+            "irrelevant": irrelevant,
+            "unsearched": unsearched,
+            "precision": precision,
+            "evidence_recall": recall,
+            "complete_chain": complete,
+        }
         return value
 
     def details(self) -> dict[str, Any] | None:
@@ -207,15 +221,49 @@ class CitationReward(RewardTermWrapper):
     untouched, and the env then scores the raw text).
     """
 
-    def __init__(self, env: gym.Env, evidence_weight: float = 0.5, chain_bonus: float = 0.5,
-                 fake_penalty: float = 0.5, irrelevant_penalty: float = 0.1, missing_penalty: float = 0.0,
-                 require_correct: bool = True, strip: bool = True, min_precision: float = 1.0, *,
-                 weight: float = 1.0, mode: str = "add", name: str = "citation") -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        evidence_weight: float = 0.5,
+        chain_bonus: float = 0.5,
+        fake_penalty: float = 0.5,
+        irrelevant_penalty: float = 0.1,
+        missing_penalty: float = 0.0,
+        require_correct: bool = True,
+        strip: bool = True,
+        min_precision: float = 1.0,
+        *,
+        weight: float = 1.0,
+        mode: str = "add",
+        name: str = "citation",
+    ) -> None:
         RecordConstructorArgs.__init__(
-            self, evidence_weight=evidence_weight, chain_bonus=chain_bonus, fake_penalty=fake_penalty,
-            irrelevant_penalty=irrelevant_penalty, missing_penalty=missing_penalty,
-            require_correct=require_correct, strip=strip, min_precision=min_precision,
-            weight=weight, mode=mode, name=name)
-        super().__init__(env, CitationTerm(evidence_weight, chain_bonus, fake_penalty, irrelevant_penalty,
-                                           missing_penalty, require_correct, strip, min_precision),
-                         weight=weight, mode=mode, name=name)
+            self,
+            evidence_weight=evidence_weight,
+            chain_bonus=chain_bonus,
+            fake_penalty=fake_penalty,
+            irrelevant_penalty=irrelevant_penalty,
+            missing_penalty=missing_penalty,
+            require_correct=require_correct,
+            strip=strip,
+            min_precision=min_precision,
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
+        super().__init__(
+            env,
+            CitationTerm(
+                evidence_weight,
+                chain_bonus,
+                fake_penalty,
+                irrelevant_penalty,
+                missing_penalty,
+                require_correct,
+                strip,
+                min_precision,
+            ),
+            weight=weight,
+            mode=mode,
+            name=name,
+        )

@@ -79,8 +79,9 @@ def _load_registry() -> None:
 def term_options(term_cls: type[RewardTerm]) -> list[str]:
     """The options a term takes: its constructor's named parameters."""
     parameters = inspect.signature(term_cls.__init__).parameters
-    return [name for name, p in parameters.items()
-            if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [
+        name for name, p in parameters.items() if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
 
 
 def normalize_reward_table(table: Any, *, origin: str = "[reward]") -> dict[str, Any]:
@@ -91,8 +92,9 @@ def normalize_reward_table(table: Any, *, origin: str = "[reward]") -> dict[str,
     option (with the valid ones), a weight that is not a number, an option the term rejects.
     """
     if not isinstance(table, Mapping):
-        raise ValueError(f"{origin} must be a table of term = weight or term = {{ weight = ..., options }}, "
-                         f"got {table!r}")
+        raise ValueError(
+            f"{origin} must be a table of term = weight or term = {{ weight = ..., options }}, got {table!r}"
+        )
     normalized: dict[str, Any] = {}
     env_weight = table.get("env_weight", 0.0)
     if not _is_number(env_weight):
@@ -176,8 +178,16 @@ class RewardComposition:
             action = term.preprocess_action(env, action)
         return action
 
-    def apply(self, env: Any, action: Any, observation: str, reward: float, terminated: bool,
-              truncated: bool, info: dict[str, Any]) -> float:
+    def apply(
+        self,
+        env: Any,
+        action: Any,
+        observation: str,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        info: dict[str, Any],
+    ) -> float:
         """Score every term on this step, record the parts in ``info`` and return the total.
 
         ``env`` is whatever the terms read the episode from (``state``, ``task``, ``config``:
@@ -201,8 +211,10 @@ class RewardComposition:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """The terms' per-episode state (scorers and other callables are shared, not copied)."""
-        return [{key: value if callable(value) else copy.deepcopy(value) for key, value in vars(term).items()}
-                for _, term, _ in self.terms]
+        return [
+            {key: value if callable(value) else copy.deepcopy(value) for key, value in vars(term).items()}
+            for _, term, _ in self.terms
+        ]
 
     def restore(self, states: Sequence[Mapping[str, Any]]) -> None:
         for (_, term, _), state in zip(self.terms, states):

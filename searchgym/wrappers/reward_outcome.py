@@ -72,9 +72,16 @@ class AnswerTerm(RewardTerm):
         if not ctx.done:
             return 0.0
         env = ctx.env
-        scored = score_answer_step(ctx.task, ctx.state.prediction, self.metric, _abstain_penalty(env),
-                                   lambda: getattr(env, "answer_candidates", None),
-                                   self.max_answer_tokens, self.reject_lists, episode=_episode_of(env))
+        scored = score_answer_step(
+            ctx.task,
+            ctx.state.prediction,
+            self.metric,
+            _abstain_penalty(env),
+            lambda: getattr(env, "answer_candidates", None),
+            self.max_answer_tokens,
+            self.reject_lists,
+            episode=_episode_of(env),
+        )
         self._details = {"metric": self.metric, "guard": scored.verdict}
         return scored.reward
 
@@ -98,16 +105,31 @@ class AnswerReward(RewardTermWrapper):
             env's reward).
     """
 
-    def __init__(self, env: gym.Env, metric: str = "em", max_answer_tokens: int | None = None,
-                 reject_lists: bool = True, *, weight: float = 1.0, mode: str = "replace",
-                 name: str = "answer") -> None:
-        RecordConstructorArgs.__init__(self, metric=metric, max_answer_tokens=max_answer_tokens,
-                                       reject_lists=reject_lists, weight=weight, mode=mode, name=name)
-        super().__init__(env, AnswerTerm(metric, max_answer_tokens, reject_lists),
-                         weight=weight, mode=mode, name=name)
+    def __init__(
+        self,
+        env: gym.Env,
+        metric: str = "em",
+        max_answer_tokens: int | None = None,
+        reject_lists: bool = True,
+        *,
+        weight: float = 1.0,
+        mode: str = "replace",
+        name: str = "answer",
+    ) -> None:
+        RecordConstructorArgs.__init__(
+            self,
+            metric=metric,
+            max_answer_tokens=max_answer_tokens,
+            reject_lists=reject_lists,
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
+        super().__init__(env, AnswerTerm(metric, max_answer_tokens, reject_lists), weight=weight, mode=mode, name=name)
 
 
 # --------------------------------------------------------------------------- format tracking
+
 
 class _FormatTracker:
     """Per-episode format bookkeeping shared by the Search-R1 and SSRL terms.
@@ -133,8 +155,7 @@ class _FormatTracker:
     def update(self, ctx: StepContext) -> None:
         self.turns += 1
         env = ctx.env
-        parsed = parse_action(ctx.action, max_chars=env.config.max_action_chars,
-                              allowed_actions=env.allowed_actions)
+        parsed = parse_action(ctx.action, max_chars=env.config.max_action_chars, allowed_actions=env.allowed_actions)
         has_think = parsed.think is not None
         self.thinks += int(has_think)
         if ctx.info.get("action_kind") == "search":
@@ -157,8 +178,14 @@ def gold_in_retrieved_text(state: Any, answers: Sequence[str]) -> bool:
 class SearchR1FormatTerm(RewardTerm):
     name = "search_r1"
 
-    def __init__(self, structure_format_score: float = 0.2, final_format_score: float = 0.1,
-                 retrieval_score: float = 0.0, score: float = 1.0, require_think: bool = True):
+    def __init__(
+        self,
+        structure_format_score: float = 0.2,
+        final_format_score: float = 0.1,
+        retrieval_score: float = 0.0,
+        score: float = 1.0,
+        require_think: bool = True,
+    ):
         self.structure_format_score = float(structure_format_score)
         self.final_format_score = float(final_format_score)
         self.retrieval_score = float(retrieval_score)
@@ -178,8 +205,12 @@ class SearchR1FormatTerm(RewardTerm):
         valid = self.tracker.valid(ctx)
         answered = ctx.state.prediction is not None
         correct = answered and bool(exact_match(ctx.state.prediction, ctx.task.answers))
-        retrieval = valid and not correct and self.retrieval_score != 0.0 and gold_in_retrieved_text(
-            ctx.state, ctx.task.answers)
+        retrieval = (
+            valid
+            and not correct
+            and self.retrieval_score != 0.0
+            and gold_in_retrieved_text(ctx.state, ctx.task.answers)
+        )
         if correct:
             value = self.full_score if valid else self.full_score - self.structure_format_score
         elif valid:
@@ -215,23 +246,45 @@ class SearchR1FormatReward(RewardTermWrapper):
     truncated episode gets 0.
     """
 
-    def __init__(self, env: gym.Env, structure_format_score: float = 0.2, final_format_score: float = 0.1,
-                 retrieval_score: float = 0.0, score: float = 1.0, require_think: bool = True, *,
-                 weight: float = 1.0, mode: str = "replace", name: str = "search_r1") -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        structure_format_score: float = 0.2,
+        final_format_score: float = 0.1,
+        retrieval_score: float = 0.0,
+        score: float = 1.0,
+        require_think: bool = True,
+        *,
+        weight: float = 1.0,
+        mode: str = "replace",
+        name: str = "search_r1",
+    ) -> None:
         RecordConstructorArgs.__init__(
-            self, structure_format_score=structure_format_score, final_format_score=final_format_score,
-            retrieval_score=retrieval_score, score=score, require_think=require_think,
-            weight=weight, mode=mode, name=name)
-        super().__init__(env, SearchR1FormatTerm(structure_format_score, final_format_score,
-                                                 retrieval_score, score, require_think),
-                         weight=weight, mode=mode, name=name)
+            self,
+            structure_format_score=structure_format_score,
+            final_format_score=final_format_score,
+            retrieval_score=retrieval_score,
+            score=score,
+            require_think=require_think,
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
+        super().__init__(
+            env,
+            SearchR1FormatTerm(structure_format_score, final_format_score, retrieval_score, score, require_think),
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
 
 
 class SSRLTerm(RewardTerm):
     name = "ssrl"
 
-    def __init__(self, em_weight: float = 0.9, format_weight: float = 0.1, max_thinks: int = 8,
-                 require_think: bool = True):
+    def __init__(
+        self, em_weight: float = 0.9, format_weight: float = 0.1, max_thinks: int = 8, require_think: bool = True
+    ):
         self.em_weight = float(em_weight)
         self.format_weight = float(format_weight)
         self.max_thinks = int(max_thinks)
@@ -274,11 +327,28 @@ class SSRLReward(RewardTermWrapper):
     score (see :meth:`SSRLTerm.format_score`). ``info["reward_details"]["ssrl"]`` holds both
     sub-scores."""
 
-    def __init__(self, env: gym.Env, em_weight: float = 0.9, format_weight: float = 0.1, max_thinks: int = 8,
-                 require_think: bool = True, *, weight: float = 1.0, mode: str = "replace",
-                 name: str = "ssrl") -> None:
-        RecordConstructorArgs.__init__(self, em_weight=em_weight, format_weight=format_weight,
-                                       max_thinks=max_thinks, require_think=require_think,
-                                       weight=weight, mode=mode, name=name)
-        super().__init__(env, SSRLTerm(em_weight, format_weight, max_thinks, require_think),
-                         weight=weight, mode=mode, name=name)
+    def __init__(
+        self,
+        env: gym.Env,
+        em_weight: float = 0.9,
+        format_weight: float = 0.1,
+        max_thinks: int = 8,
+        require_think: bool = True,
+        *,
+        weight: float = 1.0,
+        mode: str = "replace",
+        name: str = "ssrl",
+    ) -> None:
+        RecordConstructorArgs.__init__(
+            self,
+            em_weight=em_weight,
+            format_weight=format_weight,
+            max_thinks=max_thinks,
+            require_think=require_think,
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
+        super().__init__(
+            env, SSRLTerm(em_weight, format_weight, max_thinks, require_think), weight=weight, mode=mode, name=name
+        )

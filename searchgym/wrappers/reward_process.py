@@ -40,6 +40,7 @@ __all__ = [
 AnswerScorer = Callable[[str, str, Sequence[str]], float]
 """``(question, retrieved_text, answers) -> probability-like score in [0, 1]``."""
 
+
 def normalize_query(query: str, ignore_word_order: bool = True) -> str:
     """The key under which two queries count as the same: SQuAD-normalised (case, punctuation,
     articles, whitespace) and, with ``ignore_word_order``, with its tokens sorted."""
@@ -58,8 +59,13 @@ def chain_frontier(task: Any, found_facts: set[int]) -> int:
 class EvidenceTerm(RewardTerm):
     name = "evidence"
 
-    def __init__(self, per_fact: float = 0.1, per_hop: float = 0.0, repeat_query_penalty: float = 0.1,
-                 ignore_word_order: bool = True):
+    def __init__(
+        self,
+        per_fact: float = 0.1,
+        per_hop: float = 0.0,
+        repeat_query_penalty: float = 0.1,
+        ignore_word_order: bool = True,
+    ):
         self.per_fact = float(per_fact)
         self.per_hop = float(per_hop)
         self.repeat_query_penalty = float(repeat_query_penalty)
@@ -109,14 +115,35 @@ class EvidenceReward(RewardTermWrapper):
     ``<access>`` of an id no search showed pays nothing (see the module doc).
     """
 
-    def __init__(self, env: gym.Env, per_fact: float = 0.1, per_hop: float = 0.0,
-                 repeat_query_penalty: float = 0.1, ignore_word_order: bool = True, *,
-                 weight: float = 1.0, mode: str = "add", name: str = "evidence") -> None:
-        RecordConstructorArgs.__init__(self, per_fact=per_fact, per_hop=per_hop,
-                                       repeat_query_penalty=repeat_query_penalty,
-                                       ignore_word_order=ignore_word_order, weight=weight, mode=mode, name=name)
-        super().__init__(env, EvidenceTerm(per_fact, per_hop, repeat_query_penalty, ignore_word_order),
-                         weight=weight, mode=mode, name=name)
+    def __init__(
+        self,
+        env: gym.Env,
+        per_fact: float = 0.1,
+        per_hop: float = 0.0,
+        repeat_query_penalty: float = 0.1,
+        ignore_word_order: bool = True,
+        *,
+        weight: float = 1.0,
+        mode: str = "add",
+        name: str = "evidence",
+    ) -> None:
+        RecordConstructorArgs.__init__(
+            self,
+            per_fact=per_fact,
+            per_hop=per_hop,
+            repeat_query_penalty=repeat_query_penalty,
+            ignore_word_order=ignore_word_order,
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
+        super().__init__(
+            env,
+            EvidenceTerm(per_fact, per_hop, repeat_query_penalty, ignore_word_order),
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
 
 
 # --------------------------------------------------------------------------- information gain
@@ -155,12 +182,14 @@ def _resolve_scorer(scorer: Any) -> AnswerScorer | None:
 class InformationGainTerm(RewardTerm):
     name = "info_gain"
 
-    def __init__(self, scorer: Any = None, scale: float = 1.0, context: str = "observations",
-                 answer_weight: float = 0.5):
+    def __init__(
+        self, scorer: Any = None, scale: float = 1.0, context: str = "observations", answer_weight: float = 0.5
+    ):
         if context != "observations":
             raise ValueError(
                 f"context must be 'observations', got {context!r}: a scorer that reads the agent's own "
-                "words ('transcript') pays for writing a guessed answer into a query or a thought")
+                "words ('transcript') pays for writing a guessed answer into a query or a thought"
+            )
         if not 0.0 <= answer_weight <= 1.0:
             raise ValueError(f"answer_weight must be in [0, 1], got {answer_weight}")
         self.scorer_spec = scorer
@@ -218,14 +247,32 @@ class InformationGainReward(RewardTermWrapper):
     query or a thought (``context`` accepts only ``"observations"`` for that reason).
     """
 
-    def __init__(self, env: gym.Env, scorer: Any = None, scale: float = 1.0, context: str = "observations",
-                 answer_weight: float = 0.5, *, weight: float = 1.0, mode: str = "add",
-                 name: str = "info_gain") -> None:
-        RecordConstructorArgs.__init__(self, scorer=scorer, scale=scale, context=context,
-                                       answer_weight=answer_weight, weight=weight, mode=mode, name=name,
-                                       _disable_deepcopy=True)
-        super().__init__(env, InformationGainTerm(scorer, scale, context, answer_weight),
-                         weight=weight, mode=mode, name=name)
+    def __init__(
+        self,
+        env: gym.Env,
+        scorer: Any = None,
+        scale: float = 1.0,
+        context: str = "observations",
+        answer_weight: float = 0.5,
+        *,
+        weight: float = 1.0,
+        mode: str = "add",
+        name: str = "info_gain",
+    ) -> None:
+        RecordConstructorArgs.__init__(
+            self,
+            scorer=scorer,
+            scale=scale,
+            context=context,
+            answer_weight=answer_weight,
+            weight=weight,
+            mode=mode,
+            name=name,
+            _disable_deepcopy=True,
+        )
+        super().__init__(
+            env, InformationGainTerm(scorer, scale, context, answer_weight), weight=weight, mode=mode, name=name
+        )
 
 
 # --------------------------------------------------------------------------- retrieval cost
@@ -234,9 +281,16 @@ class InformationGainReward(RewardTermWrapper):
 class RetrievalCostTerm(RewardTerm):
     name = "retrieval_cost"
 
-    def __init__(self, cost_per_search: float = 0.05, knowledge_boundary_bonus: float = 0.2,
-                 cost_per_access: float | None = None, per_query: bool = False, free_searches: int = 0,
-                 unsearched_wrong_penalty: float = 0.2, max_episode_cost: float | None = None):
+    def __init__(
+        self,
+        cost_per_search: float = 0.05,
+        knowledge_boundary_bonus: float = 0.2,
+        cost_per_access: float | None = None,
+        per_query: bool = False,
+        free_searches: int = 0,
+        unsearched_wrong_penalty: float = 0.2,
+        max_episode_cost: float | None = None,
+    ):
         self.cost_per_search = float(cost_per_search)
         self.cost_per_access = self.cost_per_search if cost_per_access is None else float(cost_per_access)
         self.knowledge_boundary_bonus = float(knowledge_boundary_bonus)
@@ -250,7 +304,8 @@ class RetrievalCostTerm(RewardTerm):
             raise ValueError(
                 f"max_episode_cost ({cap}) must not exceed unsearched_wrong_penalty "
                 f"({self.unsearched_wrong_penalty}): otherwise answering wrong without searching "
-                "would cost less than searching honestly and answering wrong")
+                "would cost less than searching honestly and answering wrong"
+            )
         self.max_episode_cost = cap
         self.searches = 0
         self.paid = 0.0
@@ -304,16 +359,46 @@ class RetrievalCostReward(RewardTermWrapper):
     is still wrong.
     """
 
-    def __init__(self, env: gym.Env, cost_per_search: float = 0.05, knowledge_boundary_bonus: float = 0.2,
-                 cost_per_access: float | None = None, per_query: bool = False, free_searches: int = 0,
-                 unsearched_wrong_penalty: float = 0.2, max_episode_cost: float | None = None, *,
-                 weight: float = 1.0, mode: str = "add", name: str = "retrieval_cost") -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        cost_per_search: float = 0.05,
+        knowledge_boundary_bonus: float = 0.2,
+        cost_per_access: float | None = None,
+        per_query: bool = False,
+        free_searches: int = 0,
+        unsearched_wrong_penalty: float = 0.2,
+        max_episode_cost: float | None = None,
+        *,
+        weight: float = 1.0,
+        mode: str = "add",
+        name: str = "retrieval_cost",
+    ) -> None:
         RecordConstructorArgs.__init__(
-            self, cost_per_search=cost_per_search, knowledge_boundary_bonus=knowledge_boundary_bonus,
-            cost_per_access=cost_per_access, per_query=per_query, free_searches=free_searches,
-            unsearched_wrong_penalty=unsearched_wrong_penalty, max_episode_cost=max_episode_cost,
-            weight=weight, mode=mode, name=name)
-        super().__init__(env, RetrievalCostTerm(cost_per_search, knowledge_boundary_bonus, cost_per_access,
-                                                per_query, free_searches, unsearched_wrong_penalty,
-                                                max_episode_cost),
-                         weight=weight, mode=mode, name=name)
+            self,
+            cost_per_search=cost_per_search,
+            knowledge_boundary_bonus=knowledge_boundary_bonus,
+            cost_per_access=cost_per_access,
+            per_query=per_query,
+            free_searches=free_searches,
+            unsearched_wrong_penalty=unsearched_wrong_penalty,
+            max_episode_cost=max_episode_cost,
+            weight=weight,
+            mode=mode,
+            name=name,
+        )
+        super().__init__(
+            env,
+            RetrievalCostTerm(
+                cost_per_search,
+                knowledge_boundary_bonus,
+                cost_per_access,
+                per_query,
+                free_searches,
+                unsearched_wrong_penalty,
+                max_episode_cost,
+            ),
+            weight=weight,
+            mode=mode,
+            name=name,
+        )

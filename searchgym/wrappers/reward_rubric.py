@@ -53,8 +53,9 @@ class _RubricTerm(RewardTerm):
         if not ctx.answered or not keeps_citations(ctx.task.meta):
             return 0.0
         info = ctx.info
-        self._details = {key: float(info.get(key, 0.0)) for key in
-                         ("nugget_recall", "citation_support", "contradictions")}
+        self._details = {
+            key: float(info.get(key, 0.0)) for key in ("nugget_recall", "citation_support", "contradictions")
+        }
         return self.value(info, len(ctx.task.meta["nuggets"]))
 
     def details(self) -> dict[str, Any] | None:

@@ -37,8 +37,15 @@ class TransformersAnswerScorer:
     recreated from ``env.spec``) is free.
     """
 
-    def __init__(self, model: Any = None, *, device: str | None = None, max_context_tokens: int = 1024,
-                 reduction: str = "mean", template: str = DEFAULT_TEMPLATE) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        device: str | None = None,
+        max_context_tokens: int = 1024,
+        reduction: str = "mean",
+        template: str = DEFAULT_TEMPLATE,
+    ) -> None:
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.model_spec = model
@@ -104,9 +111,9 @@ class TransformersAnswerScorer:
         return total / len(answer_ids) if self.reduction == "mean" else total
 
     def __call__(self, question: str, transcript_text: str, answers: Sequence[str]) -> float:
-        prompt = self.template.format(context=transcript_text.strip() or "(nothing retrieved yet)",
-                                      question=question.strip())
+        prompt = self.template.format(
+            context=transcript_text.strip() or "(nothing retrieved yet)", question=question.strip()
+        )
         with self._lock:
-            best = max((self.log_prob(prompt, answer) for answer in answers if answer.strip()),
-                       default=float("-inf"))
+            best = max((self.log_prob(prompt, answer) for answer in answers if answer.strip()), default=float("-inf"))
         return math.exp(best) if best > float("-inf") else 0.0

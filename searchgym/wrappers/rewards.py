@@ -152,8 +152,10 @@ def _resolve(component: Any) -> tuple[str, type[RewardTerm]]:
             return name, term_cls
     if isinstance(component, type) and issubclass(component, RewardTerm):
         return component.name, component
-    raise ValueError(f"reward component must be a registered name, a registered wrapper class or a "
-                     f"RewardTerm subclass; got {component!r}")
+    raise ValueError(
+        f"reward component must be a registered name, a registered wrapper class or a "
+        f"RewardTerm subclass; got {component!r}"
+    )
 
 
 class TermReward(RewardTermWrapper):
@@ -164,8 +166,16 @@ class TermReward(RewardTermWrapper):
     spec's ``[reward]`` table.
     """
 
-    def __init__(self, env: gym.Env, term: str, *, weight: float = 1.0, mode: str = "add",
-                 name: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        term: str,
+        *,
+        weight: float = 1.0,
+        mode: str = "add",
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
         RecordConstructorArgs.__init__(self, term=term, weight=weight, mode=mode, name=name, **options)
         super().__init__(env, term_class(term)(**options), weight=weight, mode=mode, name=name or term)
 
@@ -228,8 +238,9 @@ class WeightedReward(gym.Wrapper, RecordConstructorArgs):
         return observation, total, terminated, truncated, info
 
 
-def reward_table(weights: Mapping[str, Any], env_weight: float = 0.0,
-                 **component_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def reward_table(
+    weights: Mapping[str, Any], env_weight: float = 0.0, **component_kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
     """The ``[reward]`` table (``reward_terms=`` override) equal to ``compose_rewards(env,
     weights, env_weight, **component_kwargs)``: give it to a vector env, a ToolSession or an
     adapter to score exactly what the wrapper scores."""
@@ -249,8 +260,9 @@ def reward_table(weights: Mapping[str, Any], env_weight: float = 0.0,
     return normalize_reward_table(table)
 
 
-def compose_rewards(env: gym.Env, weights: Mapping[str, Any], env_weight: float = 0.0,
-                    **component_kwargs: Mapping[str, Any]) -> WeightedReward:
+def compose_rewards(
+    env: gym.Env, weights: Mapping[str, Any], env_weight: float = 0.0, **component_kwargs: Mapping[str, Any]
+) -> WeightedReward:
     """One call for a weighted reward: ``compose_rewards(env, {"answer": 1.0, "format": 0.2})``.
 
     A weight may also be ``(weight, kwargs)``; ``component_kwargs`` gives kwargs by name, e.g.

@@ -45,9 +45,17 @@ class AdaptiveTaskSampler:
         seed: RNG seed.
     """
 
-    def __init__(self, task_keys: Iterable[str], window: int = 8, min_attempts: int = 2,
-                 revisit_prob: float = 0.05, low: float = 0.0, high: float = 1.0, floor: float = 0.1,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        task_keys: Iterable[str],
+        window: int = 8,
+        min_attempts: int = 2,
+        revisit_prob: float = 0.05,
+        low: float = 0.0,
+        high: float = 1.0,
+        floor: float = 0.1,
+        seed: int | None = None,
+    ) -> None:
         self.task_keys = list(dict.fromkeys(task_keys))
         if not self.task_keys:
             raise ValueError("AdaptiveTaskSampler needs at least one task key")
@@ -124,9 +132,14 @@ class AdaptiveTaskSampler:
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
-            "config": {"window": self.window, "min_attempts": self.min_attempts,
-                       "revisit_prob": self.revisit_prob, "low": self.low, "high": self.high,
-                       "floor": self.floor},
+            "config": {
+                "window": self.window,
+                "min_attempts": self.min_attempts,
+                "revisit_prob": self.revisit_prob,
+                "low": self.low,
+                "high": self.high,
+                "floor": self.floor,
+            },
             "task_keys": list(self.task_keys),
             "outcomes": {key: list(values) for key, values in self.outcomes.items()},
             "attempts": dict(self.attempts),
