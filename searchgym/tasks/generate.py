@@ -32,6 +32,7 @@ from searchgym.corpus.corpus import Corpus
 from searchgym.tasks.candidates import Candidate, CandidateMaker
 from searchgym.tasks.deep import DEEP_TASK_TYPES, ObfuscatedMaker
 from searchgym.tasks.depth import Depth, DepthMeter, DepthQuery
+from searchgym.tasks.depth_graph import MAX_DEPTH
 from searchgym.tasks.open_forms import OPEN_TASK_TYPES, FalsePremiseMaker, ListMaker
 from searchgym.tasks.profiles import PROFILE_TASK_TYPES, ProfileMaker
 from searchgym.tasks.questions import WordingExhausted
@@ -392,7 +393,9 @@ def depth_query(
     and the exact search only where the bounds still differ. Classic tasks: the exact search,
     skipped when the lower bound already fails the hop label."""
     if task_type in DEEP_TASK_TYPES or task_type == "unanswerable":
-        return DepthQuery(question, evidence, 0, queries, packing=True, prove=TOP_TIER_DEPTH)
+        # needed above any depth: the cheap pass (prove=0) stops at the bounds, never running the
+        # IDA* search, which spends its whole node budget on 10-20 units and finds nothing
+        return DepthQuery(question, evidence, MAX_DEPTH + 1, queries, packing=True, prove=TOP_TIER_DEPTH)
     if task_type in ("list", "profile"):
         return DepthQuery(question, evidence, hops if hops >= 2 else 0, packing=True)
     return DepthQuery(question, evidence, hops if hops >= 2 else 0)

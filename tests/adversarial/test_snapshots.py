@@ -45,8 +45,14 @@ def continuation(env: gym.Env, queries: list[str]) -> list[Any]:
     return seen
 
 
+# The deep-research specs prove each task's depth with an integer program: a few tasks per
+# stratum are enough to pickle an episode (Open shares the adversarial tests' bundle).
+_DEEP_SIZES = {"SearchQA-Hard-v0": {"tasks_per_type": 4, "eval_tasks_per_type": 4},
+               "SearchQA-Open-v0": {"tasks_per_type": 12, "eval_tasks_per_type": 12}}
+
+
 def mid_episode(env_id: str, **overrides: Any) -> tuple[gym.Env, list[str]]:
-    env = make(env_id, **overrides)
+    env = make(env_id, **{**_DEEP_SIZES.get(env_id, {}), **overrides})
     env.reset(seed=11)
     queries = probe_queries(env) or [a_name(env)]
     env.step(search(queries[0]))
