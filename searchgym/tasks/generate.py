@@ -46,8 +46,9 @@ TASK_TYPES = ("chain", "comparison", "bridge_comparison", "intersection", "count
 NEW_TASK_TYPES = DEEP_TASK_TYPES + OPEN_TASK_TYPES + PROFILE_TASK_TYPES  # opt-in families (task_types)
 ALL_TASK_TYPES = TASK_TYPES + NEW_TASK_TYPES
 SPLITS = ("train", "validation", "test")
-TASK_FORMAT_VERSION = 8  # bump whenever generation changes: it keys the bundle cache
-DEEP_FORMAT_VERSION = 1  # bump whenever the deep families' generation changes (keys only their bundles)
+TASK_FORMAT_VERSION = 7  # bump whenever generation changes: it keys the bundle cache (and seeds the tasks)
+DEEP_FORMAT_VERSION = 2  # bump whenever the deep families' generation changes (keys only their bundles)
+# 2: deep tasks' tiers rest on the depth proven by the integer program (tasks/plan_milp.py)
 _ROUNDS = 6
 
 
