@@ -275,8 +275,9 @@ class TaskGenerator:
                 break
             # the integer program's proof is the costly step: batch the cheap bounds, then prove
             # only the candidates every other check accepts (one by one, while quotas last)
-            depths = self.meter.measure_many([replace(self._depth_query(c, e), prove=0) for _, c, e in batch])
-            for (stratum, candidate, evidence), depth in zip(batch, depths):
+            queries = [self._depth_query(c, e) for _, c, e in batch]
+            depths = self.meter.measure_many([replace(query, prove=0) for query in queries])
+            for (stratum, candidate, evidence), query, depth in zip(batch, queries, depths):
                 if len(chosen[stratum]) >= self.quota(stratum):
                     continue
                 reason = self._accept(candidate, depth)
@@ -287,8 +288,8 @@ class TaskGenerator:
                     first = self._winner_first
                     if first[(candidate.task_type, side)] > first[(candidate.task_type, not side)]:
                         reason = "winner position"  # keeps 'the first-named option' at chance
-                if reason is None and self._depth_query(candidate, evidence).prove:
-                    (depth,) = self.meter.measure_many([self._depth_query(candidate, evidence)])
+                if reason is None and query.prove:
+                    (depth,) = self.meter.measure_many([query])
                     reason = self._tier_check(candidate, depth)
                 if reason is not None:
                     self.rejections[reason] += 1
