@@ -30,7 +30,7 @@ the task's ``meta["answer_kind"]``, registered with one :func:`register_answer_f
 scorer, its own terms and which of them the env's ``reward`` metric pays. :func:`score_form`
 dispatches on it, and everything that scores an answer (the env's built-in reward, the
 ``answer`` reward term, hence every trainer path) goes through
-:func:`searchgym.envs.episode.score_answer_step`, so a new form is scored the same everywhere.
+:func:`searchgym.envs.answer_table.score_answer_step`, so a new form is scored the same everywhere.
 """
 
 from __future__ import annotations

@@ -139,7 +139,9 @@ def task_records(
 
     Keys: ``index``, ``task_key``, ``data_source`` (env id), ``question``, ``prompt`` (one user
     message), ``answer``, ``answers`` (answer + aliases), ``gold_doc_ids``, ``evidence`` (per gold
-    fact, the doc ids stating it), ``hops``, ``task_type``, ``split``, ``world_id``,
+    fact, the doc ids stating it), ``hops``, ``task_type``, ``answer_kind`` (the answer form:
+    ``""`` for one string, ``list``, ``unanswerable``, ``longform``), ``answer_set`` (a list
+    task's members, each with its aliases), ``abstain_penalty``, ``split``, ``world_id``,
     ``env_overrides_json`` (:func:`spec_overrides` of the resolved config, as JSON), ``prompt_style``.
     """
     config, bundle = _resolve(env_id_or_env, split, dict(env_overrides))
@@ -162,6 +164,9 @@ def task_records(
                 "evidence": [list(ids) for ids in task.evidence],
                 "hops": int(task.hops),
                 "task_type": task.task_type,
+                "answer_kind": str(task.meta.get("answer_kind") or ""),
+                "answer_set": [list(aliases) for aliases in task.meta.get("answer_set", ())],
+                "abstain_penalty": float(config.scoring.abstain_penalty),
                 "split": task.split,
                 "world_id": task.world_id,
                 "env_overrides_json": overrides_json,
@@ -190,6 +195,21 @@ def _extra_info(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ground_truth(record: dict[str, Any]) -> dict[str, Any]:
+    """A row's rule ground truth: Search-R1's ``{"target": answers}``, plus the answer form for
+    tasks of a registered form, so a row scored without its task (verl's ``compute_score``
+    when ``extra_info`` lost the ``task_key``) still scores lists by their set and abstentions
+    by the spec's penalty, and a long-form row says it cannot be graded that way."""
+    truth: dict[str, Any] = {"target": list(record["answers"])}
+    kind = record.get("answer_kind") or ""
+    if kind:
+        truth["answer_kind"] = kind
+        truth["answer_set"] = [list(aliases) for aliases in record.get("answer_set", [])]
+    if record.get("abstain_penalty"):
+        truth["abstain_penalty"] = float(record["abstain_penalty"])
+    return truth
+
+
 def _verl_row(record: dict[str, Any], *, verl_agent_name: str = VERL_AGENT_NAME) -> dict[str, Any]:
     create = {
         "task_key": record["task_key"],
@@ -203,7 +223,7 @@ def _verl_row(record: dict[str, Any], *, verl_agent_name: str = VERL_AGENT_NAME)
         "data_source": record["data_source"],
         "prompt": record["prompt"],
         "ability": VERL_ABILITY,
-        "reward_model": {"style": "rule", "ground_truth": {"target": list(record["answers"])}},
+        "reward_model": {"style": "rule", "ground_truth": _ground_truth(record)},
         "extra_info": extra,
         "agent_name": verl_agent_name,
     }
@@ -214,7 +234,7 @@ def _skyrl_row(record: dict[str, Any]) -> dict[str, Any]:
         "data_source": record["data_source"],
         "prompt": record["prompt"],
         "env_class": SKYRL_ENV_CLASS,
-        "reward_spec": {"method": "rule", "ground_truth": {"target": list(record["answers"])}},
+        "reward_spec": {"method": "rule", "ground_truth": _ground_truth(record)},
         "extra_info": _extra_info(record),
         # Every column but prompt/env_class reaches the env as ``extras``: top-level keys are
         # what SearchGymSkyRLEnv reads first.

@@ -106,3 +106,37 @@ def test_a_registered_form_is_scored_by_the_env_and_the_term(env, scripts):
         for task, original in reversed(changed):
             task.meta["answer_kind"] = original
         del ANSWER_FORMS[kind]
+
+
+@pytest.mark.parametrize("metric", ["em", "f1"])
+def test_verl_rows_without_their_task_score_by_the_declared_form(env, scripts, metric):
+    """A verl row whose extra_info lost the task_key is scored on its answer alone: its ground
+    truth carries the form, so a list still scores by its set and an abstention on an answerable
+    task still costs the penalty (not EM against "A; B" or a free 0); a profile row raises."""
+    from searchgym.export import task_records, to_row
+    from searchgym.integrations.verl import compute_score, compute_score_with_metrics
+
+    records = {r["task_key"]: r for r in task_records("SearchQA-Open-v0", **OPEN)}
+    for key, script, em, f1 in scripts:
+        row = to_row(records[key], "verl")
+        truth = row["reward_model"]["ground_truth"]
+        extra = {k: v for k, v in row["extra_info"].items() if k != "task_key"}
+        answer = f"<answer>{script[-1][1]['answer']}</answer>"
+        expected = em if metric == "em" else f1
+        assert compute_score("SearchQA-Open-v0", answer, truth, extra, metric=metric) == pytest.approx(expected)
+        assert compute_score_with_metrics("SearchQA-Open-v0", answer, truth, extra)["em"] == max(em, 0.0)
+        if expected < 0:  # Search-R1's format shaping lifts a 0, never a penalty (on both paths)
+            for info in (extra, row["extra_info"]):
+                shaped = compute_score("SearchQA-Open-v0", answer, truth, info, metric=metric, format_score=0.1)
+                assert shaped == pytest.approx(expected)
+    # A one-string row keeps Search-R1's ground truth, plus the spec's abstention penalty.
+    classic = next(r for r in records.values() if not r["answer_kind"])
+    assert to_row(classic, "verl")["reward_model"]["ground_truth"] == {
+        "target": classic["answers"], "abstain_penalty": env.unwrapped.config.abstain_penalty}
+    profile = next(r for r in records.values() if r["answer_kind"] == "longform")
+    row = to_row(profile, "verl")
+    with pytest.raises(ValueError, match="task_key"):
+        compute_score("SearchQA-Open-v0", "<answer>x [doc: 1]</answer>", row["reward_model"]["ground_truth"], {})
+    # With its task_key the same row replays and grades (0 here: nothing was searched).
+    assert compute_score("SearchQA-Open-v0", "<answer>x [doc: 1]</answer>", row["reward_model"]["ground_truth"],
+                         row["extra_info"]) == 0.0

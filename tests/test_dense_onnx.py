@@ -44,7 +44,7 @@ def test_onnx_backends_match_torch(tmp_path, small_bundle, corpus, torch_engine,
 
 
 def test_unknown_backend_and_gpu_onnx_are_rejected(corpus):
-    with pytest.raises(ValueError, match="unknown encoder backend 'tensorrt'"):
+    with pytest.raises(ValueError, match="option 'backend' must be one of .*got 'tensorrt'"):
         DenseEngine(corpus, backend="tensorrt", cache=None, show_progress=False)
     with pytest.raises(ValueError, match="runs on the CPU"):
         DenseEngine(corpus, backend="onnx", device="cuda", cache=None, show_progress=False)

@@ -84,9 +84,11 @@ def test_weights(pair):
         HybridEngine([pair[0]], weights=[1, 1])
     with pytest.raises(ValueError, match="non-negative"):
         HybridEngine(list(pair), weights=[-1, 1])
+    with pytest.raises(ValueError, match="one positive"):
+        HybridEngine(list(pair), weights=[0, 0])
     with pytest.raises(ValueError, match="at least one engine"):
         HybridEngine([])
-    with pytest.raises(ValueError, match="depth must be a positive int"):
+    with pytest.raises(ValueError, match="option 'depth' must be a positive integer"):
         HybridEngine(list(pair), depth=0)
 
 

@@ -102,7 +102,7 @@ def test_noise_rate_follows_noise_prob(bm25):
 
 def test_noise_prob_is_validated(bm25):
     engine = NoisyEngine(bm25, make_distractors(), noise_prob=0.1)
-    with pytest.raises(ValueError, match=r"noise_prob must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"option 'noise_prob' must be a number >= 0.0 and <= 1.0"):
         engine.noise_prob = 1.5
     with pytest.raises(ValueError, match="noise_prob"):
         NoisyEngine(bm25, make_distractors(), noise_prob=-0.1)

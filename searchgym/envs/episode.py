@@ -10,7 +10,7 @@ verifiers adapters) drives the env that holds one. An episode
 2. gets its searches answered (alone with :meth:`Episode.step`, or batched),
 3. renders the observation (:mod:`searchgym.envs.rendering`), updates the ledgers of
    :class:`~searchgym.envs.episode_state.EpisodeState`, scores the answer with the one answer
-   table (:func:`score_answer_step`) and the reward terms it was given
+   table (:func:`~searchgym.envs.answer_table.score_answer_step`) and the reward terms it was given
    (:class:`~searchgym.wrappers.reward_compose.RewardComposition`),
 4. builds the step's ``info`` and, at any point, :meth:`Episode.metrics`.
 
@@ -19,26 +19,23 @@ every step, since a noise curriculum may swap it), ``allowed_actions``, ``answer
 and ``rewards``. Reward terms read the same names off the episode, so a term scores a spec's
 composition here exactly as it scores under a wrapper that reads the unwrapped env.
 
-Length (about 450 lines, formatted): the episode core is one piece on purpose (action, search,
-rendering, scoring and metrics of one episode share its state); the answer table and the batched
-search helper are the parts that could leave it, next to the adapters that import them from here.
+The episode core is one piece on purpose (action, search, rendering, scoring and metrics of one
+episode share its state); the answer table it scores with is :mod:`searchgym.envs.answer_table`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from searchgym.answer_forms import answer_form, score_form
-from searchgym.answer_guard import score_answer
 from searchgym.envs.actions import ParsedAction, parse_action
+from searchgym.envs.answer_table import AnswerScore, score_answer_step
 from searchgym.envs.config import EnvConfig
 from searchgym.envs.episode_state import EpisodeState, action_text
 from searchgym.envs.prompts import render_invalid_action, render_prompt
 from searchgym.envs.rendering import Rendered, render_access, render_failure, render_search
-from searchgym.metrics import exact_match, token_f1
 from searchgym.search.base import SearchEngine, SearchError, is_contextual, search_in_contexts, set_context
 from searchgym.tasks.tiers import tier_of
 from searchgym.types import Hit, Task
@@ -46,14 +43,12 @@ from searchgym.types import Hit, Task
 __all__ = [
     "EPISODE_METRIC_KEYS",
     "MAX_QUERIES_PER_STEP",
-    "AnswerScore",
     "Episode",
     "EpisodeState",
     "Turn",
     "action_text",
     "episode_metrics",
     "run_search",
-    "score_answer_step",
     "search_episodes",
 ]
 
@@ -98,61 +93,6 @@ class Turn:
     @property
     def queries(self) -> list[str]:
         return list(self.parsed.queries) if self.parsed.kind == "search" else []
-
-
-@dataclass
-class AnswerScore:
-    """An answer under the env's outcome table: EM, F1, the env's reward and the form's terms."""
-
-    em: float
-    f1: float
-    reward: float
-    terms: dict[str, float] = field(default_factory=dict)  # a list's set_f1 / set_exact, abstained, ...
-    verdict: str | None = None  # why the guard zeroed it ("multiple_candidates", "abstained", ...)
-
-
-def score_answer_step(
-    task: Task,
-    prediction: str | None,
-    metric: str,
-    abstain_penalty: float,
-    candidates: Callable[[], Any],
-    max_answer_tokens: int | None = None,
-    reject_lists: bool = True,
-    episode: Any = None,
-) -> AnswerScore:
-    """The one answer table: EM and F1 always, and the reward under ``metric`` (``em`` / ``f1``
-    / ``substring_em``, with the anti-stuffing guard of :mod:`searchgym.answer_guard` for the
-    lenient metrics, ``max_answer_tokens`` and ``reject_lists`` being its options); tasks of a
-    registered answer form (lists, abstention, ...) score by their form
-    (:mod:`searchgym.answer_forms`, handed ``episode``), and an abstention on an answerable task
-    scores ``-abstain_penalty``. ``candidates`` gives the world's candidate index (built only
-    when a lenient metric needs it). The env's built-in reward and the ``answer`` reward term
-    both score here, so they agree on every form."""
-    form = score_form(task.meta, prediction, abstain_penalty, episode)
-    if form is not None:  # a registered form, or an abstention on an answerable task
-        kind = answer_form(task.meta)
-        penalised = bool(form["penalised"])
-        value = form[kind.reward_key(metric) if kind is not None else "em"]
-        return AnswerScore(
-            form["em"],
-            form["f1"],
-            float(-abstain_penalty if penalised else value),
-            {k: v for k, v in form.items() if k not in ("em", "f1")},
-            "abstained" if penalised else None,
-        )
-    em = exact_match(prediction, task.answers) if prediction is not None else 0.0
-    f1 = token_f1(prediction, task.answers) if prediction is not None else 0.0
-    # EM's reward is ``em`` itself; the guard still runs (on the gold alone) for its verdict.
-    reward, verdict = score_answer(
-        prediction,
-        task.answers,
-        metric,
-        max_answer_tokens,
-        reject_lists,
-        candidates=None if metric == "em" else candidates(),
-    )
-    return AnswerScore(em, f1, reward, verdict=verdict)
 
 
 def episode_metrics(info: dict[str, Any], reward: float) -> dict[str, float]:

@@ -20,8 +20,9 @@ import gymnasium as gym
 from searchgym.answer_guard import CandidateIndex, candidates_for_world
 from searchgym.bundle import WorldBundle, bundle_for_config
 from searchgym.cache import stable_json
+from searchgym.envs.answer_table import score_answer_step
 from searchgym.envs.config import EnvConfig, load_spec
-from searchgym.envs.episode import MAX_QUERIES_PER_STEP, Episode, EpisodeState, Turn, run_search, score_answer_step
+from searchgym.envs.episode import MAX_QUERIES_PER_STEP, Episode, EpisodeState, Turn, run_search
 from searchgym.envs.snapshot import SnapshotMixin
 from searchgym.envs.spaces import AnyText
 from searchgym.envs.task_pool import served_tasks
@@ -163,7 +164,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
     def score(self, prediction: str | None, metric: str) -> tuple[float, str | None]:
         """``(score, guard verdict)`` of ``prediction`` for the current task under ``metric``,
         with the anti-stuffing guard of :mod:`searchgym.answer_guard` (the env's reward and
-        every answer wrapper score through :func:`~searchgym.envs.episode.score_answer_step`)."""
+        every answer wrapper score through :func:`~searchgym.envs.answer_table.score_answer_step`)."""
         score = score_answer_step(
             self.task,
             prediction,

@@ -7,8 +7,11 @@ REPLAYS the response's agent turns (:func:`~searchgym.integrations.tool_session.
 through a :class:`~searchgym.integrations.tool_session.ToolSession` on that task, so the score
 is exactly the env's reward for those actions, including a spec's ``[reward]`` composition
 (reward parts, evidence, citations, format) — the same number the single env, the vector envs
-and every other adapter give. A row without a ``task_key`` (a dataset made elsewhere) is scored
-on its answer alone, with the env's answer guard and the row's own candidates.
+and every other adapter give. A row without a ``task_key`` (a dataset made elsewhere, or
+``extra_info`` lost) is scored on its answer alone, on the env's answer table: by the answer
+form its ground truth declares (a list by set match, an abstention with the spec's penalty), else
+with the env's answer guard and the row's own candidates; a long-form profile row raises, since
+its grade needs the passages its searches returned, which only the replay knows.
 
 Either way only the agent's LAST answer counts, and never text inside ``<information>`` /
 ``<tool_response>`` blocks, so a retrieved document cannot be scored as the answer (SkyRL's and
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
+from searchgym.envs.answer_table import AnswerScore, score_form_step
 from searchgym.envs.episode import EPISODE_METRIC_KEYS
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,
@@ -40,6 +44,8 @@ __all__ = [
     "episode_metrics",
     "ground_truth_answers",
     "replay_response",
+    "row_form",
+    "score_row_answer",
 ]
 
 #: ``agent_data.extra_fields`` key (hence reward ``extra_info`` key) holding a trajectory's metrics.
@@ -119,8 +125,8 @@ def compute_score(
         extra_info: the row's ``extra_info`` (``task_key``, ``env_id``, ``env_overrides_json``).
         metric: ``em``, ``f1`` or ``substring_em`` overriding the env's ``reward`` (default: the
             env's; ``em`` for rows without a task).
-        format_score: reward for an answered but unrewarded response (Search-R1's format
-            shaping); a response without any answer always scores 0.0.
+        format_score: reward for an answered response whose reward is 0 (Search-R1's format
+            shaping; a penalty stays negative); a response without any answer always scores 0.0.
     """
     return _score_row(data_source, solution_str, ground_truth, extra_info, metric, format_score)[0]
 
@@ -138,18 +144,60 @@ def _score_row(
     session = replay_response(data_source, solution_str, extra_info, metric)
     if session is not None:
         answered = session.base.state.prediction is not None
-        unrewarded = answered and session.reward <= 0.0 and bool(format_score)
-        return (float(format_score) if unrewarded else session.reward), session
+        return _shaped(session.reward, format_score) if answered else session.reward, session
     prediction = extract_final_answer(solution_str or "")
     if prediction is None:
         return 0.0, None
-    # The env's anti-stuffing guard, with the candidates the row knows: its answers and the
-    # names in its question (a hedged "A B" on "A or B?" must not pay).
+    score = score_row_answer(prediction, ground_truth, extra_info, metric or "em").reward
+    return _shaped(score, format_score), None
+
+
+def _shaped(reward: float, format_score: float) -> float:
+    """Search-R1's format shaping: an answered response the reward left at exactly 0 earns
+    ``format_score``. A negative reward (a penalty: abstaining on an answerable task, a spec's
+    costs) stays, or abstaining everywhere would earn as much as answering honestly wrong."""
+    return float(format_score) if reward == 0.0 and format_score else float(reward)
+
+
+def row_form(ground_truth: Any) -> tuple[dict[str, Any], float]:
+    """The answer form (``answer_kind``, ``answer_set``) and abstention penalty a row's ground
+    truth declares (:func:`searchgym.export.task_records`); ``({}, 0.0)`` for a classic row."""
+    if not isinstance(ground_truth, Mapping):
+        return {}, 0.0
+    meta: dict[str, Any] = {}
+    kind = ground_truth.get("answer_kind")
+    if isinstance(kind, str) and kind:
+        meta["answer_kind"] = kind
+        raw_set: Any = ground_truth.get("answer_set")
+        if hasattr(raw_set, "tolist"):  # numpy arrays from parquet
+            raw_set = raw_set.tolist()
+        meta["answer_set"] = [ground_truth_answers(aliases) for aliases in raw_set or []]
+    penalty = ground_truth.get("abstain_penalty")
+    return meta, float(penalty) if isinstance(penalty, (int, float)) else 0.0
+
+
+def score_row_answer(
+    prediction: str, ground_truth: Any, extra_info: Mapping[str, Any] | None, metric: str
+) -> AnswerScore:
+    """An answer of a row without a task, on the env's answer table: the row's declared form
+    (a list by its set, an abstention by the spec's penalty), else the anti-stuffing guard
+    with the candidates the row knows (its answers and the names in its question: a hedged
+    "A B" on "A or B?" must not pay). A long-form row cannot be graded this way (its grade
+    needs the passages its searches returned, which only a replay on its task knows): error."""
+    meta, penalty = row_form(ground_truth)
+    if meta.get("answer_kind") == "longform":
+        raise ValueError(
+            "a long-form profile row is graded against the passages its searches returned: it "
+            "needs extra_info.task_key (rows written by `searchgym export` carry it)"
+        )
+    by_form = score_form_step(meta, prediction, metric, penalty)
+    if by_form is not None:
+        return by_form
     answers = ground_truth_answers(ground_truth)
     question = (extra_info or {}).get("question") if isinstance(extra_info, Mapping) else None
     candidates = CandidateIndex.from_texts(answers, question if isinstance(question, str) else None)
-    score = score_answer(prediction, answers, metric or "em", candidates=candidates)[0]
-    return (float(format_score) if score <= 0.0 else score), None
+    reward, verdict = score_answer(prediction, answers, metric, candidates=candidates)
+    return AnswerScore(exact_match(prediction, answers), token_f1(prediction, answers), reward, verdict=verdict)
 
 
 def compute_score_with_metrics(
@@ -180,11 +228,11 @@ def compute_score_with_metrics(
     tracked = (extra_info or {}).get(METRICS_FIELD) or {}
     metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
     prediction = extract_final_answer(solution_str or "")
-    answers = ground_truth_answers(ground_truth)
+    scored = None if prediction is None else score_row_answer(prediction, ground_truth, extra_info, "em")
     metrics.update(
         reward=score,
         answered=float(prediction is not None),
-        em=0.0 if prediction is None else float(exact_match(prediction, answers)),
-        f1=0.0 if prediction is None else float(token_f1(prediction, answers)),
+        em=0.0 if scored is None else float(scored.em),
+        f1=0.0 if scored is None else float(scored.f1),
     )
     return {"score": score, **metrics}

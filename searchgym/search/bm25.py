@@ -33,7 +33,6 @@ import numpy as np
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.bm25_index import (
-    BM25_METHODS,
     DOMINANT_SHARE,
     TAAT_MAX_POSTINGS,
     PackedBatch,
@@ -52,6 +51,7 @@ from searchgym.search.corpus_index import (
     load_or_build_artifact,
     resolve_cache,
 )
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.search.lexical import QueryTokenizer, make_stemmer, tokenize_corpus
 from searchgym.types import Hit, Passage
 
@@ -127,12 +127,9 @@ class BM25Engine:
         kernel: str | None = None,
         name: str = "bm25",
     ) -> None:
-        if method not in BM25_METHODS:
-            raise ValueError(f"unknown BM25 method {method!r}; valid: {', '.join(BM25_METHODS)}")
+        check_option_values("bm25", {"k1": k1, "b": b, "method": method, "threads": threads})
         if threads is None:
             threads = default_threads()
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive int, got {threads!r}")
         self.threads = threads
         self.kernel = default_kernel() if kernel is None else check_kernel(kernel)
         self.min_postings_per_thread = _MIN_POSTINGS_PER_THREAD

@@ -34,9 +34,10 @@ from searchgym.search.corpus_index import (
     load_or_build_artifact,
     resolve_cache,
 )
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.search.exact import ExactInnerProductIndex
 from searchgym.search.faiss_index import build_faiss_index, effective_index_kind, ivf_nlist
-from searchgym.search.onnx_encoder import BACKENDS, OnnxEncoder
+from searchgym.search.onnx_encoder import OnnxEncoder
 from searchgym.types import Hit, Passage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -168,10 +169,7 @@ class DenseEngine:
         backend: str = "torch",
         name: str = "dense",
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown encoder backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        check_option_values("dense", {"batch_size": batch_size, "backend": backend, "index": index})
         self.name = name
         self.store = PassageStore(passages)
         self.index_kind = effective_index_kind(index, len(self.store))

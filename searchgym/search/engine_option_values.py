@@ -4,7 +4,9 @@
 take; this module rejects a value it cannot take (``k1 = "high"``, ``index = "ivff"``,
 ``noise_prob = 2``), so a spec typo fails in milliseconds with one line naming the option, not
 minutes later when the engine is built over a freshly generated world. The checks are the
-constructors' own rules, stated once here and importing nothing heavy (the allowed names come
+constructors' rules, stated once here (the constructors call :func:`check_option_values`
+too, so code that builds an engine directly meets the same rule and message) and importing
+nothing heavy (the allowed names come
 from the light modules that define them). Options not listed (``cache``, ``generator``,
 ``headers``...) are passed on unchecked; a registered third-party engine checks its own values.
 """
@@ -108,17 +110,23 @@ OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
         "name": _text(),
     },
     "hybrid": {
-        "rrf_k": _number(0.0, above=True),
+        "rrf_k": _number(0.0),
         "depth": _positive_int(),
         "name": _text(optional=True),
         "weights": (
-            lambda v: v is None or (isinstance(v, (list, tuple)) and all(_is_number(w) and w >= 0 for w in v)),
-            "a list of non-negative numbers",
+            lambda v: (
+                v is None
+                or (isinstance(v, (list, tuple)) and all(_is_number(w) and w >= 0 for w in v) and any(w > 0 for w in v))
+            ),
+            "a list of non-negative numbers, one positive",
         ),
         "show_progress": _FLAG,
     },
     "remote": {
-        "url": _text(),
+        "url": (
+            lambda v: isinstance(v, str) and v.strip().startswith(("http://", "https://")),
+            "an http:// or https:// URL",
+        ),
         "timeout": _number(0.0, above=True),
         "max_retries": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         "backoff": _number(0.0),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from searchgym.search.base import SearchEngine, UnknownDocumentError
 from searchgym.search.corpus_index import check_k, clean_queries, shorten
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.types import Hit, Passage
 
 
@@ -36,19 +37,13 @@ class HybridEngine:
         self.engines = list(engines)
         if not self.engines:
             raise ValueError("HybridEngine needs at least one engine to fuse")
-        if rrf_k < 0:
-            raise ValueError(f"rrf_k must be non-negative, got {rrf_k}")
+        listed = None if weights is None else list(weights)
+        check_option_values("hybrid", {"rrf_k": rrf_k, "depth": depth, "weights": listed})
         self.rrf_k = float(rrf_k)
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be a positive int, got {depth!r}")
         self.depth = depth
-        if weights is None:
-            weights = [1.0] * len(self.engines)
-        self.weights = [float(w) for w in weights]
+        self.weights = [1.0] * len(self.engines) if listed is None else [float(w) for w in listed]
         if len(self.weights) != len(self.engines):
             raise ValueError(f"got {len(self.weights)} weights for {len(self.engines)} engines")
-        if any(w < 0 for w in self.weights) or not any(w > 0 for w in self.weights):
-            raise ValueError(f"weights must be non-negative with at least one positive: {self.weights}")
         self.name = name or "hybrid(" + "+".join(getattr(e, "name", "?") for e in self.engines) + ")"
 
     def search(self, queries: list[str], k: int) -> list[list[Hit]]:

@@ -16,6 +16,7 @@ import numpy as np
 from searchgym.cache import content_hash
 from searchgym.search.base import SearchEngine, UnknownDocumentError, engine_passages
 from searchgym.search.corpus_index import PassageStore, check_k, clean_queries, shorten
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.types import Hit, Passage
 
 NOISE_MODES = ("replace", "mix")
@@ -87,10 +88,8 @@ class NoisyEngine:
 
     @noise_prob.setter
     def noise_prob(self, value: float) -> None:
-        value = float(value)
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"noise_prob must be in [0, 1], got {value}")
-        self._noise_prob = value
+        check_option_values("simulated", {"noise_prob": value})  # the spec reader's rule
+        self._noise_prob = float(value)
 
     @property
     def passages(self) -> tuple[Passage, ...]:

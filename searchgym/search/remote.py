@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from searchgym.search.base import SearchError, UnknownDocumentError
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.types import Hit, Passage
 
 logger = logging.getLogger(__name__)
@@ -116,13 +117,11 @@ class RemoteEngine:
         headers: dict[str, str] | None = None,
         api_key: str | None = None,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_option_values(
+            "remote",
+            {"url": url, "timeout": timeout, "max_retries": max_retries, "backoff": backoff, "batch_size": batch_size},
+        )
         base = url.strip().rstrip("/")
-        if not base.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {url!r}")
         for suffix in ("/retrieve", "/access", "/health"):
             if base.endswith(suffix):
                 base = base[: -len(suffix)]

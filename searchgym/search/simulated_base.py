@@ -27,6 +27,7 @@ from searchgym.cache import content_hash
 from searchgym.corpus.corpus import Corpus
 from searchgym.search.base import UnknownDocumentError
 from searchgym.search.corpus_index import check_k, clean_queries, shorten
+from searchgym.search.engine_option_values import check_option_values
 from searchgym.search.grounding import (
     Grounder,
     Grounding,
@@ -66,10 +67,8 @@ def _rng(*parts: object) -> np.random.Generator:
 
 
 def _check_prob(value: float) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"noise_prob must be in [0, 1], got {value}")
-    return value
+    check_option_values("simulated", {"noise_prob": value})
+    return float(value)
 
 
 class _OverlapIndex:

@@ -17,8 +17,8 @@ from gymnasium.utils import RecordConstructorArgs
 
 from searchgym.answer_guard import METRICS, candidate_count, score_answer
 from searchgym.envs.actions import parse_action
-from searchgym.envs.episode import score_answer_step
-from searchgym.metrics import exact_match, substring_match
+from searchgym.envs.answer_table import AnswerScore, score_answer_step
+from searchgym.metrics import substring_match
 from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
 
 __all__ = [
@@ -43,9 +43,25 @@ def _episode_of(env: Any) -> Any:
     return getattr(env, "current", env)
 
 
+def _exact_outcome(ctx: StepContext) -> AnswerScore:
+    """The final answer under ``em`` on the env's answer table, for the terms that pay exact
+    correctness (Search-R1's format reward, SSRL's): form-aware (a list's exact set, the
+    declared abstention on a false premise) and with the spec's ``abstain_penalty`` as reward
+    (verdict ``"abstained"``) for an abstention on an answerable task."""
+    env = ctx.env
+    return score_answer_step(
+        ctx.task,
+        ctx.state.prediction,
+        "em",
+        _abstain_penalty(env),
+        lambda: getattr(env, "answer_candidates", None),
+        episode=_episode_of(env),
+    )
+
+
 class AnswerTerm(RewardTerm):
     """The outcome term: scores the final answer through the env's own answer table
-    (:func:`~searchgym.envs.episode.score_answer_step`), so every answer form the env knows
+    (:func:`~searchgym.envs.answer_table.score_answer_step`), so every answer form the env knows
     (classic, lists, abstention, any form registered in :mod:`searchgym.answer_forms`) pays
     here exactly what the env's built-in reward pays under the same metric, and an abstention
     on an answerable task costs the spec's ``abstain_penalty``. ``max_answer_tokens`` and
@@ -204,7 +220,15 @@ class SearchR1FormatTerm(RewardTerm):
             return 0.0
         valid = self.tracker.valid(ctx)
         answered = ctx.state.prediction is not None
-        correct = answered and bool(exact_match(ctx.state.prediction, ctx.task.answers))
+        # Correctness on the env's answer table (EM for one string, the exact set for a list,
+        # the declared abstention on a false premise); an abstention on an answerable task pays
+        # the spec's penalty and no format credit, or abstaining everywhere would out-earn
+        # answering honestly wrong (0.2) by the false-premise share.
+        scored = _exact_outcome(ctx) if answered else None
+        if scored is not None and scored.verdict == "abstained":
+            self._details = {"valid_format": valid, "correct": False, "retrieval_correct": False}
+            return scored.reward
+        correct = scored is not None and scored.em >= 1.0
         retrieval = (
             valid
             and not correct
@@ -236,8 +260,12 @@ class SearchR1FormatReward(RewardTermWrapper):
     wrong answer, valid format                               ``structure_format_score`` (0.2)
     wrong, valid format, a gold answer was in <information>  ``structure_format_score + retrieval_score``
     wrong answer, invalid format                             ``final_format_score`` (0.1)
+    abstention on an answerable task (any format)            ``-abstain_penalty`` (the spec's)
     no answer (truncated)                                    0
     ======================================================  =====================================
+
+    "Correct" is EM on the env's answer table (a list: its exact set; a false premise: the
+    declared abstention), so the format credit never pays an abstention that is wrong.
 
     Format validity is judged over the whole episode (see ``_FormatTracker``): every turn
     well-formed (with a ``<think>`` when ``require_think``) and the episode ended with an
@@ -311,7 +339,10 @@ class SSRLTerm(RewardTerm):
         self._details = None
         if not ctx.done:
             return 0.0
-        em = exact_match(ctx.state.prediction, ctx.task.answers) if ctx.state.prediction is not None else 0.0
+        # EM on the answer table; an abstention on an answerable task counts -abstain_penalty,
+        # so abstaining everywhere earns less than answering honestly wrong (same rule as the
+        # env's: penalty > share / (1 - share)).
+        em = _exact_outcome(ctx).reward if ctx.state.prediction is not None else 0.0
         fmt = self.format_score(ctx)
         self._details = {"em": em, "format": fmt, "thinks": self.tracker.thinks, "searches": self.tracker.searches}
         return self.em_weight * em + self.format_weight * fmt

@@ -20,7 +20,7 @@ from searchgym.answer_forms import (
     score_form,
 )
 from searchgym.envs.config import SpecError, load_spec
-from searchgym.wrappers import AnswerReward
+from searchgym.wrappers import AnswerReward, SearchR1FormatReward, SSRLReward
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +92,27 @@ def test_abstaining_everywhere_scores_below_honest_wrong_answers(env):
     assert sum(abstain) / len(abstain) < 0 <= sum(honest) / len(honest)
     answerable = [r for r, t in zip(abstain, every) if t.task_type != "unanswerable"]
     assert set(answerable) == {-env.unwrapped.config.abstain_penalty}
+
+
+@pytest.mark.parametrize("shaped", ["search_r1", "ssrl"])
+def test_abstaining_everywhere_does_not_pay_under_format_shaped_rewards(env, shaped):
+    """Search-R1's format reward pays 0.2 for a well-formed wrong answer and SSRL's 0.1 x format:
+    an abstention on an answerable task must not collect that credit too (it earned
+    share x 1 + (1 - share) x 0.2 > 0.2 when EM alone judged it), and a list is correct
+    by its exact set in any order, as under the env's reward."""
+    wrapper = {"search_r1": SearchR1FormatReward, "ssrl": SSRLReward}[shaped]
+    shaped_env = wrapper(make("SearchQA-Open-v0", tasks_per_type=12, eval_tasks_per_type=12))
+    every = [t for t in shaped_env.unwrapped.tasks if t.task_type != "profile"]
+    abstain = [reward_of(shaped_env, t, ABSTENTION) for t in every]
+    honest = [honest_wrong(shaped_env, t) for t in every]
+    assert sum(abstain) / len(abstain) < sum(honest) / len(honest)
+    penalty = shaped_env.unwrapped.config.abstain_penalty
+    answerable = [r for r, t in zip(abstain, every) if t.task_type != "unanswerable"]
+    assert max(answerable) < 0 and min(honest) >= 0
+    assert max(answerable) <= -penalty * (0.9 if shaped == "ssrl" else 1.0) + 0.1 + 1e-9
+    listed = tasks(shaped_env, "list")[0]
+    gold = [aliases[0] for aliases in listed.meta["answer_set"]]
+    assert reward_of(shaped_env, listed, "; ".join(reversed(gold))) > honest_wrong(shaped_env, listed)
 
 
 def test_hedged_abstention_is_not_an_abstention(env):
