@@ -40,8 +40,8 @@ from gymnasium.utils import RecordConstructorArgs
 from searchgym.answer_forms import keeps_citations
 from searchgym.citations import parse_citations, strip_citations
 from searchgym.envs.actions import parse_action
-from searchgym.metrics import exact_match
 from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
+from searchgym.wrappers.reward_outcome import exact_outcome
 
 __all__ = ["CitationReward", "CitationTerm", "parse_citations", "strip_citations"]
 
@@ -175,7 +175,7 @@ class CitationTerm(RewardTerm):
         precision = (len(real) - len(irrelevant)) / len(cited) if cited else 0.0
         recall = len(covered) / max(1, len(task.evidence))
         complete = bool(task.evidence) and len(covered) == len(task.evidence)
-        correct = bool(exact_match(state.prediction, task.answers))
+        correct = state.prediction is not None and exact_outcome(ctx).em >= 1.0  # the env's answer table
         positive = self.evidence_weight * recall + (self.chain_bonus if complete else 0.0)
         if (self.require_correct and not correct) or precision < self.min_precision:
             positive = 0.0

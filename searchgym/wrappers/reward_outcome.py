@@ -29,6 +29,7 @@ __all__ = [
     "SearchR1FormatReward",
     "SearchR1FormatTerm",
     "candidate_count",
+    "exact_outcome",
     "score_answer",
 ]
 
@@ -43,7 +44,7 @@ def _episode_of(env: Any) -> Any:
     return getattr(env, "current", env)
 
 
-def _exact_outcome(ctx: StepContext) -> AnswerScore:
+def exact_outcome(ctx: StepContext) -> AnswerScore:
     """The final answer under ``em`` on the env's answer table, for the terms that pay exact
     correctness (Search-R1's format reward, SSRL's): form-aware (a list's exact set, the
     declared abstention on a false premise) and with the spec's ``abstain_penalty`` as reward
@@ -224,7 +225,7 @@ class SearchR1FormatTerm(RewardTerm):
         # the declared abstention on a false premise); an abstention on an answerable task pays
         # the spec's penalty and no format credit, or abstaining everywhere would out-earn
         # answering honestly wrong (0.2) by the false-premise share.
-        scored = _exact_outcome(ctx) if answered else None
+        scored = exact_outcome(ctx) if answered else None
         if scored is not None and scored.verdict == "abstained":
             self._details = {"valid_format": valid, "correct": False, "retrieval_correct": False}
             return scored.reward
@@ -342,7 +343,7 @@ class SSRLTerm(RewardTerm):
         # EM on the answer table; an abstention on an answerable task counts -abstain_penalty,
         # so abstaining everywhere earns less than answering honestly wrong (same rule as the
         # env's: penalty > share / (1 - share)).
-        em = _exact_outcome(ctx).reward if ctx.state.prediction is not None else 0.0
+        em = exact_outcome(ctx).reward if ctx.state.prediction is not None else 0.0
         fmt = self.format_score(ctx)
         self._details = {"em": em, "format": fmt, "thinks": self.tracker.thinks, "searches": self.tracker.searches}
         return self.em_weight * em + self.format_weight * fmt

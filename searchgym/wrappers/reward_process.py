@@ -20,8 +20,9 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.utils import RecordConstructorArgs
 
-from searchgym.metrics import exact_match, normalize_answer, substring_match
+from searchgym.metrics import normalize_answer, substring_match
 from searchgym.wrappers.reward_base import RewardTerm, RewardTermWrapper, StepContext
+from searchgym.wrappers.reward_outcome import exact_outcome
 
 __all__ = [
     "AnswerScorer",
@@ -335,7 +336,7 @@ class RetrievalCostTerm(RewardTerm):
         if ctx.done:
             state = ctx.state
             retrieved = state.num_searches + state.num_accesses
-            correct = state.prediction is not None and exact_match(state.prediction, ctx.task.answers)
+            correct = state.prediction is not None and exact_outcome(ctx).em >= 1.0  # the env's answer table
             if retrieved == 0:
                 value += self.knowledge_boundary_bonus if correct else -self.unsearched_wrong_penalty
         return value
