@@ -102,11 +102,44 @@ def _compile(template: str, key_of: dict[str, str], numeric: frozenset[str]) -> 
     return _Pattern(regex, tuple(slots), frozenset(words))
 
 
+#: the wording's attribution pools: phrases pages wrap around a fact sentence
+_ASIDE_POOLS = ("fact_opener", "fact_tail")
+_POOL = re.compile(r"\[@([a-z_]+)\]")
+
+
+def _pool_regex(name: str, lexicon: dict[str, tuple[str, ...]], memo: dict[str, str]) -> str:
+    """A regex alternation of every phrase ``[@name]`` can expand to (pools nest, never in a cycle)."""
+    if name not in memo:
+        phrases = []
+        for phrase in lexicon[name]:
+            pieces = _POOL.split(phrase)  # literal, pool name, literal, ...
+            phrases.append(
+                "".join(
+                    _pool_regex(piece, lexicon, memo) if odd else re.sub(r"\\ ", r"\\s+", re.escape(piece))
+                    for odd, piece in ((i % 2 == 1, piece) for i, piece in enumerate(pieces))
+                )
+            )
+        memo[name] = "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
+    return memo[name]
+
+
+def _asides(lexicon: dict[str, tuple[str, ...]]) -> re.Pattern[str] | None:
+    """The attribution phrases of the wording ("As a local museum points out, ", ", according to
+    an amateur historian"): they say who reports a fact, never a fact about the page's entity,
+    so their words ("historian") must not read as claims."""
+    pools = [name for name in _ASIDE_POOLS if name in lexicon]
+    if not pools:
+        return None
+    memo: dict[str, str] = {}
+    return re.compile("|".join(_pool_regex(name, lexicon, memo) for name in pools), re.IGNORECASE)
+
+
 class FactPatterns:
     """The compiled fact sentences of one world's wording, indexed by their rarest word."""
 
     def __init__(self, world: World) -> None:
         wording = world.schema.wording
+        self._asides = _asides(dict(wording.lexicon)) if wording is not None else None
         patterns: list[_Pattern] = []
         numeric = frozenset(
             spec.name
@@ -137,6 +170,16 @@ class FactPatterns:
                 self._by_word[min(pattern.words, key=lambda w: (frequency[w], w))].append(pattern)
             else:
                 self._anywhere.append(pattern)
+
+    def aside_positions(self, sentence: str) -> set[int]:
+        """Token positions of ``sentence`` inside an attribution phrase of the wording."""
+        if self._asides is None:
+            return set()
+        positions: set[int] = set()
+        for match in self._asides.finditer(sentence):
+            first = len(tokenize(sentence[: match.start()]))
+            positions.update(range(first, first + len(tokenize(match.group(0)))))
+        return positions
 
     def slots(self, sentence: str, tokens: list[str]) -> dict[int, str]:
         """Token positions of ``sentence`` that a matching pattern's value slots cover, each with

@@ -177,6 +177,9 @@ class ClaimReader:
         masked = [False] * len(tokens)
         for start, end, _ in mentions:
             masked[start:end] = [True] * (end - start)
+        for position in self.patterns.aside_positions(sentence):  # "according to an amateur historian"
+            if position < len(masked):
+                masked[position] = True
         cues: dict[str, list[int]] = defaultdict(list)
         for index, token in enumerate(tokens):
             if not masked[index]:

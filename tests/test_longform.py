@@ -84,8 +84,9 @@ def test_an_agent_quoting_the_corpus_is_read_as_stating_the_nuggets(small_bundle
     """Every way the corpus states a fact reads as that fact: filler-only sentences ("traces its
     beginnings to 1539", "first saw the light of day in Y"), two-fact sentences ("After studying
     at U, X joined W"), leads ("X (b. 1946) is a chemist") and "extends over 9177 square
-    kilometres" (not an approximation): 619 of 620 sampled nuggets here, 584 before the wording's
-    fact sentences became patterns (:mod:`searchgym.claim_templates`)."""
+    kilometres" (not an approximation), facts inside attributions (", according to an amateur
+    historian"): 584 of 620 sampled nuggets read before the wording's fact sentences became
+    patterns (:mod:`searchgym.claim_templates`), 619 after, 620 with attributions masked."""
     world, corpus = small_bundle.world, small_bundle.corpus
     reader = claim_reader(world)
     stated = total = 0
@@ -110,6 +111,27 @@ def test_fact_patterns_read_filler_sentences_and_keep_hedges_hedged(small_bundle
     hedged = reader.claims(f"{name} first saw the light of day in {world.name(city)} or {world.name(other)}.", person)
     nugget = {"key": "born_in", "value": city, "entity": True}
     assert not states_nugget(hedged, person, nugget) and any(not c.true for c in hedged)
+
+
+def test_attributions_are_not_claims_and_hide_none(small_bundle, profiles):
+    """The wording's attribution phrases (", according to an amateur historian", "As a local
+    priest points out, ") say who reports a fact: their words are no occupation of the subject
+    (a false claim that voided the sentence's true facts), and a false fact next to one is
+    still a false claim."""
+    world = small_bundle.world
+    reader = claim_reader(world)
+    person = next(c for c in profiles if world.entity(c.meta["subject"]).type == "person").meta["subject"]
+    city = next(iter(world.targets(person, "born_in")))
+    other = next(e for e in world.of_type("city") if e != city)
+    name = world.name(person)
+    for aside in ("{}, according to an amateur historian.", "As a local priest points out, {}.",
+                  "{}, as a retired schoolteacher once pointed out."):
+        claims = reader.claims(aside.format(f"{name} was born in {world.name(city)}"), person)
+        assert [(c.key, c.true) for c in claims] == [("born_in", True)], (aside, claims)
+        false = reader.claims(aside.format(f"{name} was born in {world.name(other)}"), person)
+        assert [(c.key, c.true) for c in false] == [("born_in", False)], (aside, false)
+    # the same words outside an attribution are still read
+    assert any(c.key == "occupation" for c in reader.claims(f"{name} is a historian.", person))
 
 
 def test_the_matcher_reads_values_pronouns_and_approximations(small_bundle, profiles):
