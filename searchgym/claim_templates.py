@@ -107,31 +107,38 @@ _ASIDE_POOLS = ("fact_opener", "fact_tail")
 _POOL = re.compile(r"\[@([a-z_]+)\]")
 
 
+def _phrase_regex(phrase: str, lexicon: dict[str, tuple[str, ...]], memo: dict[str, str]) -> str:
+    """A regex for one pool phrase, its ``[@pool]`` groups as alternations."""
+    pieces = _POOL.split(phrase)  # literal, pool name, literal, ...
+    return "".join(
+        _pool_regex(piece, lexicon, memo) if index % 2 else re.sub(r"\\ ", r"\\s+", re.escape(piece))
+        for index, piece in enumerate(pieces)
+    )
+
+
 def _pool_regex(name: str, lexicon: dict[str, tuple[str, ...]], memo: dict[str, str]) -> str:
     """A regex alternation of every phrase ``[@name]`` can expand to (pools nest, never in a cycle)."""
     if name not in memo:
-        phrases = []
-        for phrase in lexicon[name]:
-            pieces = _POOL.split(phrase)  # literal, pool name, literal, ...
-            phrases.append(
-                "".join(
-                    _pool_regex(piece, lexicon, memo) if odd else re.sub(r"\\ ", r"\\s+", re.escape(piece))
-                    for odd, piece in ((i % 2 == 1, piece) for i, piece in enumerate(pieces))
-                )
-            )
-        memo[name] = "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
+        phrases = sorted((_phrase_regex(p, lexicon, memo) for p in lexicon[name]), key=len, reverse=True)
+        memo[name] = "(?:" + "|".join(phrases) + ")"
     return memo[name]
 
 
 def _asides(lexicon: dict[str, tuple[str, ...]]) -> re.Pattern[str] | None:
-    """The attribution phrases of the wording ("As a local museum points out, ", ", according to
+    """The attribution phrases of the wording ("As a local museum points out", "according to
     an amateur historian"): they say who reports a fact, never a fact about the page's entity,
-    so their words ("historian") must not read as claims."""
-    pools = [name for name in _ASIDE_POOLS if name in lexicon]
-    if not pools:
-        return None
+    so their words ("historian") must not read as claims. Whole words only (the phrases less
+    their joining commas), so a phrase never starts or ends inside a word."""
     memo: dict[str, str] = {}
-    return re.compile("|".join(_pool_regex(name, lexicon, memo) for name in pools), re.IGNORECASE)
+    phrases = [
+        _phrase_regex(phrase.strip(" ,;"), lexicon, memo)
+        for name in _ASIDE_POOLS
+        if name in lexicon
+        for phrase in lexicon[name]
+    ]
+    if not phrases:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
 
 
 class FactPatterns:

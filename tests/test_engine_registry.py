@@ -89,7 +89,7 @@ def test_a_misspelt_option_fails_when_the_spec_is_read_before_any_world_is_built
 
 
 @pytest.mark.parametrize(("engine", "options", "message"), [
-    ("bm25", {"k1": "high"}, "option 'k1' must be a number > 0"),
+    ("bm25", {"k1": "high"}, "option 'k1' must be a number >= 0"),
     ("bm25", {"b": 1.5}, "option 'b' must be a number >= 0.0 and <= 1.0"),
     ("bm25", {"method": "okapi"}, "option 'method' must be one of 'robertson'"),
     ("bm25", {"kernel": "cuda"}, "option 'kernel' must be one of 'numba', 'numpy' or none"),
@@ -102,7 +102,7 @@ def test_a_misspelt_option_fails_when_the_spec_is_read_before_any_world_is_built
     ("simulated_llm", {"top_p": 0}, "option 'top_p' must be a number > 0.0 and <= 1.0"),
     ("remote", {"timeout": -1}, "option 'timeout' must be a number > 0"),
     ("hybrid", {"weights": [1, "a"]}, "option 'weights' must be a list of non-negative numbers"),
-    ("hybrid", {"bm25": {"k1": -1}}, "engine 'bm25': option 'k1' must be a number > 0"),
+    ("hybrid", {"bm25": {"k1": -1}}, "engine 'bm25': option 'k1' must be a number >= 0"),
 ])
 def test_a_bad_option_value_is_one_line_before_any_engine_exists(engine, options, message) -> None:
     with pytest.raises(ValueError, match=re.escape(message)) as caught:
@@ -115,7 +115,7 @@ def test_a_bad_option_value_fails_when_the_spec_is_read_before_any_world_is_buil
     with pytest.raises(SpecError, match="option 'noise_prob' must be a number"):
         gym.make("SearchQA-Sim-v0", engine_options={"noise_prob": "lots"}, world_size=333, tasks_per_type=7)
     with pytest.raises(SpecError, match="option 'k1' must be"):
-        load_spec("SearchQA-v0").with_overrides({"engine_options.k1": 0})
+        load_spec("SearchQA-v0").with_overrides({"engine_options.k1": -0.5})
     assert not any(tmp_path.rglob("*")), "no world, corpus or index may be built for a rejected spec"
     # every built-in spec's own options pass, and so do the constructors' defaults and a path model
     from searchgym.envs.config import spec_files
@@ -196,3 +196,24 @@ def test_a_registered_world_engine_gets_the_bundle_from_the_env() -> None:
         assert "<information>" in observation
     finally:
         ENGINE_REGISTRY.pop("world-test-engine", None)
+
+
+def test_constructors_and_the_spec_reader_share_one_rule_per_option() -> None:
+    """Numpy numbers pass and NaN or bools fail in both places, with the table's message."""
+    import numpy as np
+
+    from searchgym.search.hybrid import HybridEngine
+    from searchgym.search.remote import RemoteEngine
+
+    validate_engine_options("bm25", {"k1": np.float32(1.2), "b": 0, "threads": np.int64(2)})
+    validate_engine_options("hybrid", {"rrf_k": 0, "weights": [np.int64(1), 0.5]})
+    validate_engine_options("remote", {"url": "http://x", "timeout": None})
+    for engine, options in (("bm25", {"k1": float("nan")}), ("bm25", {"threads": True}),
+                            ("hybrid", {"weights": [0, 0]}), ("remote", {"url": "ftp://x"})):
+        with pytest.raises(ValueError, match=f"engine '{engine}': option"):
+            validate_engine_options(engine, options)
+    with pytest.raises(ValueError, match="engine 'remote': option 'url' must be an http:// or https:// URL"):
+        RemoteEngine("ftp://example.org")
+    with pytest.raises(ValueError, match="engine 'hybrid': option 'weights' must be .* one positive"):
+        HybridEngine([object()], weights=np.array([0.0]))
+    assert RemoteEngine("http://127.0.0.1:1", timeout=None).timeout is None

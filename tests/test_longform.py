@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from searchgym.citations import CitedSentence, cited_sentences
+from searchgym.claim_templates import fact_patterns
 from searchgym.claims import claim_reader
 from searchgym.envs.config import load_spec
 from searchgym.nuggets import grade_longform, states_nugget
@@ -130,8 +131,15 @@ def test_attributions_are_not_claims_and_hide_none(small_bundle, profiles):
         assert [(c.key, c.true) for c in claims] == [("born_in", True)], (aside, claims)
         false = reader.claims(aside.format(f"{name} was born in {world.name(other)}"), person)
         assert [(c.key, c.true) for c in false] == [("born_in", False)], (aside, false)
-    # the same words outside an attribution are still read
+    # the same words outside an attribution are still read, and a phrase never starts or ends
+    # inside a word (which shifted the mask onto the next word: "architect" below)
     assert any(c.key == "occupation" for c in reader.claims(f"{name} is a historian.", person))
+    patterns = fact_patterns(world)
+    assert not patterns.aside_positions("Her claim was disputed, which few disputed.")
+    occupation = world.entity(person).attributes["occupation"]
+    wrong = next(o for o in ("architect", "painter", "chemist") if o != occupation)
+    shifted = reader.claims(f"{name} was Thomas a local priest points out, {wrong}.", person)
+    assert ("occupation", False) in [(c.key, c.true) for c in shifted]
 
 
 def test_the_matcher_reads_values_pronouns_and_approximations(small_bundle, profiles):

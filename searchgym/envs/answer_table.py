@@ -10,7 +10,7 @@ anti-stuffing guard of :mod:`searchgym.answer_guard`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from searchgym.answer_guard import score_answer
 from searchgym.metrics import exact_match, token_f1
 from searchgym.types import Task
 
-__all__ = ["AnswerScore", "score_answer_step", "score_form_step"]
+__all__ = ["AnswerScore", "score_answer_step", "score_classic", "score_form_step"]
 
 
 @dataclass
@@ -76,12 +76,26 @@ def score_answer_step(
     by_form = score_form_step(task.meta, prediction, metric, abstain_penalty, episode)
     if by_form is not None:
         return by_form
-    em = exact_match(prediction, task.answers) if prediction is not None else 0.0
-    f1 = token_f1(prediction, task.answers) if prediction is not None else 0.0
+    return score_classic(prediction, task.answers, metric, candidates, max_answer_tokens, reject_lists)
+
+
+def score_classic(
+    prediction: str | None,
+    answers: Sequence[str],
+    metric: str,
+    candidates: Callable[[], Any],
+    max_answer_tokens: int | None = None,
+    reject_lists: bool = True,
+) -> AnswerScore:
+    """A one-string answer against its gold aliases: EM, F1 and the reward under ``metric``
+    with the anti-stuffing guard (``candidates()`` is called only for a lenient metric). The
+    classic branch of :func:`score_answer_step`, and what trainer rows without a task score by."""
+    em = exact_match(prediction, answers) if prediction is not None else 0.0
+    f1 = token_f1(prediction, answers) if prediction is not None else 0.0
     # EM's reward is ``em`` itself; the guard still runs (on the gold alone) for its verdict.
     reward, verdict = score_answer(
         prediction,
-        task.answers,
+        answers,
         metric,
         max_answer_tokens,
         reject_lists,

@@ -8,7 +8,8 @@ through a :class:`~searchgym.integrations.tool_session.ToolSession` on that task
 is exactly the env's reward for those actions, including a spec's ``[reward]`` composition
 (reward parts, evidence, citations, format) — the same number the single env, the vector envs
 and every other adapter give. A row without a ``task_key`` (a dataset made elsewhere, or
-``extra_info`` lost) is scored on its answer alone, on the env's answer table: by the answer
+``extra_info`` lost) is scored on its answer alone, on the env's answer table
+(:mod:`searchgym.envs.answer_table`): by the answer
 form its ground truth declares (a list by set match, an abstention with the spec's penalty), else
 with the env's answer guard and the row's own candidates; a long-form profile row raises, since
 its grade needs the passages its searches returned, which only the replay knows.
@@ -21,12 +22,14 @@ Search-R1's history-wide regexes can).
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from searchgym.answer_guard import METRICS, CandidateIndex, score_answer
-from searchgym.envs.answer_table import AnswerScore, score_form_step
+from searchgym.answer_guard import METRICS, CandidateIndex
+from searchgym.envs.answer_table import AnswerScore, score_classic, score_form_step
 from searchgym.envs.episode import EPISODE_METRIC_KEYS
 from searchgym.integrations.tool_session import (
     DEFAULT_ENV_ID,
@@ -35,7 +38,6 @@ from searchgym.integrations.tool_session import (
     make_env,
     transcript_actions,
 )
-from searchgym.metrics import exact_match, token_f1
 
 __all__ = [
     "METRICS_FIELD",
@@ -120,8 +122,10 @@ def compute_score(
     Args:
         data_source: the row's ``data_source`` (env id).
         solution_str: the decoded response (may include tool responses / observations).
-        ground_truth: ``reward_model.ground_truth`` (``{"target": [answer, *aliases]}``); used
-            only for rows without a ``task_key``.
+        ground_truth: ``reward_model.ground_truth`` (``{"target": [answer, *aliases]}``, plus
+            ``answer_kind`` / ``answer_set`` for a task of a registered answer form and the
+            spec's ``abstain_penalty``: :func:`searchgym.export.task_records`); used only for
+            rows without a ``task_key``.
         extra_info: the row's ``extra_info`` (``task_key``, ``env_id``, ``env_overrides_json``).
         metric: ``em``, ``f1`` or ``substring_em`` overriding the env's ``reward`` (default: the
             env's; ``em`` for rows without a task).
@@ -173,7 +177,11 @@ def row_form(ground_truth: Any) -> tuple[dict[str, Any], float]:
             raw_set = raw_set.tolist()
         meta["answer_set"] = [ground_truth_answers(aliases) for aliases in raw_set or []]
     penalty = ground_truth.get("abstain_penalty")
-    return meta, float(penalty) if isinstance(penalty, (int, float)) else 0.0
+    if penalty is None:
+        return meta, 0.0
+    if isinstance(penalty, bool) or not isinstance(penalty, numbers.Real) or not math.isfinite(penalty) or penalty < 0:
+        raise ValueError(f"ground_truth.abstain_penalty must be a finite number >= 0, got {penalty!r}")
+    return meta, float(penalty)
 
 
 def score_row_answer(
@@ -195,9 +203,12 @@ def score_row_answer(
         return by_form
     answers = ground_truth_answers(ground_truth)
     question = (extra_info or {}).get("question") if isinstance(extra_info, Mapping) else None
-    candidates = CandidateIndex.from_texts(answers, question if isinstance(question, str) else None)
-    reward, verdict = score_answer(prediction, answers, metric, candidates=candidates)
-    return AnswerScore(exact_match(prediction, answers), token_f1(prediction, answers), reward, verdict=verdict)
+    return score_classic(
+        prediction,
+        answers,
+        metric,
+        lambda: CandidateIndex.from_texts(answers, question if isinstance(question, str) else None),
+    )
 
 
 def compute_score_with_metrics(

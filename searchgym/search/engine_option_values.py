@@ -13,9 +13,13 @@ from the light modules that define them). Options not listed (``cache``, ``gener
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from searchgym.search.bm25_index import BM25_METHODS, KERNELS
 from searchgym.search.faiss_index import INDEX_KINDS
@@ -27,11 +31,13 @@ Check = tuple[Callable[[Any], bool], str]
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer, numpy's included (``np.int64(8)``); never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite real number, numpy's included (``np.float32(1.2)``); never a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _positive_int(optional: bool = False) -> Check:
@@ -47,7 +53,7 @@ def _integer(optional: bool = False) -> Check:
 
 def _number(low: float, high: float | None = None, *, above: bool = False) -> Check:
     def ok(value: Any) -> bool:
-        if not _is_number(value) or value != value:  # NaN
+        if not _is_number(value):
             return False
         return (value > low if above else value >= low) and (high is None or value <= high)
 
@@ -69,6 +75,10 @@ def _text(optional: bool = False) -> Check:
     )
 
 
+def _optional(check: Check) -> Check:
+    return (lambda v: v is None or check[0](v), check[1] + " or none")
+
+
 _FLAG: Check = (lambda v: isinstance(v, bool), "true or false")
 _SIMULATED: dict[str, Check] = {
     "noise_prob": _number(0.0, 1.0),
@@ -85,7 +95,7 @@ _GENERATION: dict[str, Check] = {
 
 OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
     "bm25": {
-        "k1": _number(0.0, above=True),
+        "k1": _number(0.0),  # 0: term frequency ignored (binary BM25), a legitimate setting
         "b": _number(0.0, 1.0),
         "method": _one_of(BM25_METHODS),
         "stemmer": _text(optional=True),
@@ -116,7 +126,12 @@ OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
         "weights": (
             lambda v: (
                 v is None
-                or (isinstance(v, (list, tuple)) and all(_is_number(w) and w >= 0 for w in v) and any(w > 0 for w in v))
+                or (
+                    isinstance(v, Sequence | np.ndarray)
+                    and not isinstance(v, str)
+                    and all(_is_number(w) and w >= 0 for w in v)
+                    and any(w > 0 for w in v)
+                )
             ),
             "a list of non-negative numbers, one positive",
         ),
@@ -127,7 +142,7 @@ OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
             lambda v: isinstance(v, str) and v.strip().startswith(("http://", "https://")),
             "an http:// or https:// URL",
         ),
-        "timeout": _number(0.0, above=True),
+        "timeout": _optional(_number(0.0, above=True)),  # none: no timeout (httpx's reading)
         "max_retries": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         "backoff": _number(0.0),
         "batch_size": _positive_int(),
@@ -146,10 +161,13 @@ OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
 }
 
 
-def check_option_values(engine: str, options: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` (one line) for the first option value ``engine`` cannot take."""
+def check_option_values(engine: str, options: Mapping[str, Any], *, label: str | None = None) -> None:
+    """Raise ``ValueError`` (one line) for the first option value ``engine`` cannot take;
+    ``label`` names the component in the message when it is not the engine itself (the noise
+    wrapper checks ``noise_prob`` by the simulated engine's rule)."""
     checks = OPTION_VALUES.get(engine, {})
+    who = label or f"engine {engine!r}"
     for option in sorted(options):
         check = checks.get(option)
         if check is not None and not check[0](options[option]):
-            raise ValueError(f"engine {engine!r}: option {option!r} must be {check[1]}, got {options[option]!r}")
+            raise ValueError(f"{who}: option {option!r} must be {check[1]}, got {options[option]!r}")

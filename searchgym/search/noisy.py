@@ -88,7 +88,7 @@ class NoisyEngine:
 
     @noise_prob.setter
     def noise_prob(self, value: float) -> None:
-        check_option_values("simulated", {"noise_prob": value})  # the spec reader's rule
+        check_option_values("simulated", {"noise_prob": value}, label="NoisyEngine")  # the spec reader's rule
         self._noise_prob = float(value)
 
     @property

@@ -209,8 +209,9 @@ class CitationReward(RewardTermWrapper):
 
     The positive part is paid only when it is earned:
 
-    * ``require_correct`` (default True): only for a correct (EM) answer, so a wrong answer with
-      gold citations never scores like a right one;
+    * ``require_correct`` (default True): only for a correct answer (EM on the env's answer
+      table: a list's exact set), so a wrong answer with gold citations never scores like a
+      right one;
     * ``min_precision`` (default 1.0): only when at least that share of the citations are
       searched passages stating a gold fact. Citing every retrieved passage therefore nets
       nothing (at most 0, minus the irrelevant penalties) unless every one of them is evidence.

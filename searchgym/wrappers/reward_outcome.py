@@ -46,7 +46,8 @@ def _episode_of(env: Any) -> Any:
 
 def exact_outcome(ctx: StepContext) -> AnswerScore:
     """The final answer under ``em`` on the env's answer table, for the terms that pay exact
-    correctness (Search-R1's format reward, SSRL's): form-aware (a list's exact set, the
+    correctness (Search-R1's format reward and SSRL's pay it; the citation and retrieval-cost
+    terms gate on it): form-aware (a list's exact set, the
     declared abstention on a false premise) and with the spec's ``abstain_penalty`` as reward
     (verdict ``"abstained"``) for an abstention on an answerable task."""
     env = ctx.env
@@ -340,13 +341,22 @@ class SSRLTerm(RewardTerm):
         self._details = None
         if not ctx.done:
             return 0.0
-        # EM on the answer table; an abstention on an answerable task counts -abstain_penalty,
-        # so abstaining everywhere earns less than answering honestly wrong (same rule as the
-        # env's: penalty > share / (1 - share)).
-        em = exact_outcome(ctx).reward if ctx.state.prediction is not None else 0.0
-        fmt = self.format_score(ctx)
-        self._details = {"em": em, "format": fmt, "thinks": self.tracker.thinks, "searches": self.tracker.searches}
-        return self.em_weight * em + self.format_weight * fmt
+        # EM on the answer table; an abstention on an answerable task pays em_weight x
+        # (-abstain_penalty) and no format credit, so abstaining everywhere earns less than
+        # answering honestly wrong (the env's rule: penalty > share / (1 - share)).
+        scored = exact_outcome(ctx) if ctx.state.prediction is not None else None
+        abstained = scored is not None and scored.verdict == "abstained"
+        fmt = 0.0 if abstained else self.format_score(ctx)
+        em = 0.0 if scored is None else scored.em
+        self._details = {
+            "em": em,
+            "format": fmt,
+            "abstained": abstained,
+            "thinks": self.tracker.thinks,
+            "searches": self.tracker.searches,
+        }
+        outcome = scored.reward if abstained and scored is not None else em
+        return self.em_weight * outcome + self.format_weight * fmt
 
     def details(self) -> dict[str, Any] | None:
         return self._details

@@ -109,7 +109,7 @@ def test_abstaining_everywhere_does_not_pay_under_format_shaped_rewards(env, sha
     penalty = shaped_env.unwrapped.config.abstain_penalty
     answerable = [r for r, t in zip(abstain, every) if t.task_type != "unanswerable"]
     assert max(answerable) < 0 and min(honest) >= 0
-    assert max(answerable) <= -penalty * (0.9 if shaped == "ssrl" else 1.0) + 0.1 + 1e-9
+    assert max(answerable) == pytest.approx(-penalty * (0.9 if shaped == "ssrl" else 1.0))  # no format credit
     listed = tasks(shaped_env, "list")[0]
     gold = [aliases[0] for aliases in listed.meta["answer_set"]]
     assert reward_of(shaped_env, listed, "; ".join(reversed(gold))) > honest_wrong(shaped_env, listed)
