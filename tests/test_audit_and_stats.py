@@ -113,3 +113,35 @@ def test_compare_cli_is_one_line_on_bad_input(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "not a searchgym eval results file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_text_only_classifier_cannot_tell_false_premises_but_finds_a_planted_tell():
+    """False premises must be found by searching: on SearchQA-Open-v0 a linear n-gram model
+    trained on train questions tells them from answerable obfuscated questions at chance, the
+    audit target holds, and one planted word ("Allegedly") is found at once."""
+    import dataclasses
+
+    import gymnasium as gym
+
+    from searchgym.audit.premise_tell import premise_tell
+
+    overrides = {**SMALL, "tasks_per_type": 24, "eval_tasks_per_type": 24}
+    train = gym.make("SearchQA-Open-v0", split="train", **overrides).unwrapped.tasks
+    test = gym.make("SearchQA-Open-v0", split="test", **overrides).unwrapped.tasks
+    honest = premise_tell(train, test)
+    assert honest is not None and honest["false_premise_n"] >= 10
+    assert abs(honest["balanced_accuracy"] - 0.5) <= 0.15
+    row = next(r for r in check_targets({"split": "test", "priors": {"premise_tell": honest}})
+               if r["target"] == "premise_tell")
+    assert row["passed"] and row["bound"] == "<= 0.60"
+
+    def plant(tasks):
+        return [dataclasses.replace(t, question=t.question + " Allegedly.") if t.task_type == "unanswerable" else t
+                for t in tasks]
+
+    assert premise_tell(plant(train), plant(test))["balanced_accuracy"] >= 0.95
+    planted = plant(test)
+    assert premise_tell(planted, planted)["balanced_accuracy"] >= 0.85  # half-split of a small split
+    assert not check_targets({"split": "test", "priors": {"premise_tell": premise_tell(plant(train), planted)}})[0][
+        "passed"]
+    assert premise_tell(train, [t for t in test if t.task_type != "unanswerable"]) is None  # no false premises

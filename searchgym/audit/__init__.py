@@ -52,6 +52,9 @@ def _chance(*path: str) -> Callable[[dict[str, Any]], float]:
 
 
 PRIOR_MARGIN = 0.05  # a prior may beat chance by this much
+# a text-only false-premise classifier may beat chance (0.5) by this much: about three standard
+# errors of a balanced accuracy on the smallest audited half-split (~90 false premises)
+PREMISE_TELL_BOUND = 0.60
 
 
 def _prior(name: str, description: str, key: str) -> Target:
@@ -106,6 +109,13 @@ TARGETS: tuple[Target, ...] = (
         lambda r: "<= 0.25",
     ),
     _prior("count_prior", "'the most common count' (learned on train)", "count_prior_from_train"),
+    Target(
+        "premise_tell",
+        "text alone tells false premises from answerable questions (balanced accuracy)",
+        _get("priors", "premise_tell", "balanced_accuracy"),
+        lambda v, r: v <= PREMISE_TELL_BOUND,
+        lambda r: f"<= {PREMISE_TELL_BOUND:.2f}",
+    ),
     Target(
         "tasks_stated_in_train",
         "tasks whose every gold fact the train world states",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from searchgym.audit.premise_tell import premise_tell
 from searchgym.audit.priors import count_prior, first_option, form_prior_cross, form_prior_loo, most_common_count_share
 from searchgym.audit.tiers import tier_report
 from searchgym.metrics import normalize_answer
@@ -134,6 +135,8 @@ def audit_split(env: Any, train: Any | None = None, progress: Any = None) -> dic
         "form_prior_from_train": form_prior_cross(learn, tasks) if train is not None else None,
         "most_common_count": {"answer": count_answer, "share": count_share, "n": count_n},
         "count_prior_from_train": count_prior(learn, tasks) if train is not None else count_prior(tasks, tasks),
+        # learned on train, or on half of this split when it is the train split itself
+        "premise_tell": premise_tell(learn if train is not None else tasks, tasks),
     }
     if train is not None:
         train_world = train.unwrapped.world
