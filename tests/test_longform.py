@@ -100,13 +100,17 @@ def test_an_agent_quoting_the_corpus_is_read_as_stating_the_nuggets(small_bundle
     assert total >= 60 and stated / total >= 0.99, (stated, total)
 
 
-def test_fact_patterns_read_filler_sentences_and_keep_hedges_hedged(small_bundle, profiles):
+def _person_and_cities(small_bundle, profiles):
+    """A profiled person, its birthplace and another city: the claims the reader tests build on."""
     world = small_bundle.world
-    reader = claim_reader(world)
     person = next(c for c in profiles if world.entity(c.meta["subject"]).type == "person").meta["subject"]
     city = next(iter(world.targets(person, "born_in")))
     other = next(e for e in world.of_type("city") if e != city)
-    name = world.name(person)
+    return world, claim_reader(world), person, city, other, world.name(person)
+
+
+def test_fact_patterns_read_filler_sentences_and_keep_hedges_hedged(small_bundle, profiles):
+    world, reader, person, city, other, name = _person_and_cities(small_bundle, profiles)
     [claim] = reader.claims(f"{name} first saw the light of day in {world.name(city)}.", person)
     assert claim.true and claim.key == "born_in"
     hedged = reader.claims(f"{name} first saw the light of day in {world.name(city)} or {world.name(other)}.", person)
@@ -119,12 +123,7 @@ def test_attributions_are_not_claims_and_hide_none(small_bundle, profiles):
     priest points out, ") say who reports a fact: their words are no occupation of the subject
     (a false claim that voided the sentence's true facts), and a false fact next to one is
     still a false claim."""
-    world = small_bundle.world
-    reader = claim_reader(world)
-    person = next(c for c in profiles if world.entity(c.meta["subject"]).type == "person").meta["subject"]
-    city = next(iter(world.targets(person, "born_in")))
-    other = next(e for e in world.of_type("city") if e != city)
-    name = world.name(person)
+    world, reader, person, city, other, name = _person_and_cities(small_bundle, profiles)
     for aside in ("{}, according to an amateur historian.", "As a local priest points out, {}.",
                   "{}, as a retired schoolteacher once pointed out."):
         claims = reader.claims(aside.format(f"{name} was born in {world.name(city)}"), person)
