@@ -142,18 +142,20 @@ def _score_row(
     extra_info: Mapping[str, Any] | None,
     metric: str | None,
     format_score: float,
-) -> tuple[float, ToolSession | None]:
+) -> tuple[float, ToolSession | None, AnswerScore | None]:
+    """``(reward, the replayed session or None, the answer's score for a row without a task,
+    None when it has no answer)``."""
     if metric is not None and metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
     session = replay_response(data_source, solution_str, extra_info, metric)
     if session is not None:
         answered = session.base.state.prediction is not None
-        return _shaped(session.reward, format_score) if answered else session.reward, session
+        return _shaped(session.reward, format_score) if answered else session.reward, session, None
     prediction = extract_final_answer(solution_str or "")
     if prediction is None:
-        return 0.0, None
-    score = score_row_answer(prediction, ground_truth, extra_info, metric or "em").reward
-    return _shaped(score, format_score), None
+        return 0.0, None, None
+    scored = score_row_answer(prediction, ground_truth, extra_info, metric or "em")
+    return _shaped(scored.reward, format_score), None, scored
 
 
 def _shaped(reward: float, format_score: float) -> float:
@@ -226,7 +228,7 @@ def compute_score_with_metrics(
     transcript's answer (in tool mode the env never sees the answer); zeros when neither exists
     (same keys for every row, as verl requires).
     """
-    score, session = _score_row(
+    score, session, scored = _score_row(
         data_source,
         solution_str,
         ground_truth,
@@ -238,11 +240,9 @@ def compute_score_with_metrics(
         return {"score": score, **episode_metrics(session), "reward": score}
     tracked = (extra_info or {}).get(METRICS_FIELD) or {}
     metrics = {key: float(tracked.get(key, 0.0)) for key in EPISODE_METRIC_KEYS}
-    prediction = extract_final_answer(solution_str or "")
-    scored = None if prediction is None else score_row_answer(prediction, ground_truth, extra_info, "em")
-    metrics.update(
+    metrics.update(  # EM and F1 of an answer do not depend on the metric that pays it
         reward=score,
-        answered=float(prediction is not None),
+        answered=float(scored is not None),
         em=0.0 if scored is None else float(scored.em),
         f1=0.0 if scored is None else float(scored.f1),
     )

@@ -40,15 +40,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _optional(check: Check) -> Check:
+    """``check``, or none."""
+    return (lambda v: v is None or check[0](v), check[1] + " or none")
+
+
+def _or_none(check: Check, optional: bool) -> Check:
+    return _optional(check) if optional else check
+
+
 def _positive_int(optional: bool = False) -> Check:
-    return (
-        lambda v: (optional and v is None) or (_is_int(v) and v >= 1),
-        "a positive integer" + (" or none" if optional else ""),
-    )
+    return _or_none((lambda v: _is_int(v) and v >= 1, "a positive integer"), optional)
 
 
 def _integer(optional: bool = False) -> Check:
-    return (lambda v: (optional and v is None) or _is_int(v), "an integer" + (" or none" if optional else ""))
+    return _or_none((_is_int, "an integer"), optional)
 
 
 def _number(low: float, high: float | None = None, *, above: bool = False) -> Check:
@@ -62,21 +68,11 @@ def _number(low: float, high: float | None = None, *, above: bool = False) -> Ch
 
 
 def _one_of(names: Sequence[str], optional: bool = False) -> Check:
-    return (
-        lambda v: (optional and v is None) or v in names,
-        f"one of {', '.join(map(repr, names))}" + (" or none" if optional else ""),
-    )
+    return _or_none((lambda v: v in names, f"one of {', '.join(map(repr, names))}"), optional)
 
 
 def _text(optional: bool = False) -> Check:
-    return (
-        lambda v: (optional and v is None) or (isinstance(v, str) and bool(v.strip())),
-        "a non-empty string" + (" or none" if optional else ""),
-    )
-
-
-def _optional(check: Check) -> Check:
-    return (lambda v: v is None or check[0](v), check[1] + " or none")
+    return _or_none((lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string"), optional)
 
 
 _FLAG: Check = (lambda v: isinstance(v, bool), "true or false")

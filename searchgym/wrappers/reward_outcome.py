@@ -28,6 +28,7 @@ __all__ = [
     "SSRLTerm",
     "SearchR1FormatReward",
     "SearchR1FormatTerm",
+    "answer_outcome",
     "candidate_count",
     "exact_outcome",
     "score_answer",
@@ -44,21 +45,31 @@ def _episode_of(env: Any) -> Any:
     return getattr(env, "current", env)
 
 
+def answer_outcome(
+    ctx: StepContext, metric: str = "em", max_answer_tokens: int | None = None, reject_lists: bool = True
+) -> AnswerScore:
+    """The final answer of ``ctx``'s episode on the env's answer table under ``metric``, with
+    the spec's ``abstain_penalty`` and the env's candidate index (what every outcome term reads)."""
+    env = ctx.env
+    return score_answer_step(
+        ctx.task,
+        ctx.state.prediction,
+        metric,
+        _abstain_penalty(env),
+        lambda: getattr(env, "answer_candidates", None),
+        max_answer_tokens,
+        reject_lists,
+        episode=_episode_of(env),
+    )
+
+
 def exact_outcome(ctx: StepContext) -> AnswerScore:
     """The final answer under ``em`` on the env's answer table, for the terms that pay exact
     correctness (Search-R1's format reward and SSRL's pay it; the citation and retrieval-cost
     terms gate on it): form-aware (a list's exact set, the
     declared abstention on a false premise) and with the spec's ``abstain_penalty`` as reward
     (verdict ``"abstained"``) for an abstention on an answerable task."""
-    env = ctx.env
-    return score_answer_step(
-        ctx.task,
-        ctx.state.prediction,
-        "em",
-        _abstain_penalty(env),
-        lambda: getattr(env, "answer_candidates", None),
-        episode=_episode_of(env),
-    )
+    return answer_outcome(ctx)
 
 
 class AnswerTerm(RewardTerm):
@@ -89,17 +100,7 @@ class AnswerTerm(RewardTerm):
         self._details = None
         if not ctx.done:
             return 0.0
-        env = ctx.env
-        scored = score_answer_step(
-            ctx.task,
-            ctx.state.prediction,
-            self.metric,
-            _abstain_penalty(env),
-            lambda: getattr(env, "answer_candidates", None),
-            self.max_answer_tokens,
-            self.reject_lists,
-            episode=_episode_of(env),
-        )
+        scored = answer_outcome(ctx, self.metric, self.max_answer_tokens, self.reject_lists)
         self._details = {"metric": self.metric, "guard": scored.verdict}
         return scored.reward
 
