@@ -216,12 +216,37 @@ class ColumnReader:
             or (len(blob) and np.any(blob[starts[1:] - 1] != 0))
         ):
             raise ColumnFileError(f"column {name!r} of {self.path} has inconsistent offsets")
-        return IndexedStrings(blob, starts.tolist(), f"column {name!r} of {self.path}")
+        return IndexedStrings(blob, starts, f"column {name!r} of {self.path}")
 
-    def codes(self, name: str, length: int | None = None, *, indexed: bool = False) -> tuple[Sequence[str], np.ndarray]:
+    def packed_strings(self, name: str, length: int | None = None) -> Sequence[str]:
+        """A column written by :meth:`ColumnWriter.add_strings`, kept packed and decoded on
+        access (an :class:`IndexedStrings` over its NUL-ended UTF-8): a list of a million
+        entity names costs ~60 B per name in string objects, the packed column its bytes plus
+        one offset. Checked to be valid UTF-8 here. A column whose values hold a NUL (written
+        with character offsets) is returned as a list."""
+        if f"{name}.joined" not in self.arrays:
+            return self.strings(name, length)
+        blob = self.array(f"{name}.joined")
+        self._text(f"{name}.joined")  # one decode, thrown away: corrupt bytes fail the load, not a look-up
+        starts = np.zeros(int(np.count_nonzero(blob == 0)) + 1, dtype=np.int64)
+        starts[1:] = np.flatnonzero(blob == 0) + 1
+        if (len(blob) and blob[-1] != 0) or (length is not None and len(starts) - 1 != length):
+            raise ColumnFileError(
+                f"column {name!r} of {self.path} has {len(starts) - 1} rows, not {length}, or an unterminated last row"
+            )
+        return IndexedStrings(blob, starts, f"column {name!r} of {self.path}")
+
+    def codes(
+        self, name: str, length: int | None = None, *, indexed: bool = False, packed: bool = False
+    ) -> tuple[Sequence[str], np.ndarray]:
         """The table and codes of a coded column (see :meth:`ColumnWriter.add_coded`), checked;
-        ``indexed``: the table was written indexed and is an :class:`IndexedStrings`."""
-        table = self.indexed_strings(f"{name}.table") if indexed else self.strings(f"{name}.table")
+        ``indexed``: the table was written indexed and is an :class:`IndexedStrings`;
+        ``packed``: the table is read with :meth:`packed_strings`."""
+        table: Sequence[str]
+        if indexed:
+            table = self.indexed_strings(f"{name}.table")
+        else:
+            table = self.packed_strings(f"{name}.table") if packed else self.strings(f"{name}.table")
         codes = self.array(f"{name}.codes", length)
         if len(codes) and (int(codes.min()) < -1 or int(codes.max()) >= len(table)):
             raise ColumnFileError(f"column {name!r} of {self.path} has codes outside its table")
@@ -247,11 +272,11 @@ class ColumnReader:
         return rows, list(table), codes, bounds
 
     def list_codes(
-        self, name: str, length: int | None = None, *, indexed: bool = False
+        self, name: str, length: int | None = None, *, indexed: bool = False, packed: bool = False
     ) -> tuple[Sequence[str], np.ndarray, np.ndarray]:
         """A list column's item table, item codes and row bounds, checked but not decoded
         into rows (for readers that make a row on demand)."""
-        table, codes = self.codes(f"{name}.items", indexed=indexed)
+        table, codes = self.codes(f"{name}.items", indexed=indexed, packed=packed)
         if len(codes) and int(codes.min()) < 0:
             raise ColumnFileError(f"column {name!r} of {self.path} has a missing list item")
         self._bounds(f"{name}.bounds", length, len(codes))
@@ -263,12 +288,13 @@ class IndexedStrings(Sequence[str]):
 
     Why: a 157k-passage corpus's texts are 86 MB; decoding and splitting all of them was a
     third of a cache hit, while an env reads the few passages its searches return. Holds a
-    numpy view of the blob (so it pickles as just that blob) and Python-int offsets.
+    numpy view of the blob (so it pickles as just that blob) and int64 offsets (8 B a value;
+    a list of Python ints was ~40).
     """
 
     __slots__ = ("_blob", "_starts", "_where")
 
-    def __init__(self, blob: np.ndarray, starts: list[int], where: str) -> None:
+    def __init__(self, blob: np.ndarray, starts: np.ndarray, where: str) -> None:
         self._blob, self._starts, self._where = blob, starts, where
 
     def __len__(self) -> int:
@@ -295,13 +321,17 @@ class IndexedStrings(Sequence[str]):
 
     def all(self) -> list[str]:
         """Every value, decoded in one pass (what building a whole-corpus index wants)."""
-        if not len(self):
+        return self.span(0, len(self))
+
+    def span(self, low: int, high: int) -> list[str]:
+        """Values ``low:high`` (within bounds), decoded in one pass."""
+        if high <= low:
             return []
         try:
-            values = self._blob.tobytes().decode("utf-8").split("\0")
+            values = self._blob[self._starts[low] : self._starts[high]].tobytes().decode("utf-8").split("\0")
         except UnicodeDecodeError as error:
             raise ColumnFileError(f"{self._where} is not valid UTF-8 ({error})") from None
-        if len(values) == len(self._starts):  # no value holds a NUL itself: the split is exact
+        if len(values) == high - low + 1:  # no value holds a NUL itself: the split is exact
             values.pop()
             return values
-        return [self[i] for i in range(len(self))]
+        return [self[i] for i in range(low, high)]

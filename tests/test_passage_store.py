@@ -45,8 +45,9 @@ def test_a_cache_hit_makes_no_passage_and_no_entity_until_one_is_read(built_and_
     _, loaded, _ = built_and_loaded
     store = loaded.corpus.passages
     assert store.columns is not None and store._made.count(None) == len(store)
-    assert loaded.world.entities._made.count(None) == len(loaded.world.entities)
+    assert loaded.world.entities._made == {}
     assert callable(loaded.world._parts["edges"])  # the edge list is not made yet
+    assert callable(loaded.world._parts["links"])  # nor the graph look-ups
     first = store[3]
     assert store[3] is first and store._made.count(None) == len(store) - 1  # made once, then kept
     entity_id = loaded.world.entities.ids[5]

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from searchgym.columns import ColumnFileError, ColumnReader, ColumnWriter
-from searchgym.types import Literal, filled
+from searchgym.columns import ColumnFileError, ColumnReader, ColumnWriter, IndexedStrings
+from searchgym.types import Literal
+from searchgym.world.entity_table import EntityTable
+from searchgym.world.links import ArrayLinks
 from searchgym.world.world import Entity
 
 if TYPE_CHECKING:
@@ -86,10 +88,12 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     """Read a world saved with :func:`save_world_columns` for ``schema``; raises
     :class:`ColumnFileError` when the file is truncated, corrupted or of another world.
 
-    Lazy: the entities are an :class:`EntityTable` (an :class:`Entity` is made when it is
-    looked up, all of them at once when they are iterated) and the edge list is made on first
-    use; what is read here is checked (row and node numbers, codes), so a file that reads here
-    makes whole entities and edges later. That was 2.2 s of a 100k-entity cache hit.
+    Lazy and compact: the entities are an :class:`~searchgym.world.entity_table.EntityTable`
+    over the file's arrays (an :class:`Entity` is made when it is looked up), graph look-ups
+    are :class:`~searchgym.world.links.ArrayLinks` over the edge columns, and the edge list is
+    made only when asked for; what is read here is checked (row and node numbers, codes), so a
+    file that reads here makes whole entities and edges later. Eager loading was 2.2 s of a
+    100k-entity cache hit and 721 B per entity in memory.
     """
     from searchgym.world.world import World
 
@@ -97,19 +101,19 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     meta = reader.expect(_KIND, WORLD_COLUMNS_VERSION)
     count, edge_count = int(meta["entities"]), int(meta["edges"])
     table = EntityTable(reader, meta, count, path)
-    nodes_extra = reader.strings("node.extra")
+    nodes = _Nodes(table, reader.strings("node.extra"))
     sources, targets = reader.array("edge.source", edge_count), reader.array("edge.target", edge_count)
-    node_count = count + len(nodes_extra)
     if edge_count and (
-        min(int(sources.min()), int(targets.min())) < 0 or max(int(sources.max()), int(targets.max())) >= node_count
+        min(int(sources.min()), int(targets.min())) < 0 or max(int(sources.max()), int(targets.max())) >= len(nodes)
     ):
         raise ColumnFileError(f"{path} has edges between unknown nodes")
     relation_table, relation_codes = reader.codes("edge.relation", edge_count)
     if edge_count and int(relation_codes.min()) < 0:
         raise ColumnFileError(f"{path} has an edge without a relation")
-
-    edges = partial(_edges, table.ids + nodes_extra, sources, relation_table, relation_codes, targets, path)
-    world = World.from_parts(schema, int(meta["size"]), int(meta["seed"]), table, edges, table.by_type)
+    relations = list(relation_table)
+    edges = partial(_edges, nodes, sources, relations, relation_codes, targets, path)
+    links = partial(_links, nodes, sources, relations, relation_codes, targets, path)
+    world = World.from_parts(schema, int(meta["size"]), int(meta["seed"]), table, edges, table.by_type, links)
     if world.world_id != meta.get("world_id"):
         raise ColumnFileError(
             f"{path} holds world {meta.get('world_id')!r}, not one of schema {schema.name} ({world.world_id})"
@@ -117,8 +121,31 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     return world
 
 
+class _Nodes:
+    """The nodes edges name: the entities' rows, then edge endpoints that are no entity."""
+
+    def __init__(self, table: EntityTable, extra: list[str]) -> None:
+        self.table, self.extra = table, extra
+        self.extra_rows = {node: len(table) + index for index, node in enumerate(extra)}
+
+    def __len__(self) -> int:
+        return len(self.table) + len(self.extra)
+
+    def row(self, node: str) -> int | None:
+        row = self.table.row(node)
+        return self.extra_rows.get(node) if row is None else row
+
+    def id(self, row: int) -> str:
+        count = len(self.table)
+        return self.table.ids[row] if row < count else self.extra[row - count]
+
+    def all(self) -> list[str]:
+        ids = self.table.ids
+        return [*(ids.all() if isinstance(ids, IndexedStrings) else ids), *self.extra]
+
+
 def _edges(
-    nodes: list[str],
+    nodes: _Nodes,
     sources: np.ndarray,
     relation_table: Sequence[str],
     relation_codes: np.ndarray,
@@ -126,148 +153,29 @@ def _edges(
     path: Path,
 ) -> list[tuple[str, str, str]]:
     """The world's sorted edge list from its columns (checked to be in the world's order)."""
+    ids = nodes.all()
     relations = map(relation_table.__getitem__, relation_codes.tolist())
-    made = list(zip(map(nodes.__getitem__, sources.tolist()), relations, map(nodes.__getitem__, targets.tolist())))
+    made = list(zip(map(ids.__getitem__, sources.tolist()), relations, map(ids.__getitem__, targets.tolist())))
     if not _strictly_increasing(made):
         raise ColumnFileError(f"{path} has edges out of the world's order")
     return made
 
 
+def _links(
+    nodes: _Nodes,
+    sources: np.ndarray,
+    relation_table: Sequence[str],
+    relation_codes: np.ndarray,
+    targets: np.ndarray,
+    path: Path,
+) -> ArrayLinks:
+    """The loaded world's look-ups over its edge columns (no edge tuple is made)."""
+    try:
+        return ArrayLinks(len(nodes), sources, relation_codes, relation_table, targets, nodes.row, nodes.id)
+    except ValueError as error:
+        raise ColumnFileError(f"{path} has edges out of the world's order ({error})") from None
+
+
 def _strictly_increasing(edges: list[tuple[str, str, str]]) -> bool:
     """Whether ``edges`` is strictly increasing (sorted, no duplicate): the world's invariant."""
     return all(map(operator.lt, edges, edges[1:]))
-
-
-def _entity(
-    entity_id: str,
-    type_name: str,
-    name: str,
-    aliases: tuple[str, ...],
-    attributes: dict[str, Literal],
-    look_alike_of: str | None,
-) -> Entity:
-    """An :class:`Entity` from the world file's fields (:func:`searchgym.types.filled`)."""
-    return filled(
-        Entity,
-        id=entity_id,
-        type=type_name,
-        name=name,
-        aliases=aliases,
-        attributes=attributes,
-        look_alike_of=look_alike_of,
-    )
-
-
-class EntityTable(Mapping[str, "Entity"]):
-    """A loaded world's ``entities``: id -> :class:`Entity`, made from the columns on demand.
-
-    A look-up makes one entity (its attributes found by binary search in each attribute
-    column, whose rows are in entity order); iterating values or items makes every entity in
-    one bulk pass, as the eager loader did. Made entities are kept. Keys iterate in world order.
-    """
-
-    def __init__(self, reader: ColumnReader, meta: dict[str, Any], count: int, path: Path) -> None:
-        self.ids: list[str] = reader.strings("entity.id", count)
-        self._rows = dict(zip(self.ids, range(count)))
-        if len(self._rows) != count:
-            raise ColumnFileError(f"{path} has duplicate entity ids")
-        type_table, type_codes = reader.codes("entity.type", count)
-        if count and int(type_codes.min()) < 0:
-            raise ColumnFileError(f"{path} has an entity without a type")
-        self._types, self._type_codes = list(type_table), type_codes
-        self._names = reader.strings("entity.name", count)
-        alias_table, self._alias_codes, alias_bounds = reader.list_codes("entity.aliases", count)
-        self._alias_table, self._alias_bounds = list(alias_table), alias_bounds.tolist()
-        look_table, look_codes = reader.codes("entity.look_alike_of", count)
-        self._look_alikes, self._look_codes = [*look_table, None], look_codes.tolist()
-        self._attributes: list[tuple[str, str, np.ndarray, Any]] = []
-        for index, (name, kind) in enumerate(meta["attributes"]):
-            rows = reader.array(f"attribute{index}.rows")
-            if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= count or np.any(rows[1:] <= rows[:-1])):
-                raise ColumnFileError(f"{path}: attribute {name!r} names rows outside the world or out of order")
-            values: Any = (
-                reader.coded(f"attribute{index}.values", len(rows))
-                if kind == "str"
-                else reader.array(f"attribute{index}.values", len(rows))
-            )
-            self._attributes.append((name, kind, rows, values))
-        self._made: list[Entity | None] = [None] * count
-        self._complete = False
-
-    # -- Mapping ----------------------------------------------------------------------------
-    def __getitem__(self, entity_id: str) -> Entity:
-        row = self._rows[entity_id]
-        made = self._made[row]
-        if made is None:
-            made = self._made[row] = self._make(row, self._attributes_of(row))
-        return made
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __contains__(self, entity_id: object) -> bool:
-        try:
-            return entity_id in self._rows
-        except TypeError:
-            return False
-
-    def values(self) -> list[Entity]:  # type: ignore[override]
-        return list(self._all())  # a copy: the table's own list is never handed out
-
-    def items(self) -> list[tuple[str, Entity]]:  # type: ignore[override]
-        return list(zip(self.ids, self._all()))
-
-    def by_type(self) -> dict[str, list[str]]:
-        """type -> entity ids in world order, from the type codes (no entity is made)."""
-        grouped: dict[str, list[str]] = defaultdict(list)
-        ids = self.ids
-        for code in dict.fromkeys(self._type_codes.tolist()):  # types in order of first entity
-            grouped[self._types[code]] = list(map(ids.__getitem__, np.flatnonzero(self._type_codes == code).tolist()))
-        return grouped
-
-    # -- making entities ----------------------------------------------------------------------
-    def _make(self, row: int, attributes: dict[str, Literal]) -> Entity:
-        low, high = self._alias_bounds[row], self._alias_bounds[row + 1]
-        aliases = tuple(map(self._alias_table.__getitem__, self._alias_codes[low:high].tolist()))
-        return _entity(
-            self.ids[row],
-            self._types[self._type_codes[row]],
-            self._names[row],
-            aliases,
-            attributes,
-            self._look_alikes[self._look_codes[row]],
-        )
-
-    def _attributes_of(self, row: int) -> dict[str, Literal]:
-        found: dict[str, Literal] = {}
-        for name, kind, rows, values in self._attributes:
-            position = int(np.searchsorted(rows, row))
-            if position < len(rows) and rows[position] == row:
-                found[name] = _literal(values[position], kind)
-        return found
-
-    def _all(self) -> list[Entity]:
-        if not self._complete:
-            attributes: list[dict[str, Literal]] = [{} for _ in self.ids]
-            for name, kind, rows, values in self._attributes:
-                decoded = values if kind == "str" else values.tolist()
-                if kind == "bool":
-                    decoded = [bool(value) for value in decoded]
-                for row, value in zip(rows.tolist(), decoded):
-                    attributes[row][name] = value
-            made = self._made
-            for row, entity in enumerate(made):
-                if entity is None:
-                    made[row] = self._make(row, attributes[row])
-            self._complete = True
-        return self._made  # type: ignore[return-value]
-
-
-def _literal(value: Any, kind: str) -> Literal:
-    if kind == "str":
-        return value
-    value = value.item()
-    return bool(value) if kind == "bool" else value

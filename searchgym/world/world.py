@@ -13,14 +13,13 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 import networkx as nx
 
 from searchgym.cache import content_hash, stable_json
 from searchgym.types import Fact, Literal
+from searchgym.world.links import ArrayLinks, DictLinks
 from searchgym.world.names import normalize_name
 from searchgym.world.schema import RelationSpec, Schema
 
@@ -45,6 +44,10 @@ class Entity:
             "attributes": dict(self.attributes),
             "look_alike_of": self.look_alike_of,
         }
+
+
+Links = DictLinks | ArrayLinks
+"""Either layout of a world's graph look-ups (:mod:`searchgym.world.links`)."""
 
 
 class World:
@@ -72,6 +75,7 @@ class World:
             {entity.id: entity for entity in entities},
             list(edges) if edges_sorted else sorted(set(edges)),
             by_type,
+            None,
         )
 
     @classmethod
@@ -83,11 +87,13 @@ class World:
         entities: Mapping[str, Entity],
         edges: Callable[[], list[tuple[str, str, str]]],
         by_type: Callable[[], dict[str, list[str]]],
+        links: Callable[[], Links],
     ) -> World:
-        """A world whose entity mapping is given and whose sorted edge list and type index are
-        made on first use (a world read lazily from its column file: :mod:`searchgym.world.storage`)."""
+        """A world whose entity mapping is given and whose sorted edge list, type index and
+        graph look-ups are made on first use (a world read lazily from its column file:
+        :mod:`searchgym.world.storage`)."""
         world = cls.__new__(cls)
-        world._set_parts(schema, size, seed, entities, edges, by_type)
+        world._set_parts(schema, size, seed, entities, edges, by_type, links)
         return world
 
     def _set_parts(
@@ -98,14 +104,18 @@ class World:
         entities: Mapping[str, Entity],
         edges: list[tuple[str, str, str]] | Callable[[], list[tuple[str, str, str]]],
         by_type: dict[str, list[str]] | Callable[[], dict[str, list[str]]],
+        links: Callable[[], Links] | None,
     ) -> None:
         self.schema = schema
         self.size = size
         self.seed = seed
         self.entities: Mapping[str, Entity] = entities
         # each the value itself, or what makes it on first use (see _part)
-        self._parts: dict[str, Any] = {"edges": edges, "by_type": by_type}
-        self._adjacency: tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]] | None = None
+        self._parts: dict[str, Any] = {
+            "edges": edges,
+            "by_type": by_type,
+            "links": links,  # None: DictLinks of the edge list, made on first use
+        }
         self._graph: nx.MultiDiGraph | None = None
         self._canonical: bytes | None = None
         self._schema_hash: str | None = None
@@ -174,29 +184,25 @@ class World:
     def of_type(self, type_name: str) -> list[str]:
         return list(self._by_type.get(type_name, ()))
 
-    def _links(self) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
-        """``(targets, sources)``: (entity, relation) -> neighbours, built on first use.
+    def _links(self) -> Links:
+        """Graph look-ups, made on first use: :class:`~searchgym.world.links.DictLinks` for a
+        world built here, :class:`~searchgym.world.links.ArrayLinks` for one read from its
+        column file (the trade-off is in :mod:`searchgym.world.links`).
 
         Why lazily: a world read from the cache serves an env whose search engine never walks
-        the graph (a fifth of a 100k-entity cache hit went into these two dicts); corpus
-        writing, task generation and the simulated engine build them on their first look-up.
+        the graph; corpus writing, task generation and the simulated engine build the look-ups
+        on their first one. Two threads racing here build equal look-ups: no lock (Worlds pickle).
         """
-        if self._adjacency is None:  # two threads racing here build equal dicts: no lock (Worlds pickle)
-            # Sorted edges come grouped by (source, relation): each group is one targets list.
-            targets: dict[tuple[str, str], list[str]] = {
-                key: [target for _, _, target in group] for key, group in groupby(self.edges, itemgetter(0, 1))
-            }
-            sources: dict[tuple[str, str], list[str]] = defaultdict(list)
-            for source, relation, target in self.edges:
-                sources[(target, relation)].append(source)
-            self._adjacency = targets, dict(sources)
-        return self._adjacency
+        if self._parts["links"] is None:
+            self._parts["links"] = DictLinks(self.edges)
+        links: Links = self._part("links")
+        return links
 
     def targets(self, entity_id: str, relation: str) -> list[str]:
-        return list(self._links()[0].get((entity_id, relation), ()))
+        return self._links().targets(entity_id, relation)
 
     def sources(self, entity_id: str, relation: str) -> list[str]:
-        return list(self._links()[1].get((entity_id, relation), ()))
+        return self._links().sources(entity_id, relation)
 
     def relation(self, name: str) -> RelationSpec:
         return self.schema.relation(name)
