@@ -317,6 +317,7 @@ def test_threaded_batches_equal_serial_ranking_and_survive_pickle_and_fork(small
     serial = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=1)
     threaded = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=3)
     threaded.min_postings_per_thread = 1  # a small corpus is otherwise never worth splitting
+    threaded.yield_to_load = False  # split even when the machine running the tests is busy
     expected = serial.search(queries, 10)
     assert threaded.search(queries, 10) == expected
     assert threaded._pool is not None and serial._pool is None  # one thread never starts a pool
@@ -348,3 +349,23 @@ def test_threaded_batches_equal_serial_ranking_and_survive_pickle_and_fork(small
 def test_bad_thread_counts_are_rejected(corpus, threads):
     with pytest.raises(ValueError, match="option 'threads' must be a positive integer"):
         BM25Engine(corpus, cache=None, show_progress=False, threads=threads)
+
+
+def test_a_batch_is_split_only_over_cores_the_load_leaves_idle(small_bundle, monkeypatch):
+    """Same hits either way; on a busy machine the batch stays on the calling thread."""
+    from searchgym.search import bm25
+    from searchgym.search.bm25 import BM25Engine, idle_threads
+
+    monkeypatch.setattr(bm25, "default_threads", lambda: 4)
+    for load, expected in [(0.0, 4), (1.0, 4), (2.0, 3), (3.6, 1), (40.0, 1)]:
+        monkeypatch.setattr(bm25.os, "getloadavg", lambda load=load: (load, load, load))
+        assert idle_threads() == expected
+    queries = [task.question for task in small_bundle.tasks.tasks[:30]]
+    engine = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=4)
+    engine.min_postings_per_thread = 1
+    expected_hits = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False, threads=1).search(
+        queries, 5
+    )
+    assert engine.search(queries, 5) == expected_hits and engine._pool is None  # load 40: one thread
+    monkeypatch.setattr(bm25.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert engine.search(queries, 5) == expected_hits and engine._pool is not None

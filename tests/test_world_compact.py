@@ -133,3 +133,57 @@ def test_edge_endpoints_that_are_no_entity_are_looked_up_too(tmp_path):
         assert loaded.targets(node, "born_in") == world.targets(node, "born_in")
         assert loaded.sources(node, "born_in") == world.sources(node, "born_in")
     assert "ghost" not in loaded.entities
+
+
+def test_edges_out_of_the_worlds_order_fail_the_first_look_up_not_answer_it(tmp_path):
+    """A corruption that keeps edges grouped by source (``b -> a`` twice) must not be answered."""
+    import numpy as np
+
+    from searchgym.columns import ColumnReader
+
+    entities = [Entity("a", "city", "A"), Entity("b", "person", "B"), Entity("c", "city", "C")]
+    world = World(load_schema("default"), 20, 0, entities, [("b", "born_in", "a"), ("b", "born_in", "c")])
+    save_world_columns(world, tmp_path / "w.columns")
+    targets = ColumnReader(tmp_path / "w.columns").array("edge.target")
+    data = bytearray((tmp_path / "w.columns").read_bytes())
+    start = data.find(targets.tobytes())
+    data[start : start + targets.nbytes] = np.array([0, 0], dtype="<i4").tobytes()
+    (tmp_path / "w.columns").write_bytes(bytes(data))
+    loaded = load_world_columns(world.schema, tmp_path / "w.columns")
+    with pytest.raises(ColumnFileError, match="out of the world's order"):
+        loaded.targets("b", "born_in")
+
+
+def test_the_look_up_memo_is_bounded_and_answers_stay_exact(saved, monkeypatch):
+    from searchgym.world import links
+
+    monkeypatch.setattr(links, "MEMO_ENTRIES", 50)
+    built, path = saved
+    loaded = load_world_columns(built.schema, path)
+    relations = [relation.name for relation in built.schema.relations]
+    for _ in range(2):
+        for entity_id in built.entities:
+            for relation in relations:
+                assert loaded.targets(entity_id, relation) == built.targets(entity_id, relation)
+                assert loaded.sources(entity_id, relation) == built.sources(entity_id, relation)
+    assert 0 < len(loaded._links()._memo) <= 50
+
+
+def test_names_and_facts_of_a_loaded_world_make_no_entity_per_look_up(saved):
+    built, path = saved
+    loaded = load_world_columns(built.schema, path)
+    assert [loaded.name(e) for e in built.entities] == [built.name(e) for e in built.entities]
+    assert loaded.facts() == built.facts()
+    assert loaded.entities._made == {}
+    with pytest.raises(KeyError):
+        loaded.name("no_such_entity")
+
+
+def test_a_grounder_made_for_another_object_of_the_same_world_is_replaced(saved):
+    from searchgym.search.grounding import get_grounder
+
+    built, path = saved
+    loaded = load_world_columns(built.schema, path)
+    assert get_grounder(built).world is built
+    assert get_grounder(loaded).world is loaded  # the built world is no longer held by the cache
+    assert get_grounder(loaded) is get_grounder(loaded)

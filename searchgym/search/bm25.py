@@ -74,7 +74,7 @@ def _stemmer_version() -> str:
 
 
 _MAX_DEFAULT_THREADS = 8
-_MIN_POSTINGS_PER_THREAD = 1_000_000
+_MIN_POSTINGS_PER_THREAD = 100_000
 _CHUNKS_PER_THREAD = 4
 
 
@@ -91,6 +91,21 @@ def default_threads() -> int:
     return max(1, min(_MAX_DEFAULT_THREADS, usable))
 
 
+def idle_threads() -> int:
+    """Threads a batch may use now: the usable cores less the 1-minute load average, plus the
+    calling thread (which the load already counts), rounded; at least one.
+
+    Why: on a machine whose cores are busy (other sessions, a trainer's workers), a batch
+    split over threads waits for the scheduler and ran slower than on one thread.
+    """
+    cores = default_threads()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        return cores
+    return max(1, min(cores, int(cores - load + 1.5)))
+
+
 class BM25Engine:
     """BM25 over ``title + text`` of each passage.
 
@@ -104,7 +119,9 @@ class BM25Engine:
     ``threads`` (default :func:`default_threads`) is how many threads a batch of queries is
     ranked on: a batch whose posting lists hold at least ``min_postings_per_thread`` postings
     per part is split into up to that many parts, ranked in parallel (the kernel releases the
-    GIL). One query always runs on the calling thread.
+    GIL), and only over cores the machine leaves idle (``yield_to_load``: the usable cores less
+    the 1-minute load average, this thread counted back in). One query always runs on the
+    calling thread.
 
     ``kernel`` (default :func:`~searchgym.search.bm25_index.default_kernel`: ``numba``, or
     ``numpy`` where numba is missing or ``$SEARCHGYM_BM25_KERNEL`` says so) is what ranks;
@@ -133,6 +150,7 @@ class BM25Engine:
         self.threads = threads
         self.kernel = default_kernel() if kernel is None else check_kernel(kernel)
         self.min_postings_per_thread = _MIN_POSTINGS_PER_THREAD
+        self.yield_to_load = True
         self.taat_max_postings = TAAT_MAX_POSTINGS  # which method ranks a query: see bm25_index
         self.dominant_share = DOMINANT_SHARE
         self._pool: ThreadPoolExecutor | None = None
@@ -259,7 +277,11 @@ class BM25Engine:
         once, this one included (the kernels release the GIL).
 
         A batch is split only when it holds at least ``min_postings_per_thread`` postings per
-        thread: below that, handing work to threads costs more than it saves. It is cut into
+        thread (100k: below that, handing work to threads costs more than it saves) and only
+        over idle cores (:func:`idle_threads`). Measured with ``benchmarks/bench_retrieval.py``
+        on 10k passages, batches of 64: on a quiet machine two threads beat PISA's two (0.83 of
+        its time on questions, was 1.35 with one thread), while at load 2.8 a split batch ran
+        slower than one thread. It is cut into
         :data:`_CHUNKS_PER_THREAD` chunks per thread, of about equal postings, which the threads
         take in turn: on a loaded machine a thread the scheduler pauses holds up at most one
         chunk, not half the batch.
@@ -271,6 +293,8 @@ class BM25Engine:
         if self.threads > 1 and size > 1:
             before = packed.postings_before(index)
             threads = int(min(self.threads, size, before[-1] // max(1, self.min_postings_per_thread)))
+            if threads > 1 and self.yield_to_load:
+                threads = min(threads, idle_threads())
         if threads <= 1:
             self._rank_range(packed, 0, size)
             return packed.results()

@@ -387,10 +387,15 @@ _GROUNDERS_LOCK = threading.Lock()
 
 
 def get_grounder(world: World) -> Grounder:
-    """One :class:`Grounder` per world in this process (keyed by ``world_id``)."""
+    """One :class:`Grounder` per world in this process (keyed by ``world_id``).
+
+    A grounder made for another object of the same world is replaced: a cold build generates
+    its tasks on the generator's world, then hands out the compact one read back from its
+    column file (:func:`searchgym.bundle.build_bundle`); keeping the first grounder would keep
+    the generator's world alive beside it."""
     with _GROUNDERS_LOCK:
         grounder = _GROUNDERS.get(world.world_id)
-        if grounder is None:  # world_id pins schema text, size and seed: same id, same world
+        if grounder is None or grounder.world is not world:  # same id, same world: either one answers alike
             grounder = Grounder(world)
             _GROUNDERS[world.world_id] = grounder
         return grounder

@@ -9,9 +9,10 @@ of every candidate question).
 (measured with ``benchmarks/bench_world_memory.py``): edges are stored grouped by source (the
 world's sorted order), so a node's out-edges are one run given by its start and end; its
 in-edges are one run of a stable argsort by target. A look-up slices the run and filters it by
-relation code with numpy (a few µs), and its answer is memoised, so a walk that comes back (an
-audit re-measuring tasks on a loaded world) pays the dict's price the second time. It serves a
-world read from its column file: an env's grader and simulated engines ask few look-ups.
+relation code with numpy (a few µs), and the last :data:`MEMO_ENTRIES` answers are memoised
+(a fixed ~15 MB at most, whatever the world's size), so a walk that comes back (an audit
+re-measuring tasks on a loaded world) pays the dict's price the second time. It serves a world
+read from its column file: an env's grader and simulated engines ask few look-ups.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from itertools import groupby
 from operator import itemgetter
 
 import numpy as np
+
+MEMO_ENTRIES = 1 << 16
+"""Look-up answers an :class:`ArrayLinks` keeps (oldest dropped first)."""
 
 
 class DictLinks:
@@ -96,9 +100,21 @@ class ArrayLinks:
                 return []
             if forward:
                 low, high = int(self._out_start[row]), int(self._out_end[row])
+            else:
+                low, high = int(self._in_bounds[row]), int(self._in_bounds[row + 1])
+            if low == high:  # no edge either way at all: nothing to slice (most look-ups)
+                return []
+            if forward:
                 rows = self._targets[low:high][self._relations[low:high] == code]
             else:
-                edges = self._in_order[int(self._in_bounds[row]) : int(self._in_bounds[row + 1])]
+                edges = self._in_order[low:high]
                 rows = self._sources[edges[self._relations[edges] == code]]
-            found = self._memo[key] = [self._id_of(node) for node in rows.tolist()]
+            found = [self._id_of(node) for node in rows.tolist()]
+            memo = self._memo
+            if len(memo) >= MEMO_ENTRIES:
+                try:  # the oldest first (dicts keep insertion order)
+                    memo.pop(next(iter(memo)), None)
+                except (RuntimeError, StopIteration):  # another thread changed it meanwhile
+                    pass
+            memo[key] = found
         return found

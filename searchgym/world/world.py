@@ -46,6 +46,10 @@ class Entity:
         }
 
 
+def _attribute_facts(entity: Entity) -> list[Fact]:
+    return [Fact(entity.id, attr, value, is_relation=False) for attr, value in sorted(entity.attributes.items())]
+
+
 Links = DictLinks | ArrayLinks
 """Either layout of a world's graph look-ups (:mod:`searchgym.world.links`)."""
 
@@ -172,7 +176,9 @@ class World:
         return self.entities[entity_id]
 
     def name(self, entity_id: str) -> str:
-        return self.entities[entity_id].name
+        entities = self.entities
+        name_of = getattr(entities, "name_of", None)  # a loaded world's table reads its name column
+        return name_of(entity_id) if name_of is not None else entities[entity_id].name
 
     def names_an_entity(self, text: str) -> bool:
         """Whether ``text`` is the name or an alias of some entity (after name normalisation):
@@ -216,12 +222,12 @@ class World:
         return sorted(facts)
 
     def attribute_facts(self, entity_id: str) -> list[Fact]:
-        entity = self.entities[entity_id]
-        return [Fact(entity_id, attr, value, is_relation=False) for attr, value in sorted(entity.attributes.items())]
+        return _attribute_facts(self.entities[entity_id])
 
     def facts(self) -> list[Fact]:
         """Every fact of the world: attributes then relations, in a stable order."""
-        attribute_facts = [fact for entity_id in self.entities for fact in self.attribute_facts(entity_id)]
+        # one bulk pass over the entities: a loaded world makes no entity per look-up
+        attribute_facts = [fact for entity in self.entities.values() for fact in _attribute_facts(entity)]
         return attribute_facts + [Fact(s, r, t) for s, r, t in self.edges]
 
     def to_networkx(self) -> nx.MultiDiGraph:
