@@ -2,7 +2,7 @@
 
 Throughput: the same ``--passages`` passages of a world's corpus encoded by each backend of
 :class:`~searchgym.search.dense.DenseEngine` (the all-MiniLM-L6-v2 bundled with searchgym,
-batch 64), rounds interleaved, median of ``--rounds``. Quality: on a sub-corpus of
+each backend's default batch: torch 64, ONNX 16), rounds interleaved, median of ``--rounds``. Quality: on a sub-corpus of
 ``--corpus-passages`` passages, each backend's top 5 for the world's task questions against
 torch's top 5 (recall@5 vs the current encoder), and the mean cosine of each backend's passage
 embedding to torch's.
@@ -77,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append([backend, fmt(median(rates[backend])), f"{median(rates[backend]) / base:.2f}x", f"{recall:.3f}",
                      f"{cosine:.4f}"])
     print(markdown_table(headers, rows))
-    notes = [f"{args.passages} passages of the {args.size} world per round, {args.rounds} interleaved rounds, batch 64, "
-             f"device {args.device}; load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}.",
+    batches = ", ".join(f"{b} {e.batch_size}" for b, e in engines.items())
+    notes = [f"{args.passages} passages of the {args.size} world per round, {args.rounds} interleaved rounds, "
+             f"batch sizes (each backend's default) {batches}, device {args.device}; load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}.",
              f"recall@5: {len(questions)} task questions over a {len(corpus):,}-passage sub-corpus (every {step}th "
              "passage), exact inner-product search; torch = sentence-transformers, today's encoder."]
     print("\n".join(notes))

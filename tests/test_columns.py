@@ -46,6 +46,15 @@ def test_string_coded_and_list_columns_round_trip(tmp_path, strings, coded, rows
     table, codes, bounds = reader.list_codes("li", len(rows), indexed=True)
     assert [tuple(table[c] for c in codes[low:high]) for low, high in zip(bounds, bounds[1:])] == \
         [tuple(row) for row in rows]
+    packed = reader.packed_strings("s", len(strings))  # packed (or, with a NUL inside, a list)
+    assert list(packed) == strings
+    if strings:
+        middle = len(strings) // 2
+        assert indexed.span(middle, len(strings)) == strings[middle:] and indexed.span(middle, middle) == []
+        if not isinstance(packed, list):
+            assert packed.span(0, middle) == strings[:middle]
+    with pytest.raises(ColumnFileError, match="rows"):
+        reader.packed_strings("s", len(strings) + 1)
 
 
 def test_an_indexed_string_that_is_not_utf8_is_a_column_error_when_read(tmp_path):

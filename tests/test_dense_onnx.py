@@ -58,3 +58,18 @@ def test_models_the_export_cannot_follow_get_a_clear_error(torch_engine):
 
     with pytest.raises(SearchError, match="supports Transformer \\+ Pooling"):
         OnnxEncoder(NotAPipeline([object()]), "x", quantize=False, cache=None)
+
+
+def test_an_int8_query_gets_the_same_hits_alone_and_in_any_batch(small_bundle, corpus):
+    """int8 quantises a call's activations with one scale for the batch: queries run alone."""
+    engine = DenseEngine(corpus, backend="onnx-int8", cache=None, show_progress=False)
+    questions = [task.question for task in small_bundle.tasks.tasks[:24]]
+    together = engine.encode_queries(questions)
+    alone = np.vstack([engine.encode_queries([question]) for question in questions])
+    assert np.array_equal(together, alone)
+    batched, single = engine.search(questions, 5), [engine.search([question], 5)[0] for question in questions]
+    assert [[h.doc_id for h in hits] for hits in batched] == [[h.doc_id for h in hits] for hits in single]
+    assert np.allclose([[h.score for h in hits] for hits in batched], [[h.score for h in hits] for hits in single])
+    assert engine.batch_size == 16  # the ONNX default; the corpus key names it
+    other = DenseEngine(corpus, backend="onnx-int8", batch_size=64, cache=None, show_progress=False)
+    assert other.embeddings_key != engine.embeddings_key

@@ -103,7 +103,7 @@ OPTION_VALUES: Mapping[str, Mapping[str, Check]] = {
     "dense": {
         "model": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a path or none"),
         "index": _one_of(INDEX_KINDS),
-        "batch_size": _positive_int(),
+        "batch_size": _positive_int(optional=True),
         "device": _text(optional=True),
         "normalize": _FLAG,
         "show_progress": _FLAG,
