@@ -13,12 +13,11 @@ The canonical JSON (:meth:`World.canonical_bytes`) stays the determinism contrac
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -111,8 +110,8 @@ def load_world_columns(schema: Schema, path: Path) -> World:
     if edge_count and int(relation_codes.min()) < 0:
         raise ColumnFileError(f"{path} has an edge without a relation")
     relations = list(relation_table)
-    edges = partial(_edges, nodes, sources, relations, relation_codes, targets, path)
-    links = partial(_links, nodes, sources, relations, relation_codes, targets, path)
+    columns = _EdgeColumns(nodes, sources, relations, relation_codes, targets, path)
+    edges, links = partial(_edges, columns), partial(_links, columns)
     world = World.from_parts(schema, int(meta["size"]), int(meta["seed"]), table, edges, table.by_type, links)
     if world.world_id != meta.get("world_id"):
         raise ColumnFileError(
@@ -144,37 +143,38 @@ class _Nodes:
         return [*(ids.all() if isinstance(ids, IndexedStrings) else ids), *self.extra]
 
 
-def _edges(
-    nodes: _Nodes,
-    sources: np.ndarray,
-    relation_table: Sequence[str],
-    relation_codes: np.ndarray,
-    targets: np.ndarray,
-    path: Path,
-) -> list[tuple[str, str, str]]:
-    """The world's sorted edge list from its columns (checked to be in the world's order)."""
-    ids = nodes.all()
-    relations = map(relation_table.__getitem__, relation_codes.tolist())
-    made = list(zip(map(ids.__getitem__, sources.tolist()), relations, map(ids.__getitem__, targets.tolist())))
-    if not _strictly_increasing(made):
-        raise ColumnFileError(f"{path} has edges out of the world's order")
-    return made
+class _EdgeColumns(NamedTuple):
+    """A loaded world's edge columns: ``(nodes[s], relation_table[r], nodes[t])`` per edge."""
+
+    nodes: _Nodes
+    sources: np.ndarray
+    relation_table: Sequence[str]
+    relation_codes: np.ndarray
+    targets: np.ndarray
+    path: Path
+
+    def checked_ids(self) -> list[str]:
+        """The node ids, once the edges are checked to be in the world's order (a corrupted
+        file raises here: neither the edge list nor a look-up answers from it)."""
+        ids = self.nodes.all()
+        if not _columns_strictly_increasing(ids, self.sources, self.relation_table, self.relation_codes, self.targets):
+            raise ColumnFileError(f"{self.path} has edges out of the world's order")
+        return ids
 
 
-def _links(
-    nodes: _Nodes,
-    sources: np.ndarray,
-    relation_table: Sequence[str],
-    relation_codes: np.ndarray,
-    targets: np.ndarray,
-    path: Path,
-) -> ArrayLinks:
-    """The loaded world's look-ups over its edge columns (no edge tuple is made), checked
-    first to be in the world's order, as making the edge list checks it: a look-up never
-    answers from a corrupted file."""
-    if not _columns_strictly_increasing(nodes.all(), sources, relation_table, relation_codes, targets):
-        raise ColumnFileError(f"{path} has edges out of the world's order")
-    return ArrayLinks(len(nodes), sources, relation_codes, relation_table, targets, nodes.row, nodes.id)
+def _edges(columns: _EdgeColumns) -> list[tuple[str, str, str]]:
+    """The world's sorted edge list from its columns."""
+    ids = columns.checked_ids()
+    sources = map(ids.__getitem__, columns.sources.tolist())
+    relations = map(columns.relation_table.__getitem__, columns.relation_codes.tolist())
+    return list(zip(sources, relations, map(ids.__getitem__, columns.targets.tolist())))
+
+
+def _links(columns: _EdgeColumns) -> ArrayLinks:
+    """The loaded world's look-ups over its edge columns (no edge tuple is made)."""
+    columns.checked_ids()
+    nodes, table, codes = columns.nodes, columns.relation_table, columns.relation_codes
+    return ArrayLinks(len(nodes), columns.sources, codes, table, columns.targets, nodes.row, nodes.id)
 
 
 def _columns_strictly_increasing(
@@ -205,8 +205,3 @@ def _ranks(strings: list[str]) -> np.ndarray:
     ranks = np.empty(len(strings), dtype=np.int64)
     ranks[order] = np.arange(len(strings))
     return ranks
-
-
-def _strictly_increasing(edges: list[tuple[str, str, str]]) -> bool:
-    """Whether ``edges`` is strictly increasing (sorted, no duplicate): the world's invariant."""
-    return all(map(operator.lt, edges, edges[1:]))
