@@ -228,8 +228,9 @@ class ColumnReader:
             return self.strings(name, length)
         blob = self.array(f"{name}.joined")
         self._text(f"{name}.joined")  # one decode, thrown away: corrupt bytes fail the load, not a look-up
-        starts = np.zeros(int(np.count_nonzero(blob == 0)) + 1, dtype=np.int64)
-        starts[1:] = np.flatnonzero(blob == 0) + 1
+        ends = np.flatnonzero(blob == 0)
+        starts = np.zeros(len(ends) + 1, dtype=np.int64)
+        starts[1:] = ends + 1
         if (len(blob) and blob[-1] != 0) or (length is not None and len(starts) - 1 != length):
             raise ColumnFileError(
                 f"column {name!r} of {self.path} has {len(starts) - 1} rows, not {length}, or an unterminated last row"
@@ -335,3 +336,9 @@ class IndexedStrings(Sequence[str]):
             values.pop()
             return values
         return [self[i] for i in range(low, high)]
+
+
+def string_span(strings: Sequence[str], low: int, high: int) -> list[str]:
+    """Values ``low:high`` of a string column as read (a list, or an :class:`IndexedStrings`
+    decoded in one pass)."""
+    return strings.span(low, high) if isinstance(strings, IndexedStrings) else list(strings[low:high])

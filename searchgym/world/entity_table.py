@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from searchgym.columns import ColumnFileError, ColumnReader, IndexedStrings
+from searchgym.columns import ColumnFileError, ColumnReader, IndexedStrings, string_span
 from searchgym.types import Literal, filled
 from searchgym.world.world import Entity
 
@@ -46,7 +46,7 @@ class IdIndex:
     __slots__ = ("_ids", "_hashes", "_rows")
 
     def __init__(self, ids: Sequence[str]) -> None:
-        values = ids.all() if isinstance(ids, IndexedStrings) else list(ids)
+        values = string_span(ids, 0, len(ids))
         hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
         order = np.argsort(hashes, kind="stable")
         self._ids, self._hashes, self._rows = ids, hashes[order], order.astype(np.int32)
@@ -125,13 +125,13 @@ class EntityTable(Mapping[str, Entity]):
             raise KeyError(entity_id)
         made = self._made.get(row)
         if made is None:
-            made = self._made[row] = self._make(row, self._attributes_of(row))
+            made = self._made[row] = self._entities(row, row + 1)[0]
         return made
 
     def __iter__(self) -> Iterator[str]:
         ids = self.ids
         for low in range(0, len(ids), _CHUNK):  # a chunk of ids decoded at a time
-            yield from _span(ids, low, min(low + _CHUNK, len(ids)))
+            yield from string_span(ids, low, min(low + _CHUNK, len(ids)))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -162,59 +162,39 @@ class EntityTable(Mapping[str, Entity]):
         return grouped
 
     # -- making entities ----------------------------------------------------------------------
-    def _make(self, row: int, attributes: dict[str, Literal]) -> Entity:
-        low, high = int(self._alias_bounds[row]), int(self._alias_bounds[row + 1])
-        aliases = tuple(self._alias_table[code] for code in self._alias_codes[low:high].tolist())
-        look = int(self._look_codes[row])
-        return filled(
-            Entity,
-            id=self.ids[row],
-            type=self._types[self.type_codes[row]],
-            name=self._names[row],
-            aliases=aliases,
-            attributes=attributes,
-            look_alike_of=None if look < 0 else self._look_table[look],
-        )
-
-    def _attributes_of(self, row: int) -> dict[str, Literal]:
-        found: dict[str, Literal] = {}
-        for name, kind, rows, values in self._attributes:
-            position = int(np.searchsorted(rows, row))
-            if position < len(rows) and rows[position] == row:
-                found[name] = _decoded(kind, values, position, position + 1)[0]
-        return found
-
     def iter_entities(self) -> Iterator[Entity]:
-        """Every entity in world order, made a chunk at a time (kept ones reused, none kept):
-        each chunk's ids, names, codes and attribute slices are decoded in one pass apiece."""
+        """Every entity in world order, made a chunk at a time (kept ones reused, none kept)."""
         for low in range(0, len(self), _CHUNK):
-            high = min(low + _CHUNK, len(self))
-            attributes: list[dict[str, Literal]] = [{} for _ in range(low, high)]
-            for name, kind, rows, values in self._attributes:
-                first, last = np.searchsorted(rows, [low, high]).tolist()
-                for row, value in zip(rows[first:last].tolist(), _decoded(kind, values, first, last)):
-                    attributes[row - low][name] = value
-            bounds = self._alias_bounds[low : high + 1].tolist()
-            alias_table = self._alias_table
-            aliases = [alias_table[code] for code in self._alias_codes[bounds[0] : bounds[-1]].tolist()]
-            types = [self._types[code] for code in self.type_codes[low:high].tolist()]
-            looks = [None if code < 0 else self._look_table[code] for code in self._look_codes[low:high].tolist()]
-            made = self._made
-            for offset, (entity_id, name) in enumerate(zip(_span(self.ids, low, high), _span(self._names, low, high))):
-                kept = made.get(low + offset)
-                yield kept or filled(
-                    Entity,
-                    id=entity_id,
-                    type=types[offset],
-                    name=name,
-                    aliases=tuple(aliases[bounds[offset] - bounds[0] : bounds[offset + 1] - bounds[0]]),
-                    attributes=attributes[offset],
-                    look_alike_of=looks[offset],
-                )
+            yield from self._entities(low, min(low + _CHUNK, len(self)))
 
-
-def _span(strings: Sequence[str], low: int, high: int) -> list[str]:
-    return strings.span(low, high) if isinstance(strings, IndexedStrings) else list(strings[low:high])
+    def _entities(self, low: int, high: int) -> list[Entity]:
+        """Entities of rows ``low:high`` (kept ones reused): each field's slice is decoded in
+        one pass, each attribute column's rows found by one binary search (rows are sorted)."""
+        attributes: list[dict[str, Literal]] = [{} for _ in range(low, high)]
+        for name, kind, rows, values in self._attributes:
+            first, last = np.searchsorted(rows, [low, high]).tolist()
+            for row, value in zip(rows[first:last].tolist(), _decoded(kind, values, first, last)):
+                attributes[row - low][name] = value
+        bounds = self._alias_bounds[low : high + 1].tolist()
+        alias_table = self._alias_table
+        aliases = [alias_table[code] for code in self._alias_codes[bounds[0] : bounds[-1]].tolist()]
+        types = [self._types[code] for code in self.type_codes[low:high].tolist()]
+        looks = [None if code < 0 else self._look_table[code] for code in self._look_codes[low:high].tolist()]
+        names = string_span(self._names, low, high)
+        made = self._made
+        return [
+            made.get(low + offset)
+            or filled(
+                Entity,
+                id=entity_id,
+                type=types[offset],
+                name=names[offset],
+                aliases=tuple(aliases[bounds[offset] - bounds[0] : bounds[offset + 1] - bounds[0]]),
+                attributes=attributes[offset],
+                look_alike_of=looks[offset],
+            )
+            for offset, entity_id in enumerate(string_span(self.ids, low, high))
+        ]
 
 
 def _decoded(kind: str, values: Any, first: int, last: int) -> list[Literal]:

@@ -98,17 +98,14 @@ class ArrayLinks:
             row, code = self._row_of(entity_id), self._codes.get(relation)
             if row is None or code is None:
                 return []
-            if forward:
-                low, high = int(self._out_start[row]), int(self._out_end[row])
-            else:
-                low, high = int(self._in_bounds[row]), int(self._in_bounds[row + 1])
-            if low == high:  # no edge either way at all: nothing to slice (most look-ups)
+            if forward:  # a source's out-edges are one run of the edge columns
+                low, high, ends = int(self._out_start[row]), int(self._out_end[row]), self._targets
+            else:  # a target's in-edges are one run of the argsort by target
+                low, high, ends = int(self._in_bounds[row]), int(self._in_bounds[row + 1]), self._sources
+            if low == high:  # no edge that way at all: nothing to slice (most look-ups)
                 return []
-            if forward:
-                rows = self._targets[low:high][self._relations[low:high] == code]
-            else:
-                edges = self._in_order[low:high]
-                rows = self._sources[edges[self._relations[edges] == code]]
+            edges = slice(low, high) if forward else self._in_order[low:high]
+            rows = ends[edges][self._relations[edges] == code]
             found = [self._id_of(node) for node in rows.tolist()]
             memo = self._memo
             if len(memo) >= MEMO_ENTRIES:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from searchgym.columns import ColumnFileError, ColumnReader, ColumnWriter, IndexedStrings
+from searchgym.columns import ColumnFileError, ColumnReader, ColumnWriter, string_span
 from searchgym.types import Literal
 from searchgym.world.entity_table import EntityTable
 from searchgym.world.links import ArrayLinks
@@ -139,11 +140,11 @@ class _Nodes:
         return self.table.ids[row] if row < count else self.extra[row - count]
 
     def all(self) -> list[str]:
-        ids = self.table.ids
-        return [*(ids.all() if isinstance(ids, IndexedStrings) else ids), *self.extra]
+        return [*string_span(self.table.ids, 0, len(self.table)), *self.extra]
 
 
-class _EdgeColumns(NamedTuple):
+@dataclass
+class _EdgeColumns:
     """A loaded world's edge columns: ``(nodes[s], relation_table[r], nodes[t])`` per edge."""
 
     nodes: _Nodes
@@ -152,19 +153,25 @@ class _EdgeColumns(NamedTuple):
     relation_codes: np.ndarray
     targets: np.ndarray
     path: Path
+    order_checked: bool = False
 
-    def checked_ids(self) -> list[str]:
-        """The node ids, once the edges are checked to be in the world's order (a corrupted
-        file raises here: neither the edge list nor a look-up answers from it)."""
-        ids = self.nodes.all()
-        if not _columns_strictly_increasing(ids, self.sources, self.relation_table, self.relation_codes, self.targets):
-            raise ColumnFileError(f"{self.path} has edges out of the world's order")
-        return ids
+    def check_order(self, ids: list[str] | None = None) -> None:
+        """Raise unless the edges are in the world's order (checked once: a sort of every node
+        id, ``ids`` when the caller has them decoded), so neither the edge list nor a look-up
+        ever answers from a corrupted file."""
+        if not self.order_checked:
+            ids = self.nodes.all() if ids is None else ids
+            if not _columns_strictly_increasing(
+                ids, self.sources, self.relation_table, self.relation_codes, self.targets
+            ):
+                raise ColumnFileError(f"{self.path} has edges out of the world's order")
+            self.order_checked = True
 
 
 def _edges(columns: _EdgeColumns) -> list[tuple[str, str, str]]:
     """The world's sorted edge list from its columns."""
-    ids = columns.checked_ids()
+    ids = columns.nodes.all()
+    columns.check_order(ids)
     sources = map(ids.__getitem__, columns.sources.tolist())
     relations = map(columns.relation_table.__getitem__, columns.relation_codes.tolist())
     return list(zip(sources, relations, map(ids.__getitem__, columns.targets.tolist())))
@@ -172,7 +179,7 @@ def _edges(columns: _EdgeColumns) -> list[tuple[str, str, str]]:
 
 def _links(columns: _EdgeColumns) -> ArrayLinks:
     """The loaded world's look-ups over its edge columns (no edge tuple is made)."""
-    columns.checked_ids()
+    columns.check_order()
     nodes, table, codes = columns.nodes, columns.relation_table, columns.relation_codes
     return ArrayLinks(len(nodes), columns.sources, codes, table, columns.targets, nodes.row, nodes.id)
 
