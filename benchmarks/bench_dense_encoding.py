@@ -2,7 +2,7 @@
 
 Throughput: the same ``--passages`` passages of a world's corpus encoded by each backend of
 :class:`~searchgym.search.dense.DenseEngine` (the all-MiniLM-L6-v2 bundled with searchgym,
-each backend's default batch: torch 64, ONNX 16), rounds interleaved, median of ``--rounds``. Quality: on a sub-corpus of
+each backend's default batch: torch 64, ONNX 8), rounds interleaved, median of ``--rounds``. Quality: on a sub-corpus of
 ``--corpus-passages`` passages, each backend's top 5 for the world's task questions against
 torch's top 5 (recall@5 vs the current encoder), and the mean cosine of each backend's passage
 embedding to torch's.

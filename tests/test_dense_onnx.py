@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime")
 from searchgym.cache import ArtifactCache  # noqa: E402
 from searchgym.search.base import SearchError  # noqa: E402
 from searchgym.search.dense import DenseEngine  # noqa: E402
-from searchgym.search.onnx_encoder import NAMESPACE  # noqa: E402
+from searchgym.search.onnx_encoder import NAMESPACE, OnnxEncoder  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,6 @@ def test_unknown_backend_and_gpu_onnx_are_rejected(corpus):
 
 
 def test_models_the_export_cannot_follow_get_a_clear_error(torch_engine):
-    from searchgym.search.onnx_encoder import OnnxEncoder
 
     class NotAPipeline(list):
         pass
@@ -70,6 +69,18 @@ def test_an_int8_query_gets_the_same_hits_alone_and_in_any_batch(small_bundle, c
     batched, single = engine.search(questions, 5), [engine.search([question], 5)[0] for question in questions]
     assert [[h.doc_id for h in hits] for hits in batched] == [[h.doc_id for h in hits] for hits in single]
     assert np.allclose([[h.score for h in hits] for hits in batched], [[h.score for h in hits] for hits in single])
-    assert engine.batch_size == 16  # the ONNX default; the corpus key names it
+    assert engine.batch_size == 8  # the ONNX default; the corpus key names it
     other = DenseEngine(corpus, backend="onnx-int8", batch_size=64, cache=None, show_progress=False)
     assert other.embeddings_key != engine.embeddings_key
+
+
+def test_int8_embeddings_do_not_depend_on_how_many_batches_run_at_once(corpus):
+    """Each batch runs alone on one thread: one worker or three give the same bits, in order."""
+    engine = DenseEngine(corpus, backend="onnx-int8", cache=None, show_progress=False)
+    texts = list(engine.store.index_texts())
+    alone = OnnxEncoder(engine.model, engine.model_id, quantize=True, cache=None, threads=1)
+    together = OnnxEncoder(engine.model, engine.model_id, quantize=True, cache=None, threads=3)
+    one_worker = alone.encode(texts, batch_size=8)
+    assert np.array_equal(one_worker, together.encode(texts, batch_size=8))
+    assert np.array_equal(one_worker, engine.embeddings)  # the engine's corpus: same batches, same bits
+    assert not np.array_equal(one_worker, alone.encode(texts, batch_size=16))  # batches matter (int8 scales)
