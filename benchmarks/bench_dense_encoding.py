@@ -9,6 +9,10 @@ embedding to torch's.
 
     python benchmarks/bench_dense_encoding.py                      # 10k world, 256 passages x 3
     python benchmarks/bench_dense_encoding.py --corpus-passages 2000
+    python benchmarks/bench_dense_encoding.py --backends torch,onnx-int8@4,onnx-int8@8,onnx-int8@16
+
+A backend written ``name@B`` encodes in batches of ``B`` instead of its default (the int8
+corpus embeddings depend on the batch, so each such row has its own recall@5).
 
 GPU (not lent to this run): ``DenseEngine(..., device="cuda")`` encodes with torch on the GPU
 (the ONNX backends are CPU-only); measure it with ``--backends torch --device cuda``.
@@ -31,13 +35,25 @@ from _common import RESULTS, SIZES, fmt, load_bundle, markdown_table, median, re
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
+def parse_backends(labels: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+    """``{label: (backend, batch size or None for the backend's default)}`` of ``name[@B]`` labels."""
+    parsed: dict[str, tuple[str, int | None]] = {}
+    for label in labels:
+        backend, _, batch = label.partition("@")
+        if backend not in BACKENDS or (batch and not batch.isdigit()) or batch == "0":
+            raise SystemExit(f"--backends: {label!r} is not one of {BACKENDS}, optionally @<positive batch size>")
+        parsed[label] = (backend, int(batch) if batch else None)
+    return parsed
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="10k")
     parser.add_argument("--passages", type=int, default=256, help="passages encoded per round (default 256)")
     parser.add_argument("--corpus-passages", type=int, default=1000, help="sub-corpus for recall@5 (default 1000)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backends", default=",".join(BACKENDS), type=lambda s: s.split(","))
+    parser.add_argument("--backends", default=",".join(BACKENDS), type=lambda s: s.split(","),
+                        help="comma list of torch, onnx, onnx-int8, each optionally @batch-size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
@@ -50,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     passages = list(bundle.corpus.passages)
     step = max(1, len(passages) // args.corpus_passages)
     corpus = passages[::step][: args.corpus_passages]
-    engines = {b: DenseEngine(corpus, backend=b, device=args.device, show_progress=True) for b in args.backends}
+    engines = {label: DenseEngine(corpus, backend=backend, batch_size=batch, device=args.device, show_progress=True)
+               for label, (backend, batch) in parse_backends(args.backends).items()}
     texts = [PassageStore.index_text(p) for p in passages[1::step][: args.passages]]
     rates: dict[str, list[float]] = {b: [] for b in engines}
     loads = []
@@ -79,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(markdown_table(headers, rows))
     batches = ", ".join(f"{b} {e.batch_size}" for b, e in engines.items())
     notes = [f"{args.passages} passages of the {args.size} world per round, {args.rounds} interleaved rounds, "
-             f"batch sizes (each backend's default) {batches}, device {args.device}; load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}.",
+             f"batch sizes {batches}, device {args.device}; load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}.",
              f"recall@5: {len(questions)} task questions over a {len(corpus):,}-passage sub-corpus (every {step}th "
              "passage), exact inner-product search; torch = sentence-transformers, today's encoder."]
     print("\n".join(notes))

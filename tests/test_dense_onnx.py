@@ -69,7 +69,7 @@ def test_an_int8_query_gets_the_same_hits_alone_and_in_any_batch(small_bundle, c
     batched, single = engine.search(questions, 5), [engine.search([question], 5)[0] for question in questions]
     assert [[h.doc_id for h in hits] for hits in batched] == [[h.doc_id for h in hits] for hits in single]
     assert np.allclose([[h.score for h in hits] for hits in batched], [[h.score for h in hits] for hits in single])
-    assert engine.batch_size == 8  # the ONNX default; the corpus key names it
+    assert engine.batch_size == 1  # the ONNX default; the corpus key names it
     other = DenseEngine(corpus, backend="onnx-int8", batch_size=64, cache=None, show_progress=False)
     assert other.embeddings_key != engine.embeddings_key
 
@@ -82,5 +82,9 @@ def test_int8_embeddings_do_not_depend_on_how_many_batches_run_at_once(corpus):
     together = OnnxEncoder(engine.model, engine.model_id, quantize=True, cache=None, threads=3)
     one_worker = alone.encode(texts, batch_size=8)
     assert np.array_equal(one_worker, together.encode(texts, batch_size=8))
-    assert np.array_equal(one_worker, engine.embeddings)  # the engine's corpus: same batches, same bits
     assert not np.array_equal(one_worker, alone.encode(texts, batch_size=16))  # batches matter (int8 scales)
+    # the engine's default: every passage alone, so a passage embeds as it would as a query
+    assert engine.batch_size == 1
+    each = np.vstack([alone.encode([text]) for text in texts[:10]])
+    assert np.array_equal(engine.embeddings[:10], each)
+    assert np.array_equal(engine.embeddings, together.encode(texts))

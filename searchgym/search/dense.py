@@ -132,12 +132,14 @@ def load_model(path: Path, device: str) -> SentenceTransformer:
 
 
 TORCH_BATCH_SIZE = 64
-ONNX_BATCH_SIZE = 8
-"""Why 8: with each batch run on one thread and two batches at once (see
-:mod:`~searchgym.search.onnx_encoder`), int8 corpus encoding here ran 57.6 / 55.3 / 51.2
-passages/s in batches of 4 / 8 / 16 (256 passages of the 10k world, 5 interleaved rounds, load
-~2; torch at 64: 22.6): shorter batches pad less, and 8 keeps a matrix product's rows enough for
-the int8 kernels while leaving the speed within 4% of the best."""
+ONNX_BATCH_SIZE = 1
+"""Why 1: with each batch run on one thread and as many batches at once as there are threads
+(see :mod:`~searchgym.search.onnx_encoder`), a lone passage pads nothing, and padding is what a
+batch costs. ``benchmarks/bench_dense_encoding.py --backends torch,onnx-int8@1,onnx-int8@2,...``
+(2026-12-03, 256 passages of the 10k world, 3 interleaved rounds, load 1.3-1.8): int8 ran
+110.5 / 92.8 / 87.4 / 82.3 passages/s in batches of 1 / 2 / 4 / 8 (torch at 64: 24.5), with the
+same recall@5. One text per run also makes an int8 passage embedding depend on its text alone,
+as a query's does."""
 
 
 class DenseEngine:
@@ -155,12 +157,13 @@ class DenseEngine:
     (``"onnx"``) or int8 (``"onnx-int8"``, fastest; see :mod:`~searchgym.search.onnx_encoder`):
     corpus and queries always go through the same backend, and each backend has its own
     cached embeddings. ``batch_size`` (texts per encoder call) defaults to 64 for torch and to
-    :data:`ONNX_BATCH_SIZE` for the ONNX backends. int8 quantises each call's activations with
-    one scale for the whole batch, so an int8 embedding depends on the texts encoded with it: the
-    corpus is encoded in a fixed order and batch size (part of its cache key), and every query
-    alone, so a query's hits never depend on the queries batched with it (measured: 53 of 64
-    questions' top 5 changed between one batch and one at a time; alone costs 3.4 ms a query
-    against 2.7 ms batched).
+    :data:`ONNX_BATCH_SIZE` (1) for the ONNX backends. int8 quantises each call's activations
+    with one scale for the whole batch, so an int8 embedding depends on the texts encoded with
+    it: the corpus is encoded in a fixed order and batch size (part of its cache key; by default
+    every passage alone), and every query alone (a batch of queries runs alone one by one on the
+    encoder's workers), so a query's hits never depend on the queries batched with it (measured
+    with batched int8 queries: 53 of 64 questions' top 5 changed between one batch and one at a
+    time).
 
     ``embeddings_from_cache`` / ``index_from_cache`` tell what came from disk.
     """

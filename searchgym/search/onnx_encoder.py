@@ -6,18 +6,19 @@ attention, layer norm and GELU kernels, and its int8 weights (dynamic quantisati
 channel) halve the work again; ``benchmarks/bench_dense_encoding.py`` measures both against
 torch on this CPU, with recall@5 against torch's rankings (``benchmarks/RESULTS.md``).
 
-Why one thread per run, several runs at once: a batch of 8 passages is too small to split well
-over threads (each matrix product is 8 x ~140 tokens by 384), so the session runs every batch on
-one thread and a pool of ``threads`` workers runs that many batches side by side, while the
-caller tokenises the next ones. On this project's 2-core machine (256 passages of the 10k world,
-5 interleaved rounds, load ~2), int8 encoded 55.3 passages/s that way in batches of 8 against
-49.3 with two intra-op threads in batches of 16 (torch: 22.6). A batch's embeddings never depend
-on the number of workers: each batch is computed alone, on one thread.
+Why one thread per run, several runs at once: a short batch is too small to split well over
+threads (each matrix product is a few rows of ~140 tokens by 384), so the session runs every
+batch on one thread and a pool of ``threads`` workers runs that many batches side by side, while
+the caller tokenises the next ones. On this project's 2-core machine
+(``benchmarks/bench_dense_encoding.py``, 256 passages of the 10k world, load 1.3-2.2), int8
+encoded 82.3 passages/s that way in batches of 8 and 99.9-110.5 one passage at a time, against
+40.2 with two intra-op threads in batches of 16 (torch: 22-25). A batch's embeddings never depend on the
+number of workers: each batch is computed alone, on one thread.
 
 Why not sentence-transformers' own ``backend="onnx"``: it needs ``optimum``, which pins
 ``transformers < 4.58`` (searchgym uses 5.x). So this module exports the model itself with
 ``torch.onnx.export``: the transformer plus its pooling in one graph; tokenisation stays
-sentence-transformers' own (``model.tokenize``), normalisation is done in numpy. Exported and
+sentence-transformers' own (``model.preprocess``), normalisation is done in numpy. Exported and
 quantised graphs are cached in the :class:`~searchgym.cache.ArtifactCache`, keyed by the
 model's identity and the torch and onnxruntime versions. Supported: a ``Transformer`` module
 followed by mean or CLS ``Pooling`` (and optionally ``Normalize``), as all-MiniLM-L6-v2 and most
@@ -63,6 +64,13 @@ def _pooling_mode(model: Any) -> str:
     raise SearchError(f"the ONNX backend supports mean or CLS pooling, not {config}")
 
 
+def _tokenize(model: Any, texts: list[str]) -> dict[str, Any]:
+    """The model's own tokenisation: ``preprocess`` (sentence-transformers >= 6, which deprecates
+    ``tokenize`` with a warning) or ``tokenize``."""
+    preprocess = getattr(model, "preprocess", None)
+    return preprocess(texts) if callable(preprocess) else model.tokenize(texts)
+
+
 def _export(model: Any, pooling: str, path: Path) -> None:
     import torch
 
@@ -82,7 +90,7 @@ def _export(model: Any, pooling: str, path: Path) -> None:
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    sample = model.tokenize(["an example passage", "a second, longer example passage to export"])
+    sample = _tokenize(model, ["an example passage", "a second, longer example passage to export"])
     axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
     with torch.no_grad():
         torch.onnx.export(
@@ -157,8 +165,10 @@ class OnnxEncoder:
         return cache.get_or_build(NAMESPACE, key, build) / _GRAPH
 
     def _feed(self, texts: list[str]) -> dict[str, np.ndarray]:
-        features = self.model.tokenize(texts)
-        feed = {name: features[name].numpy().astype(np.int64) for name in _INPUTS if name in features}
+        features = _tokenize(self.model, texts)
+        feed: dict[str, np.ndarray] = {
+            name: features[name].numpy().astype(np.int64) for name in _INPUTS if name in features
+        }
         if "token_type_ids" not in feed:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         return feed
@@ -168,7 +178,7 @@ class OnnxEncoder:
         return vectors
 
     def encode(
-        self, texts: list[str], *, batch_size: int = 8, normalize: bool = True, progress: bool = False
+        self, texts: list[str], *, batch_size: int = 1, normalize: bool = True, progress: bool = False
     ) -> np.ndarray:
         """Embeddings of ``texts`` (float32, one row per text), batched longest first as
         sentence-transformers does, so a batch pads to similar lengths. A lone batch (a query)
