@@ -168,11 +168,25 @@ class ColumnReader:
             raise ColumnFileError(f"{self.path} is not a version-{version} {kind} column file")
         return self.meta
 
-    def array(self, name: str, length: int | None = None) -> np.ndarray:
+    def array(self, name: str, length: int | None = None, *, dtype: str = "integer") -> np.ndarray:
+        """Column ``name``, checked to have ``length`` rows and to be of ``dtype``: ``"integer"``
+        (any int; offsets, codes, rows), ``"bytes"`` (``u1``: UTF-8 blobs) or a numpy dtype
+        string. Why: the header states each column's dtype, and a header corrupted there (a
+        float where offsets were) would otherwise load and fail later, far from the file, with a
+        ``TypeError`` instead of a :class:`ColumnFileError` that names the file."""
         try:
             array = self.arrays[name]
         except KeyError:
             raise ColumnFileError(f"{self.path} has no column {name!r}") from None
+        if dtype == "integer":
+            fits = array.dtype.kind in "iu"
+        else:
+            fits = array.dtype == np.dtype("u1" if dtype == "bytes" else dtype).newbyteorder("<")
+        if not fits or array.ndim != 1:
+            raise ColumnFileError(
+                f"column {name!r} of {self.path} is {array.dtype.str} of shape {list(array.shape)}, "
+                f"expected a 1-d {dtype} column"
+            )
         if length is not None and len(array) != length:
             raise ColumnFileError(f"column {name!r} of {self.path} has {len(array)} rows, expected {length}")
         return array
@@ -185,7 +199,7 @@ class ColumnReader:
 
     def _text(self, name: str) -> str:
         try:
-            return self.array(name).tobytes().decode("utf-8")
+            return self.array(name, dtype="bytes").tobytes().decode("utf-8")
         except UnicodeDecodeError as error:
             raise ColumnFileError(f"column {name!r} of {self.path} is not valid UTF-8 ({error})") from None
 
@@ -206,7 +220,7 @@ class ColumnReader:
         """A column written by :meth:`ColumnWriter.add_indexed_strings`, decoded on access.
         Its offsets and terminators are checked here; a value that is not valid UTF-8 (a
         corruption that kept the file's size and mtime) raises :class:`ColumnFileError` when read."""
-        blob = self.array(f"{name}.utf8")
+        blob = self.array(f"{name}.utf8", dtype="bytes")
         starts = self.array(f"{name}.starts", None if length is None else length + 1)
         if (
             len(starts) == 0
@@ -226,7 +240,7 @@ class ColumnReader:
         with character offsets) is returned as a list."""
         if f"{name}.joined" not in self.arrays:
             return self.strings(name, length)
-        blob = self.array(f"{name}.joined")
+        blob = self.array(f"{name}.joined", dtype="bytes")
         self._text(f"{name}.joined")  # one decode, thrown away: corrupt bytes fail the load, not a look-up
         ends = np.flatnonzero(blob == 0)
         starts = np.zeros(len(ends) + 1, dtype=np.int64)

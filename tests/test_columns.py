@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -111,6 +112,37 @@ def test_bad_magic_wrong_row_counts_and_codes_outside_the_table_are_errors(tmp_p
     path.write_bytes(bytes(data))
     with pytest.raises(ColumnFileError, match="outside its table"):
         ColumnReader(path).coded("c", 3)
+
+
+def _with_dtype(path, column_pattern, dtype):
+    """The file at ``path`` with the header's dtype of the first column matching the regex
+    ``column_pattern`` replaced by ``dtype`` (same length: the data stays where it was)."""
+    data = path.read_bytes()
+    match = re.search(rb'\{"dtype":"([^"]+)","name":"' + column_pattern.encode() + b'"', data)
+    assert match is not None and len(match.group(1)) == len(dtype)
+    path.write_bytes(data[: match.start(1)] + dtype.encode() + data[match.end(1) :])
+
+
+@pytest.mark.parametrize("column, dtype, read", [
+    ("c\\.codes", "<f4", lambda reader: reader.coded("c", 3)),  # float codes would index a list
+    ("s\\.joined", "|i1", lambda reader: reader.packed_strings("s", 3)),  # a blob that is no bytes
+    ("s\\.joined", "<i2", lambda reader: reader.strings("s", None)),
+])
+def test_a_header_that_states_the_wrong_dtype_is_a_column_error(tmp_path, column, dtype, read):
+    path = _written(tmp_path)
+    _with_dtype(path, column, dtype)
+    with pytest.raises(ColumnFileError, match="expected a 1-d"):
+        read(ColumnReader(path))
+
+
+def test_a_world_attribute_of_the_wrong_dtype_fails_the_load(tmp_path):
+    """An int attribute whose header says float would load and answer 5e-324 for 1: refused."""
+    entity = Entity("a", "city", "Arhus", (), {"population": 12})
+    world = World(load_schema("default"), 20, 0, [entity], [])
+    save_world_columns(world, tmp_path / "w.columns")
+    _with_dtype(tmp_path / "w.columns", "attribute\\d+\\.values", "<f8")
+    with pytest.raises(ColumnFileError, match="expected a 1-d"):
+        load_world_columns(world.schema, tmp_path / "w.columns")
 
 
 def test_world_columns_give_back_the_byte_identical_world(small_bundle, tmp_path):

@@ -23,6 +23,9 @@ from searchgym.columns import ColumnFileError, ColumnReader, IndexedStrings, str
 from searchgym.types import Literal, filled
 from searchgym.world.world import Entity
 
+#: The column dtype of each non-string attribute kind (what the writer stores, the reader checks).
+ATTRIBUTE_DTYPES: dict[str, str] = {"bool": "u1", "int": "i8", "float": "f8"}
+
 _CHUNK = 4096
 """Rows made per pass when the table is iterated (attribute slices are cut once per chunk)."""
 
@@ -104,8 +107,10 @@ class EntityTable(Mapping[str, Entity]):
                 if len(codes) and int(codes.min()) < 0:
                     raise ColumnFileError(f"{path}: attribute {name!r} has a missing value")
                 values: Any = (_small_decoded(table), codes)
+            elif kind in ATTRIBUTE_DTYPES:
+                values = reader.array(f"attribute{index}.values", len(rows), dtype=ATTRIBUTE_DTYPES[kind])
             else:
-                values = reader.array(f"attribute{index}.values", len(rows))
+                raise ColumnFileError(f"{path}: attribute {name!r} has an unknown kind {kind!r}")
             self._attributes.append((name, kind, rows, values))
         self._made: dict[int, Entity] = {}
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from searchgym.columns import ColumnFileError, ColumnReader, ColumnWriter, string_span
 from searchgym.types import Literal
-from searchgym.world.entity_table import EntityTable
+from searchgym.world.entity_table import ATTRIBUTE_DTYPES, EntityTable
 from searchgym.world.links import ArrayLinks
 from searchgym.world.world import Entity
 
@@ -62,7 +62,7 @@ def save_world_columns(world: World, path: Path) -> None:
         if key[1] == "str":
             columns.add_coded(f"attribute{index}.values", values)  # type: ignore[arg-type]
         else:
-            columns.add_array(f"attribute{index}.values", values, {"bool": "u1", "int": "i8", "float": "f8"}[key[1]])
+            columns.add_array(f"attribute{index}.values", values, ATTRIBUTE_DTYPES[key[1]])
     nodes = {e.id: row for row, e in enumerate(entities)}
     endpoints = [nodes.setdefault(node, len(nodes)) for s, _, t in world.edges for node in (s, t)]
     columns.add_strings("node.extra", list(nodes)[len(entities) :])  # edge endpoints that are no entity
