@@ -40,7 +40,7 @@ def parse_backends(labels: Sequence[str]) -> dict[str, tuple[str, int | None]]:
     parsed: dict[str, tuple[str, int | None]] = {}
     for label in labels:
         backend, _, batch = label.partition("@")
-        if backend not in BACKENDS or (batch and not batch.isdigit()) or batch == "0":
+        if backend not in BACKENDS or (batch and (not batch.isdigit() or int(batch) < 1)):
             raise SystemExit(f"--backends: {label!r} is not one of {BACKENDS}, optionally @<positive batch size>")
         parsed[label] = (backend, int(batch) if batch else None)
     return parsed

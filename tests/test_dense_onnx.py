@@ -88,3 +88,31 @@ def test_int8_embeddings_do_not_depend_on_how_many_batches_run_at_once(corpus):
     each = np.vstack([alone.encode([text]) for text in texts[:10]])
     assert np.array_equal(engine.embeddings[:10], each)
     assert np.array_equal(engine.embeddings, together.encode(texts))
+
+
+def _encode_in_child(encoder, texts, results):
+    results.put(encoder.encode(texts, batch_size=1))
+
+
+def test_an_encoder_inherited_by_a_forked_child_still_encodes(torch_engine, corpus):
+    """A forked child inherits the worker pool without its threads: it must start its own,
+    not wait forever (AsyncVectorEnv and multiprocessing fork engines made in the parent)."""
+    import multiprocessing
+
+    encoder = OnnxEncoder(torch_engine.model, torch_engine.model_id, quantize=True, cache=None, threads=2)
+    texts = list(torch_engine.store.index_texts())[:6]
+    expected = encoder.encode(texts)  # six batches: the parent's pool is running
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_encode_in_child, args=(encoder, texts, results))
+    child.start()
+    try:
+        got = results.get(timeout=120)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    assert np.array_equal(got, expected)
+    encoder.close()
+    assert np.array_equal(encoder.encode(texts), expected)  # a closed encoder starts new workers

@@ -224,7 +224,9 @@ class DenseEngine:
         params: dict[str, Any] = {"normalize": self.normalize, "format": _FORMAT}
         if self.backend != "torch":  # torch keeps the key it always had: caches stay valid
             params["backend"] = self.backend
-            params["runs"] = "one-thread"  # ORT's kernels: one thread per batch (bits differ from threaded runs)
+            params["runs"] = "one-thread"  # one-thread runs: caches of threaded runs are not reused
+            assert self._onnx is not None
+            params["onnxruntime"] = self._onnx.runtime_version  # its int8 kernels may change the bits
         if self.backend == "onnx-int8":  # its embeddings depend on the batches (see the class docstring)
             params["batch_size"] = self.batch_size
         return content_hash(self.store.corpus_hash, self.model_id, stable_json(params))

@@ -27,6 +27,8 @@ retrieval bi-encoders are.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -142,8 +144,30 @@ class OnnxEncoder:
         options.intra_op_num_threads = options.inter_op_num_threads = 1  # see the module docstring
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = onnxruntime.InferenceSession(str(self.graph), options, providers=["CPUExecutionProvider"])
+        self.runtime_version = onnxruntime.__version__
         self.threads = max(1, threads or torch.get_num_threads())
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="searchgym-onnx")
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """The worker pool, started on first use in this process.
+
+        A forked child (``AsyncVectorEnv``, multiprocessing) inherits the pool object but not its
+        threads, and would wait forever on work sent to it: a pool made by another process id is
+        replaced, never waited on."""
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="searchgym-onnx")
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def close(self) -> None:
+        """Stop this process's workers (a later ``encode`` starts new ones)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.shutdown(wait=True)
 
     def _graph(self, key: str, cache: ArtifactCache | None) -> Path:
         def build(directory: Path) -> dict[str, Any]:
@@ -182,24 +206,36 @@ class OnnxEncoder:
     ) -> np.ndarray:
         """Embeddings of ``texts`` (float32, one row per text), batched longest first as
         sentence-transformers does, so a batch pads to similar lengths. A lone batch (a query)
-        runs on the caller's thread; more go to the worker pool, at most two per worker queued."""
+        runs on the caller's thread; more go to the worker pool, at most ``2 * threads + 1``
+        in flight while the caller tokenises. A failure cancels the batches not yet started."""
         from tqdm.auto import tqdm
 
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         out = np.empty((len(texts), dimension()), dtype=np.float32)
         order = np.argsort([-len(text) for text in texts], kind="stable")
         batches = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
-        if len(batches) == 1:
-            out[batches[0]] = self._run(self._feed([texts[row] for row in batches[0]]))
-        else:
-            pending: deque[tuple[np.ndarray, Future[np.ndarray]]] = deque()
-            with tqdm(total=len(batches), desc="Batches (onnx)", disable=not progress) as bar:
-                for rows in batches:
-                    pending.append((rows, self._pool.submit(self._run, self._feed([texts[row] for row in rows]))))
-                    while pending and (len(pending) > 2 * self.threads or rows is batches[-1]):
-                        done_rows, future = pending.popleft()
-                        out[done_rows] = future.result()
-                        bar.update()
+        with tqdm(total=len(batches), desc="Batches (onnx)", disable=not progress) as bar:
+            if len(batches) == 1:
+                out[batches[0]] = self._run(self._feed([texts[row] for row in batches[0]]))
+                bar.update()
+            elif batches:
+                self._encode_on_workers(texts, batches, out, bar)
         if normalize or self.normalize:  # as sentence-transformers: its Normalize module always applies
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _encode_on_workers(self, texts: list[str], batches: list[np.ndarray], out: np.ndarray, bar: Any) -> None:
+        """Fill ``out`` with the embeddings of ``batches``, run on the workers in order."""
+        pool = self._workers()
+        pending: deque[tuple[np.ndarray, Future[np.ndarray]]] = deque()
+        try:
+            for rows in batches:
+                pending.append((rows, pool.submit(self._run, self._feed([texts[row] for row in rows]))))
+                while pending and (len(pending) > 2 * self.threads or rows is batches[-1]):
+                    done_rows, future = pending.popleft()
+                    out[done_rows] = future.result()
+                    bar.update()
+        except BaseException:
+            for _, future in pending:
+                future.cancel()
+            raise
