@@ -169,3 +169,15 @@ def test_a_type_can_have_its_own_narrative_for_a_section_it_shares(small_bundle)
 ])
 def test_a_noun_after_the_number_one_is_singular(text, expected):
     assert fix_number_agreement(text) == expected
+
+
+@pytest.mark.parametrize("text, names, defects", [
+    ("Heiro Heiro appeared in The Breistarn.", ["Heiro Heiro"], []),  # a name may double a word
+    ("Heiro Heiro appeared in The Breistarn.", [], ["repeated word"]),  # unless nobody says it is one
+    ("Heiro appeared in in The Breistarn.", ["Heiro"], ["repeated word"]),  # the template's own repeat
+    ("Heiro Heiro Heiro Heiro appeared.", ["Heiro Heiro"], ["repeated word"]),  # a name written twice
+    ("Kala Bo Kala Bo won.", ["Kala Bo Kala Bo"], []),
+    ("Heiro Heiro was born in 1990 .", ["Heiro Heiro"], ["space before punctuation"]),  # others as written
+])
+def test_a_name_that_repeats_a_word_is_no_wording_defect(text, names, defects):
+    assert wording_defects(text, names) == defects

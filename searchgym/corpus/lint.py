@@ -120,7 +120,14 @@ def passage_problems(world: World, passage: Passage, facts: dict[str, Fact], gro
         if number.rstrip(",") not in numbers:
             problems.append(f"{where}: writes the number {number!r}, which no recorded fact backs")
             break
-    for defect in wording_defects(passage.text):
+    # the names it writes, looked up only if a defect a name can show is found (a generator)
+    names = (
+        form
+        for entity_id in (*passage.mentions, passage.entity_id)
+        if entity_id
+        for form in _name_forms(world, entity_id)
+    )
+    for defect in wording_defects(passage.text, names):
         problems.append(f"{where}: wording defect ({defect}): {passage.text[:160]!r}")
     return problems
 

@@ -10,8 +10,9 @@ defect is fixed once and guarded forever.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-__all__ = ["DEFECT_PATTERNS", "wording_defects"]
+__all__ = ["DEFECT_PATTERNS", "NAME_SENSITIVE_DEFECTS", "wording_defects"]
 
 DEFECT_PATTERNS: dict[str, re.Pattern[str]] = {
     "repeated word": re.compile(r"\b(\w+) \1\b", re.IGNORECASE),
@@ -42,6 +43,25 @@ DEFECT_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-def wording_defects(text: str) -> list[str]:
-    """The names of the defect patterns found in ``text`` (empty when it reads clean)."""
-    return [name for name, pattern in DEFECT_PATTERNS.items() if pattern.search(text)]
+#: Defects a proper name can show without being one: a world may name a person "Heiro Heiro"
+#: (as the real world has "Duran Duran"), and a page writes that name as it is.
+NAME_SENSITIVE_DEFECTS = ("repeated word", "repeated phrase")
+_NAME_PLACEHOLDER = "Xq"
+
+
+def wording_defects(text: str, names: Iterable[str] = ()) -> list[str]:
+    """The names of the defect patterns found in ``text`` (empty when it reads clean).
+
+    ``names``: the proper names ``text`` may write (its entity's and its mentions'). A
+    :data:`NAME_SENSITIVE_DEFECTS` match is kept only if it is still there with each written
+    name replaced by one placeholder word, so "Heiro Heiro appeared in ..." reads clean while
+    "Heiro appeared in in ..." and a name written twice in a row do not. Other defects are
+    judged on the text as written (an "an" before a name is still a defect).
+    """
+    found = [name for name, pattern in DEFECT_PATTERNS.items() if pattern.search(text)]
+    if any(defect in NAME_SENSITIVE_DEFECTS for defect in found):
+        masked = text
+        for name in sorted({name for name in names if name}, key=len, reverse=True):
+            masked = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", _NAME_PLACEHOLDER, masked)
+        found = [d for d in found if d not in NAME_SENSITIVE_DEFECTS or DEFECT_PATTERNS[d].search(masked)]
+    return found
