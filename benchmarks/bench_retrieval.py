@@ -255,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"ms/query (mean) = median over rounds of total time / queries; "
         f"load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}; p99 over all calls of all rounds.",
         f"batch peers use {args.threads} thread(s) where they take a count (PISA); searchgym uses its default "
-        "(the usable cores); bm25s's retrieve runs single-threaded.",
+        "(the usable cores) and, like PISA, does not yield them to the load average (`yield_to_load=False`: "
+        "the load here is the peers' own threads); bm25s's retrieve runs single-threaded.",
         "recall and identical lists are against the exact bm25s ranking (bm25s index + get_scores, ties in corpus "
         f"order); rank_bm25 only up to {args.rank_bm25_max_passages:,} passages and {args.rank_bm25_queries} queries.",
         "tantivy is timed without reading its stored row field (its hits are document addresses).",

@@ -52,19 +52,21 @@ def _queries(bundle):
     return questions + names + repeated + ["", "the of and", "zzzunknownzzz", "located located located"]
 
 
-KERNELS = {  # (kernel, taat_max_postings, dominant_share): every compiled path, and numpy
-    "maxscore": ("numba", 0, 0.0),
-    "addition": ("numba", 1 << 62, 2.0),
-    "default": ("numba", None, None),
-    "numpy": ("numpy", None, None),
+KERNELS = {  # (kernel, taat_max_postings, dominant_share, wand_max_share): every compiled path, and numpy
+    "wand": ("numba", 0, 0.0, 2.0),
+    "wand-or-addition": ("numba", 0, 0.0, 0.2),  # WAND hands some queries back to addition
+    "addition": ("numba", 1 << 62, 2.0, 2.0),
+    "default": ("numba", None, None, None),
+    "numpy": ("numpy", None, None, None),
 }
 
 
 def _engine(passages, kernel_name, **options):
-    kernel, taat_max_postings, dominant_share = KERNELS[kernel_name]
+    kernel, taat_max_postings, dominant_share, wand_max_share = KERNELS[kernel_name]
     engine = BM25Engine(passages, cache=None, show_progress=False, kernel=kernel, **options)
     if taat_max_postings is not None:
         engine.taat_max_postings, engine.dominant_share = taat_max_postings, dominant_share
+        engine.wand_max_share = wand_max_share
     return engine
 
 
@@ -72,7 +74,7 @@ def _engine(passages, kernel_name, **options):
 @pytest.mark.parametrize("method", ["lucene", "robertson", "atire", "bm25l", "bm25+"])
 def test_rankings_and_scores_are_bm25s_exactly(small_bundle, method, kernel):
     """Same passages, same float32 scores bit for bit, same order, ties by corpus order, with
-    each compiled path (MaxScore, addition, the default choice) and the numpy fallback."""
+    each compiled path (block-max WAND, addition, the default choice) and the numpy fallback."""
     passages = small_bundle.corpus.passages
     engine = _engine(passages, kernel, method=method)
     reference = _reference(passages, method)
@@ -108,6 +110,41 @@ words = st.sampled_from(
 def test_random_queries_match_bm25s(small_bundle, query, k, kernel):
     engine = _engine_for(small_bundle, kernel)
     assert [(h.doc_id, h.score) for h in engine.search([query], k)[0]] == _reference_for(small_bundle)(query, k)
+
+
+_VOCABULARY = "ash birch cedar elm fir hazel larch maple oak pine rowan yew".split()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_docs=st.integers(50, 700),
+    query=st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=14),
+    k=st.sampled_from([1, 3, 5, 16, 17, 40]),
+)
+def test_wand_matches_bm25s_on_long_lists_of_similar_terms(seed, n_docs, query, k):
+    """Corpora whose lists span many blocks of 64 postings and whose terms weigh alike (a row
+    needs several terms to enter, the case block-max WAND prunes): every ranking is bm25s's,
+    ties by row. Documents repeat words, so equal scores are common."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(len(_VOCABULARY)) * 0.7)
+    texts = [" ".join(rng.choice(_VOCABULARY, size=int(rng.integers(1, 9)), p=weights)) for _ in range(n_docs)]
+    passages = [Passage(doc_id=f"d{i:04d}", title="", text=text) for i, text in enumerate(texts)]
+    engine = _engine(passages, "wand")
+    got = [(h.doc_id, h.score) for h in engine.search([" ".join(query)], k)[0]]
+    assert got == _reference(passages, "lucene")(" ".join(query), k)
+
+
+
+def test_large_corpora_rank_long_queries_by_wand_first(small_bundle):
+    """The addition limit falls for large corpora (bench_bm25_methods.py); a small corpus
+    keeps the default, and an engine's limit is its corpus's."""
+    from searchgym.search.bm25_index import LARGE_CORPUS, TAAT_MAX_POSTINGS, taat_max_postings_for
+
+    assert taat_max_postings_for(LARGE_CORPUS - 1) == TAAT_MAX_POSTINGS
+    assert taat_max_postings_for(LARGE_CORPUS) < 10_000 < TAAT_MAX_POSTINGS
+    engine = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False)
+    assert engine.taat_max_postings == TAAT_MAX_POSTINGS
 
 
 _CACHE: dict[str, object] = {}

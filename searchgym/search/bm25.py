@@ -5,7 +5,7 @@ sparse matrix and saves it as plain ``.npy``/``.json`` files (kept in the
 :class:`~searchgym.cache.ArtifactCache`, so a restarted job does not re-index, and loadable by
 ``bm25s.BM25.load`` itself). Ranking is ours: a lean tokenizer (:mod:`~searchgym.search.lexical`,
 bm25s's rules without its per-call progress bars) and compiled kernels over the posting lists
-(:mod:`~searchgym.search.bm25_index`: addition for short lists, MaxScore for long ones), with
+(:mod:`~searchgym.search.bm25_index`: addition for short lists, block-max WAND for long ones), with
 scores bit-identical to bm25s's ``get_scores`` and ties broken by corpus order. This module is
 the engine around them: text in, :class:`~searchgym.types.Hit` lists out, the cache, threads.
 
@@ -35,11 +35,13 @@ from searchgym.cache import content_hash, stable_json
 from searchgym.search.bm25_index import (
     DOMINANT_SHARE,
     TAAT_MAX_POSTINGS,
+    WAND_MAX_SHARE,
     PackedBatch,
     PostingIndex,
     Scratch,
     check_kernel,
     default_kernel,
+    taat_max_postings_for,
 )
 from searchgym.search.corpus_index import (
     DEFAULT_CACHE,
@@ -151,8 +153,9 @@ class BM25Engine:
         self.kernel = default_kernel() if kernel is None else check_kernel(kernel)
         self.min_postings_per_thread = _MIN_POSTINGS_PER_THREAD
         self.yield_to_load = True
-        self.taat_max_postings = TAAT_MAX_POSTINGS  # which method ranks a query: see bm25_index
+        self.taat_max_postings = TAAT_MAX_POSTINGS  # which method ranks a query: see bm25_index (set per corpus below)
         self.dominant_share = DOMINANT_SHARE
+        self.wand_max_share = WAND_MAX_SHARE
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -167,6 +170,7 @@ class BM25Engine:
         self.loaded_from_cache = False
         self.index_dir: Path | None = None
         self.index: PostingIndex = self._load_or_build()
+        self.taat_max_postings = taat_max_postings_for(self.index.num_docs)
         self._tokenizer = QueryTokenizer(self.index.vocabulary, self._stemmer)
 
     # -- pickling -----------------------------------------------------------------------------
@@ -316,7 +320,14 @@ class BM25Engine:
 
     def _rank_range(self, packed: PackedBatch, start: int, stop: int) -> None:
         self.index.rank(
-            packed, start, stop, self._thread_scratch(), self.kernel, self.taat_max_postings, self.dominant_share
+            packed,
+            start,
+            stop,
+            self._thread_scratch(),
+            self.kernel,
+            self.taat_max_postings,
+            self.dominant_share,
+            self.wand_max_share,
         )
 
     def _thread_scratch(self) -> Scratch:

@@ -23,7 +23,7 @@ def build_blocks(indptr, docs, scores):
     Term ``t``'s posting list is cut into blocks of :data:`BLOCK` postings, numbered
     ``block_ptr[t]`` to ``block_ptr[t + 1]``; ``block_max`` is the largest score in a block and
     ``block_last`` its last row, so a search can bound a passage's score from a block without
-    reading the block (block-max MaxScore, Chakrabarti et al. 2011; Ding & Suel 2011).
+    reading the block (block-max WAND, Ding & Suel 2011).
     """
     n_terms = len(indptr) - 1
     block_ptr = np.zeros(n_terms + 1, dtype=np.int64)

@@ -7,7 +7,7 @@ and which kernel ranks a batch. Kernels:
 
 * ``numba`` (the default when numba imports): :func:`~searchgym.search.bm25_kernel.top_k_batch`,
   which ranks a query of few postings by adding them (term at a time) and a longer one by
-  block-max MaxScore, and releases the GIL;
+  block-max WAND, and releases the GIL;
 * ``numpy``: :func:`~searchgym.search.bm25_numpy.top_k_batch`, every posting added with numpy.
 
 Both return bm25s's float32 scores bit for bit and break ties by corpus order.
@@ -34,13 +34,29 @@ KERNEL_ENV: Final = "SEARCHGYM_BM25_KERNEL"
 
 TAAT_MAX_POSTINGS: Final = 300_000
 """Queries with at most this many postings (all terms together, repeats counted) are ranked by
-adding their postings rather than by MaxScore, unless one term holds :data:`DOMINANT_SHARE` of
-them (see :func:`~searchgym.search.bm25_kernel.top_k_batch`). Measured per query on this
-project's 10k corpus: addition costs ~2 ns a posting (task questions: 21 µs at 2k-10k postings,
-45 µs at 10k-30k, against MaxScore's 41 and 185 µs, whose every candidate probes every list);
-a name with one common word (2k-10k postings) takes MaxScore 5.7 µs and addition 14.9."""
+adding them, unless one term holds :data:`DOMINANT_SHARE` of them; longer ones by block-max
+WAND unless :data:`WAND_MAX_SHARE` says otherwise (see
+:func:`~searchgym.search.bm25_kernel.top_k_batch`). For corpora of at least
+:data:`LARGE_CORPUS` passages the limit is :data:`LARGE_CORPUS_TAAT_MAX_POSTINGS`
+(:func:`taat_max_postings_for`)."""
+LARGE_CORPUS: Final = 500_000
+LARGE_CORPUS_TAAT_MAX_POSTINGS: Final = 2_000
+"""Why the limit falls with the corpus: WAND skips more of each list as the lists grow.
+``benchmarks/bench_bm25_methods.py`` (RESULTS.md), task questions one at a time: on the
+142k-passage corpus WAND first (handing a query back by :data:`WAND_MAX_SHARE`) takes 1.37x
+addition's time, on the 1.4M one 0.72x."""
 DOMINANT_SHARE: Final = 0.7
-"""One term's share of a query's postings from which MaxScore ranks it (see above)."""
+"""One term's share of a query's postings from which WAND ranks it (a name with one common
+word: WAND never walks that word's list)."""
+WAND_MAX_SHARE: Final = 0.2
+"""WAND hands a query back to addition when the lists that a row cannot do without hold more
+than this share of its postings (see :func:`~searchgym.search.bm25_kernel.block_max_wand_top_k`)."""
+
+
+def taat_max_postings_for(num_docs: int) -> int:
+    """The most postings a query of a corpus of ``num_docs`` passages is ranked by adding
+    (:data:`TAAT_MAX_POSTINGS`, :data:`LARGE_CORPUS_TAAT_MAX_POSTINGS` from :data:`LARGE_CORPUS`)."""
+    return TAAT_MAX_POSTINGS if num_docs < LARGE_CORPUS else LARGE_CORPUS_TAAT_MAX_POSTINGS
 
 
 def default_kernel() -> str:
@@ -202,6 +218,7 @@ class PostingIndex:
         kernel: str,
         taat_max_postings: int = TAAT_MAX_POSTINGS,
         dominant_share: float = DOMINANT_SHARE,
+        wand_max_share: float = WAND_MAX_SHARE,
     ) -> None:
         """Rank queries ``start`` to ``stop`` of ``packed`` into its output rows (threads may
         rank disjoint ranges at once, each on its own scratch: the compiled kernel releases the
@@ -220,6 +237,7 @@ class PostingIndex:
                 every_row,
                 taat_max_postings,
                 dominant_share,
+                wand_max_share,
                 scratch.accumulator,
                 scratch.marked,
                 scratch.touched,

@@ -1,4 +1,4 @@
-"""Top-k BM25 over a term-major index of precomputed scores: which method ranks a query, and MaxScore.
+"""Top-k BM25 over a term-major index of precomputed scores: which method ranks a query, and block-max WAND.
 
 Why a kernel of our own rather than bm25s's ``retrieve`` or a scipy product: both score every
 posting of every query term and then select among *all* passages, and a name query pays
@@ -6,11 +6,9 @@ posting of every query term and then select among *all* passages, and a name que
 batch in one compiled call and picks per query: adding the postings into an accumulator
 (:func:`~searchgym.search.bm25_topk.taat_top_k`, ~2 ns a posting, the fastest for the task
 questions of this project's 10k and 100k corpora) or, for very long lists (a 1M corpus) and
-for names with one common word, MaxScore, which skips passages that cannot reach the top k.
-MaxScore walks the posting lists document-at-a-time with dynamic pruning (Turtle & Flood, 1995):
-terms are ordered by their largest contribution, and once the k-th best score so far exceeds
-what the weakest terms can add together, passages that only those terms contain are never
-scored; the other lists are probed for the candidate by galloping search.
+for names with one common word, block-max WAND (:func:`block_max_wand_top_k`), which skips
+the rows that cannot reach the top k: document-at-a-time with dynamic pruning (Broder et al.,
+2003; Ding & Suel, 2011), the lists probed by galloping search.
 
 Exactness: a passage's score is the float32 sum of its per-term scores *in query order*, each
 occurrence of a repeated query term counted again: the very additions, in the very order, that
@@ -36,11 +34,10 @@ from typing import Final
 import numba
 import numpy as np
 
-from searchgym.search.bm25_bounds import BLOCK
 from searchgym.search.bm25_topk import exhaustive_top_k, heap_push, taat_top_k, worse, write_sorted
 
 _END: Final = np.iinfo(np.int32).max
-MAXSCORE_MIN_POSTINGS: Final = 2_000
+PRUNING_MIN_POSTINGS: Final = 2_000
 """Below this many postings a query is always ranked by addition (see :func:`top_k_batch`)."""
 
 
@@ -106,212 +103,254 @@ def _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of
 
 
 @numba.njit(cache=True, nogil=True)
-def maxscore_top_k(
-    indptr, docs, scores, rest_max, block_ptr, block_max, block_last, top_rows, query_terms, k, out_scores, out_rows
+def _distinct_terms(query_terms):
+    """``(unique, count, slot_of, n)``: the query's distinct terms in first-occurrence order,
+    how often each occurs, and which distinct term each occurrence is."""
+    n_occurrences = len(query_terms)
+    unique = np.empty(n_occurrences, dtype=np.int64)
+    count = np.zeros(n_occurrences, dtype=np.int64)
+    slot_of = np.empty(n_occurrences, dtype=np.int64)
+    n = 0
+    for j in range(n_occurrences):
+        found = -1
+        for u in range(n):
+            if unique[u] == query_terms[j]:
+                found = u
+                break
+        if found < 0:
+            found = n
+            unique[n] = query_terms[j]
+            n += 1
+        count[found] += 1
+        slot_of[j] = found
+    return unique, count, slot_of, n
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_moved(by_doc, moved, live, current) -> None:
+    """Put ``by_doc[:moved]`` (lists whose row moved forward) back in row order among the
+    sorted ``by_doc[moved:live]``."""
+    for a in range(moved - 1, -1, -1):
+        t = by_doc[a]
+        b = a
+        while b + 1 < live and current[by_doc[b + 1]] < current[t]:
+            by_doc[b] = by_doc[b + 1]
+            b += 1
+        by_doc[b] = t
+
+
+@numba.njit(cache=True, nogil=True)
+def _move_to_front(by_doc, a) -> None:
+    """Move ``by_doc[a]`` to the front, the lists before it one place back (their order kept)."""
+    t = by_doc[a]
+    for b in range(a, 0, -1):
+        by_doc[b] = by_doc[b - 1]
+    by_doc[0] = t
+
+
+@numba.njit(cache=True, nogil=True)
+def _essential_share(term_max, count, ends, cursor, full, threshold) -> float:
+    """The share of a query's postings (each occurrence counted, as addition adds them) in the
+    lists a row needs to reach ``threshold``: every list but the weakest, whose bounds
+    together stay below it (all of them while the top k is not ``full``)."""
+    postings = 0.0
+    for i in range(len(term_max)):
+        postings += count[i] * np.float64(ends[i] - cursor[i])
+    if not full or postings == 0.0:
+        return 1.0
+    order = np.argsort(term_max)
+    total = 0.0
+    weak = 0.0
+    for i in order:
+        total += term_max[i]
+        if total >= threshold:
+            break
+        weak += np.float64(ends[i] - cursor[i])
+    unique_postings = 0.0
+    for i in range(len(term_max)):
+        unique_postings += np.float64(ends[i] - cursor[i])
+    return (unique_postings - weak) / postings
+
+
+@numba.njit(cache=True, nogil=True)
+def block_max_wand_top_k(
+    indptr,
+    docs,
+    scores,
+    rest_max,
+    block_ptr,
+    block_max,
+    block_last,
+    top_rows,
+    query_terms,
+    k,
+    out_scores,
+    out_rows,
+    max_essential_share=2.0,
 ) -> int:
-    """Top ``k`` of one query (term ids, repeats allowed) by MaxScore; returns the hit count.
+    """Top ``k`` of one query (term ids, repeats allowed) by block-max WAND; returns the hit
+    count, or -1 when it gave up (see ``max_essential_share``).
 
     Every posting score of the query's terms must be positive. ``block_*`` are the block-max
     bounds of :func:`~searchgym.search.bm25_bounds.build_blocks`, ``top_rows`` each term's best rows
     and ``rest_max`` the best score among its other rows (:func:`~searchgym.search.bm25_bounds.build_top_rows`).
 
-    Three passes, each skipping the passages an earlier one scored:
+    1. The best rows of every query term are scored exactly, so the top k starts full of
+       strong passages and the threshold is high from the first step.
+    2. Block-max WAND (Ding & Suel, 2011) over the lists, skipping pass 1's rows: the lists are
+       kept in order of their current row; the *pivot* is the first list whose bound, added to
+       the bounds of the lists before it, could lift a row into the top k. No row before the
+       pivot's row can enter (it holds only the lists before the pivot), so the list just
+       before the pivot row jumps to it by galloping search. At the pivot row, the block maxima
+       of those lists bound every row up to the end of the first of their blocks; if that bound
+       cannot enter, the strongest of those lists jumps past it. A row is scored only when
+       every list that reaches the pivot's bound is at that row.
 
-    1. the best rows of every query term, scored exactly: the top k starts full of strong
-       passages, so the threshold is high from the start (a one-term query is done here);
-    2. every passage of the strongest term, skipping blocks whose bound cannot beat the
-       threshold: that term then leaves the traversal;
-    3. MaxScore over the other terms: passages only in the weak ("non-essential") lists are
-       never visited, and a candidate is dropped as soon as the block-max bounds of the
-       lists not yet probed cannot lift it into the top k.
-
+    Why WAND rather than MaxScore (the kernel before it): the task questions of a 1M-passage
+    corpus hold 6-12 terms of similar weight, and a row must hold several of them to enter;
+    MaxScore visits every row of every list it cannot prove weak, WAND only the rows where
+    enough lists meet (bench_retrieval.py at 1M, questions one at a time: 1.22x PISA's time,
+    where MaxScore took 1.80x).
     A bound equal to the threshold still admits rows below the worst hit's (ties go to the
     lower row), which is why every pruning test takes the row into account.
+
+    WAND is fast when a row must hold several strong terms to enter and slow when many long
+    lists of alike weight keep meeting, so after pass 1 the lists a row could not do without
+    are known (all but the weakest, whose bounds together stay below the threshold): when they
+    hold over ``max_essential_share`` of the query's postings, the search returns -1 and the
+    caller adds the postings instead. On the 1.4M-passage corpus's task questions this takes
+    0.72 of addition's time where WAND for every query takes 1.10
+    (``benchmarks/bench_bm25_methods.py``, RESULTS.md).
     """
-    n_occurrences = len(query_terms)
-    # unique terms, their multiplicity, and which unique term each occurrence is
-    unique = np.empty(n_occurrences, dtype=np.int64)
-    count = np.zeros(n_occurrences, dtype=np.int64)
-    slot_of = np.empty(n_occurrences, dtype=np.int64)
-    n_terms = 0
-    for j in range(n_occurrences):
-        term = query_terms[j]
-        found = -1
-        for u in range(n_terms):
-            if unique[u] == term:
-                found = u
-                break
-        if found < 0:
-            found = n_terms
-            unique[n_terms] = term
-            n_terms += 1
-        count[found] += 1
-        slot_of[j] = found
-    # order terms by upper bound, ascending; ``rank[u]`` is the sorted place of unique term u
-    # (outside pass 1's pool, a term scores at most its rest_max: its pooled rows are its best)
-    bounds = np.empty(n_terms, dtype=np.float64)
-    for u in range(n_terms):
-        bounds[u] = count[u] * np.float64(rest_max[unique[u]])
-    order = np.argsort(bounds, kind="mergesort")
-    rank = np.empty(n_terms, dtype=np.int64)
+    unique, count, slot_of, n_terms = _distinct_terms(query_terms)
+    identity = np.arange(n_terms)
     cursor = np.empty(n_terms, dtype=np.int64)
     ends = np.empty(n_terms, dtype=np.int64)
-    weight = np.empty(n_terms, dtype=np.int64)  # occurrences of each sorted term in the query
-    block = np.empty(n_terms, dtype=np.int64)  # each sorted term's current block
-    block_end = np.empty(n_terms, dtype=np.int64)
-    prefix = np.empty(n_terms, dtype=np.float64)  # exact bound of sorted terms 0..i together
-    prefix_adds = np.empty(n_terms, dtype=np.int64)  # and how many float32 additions it sums
-    total = 0.0
-    adds = 0
+    term_max = np.empty(n_terms, dtype=np.float64)  # occurrences x best score outside pass 1's pool
+    block = np.empty(n_terms, dtype=np.int64)  # each list's current block (shallow moves only)
     for i in range(n_terms):
-        term = unique[order[i]]
-        rank[order[i]] = i
+        term = unique[i]
         cursor[i] = indptr[term]
         ends[i] = indptr[term + 1]
-        weight[i] = count[order[i]]
+        term_max[i] = count[i] * np.float64(rest_max[term])
         block[i] = block_ptr[term]
-        block_end[i] = block_ptr[term + 1]
-        total += bounds[order[i]]
-        adds += weight[i]
-        prefix[i] = total
-        prefix_adds[i] = adds
-
     heap_scores = np.empty(k, dtype=np.float32)
     heap_rows = np.empty(k, dtype=np.int64)
     size = 0
-    contribution = np.zeros(n_terms, dtype=np.float32)  # per sorted term, at the candidate
-    probe = cursor.copy()
+    contribution = np.zeros(n_terms, dtype=np.float32)
 
     # 1. the best rows of each term
     width = top_rows.shape[1]
     pool = np.empty(n_terms * width, dtype=np.int64)
     n_pool = 0
     for i in range(n_terms):
-        term = unique[order[i]]
         for j in range(width):
-            if top_rows[term, j] < 0:
+            if top_rows[unique[i], j] < 0:
                 break
-            pool[n_pool] = top_rows[term, j]
+            pool[n_pool] = top_rows[unique[i], j]
             n_pool += 1
     pool = np.unique(pool[:n_pool])
     n_pool = len(pool)
+    probe = cursor.copy()
     for p in range(n_pool):
         row = pool[p]
-        exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of, row)
+        exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, identity, slot_of, row)
         if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
             size = heap_push(heap_scores, heap_rows, size, k, exact, row)
-
-    # 2. every passage of the strongest term
     small_k = k <= width
-    seed = n_terms - 1
-    seed_term = unique[order[seed]]
-    others = prefix[seed - 1] if seed > 0 else 0.0  # every other term together
-    others_adds = prefix_adds[seed - 1] if seed > 0 else 0
+    if max_essential_share < 1.0 and _essential_share(term_max, count, ends, cursor, size == k, heap_scores[0]) > (
+        max_essential_share
+    ):
+        return -1
+
+    # 2. block-max WAND; a list whose every row is in the pool adds nothing outside it
+    by_doc = np.empty(n_terms, dtype=np.int64)  # live lists, by their current row
+    current = np.empty(n_terms, dtype=np.int64)  # each list's current row (_END once done)
+    live = 0
     for i in range(n_terms):
-        probe[i] = cursor[i]
+        current[i] = _END
+        if term_max[i] > 0.0:
+            current[i] = docs[cursor[i]]
+            by_doc[live] = i
+            live += 1
+    _sort_moved(by_doc, live, live, current)
     at_pool = 0
-    for seed_block in range(block[seed], block_end[seed]):
-        start = cursor[seed] + (seed_block - block[seed]) * BLOCK
-        if size == k:
-            adds = weight[seed] + others_adds
-            bound = _bound(weight[seed] * np.float64(min(block_max[seed_block], rest_max[seed_term])) + others, adds)
-            if _cannot_enter(bound, adds, np.float64(heap_scores[0]), docs[start], heap_rows[0], small_k):
-                continue  # no passage of this block can enter
-        for position in range(start, min(start + BLOCK, ends[seed])):
-            row = docs[position]
-            if size == k:
-                adds = weight[seed] + others_adds
-                bound = _bound(weight[seed] * np.float64(min(scores[position], rest_max[seed_term])) + others, adds)
-                if _cannot_enter(bound, adds, np.float64(heap_scores[0]), row, heap_rows[0], small_k):
-                    continue
+    while live > 0:
+        full = size == k
+        threshold = np.float64(heap_scores[0]) if full else 0.0
+        worst_row = heap_rows[0] if full else 0
+        pivot = -1
+        total = 0.0
+        adds = 0
+        for a in range(live):
+            t = by_doc[a]
+            total += term_max[t]
+            adds += count[t]
+            if not full or not _cannot_enter(_bound(total, adds), adds, threshold, current[t], worst_row, small_k):
+                pivot = a
+                break
+        if pivot < 0 or current[by_doc[pivot]] == _END:
+            break  # no row left can enter
+        row = current[by_doc[pivot]]
+        last = pivot  # every list at the pivot row
+        while last + 1 < live and current[by_doc[last + 1]] == row:
+            last += 1
+        if full:
+            bound = 0.0
+            adds = 0
+            skip_to = current[by_doc[last + 1]] if last + 1 < live else _END
+            for a in range(last + 1):
+                t = by_doc[a]
+                term = unique[t]
+                while block[t] < block_ptr[term + 1] and block_last[block[t]] < row:
+                    block[t] += 1  # shallow move: the block that would hold the row
+                if block[t] < block_ptr[term + 1]:
+                    bound += count[t] * min(np.float64(block_max[block[t]]), np.float64(rest_max[term]))
+                    adds += count[t]
+                    skip_to = min(skip_to, block_last[block[t]] + 1)
+            if _cannot_enter(_bound(bound, adds), adds, threshold, row, worst_row, small_k):
+                strongest = 0  # no row before skip_to can enter
+                for a in range(1, last + 1):
+                    if term_max[by_doc[a]] > term_max[by_doc[strongest]]:
+                        strongest = a
+                t = by_doc[strongest]
+                cursor[t] = _next_geq(docs, cursor[t], ends[t], skip_to)
+                current[t] = docs[cursor[t]] if cursor[t] < ends[t] else _END
+                _move_to_front(by_doc, strongest)
+                _sort_moved(by_doc, 1, live, current)
+                while live > 0 and current[by_doc[live - 1]] == _END:
+                    live -= 1
+                continue
+        if current[by_doc[0]] != row:  # a list before the pivot row: bring it up to the row
+            a = pivot
+            while current[by_doc[a]] == row:
+                a -= 1
+            t = by_doc[a]
+            cursor[t] = _next_geq(docs, cursor[t], ends[t], row)
+            current[t] = docs[cursor[t]] if cursor[t] < ends[t] else _END
+            _move_to_front(by_doc, a)
+            moved = 1
+        else:  # every list that can reach the threshold is at the row: score it
             while at_pool < n_pool and pool[at_pool] < row:
                 at_pool += 1
-            if at_pool < n_pool and pool[at_pool] == row:
-                continue  # scored in pass 1
-            exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of, row)
-            if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
-                size = heap_push(heap_scores, heap_rows, size, k, exact, row)
-
-    # 3. MaxScore over the other terms
-    seed_cursor = cursor[seed]
-    seed_end = ends[seed]
-    contribution[seed] = 0.0
-    n_terms = seed
-    at_pool = 0
-    first_essential = 0  # sorted terms below this cannot lift a passage into the top k alone
-    while True:
-        candidate = _END
-        for i in range(first_essential, n_terms):
-            if cursor[i] < ends[i] and docs[cursor[i]] < candidate:
-                candidate = docs[cursor[i]]
-        if candidate == _END:
-            break
-        if (
-            size == k
-            and first_essential < n_terms
-            and _cannot_enter(
-                _bound(prefix[first_essential], prefix_adds[first_essential]),
-                prefix_adds[first_essential],
-                np.float64(heap_scores[0]),
-                candidate,
-                heap_rows[0],
-                small_k,
-            )
-        ):
-            first_essential += 1  # passages from here on in only these lists cannot enter
-            continue
-        seed_cursor = _next_geq(docs, seed_cursor, seed_end, candidate)
-        while at_pool < n_pool and pool[at_pool] < candidate:
-            at_pool += 1
-        if (seed_cursor < seed_end and docs[seed_cursor] == candidate) or (
-            at_pool < n_pool and pool[at_pool] == candidate
-        ):
-            for i in range(first_essential, n_terms):  # scored in pass 1 or 2: step over it
-                if cursor[i] < ends[i] and docs[cursor[i]] == candidate:
-                    cursor[i] += 1
-            continue
-        partial = 0.0
-        partial_adds = 0
-        for i in range(first_essential, n_terms):
-            contribution[i] = 0.0
-            if cursor[i] < ends[i] and docs[cursor[i]] == candidate:
-                contribution[i] = scores[cursor[i]]
-                partial += weight[i] * np.float64(scores[cursor[i]])
-                partial_adds += weight[i]
-                cursor[i] += 1
-        pruned = False
-        for i in range(first_essential - 1, -1, -1):  # non-essential terms, strongest first
-            if size == k:
-                threshold = np.float64(heap_scores[0])
-                adds = partial_adds + prefix_adds[i]
-                if _cannot_enter(_bound(partial + prefix[i], adds), adds, threshold, candidate, heap_rows[0], small_k):
-                    pruned = True
-                    break
-                while block[i] < block_end[i] and block_last[block[i]] < candidate:
-                    block[i] += 1  # shallow move: the block that would hold the candidate
-                here = 0.0
-                if block[i] < block_end[i]:
-                    here = weight[i] * np.float64(min(block_max[block[i]], rest_max[unique[order[i]]]))
-                rest = prefix[i - 1] if i > 0 else 0.0
-                rest_adds = prefix_adds[i - 1] if i > 0 else 0
-                adds = partial_adds + weight[i] + rest_adds
-                bound = _bound(partial + here + rest, adds)
-                if _cannot_enter(bound, adds, threshold, candidate, heap_rows[0], small_k):
-                    pruned = True
-                    break
-            cursor[i] = _next_geq(docs, cursor[i], ends[i], candidate)
-            contribution[i] = 0.0
-            if cursor[i] < ends[i] and docs[cursor[i]] == candidate:
-                contribution[i] = scores[cursor[i]]
-                partial += weight[i] * np.float64(scores[cursor[i]])
-                partial_adds += weight[i]
-        if pruned:
-            continue
-        exact = np.float32(0.0)
-        for j in range(n_occurrences):  # bm25s's additions, in bm25s's order
-            exact += contribution[rank[slot_of[j]]]
-        if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, candidate)):
-            size = heap_push(heap_scores, heap_rows, size, k, exact, candidate)
+            if not (at_pool < n_pool and pool[at_pool] == row):
+                for i in range(n_terms):
+                    contribution[i] = 0.0
+                for a in range(last + 1):
+                    contribution[by_doc[a]] = scores[cursor[by_doc[a]]]
+                exact = np.float32(0.0)
+                for j in range(len(slot_of)):  # bm25s's additions, in bm25s's order
+                    exact += contribution[slot_of[j]]
+                if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
+                    size = heap_push(heap_scores, heap_rows, size, k, exact, row)
+            for a in range(last + 1):
+                t = by_doc[a]
+                cursor[t] += 1
+                current[t] = docs[cursor[t]] if cursor[t] < ends[t] else _END
+            moved = last + 1
+        _sort_moved(by_doc, moved, live, current)
+        while live > 0 and current[by_doc[live - 1]] == _END:
+            live -= 1
     write_sorted(heap_scores, heap_rows, size, out_scores, out_rows)
     return size
 
@@ -334,6 +373,7 @@ def top_k_batch(
     every_row,
     taat_max_postings,
     dominant_share,
+    wand_max_share,
     accumulator,
     marked,
     touched,
@@ -345,11 +385,13 @@ def top_k_batch(
     and its hits go to ``out_scores[b]`` / ``out_rows[b]``, their number to ``out_counts[b]``.
 
     A query whose terms can score at or below zero, or any query with ``every_row``, takes
-    :func:`~searchgym.search.bm25_topk.exhaustive_top_k`. Otherwise a query is ranked by
-    :func:`maxscore_top_k` when it has over ``taat_max_postings`` postings, or over
-    :data:`MAXSCORE_MIN_POSTINGS` of which one term holds at least ``dominant_share`` (a name
-    with one common word: MaxScore never walks that word's list), and by addition
-    (:func:`~searchgym.search.bm25_topk.taat_top_k`) else. ``accumulator``, ``marked`` and ``touched`` are
+    :func:`~searchgym.search.bm25_topk.exhaustive_top_k`. A query of at most
+    ``taat_max_postings`` postings is ranked by addition
+    (:func:`~searchgym.search.bm25_topk.taat_top_k`) unless it has over
+    :data:`PRUNING_MIN_POSTINGS` of which one term holds at least ``dominant_share`` (a name
+    with one common word: WAND never walks that word's list). Any other query is ranked by
+    :func:`block_max_wand_top_k`, or by addition where its lists that a row cannot do without hold
+    over ``wand_max_share`` of its postings (2: never). ``accumulator``, ``marked`` and ``touched`` are
     the caller's scratch arrays (one entry per passage; the first two all zero, and left so).
     """
     for b in range(len(query_offsets) - 1):
@@ -378,12 +420,10 @@ def top_k_batch(
                 out_scores[b],
                 out_rows[b],
             )
-        elif postings <= taat_max_postings and (
-            postings <= MAXSCORE_MIN_POSTINGS or longest < dominant_share * postings
-        ):
-            out_counts[b] = taat_top_k(indptr, docs, scores, terms, k, accumulator, touched, out_scores[b], out_rows[b])
-        else:
-            out_counts[b] = maxscore_top_k(
+            continue
+        count = -1
+        if postings > taat_max_postings or (postings > PRUNING_MIN_POSTINGS and longest >= dominant_share * postings):
+            count = block_max_wand_top_k(
                 indptr,
                 docs,
                 scores,
@@ -396,4 +436,8 @@ def top_k_batch(
                 k,
                 out_scores[b],
                 out_rows[b],
+                wand_max_share,
             )
+        if count < 0:
+            count = taat_top_k(indptr, docs, scores, terms, k, accumulator, touched, out_scores[b], out_rows[b])
+        out_counts[b] = count

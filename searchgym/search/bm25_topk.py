@@ -1,12 +1,12 @@
 """Tie-aware top k of BM25 scores added term at a time: the heap every kernel ranks with.
 
-Why term-at-a-time (TAAT) beside MaxScore (:mod:`~searchgym.search.bm25_kernel`): a query whose
-posting lists are short next to the corpus (an entity name; a question over a 10k-passage
-corpus) costs MaxScore more per candidate (a galloping probe into every list, bound checks)
-than adding its postings into one float32 accumulator costs per posting, a few nanoseconds
-each; measured on this project's 10k corpus, task questions ranked 2.4x faster by addition
-than by MaxScore (see ``benchmarks/RESULTS.md``). The additions are bm25s's ``get_scores``
-additions: every occurrence of every query term in query order, so sums are bit-identical.
+Why term-at-a-time (TAAT) beside block-max WAND (:mod:`~searchgym.search.bm25_kernel`): a
+query whose posting lists are short next to the corpus (an entity name; a question over a
+100k-passage corpus) costs WAND more per step (galloping probes, bound checks, keeping the
+lists in row order) than adding its postings into one float32 accumulator costs per posting,
+a few nanoseconds each (``benchmarks/bench_bm25_methods.py`` measures both, per corpus size).
+The additions are bm25s's ``get_scores`` additions: every occurrence of every query term in
+query order, so sums are bit-identical.
 
 The heap ranks by score down, then row up (corpus order breaks ties at every rank, the k-th
 included), which is the order every kernel and the numpy fallback return.
