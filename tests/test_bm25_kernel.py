@@ -147,6 +147,18 @@ def test_large_corpora_rank_long_queries_by_wand_first(small_bundle):
     assert engine.taat_max_postings == TAAT_MAX_POSTINGS
 
 
+
+def test_an_engine_pickled_before_wand_still_searches(small_bundle):
+    """A pickle made before ``wand_max_share`` existed unpickles to the default and ranks the same."""
+    engine = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False)
+    state = engine.__getstate__()
+    del state["wand_max_share"]
+    restored = BM25Engine.__new__(BM25Engine)
+    restored.__setstate__(state)
+    queries = [task.question for task in small_bundle.tasks.tasks[:10]]
+    assert restored.search(queries, 5) == engine.search(queries, 5)
+
+
 _CACHE: dict[str, object] = {}
 
 

@@ -189,6 +189,7 @@ class BM25Engine:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("wand_max_share", WAND_MAX_SHARE)  # pickled before WAND
         self._stemmer = make_stemmer(self.stemmer_name)
         self._tokenizer = QueryTokenizer(self.index.vocabulary, self._stemmer)
         self._pool_lock = threading.Lock()

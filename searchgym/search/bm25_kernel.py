@@ -150,9 +150,10 @@ def _move_to_front(by_doc, a) -> None:
 
 @numba.njit(cache=True, nogil=True)
 def _essential_share(term_max, count, ends, cursor, full, threshold) -> float:
-    """The share of a query's postings (each occurrence counted, as addition adds them) in the
-    lists a row needs to reach ``threshold``: every list but the weakest, whose bounds
-    together stay below it (all of them while the top k is not ``full``)."""
+    """WAND's work over addition's, estimated: the postings of the lists a row needs to reach
+    ``threshold`` (every list but the weakest, whose bounds together stay below it; all of
+    them while the top k is not ``full``), each list once as WAND walks it, over the query's
+    postings with every occurrence of a repeated term counted, as addition adds them."""
     postings = 0.0
     for i in range(len(term_max)):
         postings += count[i] * np.float64(ends[i] - cursor[i])
@@ -209,8 +210,8 @@ def block_max_wand_top_k(
     Why WAND rather than MaxScore (the kernel before it): the task questions of a 1M-passage
     corpus hold 6-12 terms of similar weight, and a row must hold several of them to enter;
     MaxScore visits every row of every list it cannot prove weak, WAND only the rows where
-    enough lists meet (bench_retrieval.py at 1M, questions one at a time: 1.22x PISA's time,
-    where MaxScore took 1.80x).
+    enough lists meet (bench_retrieval.py at 1M, questions one at a time, 2026-12-03 15:28:
+    1.00x PISA's time by median call, where MaxScore took 1.80x at 12:25).
     A bound equal to the threshold still admits rows below the worst hit's (ties go to the
     lower row), which is why every pruning test takes the row into account.
 
@@ -218,9 +219,10 @@ def block_max_wand_top_k(
     lists of alike weight keep meeting, so after pass 1 the lists a row could not do without
     are known (all but the weakest, whose bounds together stay below the threshold): when they
     hold over ``max_essential_share`` of the query's postings, the search returns -1 and the
-    caller adds the postings instead. On the 1.4M-passage corpus's task questions this takes
-    0.72 of addition's time where WAND for every query takes 1.10
-    (``benchmarks/bench_bm25_methods.py``, RESULTS.md).
+    caller adds the postings instead. So does a query whose pool cannot fill the top k (k over
+    16 rows per distinct term): its threshold is zero, every list is indispensable. On the
+    1.4M-passage corpus's task questions this takes 0.72 of addition's time where WAND for
+    every query takes 1.10 (``benchmarks/bench_bm25_methods.py``, RESULTS.md).
     """
     unique, count, slot_of, n_terms = _distinct_terms(query_terms)
     identity = np.arange(n_terms)
