@@ -98,6 +98,24 @@ def test_ties_at_the_kth_place_go_to_the_lower_row(kernel):
             assert [(h.doc_id, h.score) for h in engine.search([query], k)[0]] == reference(query, k)
 
 
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_a_block_skip_stops_at_the_first_row_past_the_block(kernel):
+    """The best row is the first posting of both lists' second block of 64, right after a first
+    block too weak to enter: a skip one row too far loses it (as an off-by-one skip did)."""
+    filler = " ".join(f"filler{i}" for i in range(30))
+    texts = [f"alder birch {filler}"] * 64  # rows 0-63: both terms, in long passages (weak)
+    texts += ["alder birch"]  # row 64: both terms, short: the best, in no term's 16 best rows
+    texts += [f"{filler} pad"] * 35 + ["alder"] * 32 + ["birch"] * 32  # each term's best rows
+    passages = [Passage(doc_id=f"d{i:03d}", title="", text=text) for i, text in enumerate(texts)]
+    engine = _engine(passages, kernel)
+    reference = _reference(passages, "lucene")
+    for k in (1, 2, 3):
+        hits = engine.search(["alder birch"], k)[0]
+        assert [(h.doc_id, h.score) for h in hits] == reference("alder birch", k)
+    assert hits[0].doc_id == "d064"
+
+
 words = st.sampled_from(
     "university city located capital country year founded the of who which studio director "
     "mentor spouse born river alpha ÉCOLE naïve o'brien x1 42 ab".split()
