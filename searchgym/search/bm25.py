@@ -34,7 +34,6 @@ import numpy as np
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.bm25_index import (
     DOMINANT_SHARE,
-    TAAT_MAX_POSTINGS,
     WAND_MAX_SHARE,
     PackedBatch,
     PostingIndex,
@@ -153,7 +152,6 @@ class BM25Engine:
         self.kernel = default_kernel() if kernel is None else check_kernel(kernel)
         self.min_postings_per_thread = _MIN_POSTINGS_PER_THREAD
         self.yield_to_load = True
-        self.taat_max_postings = TAAT_MAX_POSTINGS  # which method ranks a query: see bm25_index (set per corpus below)
         self.dominant_share = DOMINANT_SHARE
         self.wand_max_share = WAND_MAX_SHARE
         self._pool: ThreadPoolExecutor | None = None
@@ -170,7 +168,7 @@ class BM25Engine:
         self.loaded_from_cache = False
         self.index_dir: Path | None = None
         self.index: PostingIndex = self._load_or_build()
-        self.taat_max_postings = taat_max_postings_for(self.index.num_docs)
+        self.taat_max_postings = taat_max_postings_for(self.index.num_docs)  # which method ranks a query
         self._tokenizer = QueryTokenizer(self.index.vocabulary, self._stemmer)
 
     # -- pickling -----------------------------------------------------------------------------

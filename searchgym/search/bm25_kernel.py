@@ -90,16 +90,23 @@ def _cannot_enter(bound: float, additions: int, threshold: float, row, worst_row
 
 
 @numba.njit(cache=True, nogil=True)
-def _exact_score(docs, scores, ends, probe, contribution, n_terms, rank, slot_of, row) -> np.float32:
+def _query_order_sum(contribution, slot_of) -> np.float32:
+    """bm25s's float32 score from each distinct term's ``contribution``: the additions it makes,
+    one per occurrence (``slot_of`` maps occurrences to distinct terms), in query order."""
+    exact = np.float32(0.0)
+    for j in range(len(slot_of)):
+        exact += contribution[slot_of[j]]
+    return exact
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_score(docs, scores, ends, probe, contribution, n_terms, slot_of, row) -> np.float32:
     """bm25s's float32 score of ``row``: every list probed from ``probe`` (moved forward, so
     rows must be asked in increasing order), contributions added in query order."""
     for i in range(n_terms):
         probe[i] = _next_geq(docs, probe[i], ends[i], row)
         contribution[i] = scores[probe[i]] if probe[i] < ends[i] and docs[probe[i]] == row else 0.0
-    exact = np.float32(0.0)
-    for j in range(len(slot_of)):
-        exact += contribution[rank[slot_of[j]]]
-    return exact
+    return _query_order_sum(contribution, slot_of)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,8 +162,10 @@ def _essential_share(term_max, count, ends, cursor, full, threshold) -> float:
     them while the top k is not ``full``), each list once as WAND walks it, over the query's
     postings with every occurrence of a repeated term counted, as addition adds them."""
     postings = 0.0
+    unique_postings = 0.0
     for i in range(len(term_max)):
         postings += count[i] * np.float64(ends[i] - cursor[i])
+        unique_postings += np.float64(ends[i] - cursor[i])
     if not full or postings == 0.0:
         return 1.0
     order = np.argsort(term_max)
@@ -167,9 +176,6 @@ def _essential_share(term_max, count, ends, cursor, full, threshold) -> float:
         if total >= threshold:
             break
         weak += np.float64(ends[i] - cursor[i])
-    unique_postings = 0.0
-    for i in range(len(term_max)):
-        unique_postings += np.float64(ends[i] - cursor[i])
     return (unique_postings - weak) / postings
 
 
@@ -225,7 +231,6 @@ def block_max_wand_top_k(
     every query takes 1.10 (``benchmarks/bench_bm25_methods.py``, RESULTS.md).
     """
     unique, count, slot_of, n_terms = _distinct_terms(query_terms)
-    identity = np.arange(n_terms)
     cursor = np.empty(n_terms, dtype=np.int64)
     ends = np.empty(n_terms, dtype=np.int64)
     term_max = np.empty(n_terms, dtype=np.float64)  # occurrences x best score outside pass 1's pool
@@ -256,7 +261,7 @@ def block_max_wand_top_k(
     probe = cursor.copy()
     for p in range(n_pool):
         row = pool[p]
-        exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, identity, slot_of, row)
+        exact = _exact_score(docs, scores, ends, probe, contribution, n_terms, slot_of, row)
         if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
             size = heap_push(heap_scores, heap_rows, size, k, exact, row)
     small_k = k <= width
@@ -291,8 +296,8 @@ def block_max_wand_top_k(
             if not full or not _cannot_enter(_bound(total, adds), adds, threshold, current[t], worst_row, small_k):
                 pivot = a
                 break
-        if pivot < 0 or current[by_doc[pivot]] == _END:
-            break  # no row left can enter
+        if pivot < 0:
+            break  # no row left can enter (a live list is never at _END)
         row = current[by_doc[pivot]]
         last = pivot  # every list at the pivot row
         while last + 1 < live and current[by_doc[last + 1]] == row:
@@ -340,9 +345,7 @@ def block_max_wand_top_k(
                     contribution[i] = 0.0
                 for a in range(last + 1):
                     contribution[by_doc[a]] = scores[cursor[by_doc[a]]]
-                exact = np.float32(0.0)
-                for j in range(len(slot_of)):  # bm25s's additions, in bm25s's order
-                    exact += contribution[slot_of[j]]
+                exact = _query_order_sum(contribution, slot_of)
                 if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
                     size = heap_push(heap_scores, heap_rows, size, k, exact, row)
             for a in range(last + 1):
