@@ -1,7 +1,7 @@
 """Which compiled method ranks a BM25 query fastest: addition, block-max WAND, or the default choice.
 
 The figures behind the kernel's routing constants (``TAAT_MAX_POSTINGS``, ``DOMINANT_SHARE``,
-``WAND_MAX_SHARE`` in ``searchgym/search/bm25_index.py``): every task question and entity name
+``WAND_MAX_SHARE``, ``WAND_STEP_COST`` in ``searchgym/search/bm25_index.py``): every task question and entity name
 of a corpus ranked one at a time through ``PostingIndex.rank`` on one thread, with each method
 forced in turn, interleaved round by round (median over rounds of each round's median and mean
 call). "best of both" is the oracle that knows, per query, which of addition and WAND is faster
@@ -29,24 +29,25 @@ from _peers import B, K1  # noqa: E402
 from bench_retrieval import query_sets  # noqa: E402
 
 NEVER = 1 << 62
-METHODS: dict[str, tuple[int, float, float] | None] = {  # (taat_max_postings, dominant_share, wand_max_share)
-    "addition": (NEVER, 2.0, 2.0),
-    "block-max WAND": (0, 0.0, 2.0),
-    "WAND, handing back by share": (0, 0.0, -1.0),  # -1: the engine's WAND_MAX_SHARE
-    "default": None,  # the engine's constants
+SETTINGS = ("taat_max_postings", "dominant_share", "wand_max_share", "wand_step_cost", "scan_min_share")
+METHODS: dict[str, dict[str, float]] = {  # each method's settings (PostingIndex.rank's); the rest are the defaults
+    "addition": {"taat_max_postings": NEVER, "dominant_share": 2.0},
+    "addition, touched list only": {"taat_max_postings": NEVER, "dominant_share": 2.0, "scan_min_share": float("inf")},
+    "block-max WAND": {"taat_max_postings": 0, "dominant_share": 0.0, "wand_max_share": 2.0, "wand_step_cost": -1.0},
+    "WAND, handing back by share": {"taat_max_postings": 0, "dominant_share": 0.0, "wand_step_cost": -1.0},
+    "WAND, handing back by share or sample": {"taat_max_postings": 0, "dominant_share": 0.0},
+    "default": {},
 }
 HEADERS = ["corpus", "passages", "queries", "postings/query (mean)", "method", "ms/query (median call)",
            "ms/query (mean)", "ns/posting (mean)", "vs addition (mean)"]
 
 
-def _settings(engine: Any, method: str) -> tuple[int, float, float]:
-    chosen = METHODS[method]
-    if chosen is None:
-        return engine.taat_max_postings, engine.dominant_share, engine.wand_max_share
-    return chosen if chosen[2] >= 0 else (chosen[0], chosen[1], engine.wand_max_share)
+def _settings(engine: Any, method: str) -> tuple[float | None, ...]:
+    # the engine's own values; scan_min_share is not an engine attribute: None is rank's default
+    return tuple(METHODS[method].get(name, getattr(engine, name, None)) for name in SETTINGS)
 
 
-def _rank_each(engine: Any, term_lists: list[list[int]], settings: tuple[int, float, float], k: int) -> tuple[
+def _rank_each(engine: Any, term_lists: list[list[int]], settings: tuple[float | None, ...], k: int) -> tuple[
     list[float], list[Any]
 ]:
     index, scratch = engine.index, engine._thread_scratch()
@@ -69,7 +70,7 @@ def bench_size(size: Any, args: argparse.Namespace) -> list[list[str]]:
     for kind, queries in query_sets(bundle, args.queries).items():
         term_lists = [terms for terms in map(engine.query_terms, queries) if terms]
         postings = statistics.fmean(engine.index.postings(np.asarray(terms)) for terms in term_lists)
-        reference = _rank_each(engine, term_lists, METHODS["addition"], args.k)[1]  # type: ignore[arg-type]
+        reference = _rank_each(engine, term_lists, _settings(engine, "addition"), args.k)[1]
         for method in METHODS:
             got = _rank_each(engine, term_lists, _settings(engine, method), args.k)[1]
             if got != reference:

@@ -52,21 +52,23 @@ def _queries(bundle):
     return questions + names + repeated + ["", "the of and", "zzzunknownzzz", "located located located"]
 
 
-KERNELS = {  # (kernel, taat_max_postings, dominant_share, wand_max_share): every compiled path, and numpy
-    "wand": ("numba", 0, 0.0, 2.0),
-    "wand-or-addition": ("numba", 0, 0.0, 0.2),  # WAND hands some queries back to addition
-    "addition": ("numba", 1 << 62, 2.0, 2.0),
-    "default": ("numba", None, None, None),
-    "numpy": ("numpy", None, None, None),
+KERNELS = {  # (kernel, taat_max_postings, dominant_share, wand_max_share, wand_step_cost): every path
+    "wand": ("numba", 0, 0.0, 2.0, -1.0),  # block-max WAND over all rows at once
+    "wand-sampled": ("numba", 0, 0.0, 2.0, 0.0),  # the sample ranges first, then the rows around them
+    "wand-or-addition": ("numba", 0, 0.0, 0.2, 32.0),  # WAND hands some queries back after pass 1 or its sample
+    "wand-sample-gives-up": ("numba", 0, 0.0, 2.0, 1e12),  # every query that steps in its sample goes to addition
+    "addition": ("numba", 1 << 62, 2.0, 2.0, -1.0),
+    "default": ("numba", None, None, None, None),
+    "numpy": ("numpy", None, None, None, None),
 }
 
 
 def _engine(passages, kernel_name, **options):
-    kernel, taat_max_postings, dominant_share, wand_max_share = KERNELS[kernel_name]
+    kernel, taat_max_postings, dominant_share, wand_max_share, wand_step_cost = KERNELS[kernel_name]
     engine = BM25Engine(passages, cache=None, show_progress=False, kernel=kernel, **options)
     if taat_max_postings is not None:
         engine.taat_max_postings, engine.dominant_share = taat_max_postings, dominant_share
-        engine.wand_max_share = wand_max_share
+        engine.wand_max_share, engine.wand_step_cost = wand_max_share, wand_step_cost
     return engine
 
 
@@ -139,16 +141,18 @@ _VOCABULARY = "ash birch cedar elm fir hazel larch maple oak pine rowan yew".spl
     n_docs=st.integers(50, 700),
     query=st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=14),
     k=st.sampled_from([1, 3, 5, 16, 17, 40]),
+    kernel=st.sampled_from(["wand", "wand-sampled"]),
 )
-def test_wand_matches_bm25s_on_long_lists_of_similar_terms(seed, n_docs, query, k):
+def test_wand_matches_bm25s_on_long_lists_of_similar_terms(seed, n_docs, query, k, kernel):
     """Corpora whose lists span many blocks of 64 postings and whose terms weigh alike (a row
     needs several terms to enter, the case block-max WAND prunes): every ranking is bm25s's,
-    ties by row. Documents repeat words, so equal scores are common."""
+    ties by row, whether WAND walks the rows at once or its sample ranges first. Documents
+    repeat words, so equal scores are common."""
     rng = np.random.default_rng(seed)
     weights = rng.dirichlet(np.ones(len(_VOCABULARY)) * 0.7)
     texts = [" ".join(rng.choice(_VOCABULARY, size=int(rng.integers(1, 9)), p=weights)) for _ in range(n_docs)]
     passages = [Passage(doc_id=f"d{i:04d}", title="", text=text) for i, text in enumerate(texts)]
-    engine = _engine(passages, "wand")
+    engine = _engine(passages, kernel)
     got = [(h.doc_id, h.score) for h in engine.search([" ".join(query)], k)[0]]
     assert got == _reference(passages, "lucene")(" ".join(query), k)
 
@@ -167,14 +171,143 @@ def test_large_corpora_rank_long_queries_by_wand_first(small_bundle):
 
 
 def test_an_engine_pickled_before_wand_still_searches(small_bundle):
-    """A pickle made before ``wand_max_share`` existed unpickles to the default and ranks the same."""
+    """A pickle made before ``wand_max_share`` and ``wand_step_cost`` existed unpickles to the
+    defaults and ranks the same."""
     engine = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False)
     state = engine.__getstate__()
-    del state["wand_max_share"]
+    del state["wand_max_share"], state["wand_step_cost"]
     restored = BM25Engine.__new__(BM25Engine)
     restored.__setstate__(state)
     queries = [task.question for task in small_bundle.tasks.tasks[:10]]
     assert restored.search(queries, 5) == engine.search(queries, 5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(num_rows=st.integers(1, 5_000_000), sampled=st.booleans())
+def test_row_ranges_hold_every_row_once(num_rows, sampled):
+    """WAND's ranges tile the rows: none skipped, none walked twice; the samples come first."""
+    from searchgym.search.bm25_wand import _END, SAMPLE_RANGES, SAMPLE_ROWS, _row_ranges
+
+    ranges = _row_ranges(num_rows, sampled)
+    tiles = sorted(map(tuple, ranges.tolist()))
+    assert tiles[0][0] == 0 and tiles[-1][1] == _END
+    assert all(tiles[i][1] == tiles[i + 1][0] for i in range(len(tiles) - 1))
+    assert all(lo <= hi for lo, hi in tiles)
+    if sampled:
+        samples = ranges[:SAMPLE_RANGES]
+        width = samples[:, 1] - samples[:, 0]
+        assert (width <= int(np.ceil(num_rows * SAMPLE_ROWS))).all() and width.sum() >= min(num_rows, SAMPLE_RANGES)
+        assert (samples[:, 1] <= num_rows).all()
+
+
+def test_the_sample_walks_on_or_gives_up_by_projected_cost(small_bundle):
+    """With the sample on, WAND gives the same hits as without it, or -1 when the steps it
+    projects cost more than adding the query's postings (here: any step at all)."""
+    from searchgym.search.bm25_wand import block_max_wand_top_k
+
+    engine = _engine(small_bundle.corpus.passages, "wand")
+    arrays = engine.index.kernel_arrays
+    indptr, docs, scores, rest_max, _, block_ptr, block_max, block_last, top_rows = arrays
+    gave_up = walked_on = 0
+    for question in [task.question for task in small_bundle.tasks.tasks[:60]]:
+        terms = np.array(engine.query_terms(question), dtype=np.int64)
+        if not len(terms):
+            continue
+        found = {}
+        for step_cost in (-1.0, 0.0, 1e12):
+            out_scores, out_rows = np.empty(5, np.float32), np.empty(5, np.int64)
+            count = block_max_wand_top_k(indptr, docs, scores, rest_max, block_ptr, block_max, block_last, top_rows,
+                                         terms, 5, out_scores, out_rows, 2.0, step_cost, engine.index.num_docs)
+            found[step_cost] = (count, out_rows[:max(count, 0)].tolist(), out_scores[:max(count, 0)].tolist())
+        assert found[0.0] == found[-1.0]
+        assert found[1e12] in (found[-1.0], (-1, [], []))
+        gave_up += found[1e12][0] < 0
+        walked_on += found[1e12] == found[-1.0]
+    assert gave_up and walked_on  # both outcomes happen (a query whose samples hold no step walks on)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_docs=st.integers(1, 400),
+    density=st.floats(0.005, 1.0),
+    n_terms=st.integers(1, 6),
+    k=st.integers(1, 12),
+)
+def test_addition_by_touched_list_or_by_scan_ranks_as_float32_sums(seed, n_docs, density, n_terms, k):
+    """Both ways addition takes its top k (the touched passages, or a scan of every passage
+    from ``SCAN_MIN_SHARE`` postings per passage) give the float32 sums in query order, best
+    first, ties by row; scores come in few distinct values, so ties are common. The
+    accumulator is left all zero."""
+    from searchgym.search.bm25_topk import taat_top_k
+
+    rng = np.random.default_rng(seed)
+    lists = [np.flatnonzero(rng.random(n_docs) < density) for _ in range(n_terms)]
+    indptr = np.concatenate(([0], np.cumsum([len(rows) for rows in lists]))).astype(np.int64)
+    docs = np.concatenate(lists).astype(np.int32)
+    scores = rng.choice(np.float32([0.25, 0.5, 1.0, 1.7]), size=len(docs)).astype(np.float32)
+    query = rng.integers(0, n_terms, size=int(rng.integers(1, 8))).astype(np.int64)
+    expected = np.zeros(n_docs, dtype=np.float32)
+    for term in query:  # bm25s's additions: term by term, in query order
+        expected[docs[indptr[term] : indptr[term + 1]]] += scores[indptr[term] : indptr[term + 1]]
+    rows = np.flatnonzero(expected > 0)
+    rows = rows[np.lexsort((rows, -expected[rows]))][:k]
+    accumulator = np.zeros(n_docs, dtype=np.float32)
+    touched = np.empty(n_docs + 1, dtype=np.int32)
+    out_scores, out_rows = np.empty(k, dtype=np.float32), np.empty(k, dtype=np.int64)
+    count = taat_top_k(indptr, docs, scores, query, k, accumulator, touched, out_scores, out_rows)
+    assert out_rows[:count].tolist() == rows.tolist()
+    assert out_scores[:count].tolist() == expected[rows].tolist()
+    assert not accumulator.any()
+
+
+def test_addition_takes_both_ways_on_the_bundle(small_bundle):
+    """The task questions of a small corpus are dense enough to scan, names sparse enough to
+    keep the touched list: both ways run through the engine and rank as bm25s."""
+    from searchgym.search.bm25_topk import SCAN_MIN_SHARE
+
+    engine = _engine(small_bundle.corpus.passages, "addition")
+    density = {
+        kind: [engine.index.postings(np.array(engine.query_terms(q))) / engine.index.num_docs for q in queries]
+        for kind, queries in (
+            ("question", [task.question for task in small_bundle.tasks.tasks[:40]]),
+            ("name", [p.title for p in small_bundle.corpus.passages[:40]]),
+        )
+    }
+    assert any(d >= SCAN_MIN_SHARE for d in density["question"])
+    assert any(0 < d < SCAN_MIN_SHARE for d in density["name"])
+    reference = _reference_for(small_bundle)
+    queries = [task.question for task in small_bundle.tasks.tasks[:40]] + [p.title for p in small_bundle.corpus.passages[:40]]
+    for query, hits in zip(queries, engine.search(queries, 5)):
+        assert [(h.doc_id, h.score) for h in hits] == reference(query, 5)
+
+
+def test_a_change_to_a_callee_file_drops_the_kernel_cache(tmp_path):
+    """numba checks a cache against the function's own file only; the kernel module flushes the
+    caches of its cross-file callers once the callees' sources differ from the digest it kept."""
+    from searchgym.search import bm25_kernel
+
+    class Cache:
+        cache_path = str(tmp_path)
+        flushed = 0
+
+        def flush(self):
+            self.flushed += 1
+
+    class Dispatcher:
+        __name__ = "kernel"
+        _cache = Cache()
+
+    dispatcher = Dispatcher()
+    bm25_kernel._forget_stale_machine_code((dispatcher,))
+    assert dispatcher._cache.flushed == 1  # no digest kept yet
+    bm25_kernel._forget_stale_machine_code((dispatcher,))
+    assert dispatcher._cache.flushed == 1  # same sources: the cache stays
+    (tmp_path / "kernel.callees").write_text("the digest of older sources")
+    bm25_kernel._forget_stale_machine_code((dispatcher,))
+    assert dispatcher._cache.flushed == 2
+    assert not list(tmp_path.glob("*.tmp"))
+    assert bm25_kernel.top_k_batch._cache.cache_path  # the attribute the real kernels are reached by
 
 
 _CACHE: dict[str, object] = {}

@@ -35,6 +35,7 @@ from searchgym.cache import content_hash, stable_json
 from searchgym.search.bm25_index import (
     DOMINANT_SHARE,
     WAND_MAX_SHARE,
+    WAND_STEP_COST,
     PackedBatch,
     PostingIndex,
     Scratch,
@@ -154,6 +155,7 @@ class BM25Engine:
         self.yield_to_load = True
         self.dominant_share = DOMINANT_SHARE
         self.wand_max_share = WAND_MAX_SHARE
+        self.wand_step_cost = WAND_STEP_COST
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -188,6 +190,7 @@ class BM25Engine:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("wand_max_share", WAND_MAX_SHARE)  # pickled before WAND
+        self.__dict__.setdefault("wand_step_cost", WAND_STEP_COST)  # pickled before WAND's sample
         self._stemmer = make_stemmer(self.stemmer_name)
         self._tokenizer = QueryTokenizer(self.index.vocabulary, self._stemmer)
         self._pool_lock = threading.Lock()
@@ -327,6 +330,7 @@ class BM25Engine:
             self.taat_max_postings,
             self.dominant_share,
             self.wand_max_share,
+            self.wand_step_cost,
         )
 
     def _thread_scratch(self) -> Scratch:

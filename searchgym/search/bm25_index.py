@@ -42,15 +42,24 @@ WAND unless :data:`WAND_MAX_SHARE` says otherwise (see
 LARGE_CORPUS: Final = 500_000
 LARGE_CORPUS_TAAT_MAX_POSTINGS: Final = 2_000
 """Why the limit falls with the corpus: WAND skips more of each list as the lists grow.
-``benchmarks/bench_bm25_methods.py`` (RESULTS.md), task questions one at a time: on the
-142k-passage corpus WAND first (handing a query back by :data:`WAND_MAX_SHARE`) takes 1.37x
-addition's time, on the 1.4M one 0.72x."""
+``benchmarks/bench_bm25_methods.py`` (RESULTS.md, 2026-12-03 18:36), task questions one at a
+time: on the 142k-passage corpus WAND first (handing a query back by :data:`WAND_MAX_SHARE` or
+its sample, :data:`WAND_STEP_COST`) takes 1.08x addition's time, on the 1.4M one 0.71x."""
 DOMINANT_SHARE: Final = 0.7
 """One term's share of a query's postings from which WAND ranks it (a name with one common
 word: WAND never walks that word's list)."""
 WAND_MAX_SHARE: Final = 0.2
 """WAND hands a query back to addition when the lists that a row cannot do without hold more
-than this share of its postings (see :func:`~searchgym.search.bm25_kernel.block_max_wand_top_k`)."""
+than this share of its postings (see :func:`~searchgym.search.bm25_wand.block_max_wand_top_k`)."""
+
+
+WAND_STEP_COST: Final = 32.0
+"""What one step of block-max WAND costs, in postings added: WAND gives a query back to addition
+when the steps it projects from its sample ranges cost more than adding the query's postings
+(see :func:`~searchgym.search.bm25_wand.block_max_wand_top_k`; negative: no sample). The
+choice is not sharp: a sweep of 32 to 64 postings a step with shares of 0.2 to 0.35 (a scratch
+run of ``bench_bm25_methods.py``'s methods at 1M) moved the mean by less than the spread
+between runs."""
 
 
 def taat_max_postings_for(num_docs: int) -> int:
@@ -219,14 +228,18 @@ class PostingIndex:
         taat_max_postings: int = TAAT_MAX_POSTINGS,
         dominant_share: float = DOMINANT_SHARE,
         wand_max_share: float = WAND_MAX_SHARE,
+        wand_step_cost: float = WAND_STEP_COST,
+        scan_min_share: float | None = None,
     ) -> None:
         """Rank queries ``start`` to ``stop`` of ``packed`` into its output rows (threads may
         rank disjoint ranges at once, each on its own scratch: the compiled kernel releases the
-        GIL). The numba kernel's choice of method: :data:`TAAT_MAX_POSTINGS`."""
+        GIL). The numba kernel's choice of method: :data:`TAAT_MAX_POSTINGS`; ``scan_min_share``
+        (None: :data:`~searchgym.search.bm25_topk.SCAN_MIN_SHARE`) is where addition scans
+        every passage's sum."""
         offsets, every_row = packed.offsets[start : stop + 1], self.nonoccurrence is not None
         outputs = (packed.out_scores[start:stop], packed.out_rows[start:stop], packed.counts[start:stop])
         if kernel == "numba":
-            from searchgym.search import bm25_kernel
+            from searchgym.search import bm25_kernel, bm25_topk  # numba's: imported only here
 
             bm25_kernel.top_k_batch(
                 *self.kernel_arrays,
@@ -238,6 +251,8 @@ class PostingIndex:
                 taat_max_postings,
                 dominant_share,
                 wand_max_share,
+                wand_step_cost,
+                bm25_topk.SCAN_MIN_SHARE if scan_min_share is None else scan_min_share,
                 scratch.accumulator,
                 scratch.marked,
                 scratch.touched,
