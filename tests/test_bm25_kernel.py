@@ -282,32 +282,65 @@ def test_addition_takes_both_ways_on_the_bundle(small_bundle):
         assert [(h.doc_id, h.score) for h in hits] == reference(query, 5)
 
 
-def test_a_change_to_a_callee_file_drops_the_kernel_cache(tmp_path):
-    """numba checks a cache against the function's own file only; the kernel module flushes the
-    caches of its cross-file callers once the callees' sources differ from the digest it kept."""
-    from searchgym.search import bm25_kernel
+def test_a_callee_edited_alone_is_compiled_afresh(tmp_path):
+    """numba keys a cached function on its own file only: after an edit to its callee's file
+    alone, a fresh process loads the machine code built from the old callee. Keyed on the
+    callee's source (:func:`~searchgym.search.numba_cache.key_on_callees`, as the BM25 kernels
+    are), it compiles afresh. Real numba, real disk cache, one process per run."""
+    (tmp_path / "callee.py").write_text("import numba\n\n@numba.njit(cache=True)\ndef value():\n    return 1\n")
+    for name, keyed in (("plain", False), ("keyed", True)):
+        (tmp_path / f"{name}.py").write_text(
+            "import numba\nimport callee\nfrom searchgym.search.numba_cache import key_on_callees\n\n"
+            "@numba.njit(cache=True)\ndef call():\n    return callee.value()\n\n"
+            + ("key_on_callees(call, callee)\n" if keyed else "")
+        )
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), str(REPO), os.environ.get("PYTHONPATH", "")])}
 
-    class Cache:
-        cache_path = str(tmp_path)
-        flushed = 0
+    def run(name):
+        done = subprocess.run([sys.executable, "-c", f"import {name}; print({name}.call())"], env=environment,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout)
 
-        def flush(self):
-            self.flushed += 1
+    assert run("plain") == 1 and run("keyed") == 1  # both cached now
+    (tmp_path / "callee.py").write_text("import numba\n\n@numba.njit(cache=True)\ndef value():\n    return 2\n")
+    assert run("plain") == 1  # numba's blind spot: the old callee, loaded from the cache
+    assert run("keyed") == 2
 
-    class Dispatcher:
-        __name__ = "kernel"
-        _cache = Cache()
 
-    dispatcher = Dispatcher()
-    bm25_kernel._forget_stale_machine_code((dispatcher,))
-    assert dispatcher._cache.flushed == 1  # no digest kept yet
-    bm25_kernel._forget_stale_machine_code((dispatcher,))
-    assert dispatcher._cache.flushed == 1  # same sources: the cache stays
-    (tmp_path / "kernel.callees").write_text("the digest of older sources")
-    bm25_kernel._forget_stale_machine_code((dispatcher,))
-    assert dispatcher._cache.flushed == 2
-    assert not list(tmp_path.glob("*.tmp"))
-    assert bm25_kernel.top_k_batch._cache.cache_path  # the attribute the real kernels are reached by
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64", reason="sets x86-64 MXCSR via glibc")
+def test_the_scan_returns_no_untouched_passage_when_denormals_are_flushed():
+    """A library built with -ffast-math sets denormals-are-zero for the whole process; the
+    scan's floor must not be a denormal then (the least positive float32 reads as zero and
+    untouched passages of score zero entered the top k)."""
+    script = textwrap.dedent(
+        """
+        import ctypes
+        import numpy as np
+        from searchgym.search.bm25_topk import taat_top_k
+
+        libm = ctypes.CDLL("libm.so.6")
+        env = (ctypes.c_ubyte * 32)()
+        assert libm.fegetenv(env) == 0
+        mxcsr = int.from_bytes(bytes(env[28:32]), "little") | 0x8040  # DAZ and FTZ
+        env[28:32] = mxcsr.to_bytes(4, "little")
+        assert libm.fesetenv(env) == 0
+        indptr = np.array([0, 2], np.int64)
+        docs = np.array([1, 4], np.int32)
+        scores = np.array([2.0, 1.0], np.float32)
+        for scan_min_share in (0.0, np.inf):  # the scan, then the touched list
+            out_scores, out_rows = np.empty(5, np.float32), np.empty(5, np.int64)
+            accumulator = np.zeros(6, np.float32)
+            count = taat_top_k(indptr, docs, scores, np.array([0], np.int64), 5, accumulator,
+                               np.empty(7, np.int32), out_scores, out_rows, scan_min_share)
+            print(out_rows[:count].tolist(), out_scores[:count].tolist())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[1, 4] [2.0, 1.0]"] * 2
 
 
 _CACHE: dict[str, object] = {}

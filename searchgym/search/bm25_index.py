@@ -44,7 +44,9 @@ LARGE_CORPUS_TAAT_MAX_POSTINGS: Final = 2_000
 """Why the limit falls with the corpus: WAND skips more of each list as the lists grow.
 ``benchmarks/bench_bm25_methods.py`` (RESULTS.md, 2026-12-03 18:36), task questions one at a
 time: on the 142k-passage corpus WAND first (handing a query back by :data:`WAND_MAX_SHARE` or
-its sample, :data:`WAND_STEP_COST`) takes 1.08x addition's time, on the 1.4M one 0.71x."""
+its sample, :data:`WAND_STEP_COST`) takes 1.08x addition's time, on the 1.4M one 0.71x (the
+default routing, the same for those questions, 0.85x in that run: methods of one run differ by
+up to ~15% by chance)."""
 DOMINANT_SHARE: Final = 0.7
 """One term's share of a query's postings from which WAND ranks it (a name with one common
 word: WAND never walks that word's list)."""
@@ -58,8 +60,8 @@ WAND_STEP_COST: Final = 32.0
 when the steps it projects from its sample ranges cost more than adding the query's postings
 (see :func:`~searchgym.search.bm25_wand.block_max_wand_top_k`; negative: no sample). The
 choice is not sharp: a sweep of 32 to 64 postings a step with shares of 0.2 to 0.35 (a scratch
-run of ``bench_bm25_methods.py``'s methods at 1M) moved the mean by less than the spread
-between runs."""
+run of ``bench_bm25_methods.py``'s methods at 1M, not recorded) moved the mean by less than
+the spread between runs."""
 
 
 def taat_max_postings_for(num_docs: int) -> int:

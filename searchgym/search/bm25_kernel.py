@@ -19,22 +19,20 @@ terms in over half the corpus) and methods that give every passage a score (``bm
 posting as bm25s does.
 
 All kernels are compiled by numba (cached on disk, so only the first process pays the compile)
-and release the GIL, so batches can be split over threads (see :func:`_forget_stale_machine_code` for the cache's
-one blind spot).
+and release the GIL, so batches can be split over threads; :func:`top_k_batch`'s cache is keyed on the sources of
+the kernels it calls too (:mod:`~searchgym.search.numba_cache`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numba
 
 from searchgym.search import bm25_topk, bm25_wand
 from searchgym.search.bm25_topk import exhaustive_top_k, taat_top_k
 from searchgym.search.bm25_wand import block_max_wand_top_k
+from searchgym.search.numba_cache import key_on_callees
 
 PRUNING_MIN_POSTINGS: Final = 2_000
 """Below this many postings a query is always ranked by addition (see :func:`top_k_batch`)."""
@@ -81,7 +79,8 @@ def top_k_batch(
     that a row cannot do without hold over ``wand_max_share`` of its postings (2: never) or,
     for queries over ``taat_max_postings``, where the steps WAND projects from its sample
     ranges, ``wand_step_cost`` postings each, cost more than its postings (negative: no
-    sample; names are never sampled: WAND is cheap on them). Addition scans every passage's
+    sample; a query sent to WAND by the dominant-term rule alone is not sampled: WAND is cheap
+    on it). Addition scans every passage's
     sum from ``scan_min_share`` postings per passage. ``accumulator``, ``marked`` and
     ``touched`` are the caller's scratch arrays (one entry per passage; the first two all
     zero, and left so).
@@ -140,36 +139,4 @@ def top_k_batch(
         out_counts[b] = count
 
 
-def _forget_stale_machine_code(dispatchers: tuple[Any, ...] = (top_k_batch, block_max_wand_top_k)) -> None:
-    """Drop the cached machine code of the kernels that call into other files when those files change.
-
-    Why: numba checks a cached function against its own file only, and compiles its callees
-    into it. A change to :mod:`~searchgym.search.bm25_topk` or
-    :mod:`~searchgym.search.bm25_wand` alone (a ``git pull`` rewrites only the files a commit
-    touches) would leave :func:`top_k_batch` and WAND running the old callees: wrong rankings
-    or worse. The digest of those files' sources is kept beside each cache; when it differs,
-    the cache's index is flushed, so the next call compiles afresh. Best effort: a read-only
-    cache directory keeps whatever numba does without it.
-    """
-    digest = hashlib.sha256(b"".join(Path(str(module.__file__)).read_bytes() for module in (bm25_topk, bm25_wand)))
-    for dispatcher in dispatchers:
-        cache = getattr(dispatcher, "_cache", None)
-        directory = getattr(cache, "cache_path", None)
-        if cache is None or not directory:
-            continue
-        marker = Path(directory) / f"{dispatcher.__name__}.callees"
-        try:
-            if marker.read_text() == digest.hexdigest():
-                continue
-        except OSError:
-            pass
-        try:
-            cache.flush()
-            partial = marker.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(digest.hexdigest())
-            partial.replace(marker)  # atomic: a racing process reads the old digest or the new one
-        except OSError:
-            continue
-
-
-_forget_stale_machine_code()
+key_on_callees(top_k_batch, bm25_topk, bm25_wand)  # numba's cache would not see a change to them alone

@@ -87,6 +87,30 @@ def write_sorted(heap_scores, heap_rows, size, out_scores, out_rows) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def scan_top_k(accumulator, offset, k, heap_scores, heap_rows) -> int:
+    """Fill an empty heap with the best passages whose sum plus ``offset`` is above zero,
+    visiting every passage in row order and zeroing the accumulator as it goes; the heap's size.
+
+    In row order a passage that only ties the worst hit of a full heap loses (ties go to the
+    lower row), so one strict comparison with that hit's score decides: a test per passage that
+    rarely passes, so the branch is predicted. The first floor is zero itself, not the least
+    positive float32: where denormals are flushed to zero (a library built with
+    ``-ffast-math`` sets that for the whole process) that floor would read as zero and let
+    untouched passages in.
+    """
+    size = 0
+    floor = np.float32(0.0)
+    for row in range(len(accumulator)):
+        score = accumulator[row] + offset
+        accumulator[row] = 0.0
+        if score > floor:
+            size = heap_push(heap_scores, heap_rows, size, k, score, row)
+            if size == k:
+                floor = heap_scores[0]
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
 def exhaustive_top_k(
     indptr, docs, scores, query_terms, k, offset, every_row, accumulator, marked, touched, out_scores, out_rows
 ) -> int:
@@ -112,10 +136,7 @@ def exhaustive_top_k(
     heap_rows = np.empty(k, dtype=np.int64)
     size = 0
     if every_row:
-        for row in range(len(accumulator)):
-            score = accumulator[row] + offset
-            if score > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], score, row)):
-                size = heap_push(heap_scores, heap_rows, size, k, score, row)
+        size = scan_top_k(accumulator, offset, k, heap_scores, heap_rows)
     else:
         for i in range(n_touched):
             row = touched[i]
@@ -150,13 +171,14 @@ def taat_top_k(
       stays, so once every passage is touched the next posting writes entry ``num_docs``
       (numba does not check bounds);
     * a denser one adds without keeping that list and then scans every passage's sum, in row
-      order, against the worst hit so far: the list costs a test and a write per posting and
+      order, against the worst hit so far (:func:`scan_top_k`): the list costs a test and a write per posting and
       a random read per listed passage, the scan one sequential read and write per passage,
       so a query dense enough is ranked faster by the scan.
       ``benchmarks/bench_bm25_methods.py`` (2026-12-03 18:36, "addition" against "addition,
       touched list only"): task questions (half a posting per passage) in 0.79x / 0.85x /
       0.76x the time on 16k / 142k / 1.4M passages. A name query holds ~0.06 postings per
       passage there: a scan would visit ~17 passages per posting added, so names keep the list.
+      The limit, 0.25, lies between those two densities; it is not tuned more finely.
     """
     postings = 0
     for j in range(len(query_terms)):
@@ -169,14 +191,7 @@ def taat_top_k(
             term = query_terms[j]
             for position in range(indptr[term], indptr[term + 1]):
                 accumulator[docs[position]] += scores[position]
-        floor = np.float32(1e-45)  # the least positive float32: untouched passages (zero) never pass
-        for row in range(len(accumulator)):
-            score = accumulator[row]
-            accumulator[row] = 0.0
-            if score >= floor and (size < k or worse(heap_scores[0], heap_rows[0], score, row)):
-                size = heap_push(heap_scores, heap_rows, size, k, score, row)
-                if size == k:
-                    floor = heap_scores[0]  # one test per passage, rarely passed: no branch to mispredict
+        size = scan_top_k(accumulator, np.float32(0.0), k, heap_scores, heap_rows)
         write_sorted(heap_scores, heap_rows, size, out_scores, out_rows)
         return size
     n_touched = 0

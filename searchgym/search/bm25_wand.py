@@ -21,7 +21,9 @@ from typing import Final
 import numba
 import numpy as np
 
+from searchgym.search import bm25_topk
 from searchgym.search.bm25_topk import heap_push, worse, write_sorted
+from searchgym.search.numba_cache import key_on_callees
 
 _END: Final = np.iinfo(np.int32).max
 SAMPLE_RANGES: Final = 4
@@ -276,7 +278,8 @@ def block_max_wand_top_k(
       corpus, counts its steps there and projects them to every row: if the projected steps,
       ``step_cost`` postings' additions each, cost more than adding the query's postings, it
       gives up (a sample at the start of the corpus would not do: the corpus is in world
-      order, and the first rows predict the whole far worse). Otherwise it walks the rest.
+      order, and in a scratch study of 400 questions at 1M, not recorded, a 4% prefix
+      predicted WAND's steps far worse than four spread ranges). Otherwise it walks the rest.
     """
     unique, count, slot_of, n_terms = _distinct_terms(query_terms)
     cursor = np.empty(n_terms, dtype=np.int64)
@@ -416,3 +419,6 @@ def block_max_wand_top_k(
                 live -= 1
     write_sorted(heap_scores, heap_rows, size, out_scores, out_rows)
     return size
+
+
+key_on_callees(block_max_wand_top_k, bm25_topk)  # numba's cache would not see a change to it alone
