@@ -42,11 +42,11 @@ WAND unless :data:`WAND_MAX_SHARE` says otherwise (see
 LARGE_CORPUS: Final = 500_000
 LARGE_CORPUS_TAAT_MAX_POSTINGS: Final = 2_000
 """Why the limit falls with the corpus: WAND skips more of each list as the lists grow.
-``benchmarks/bench_bm25_methods.py`` (RESULTS.md, 2026-12-03 18:36), task questions one at a
-time: on the 142k-passage corpus WAND first (handing a query back by :data:`WAND_MAX_SHARE` or
-its sample, :data:`WAND_STEP_COST`) takes 1.08x addition's time, on the 1.4M one 0.71x (the
-default routing, the same for those questions, 0.85x in that run: methods of one run differ by
-up to ~15% by chance)."""
+``benchmarks/bench_bm25_methods.py`` (RESULTS.md, runs of 2026-12-03 18:36 and 18:53), task
+questions one at a time: on the 142k-passage corpus WAND first (handing a query back by
+:data:`WAND_MAX_SHARE` or its sample, :data:`WAND_STEP_COST`) takes 1.08-1.29x addition's
+time, on the 1.4M one 0.71-0.72x (the default routing, the same for those questions,
+0.80-0.85x in those runs: methods of one run differ by up to ~15% by chance)."""
 DOMINANT_SHARE: Final = 0.7
 """One term's share of a query's postings from which WAND ranks it (a name with one common
 word: WAND never walks that word's list)."""

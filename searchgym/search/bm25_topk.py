@@ -174,9 +174,9 @@ def taat_top_k(
       order, against the worst hit so far (:func:`scan_top_k`): the list costs a test and a write per posting and
       a random read per listed passage, the scan one sequential read and write per passage,
       so a query dense enough is ranked faster by the scan.
-      ``benchmarks/bench_bm25_methods.py`` (2026-12-03 18:36, "addition" against "addition,
-      touched list only"): task questions (half a posting per passage) in 0.79x / 0.85x /
-      0.76x the time on 16k / 142k / 1.4M passages. A name query holds ~0.06 postings per
+      ``benchmarks/bench_bm25_methods.py`` ("addition" against "addition, touched list only",
+      runs of 2026-12-03 18:36 and 18:53): task questions (half a posting per passage) in
+      0.79-0.86x / 0.75-0.85x / 0.76-0.78x the time on 16k / 142k / 1.4M passages. A name query holds ~0.06 postings per
       passage there: a scan would visit ~17 passages per posting added, so names keep the list.
       The limit, 0.25, lies between those two densities; it is not tuned more finely.
     """

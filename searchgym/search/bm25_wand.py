@@ -280,6 +280,12 @@ def block_max_wand_top_k(
       gives up (a sample at the start of the corpus would not do: the corpus is in world
       order, and in a scratch study of 400 questions at 1M, not recorded, a 4% prefix
       predicted WAND's steps far worse than four spread ranges). Otherwise it walks the rest.
+      On the 1.4M-passage corpus's task questions, handing back by share alone takes
+      0.81-1.04x addition's time, by share or sample 0.71-0.72x (per-query best of WAND and
+      addition: 0.61-0.63x; ``benchmarks/bench_bm25_methods.py``, runs of 2026-12-03 18:36
+      and 18:53). On 142k passages WAND loses to addition even so (1.08-1.29x), which is why
+      smaller corpora keep addition up to
+      :data:`~searchgym.search.bm25_index.TAAT_MAX_POSTINGS`.
     """
     unique, count, slot_of, n_terms = _distinct_terms(query_terms)
     cursor = np.empty(n_terms, dtype=np.int64)
