@@ -1,8 +1,8 @@
 """Which compiled method ranks a BM25 query fastest: addition, block-max WAND, or the default choice.
 
 The figures behind the kernel's routing constants (``TAAT_MAX_POSTINGS``, ``DOMINANT_SHARE``,
-``WAND_MAX_SHARE``, ``WAND_STEP_COST`` in ``searchgym/search/bm25_index.py``): every task question and entity name
-of a corpus ranked one at a time through ``PostingIndex.rank`` on one thread, with each method
+``WAND_MAX_SHARE``, ``WAND_STEP_COST``, ``SCAN_MIN_SHARE`` in ``searchgym/search/bm25_index.py``):
+every task question and entity name of a corpus ranked one at a time through ``PostingIndex.rank`` on one thread, with each method
 forced in turn, interleaved round by round (median over rounds of each round's median and mean
 call). "best of both" is the oracle that knows, per query, which of addition and WAND is faster
 (measured in the same round): how much a perfect choice would gain over the default. Every
@@ -42,12 +42,11 @@ HEADERS = ["corpus", "passages", "queries", "postings/query (mean)", "method", "
            "ms/query (mean)", "ns/posting (mean)", "vs addition (mean)"]
 
 
-def _settings(engine: Any, method: str) -> tuple[float | None, ...]:
-    # the engine's own values; scan_min_share is not an engine attribute: None is rank's default
-    return tuple(METHODS[method].get(name, getattr(engine, name, None)) for name in SETTINGS)
+def _settings(engine: Any, method: str) -> tuple[float, ...]:
+    return tuple(METHODS[method].get(name, getattr(engine, name)) for name in SETTINGS)
 
 
-def _rank_each(engine: Any, term_lists: list[list[int]], settings: tuple[float | None, ...], k: int) -> tuple[
+def _rank_each(engine: Any, term_lists: list[list[int]], settings: tuple[float, ...], k: int) -> tuple[
     list[float], list[Any]
 ]:
     index, scratch = engine.index, engine._thread_scratch()

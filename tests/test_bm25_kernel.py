@@ -171,11 +171,11 @@ def test_large_corpora_rank_long_queries_by_wand_first(small_bundle):
 
 
 def test_an_engine_pickled_before_wand_still_searches(small_bundle):
-    """A pickle made before ``wand_max_share`` and ``wand_step_cost`` existed unpickles to the
-    defaults and ranks the same."""
+    """A pickle made before ``wand_max_share``, ``wand_step_cost`` and ``scan_min_share``
+    existed unpickles to the defaults and ranks the same."""
     engine = BM25Engine(small_bundle.corpus.passages, cache=None, show_progress=False)
     state = engine.__getstate__()
-    del state["wand_max_share"], state["wand_step_cost"]
+    del state["wand_max_share"], state["wand_step_cost"], state["scan_min_share"]
     restored = BM25Engine.__new__(BM25Engine)
     restored.__setstate__(state)
     queries = [task.question for task in small_bundle.tasks.tasks[:10]]

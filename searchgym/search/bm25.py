@@ -34,6 +34,7 @@ import numpy as np
 from searchgym.cache import content_hash, stable_json
 from searchgym.search.bm25_index import (
     DOMINANT_SHARE,
+    SCAN_MIN_SHARE,
     WAND_MAX_SHARE,
     WAND_STEP_COST,
     PackedBatch,
@@ -156,6 +157,7 @@ class BM25Engine:
         self.dominant_share = DOMINANT_SHARE
         self.wand_max_share = WAND_MAX_SHARE
         self.wand_step_cost = WAND_STEP_COST
+        self.scan_min_share = SCAN_MIN_SHARE
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -191,6 +193,7 @@ class BM25Engine:
         self.__dict__.update(state)
         self.__dict__.setdefault("wand_max_share", WAND_MAX_SHARE)  # pickled before WAND
         self.__dict__.setdefault("wand_step_cost", WAND_STEP_COST)  # pickled before WAND's sample
+        self.__dict__.setdefault("scan_min_share", SCAN_MIN_SHARE)  # pickled before addition's scan
         self._stemmer = make_stemmer(self.stemmer_name)
         self._tokenizer = QueryTokenizer(self.index.vocabulary, self._stemmer)
         self._pool_lock = threading.Lock()
@@ -331,6 +334,7 @@ class BM25Engine:
             self.dominant_share,
             self.wand_max_share,
             self.wand_step_cost,
+            self.scan_min_share,
         )
 
     def _thread_scratch(self) -> Scratch:

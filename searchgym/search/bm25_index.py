@@ -55,6 +55,15 @@ WAND_MAX_SHARE: Final = 0.2
 than this share of its postings (see :func:`~searchgym.search.bm25_wand.block_max_wand_top_k`)."""
 
 
+SCAN_MIN_SHARE: Final = 0.25
+"""From this many postings per passage, addition takes a query's top k by scanning every
+passage's sum instead of listing the passages it touches (see
+:func:`~searchgym.search.bm25_topk.taat_top_k`). ``benchmarks/bench_bm25_methods.py``
+("addition" against "addition, touched list only", runs of 2026-12-03 18:36 and 18:53): task
+questions (half a posting per passage) in 0.79-0.86x / 0.75-0.85x / 0.76-0.78x the time on
+16k / 142k / 1.4M passages. A name query holds ~0.06 postings per passage there: a scan would
+visit ~17 passages per posting added, so names keep the list. 0.25 lies between those two
+densities; it is not tuned more finely."""
 WAND_STEP_COST: Final = 32.0
 """What one step of block-max WAND costs, in postings added: WAND gives a query back to addition
 when the steps it projects from its sample ranges cost more than adding the query's postings
@@ -231,17 +240,16 @@ class PostingIndex:
         dominant_share: float = DOMINANT_SHARE,
         wand_max_share: float = WAND_MAX_SHARE,
         wand_step_cost: float = WAND_STEP_COST,
-        scan_min_share: float | None = None,
+        scan_min_share: float = SCAN_MIN_SHARE,
     ) -> None:
         """Rank queries ``start`` to ``stop`` of ``packed`` into its output rows (threads may
         rank disjoint ranges at once, each on its own scratch: the compiled kernel releases the
-        GIL). The numba kernel's choice of method: :data:`TAAT_MAX_POSTINGS`; ``scan_min_share``
-        (None: :data:`~searchgym.search.bm25_topk.SCAN_MIN_SHARE`) is where addition scans
-        every passage's sum."""
+        GIL). The numba kernel's choice of method: :data:`TAAT_MAX_POSTINGS`; how addition
+        picks its top k: :data:`SCAN_MIN_SHARE`."""
         offsets, every_row = packed.offsets[start : stop + 1], self.nonoccurrence is not None
         outputs = (packed.out_scores[start:stop], packed.out_rows[start:stop], packed.counts[start:stop])
         if kernel == "numba":
-            from searchgym.search import bm25_kernel, bm25_topk  # numba's: imported only here
+            from searchgym.search import bm25_kernel
 
             bm25_kernel.top_k_batch(
                 *self.kernel_arrays,
@@ -254,7 +262,7 @@ class PostingIndex:
                 dominant_share,
                 wand_max_share,
                 wand_step_cost,
-                bm25_topk.SCAN_MIN_SHARE if scan_min_share is None else scan_min_share,
+                scan_min_share,
                 scratch.accumulator,
                 scratch.marked,
                 scratch.touched,

@@ -19,8 +19,8 @@ terms in over half the corpus) and methods that give every passage a score (``bm
 posting as bm25s does.
 
 All kernels are compiled by numba (cached on disk, so only the first process pays the compile)
-and release the GIL, so batches can be split over threads; :func:`top_k_batch`'s cache is keyed on the sources of
-the kernels it calls too (:mod:`~searchgym.search.numba_cache`).
+and release the GIL, so batches can be split over threads; :func:`top_k_batch`'s cache is
+keyed on the sources of the kernels it calls too (:mod:`~searchgym.search.numba_cache`).
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def top_k_batch(
     for queries over ``taat_max_postings``, where the steps WAND projects from its sample
     ranges, ``wand_step_cost`` postings each, cost more than its postings (negative: no
     sample; a query sent to WAND by the dominant-term rule alone is not sampled: WAND is cheap
-    on it). Addition scans every passage's
-    sum from ``scan_min_share`` postings per passage. ``accumulator``, ``marked`` and
+    on it). Addition scans every passage's sum from ``scan_min_share`` postings per passage.
+    ``accumulator``, ``marked`` and
     ``touched`` are the caller's scratch arrays (one entry per passage; the first two all
     zero, and left so).
     """

@@ -14,10 +14,10 @@ included), which is the order every kernel and the numpy fallback return.
 
 from __future__ import annotations
 
-from typing import Final
-
 import numba
 import numpy as np
+
+from searchgym.search.bm25_index import SCAN_MIN_SHARE
 
 
 @numba.njit(cache=True, nogil=True)
@@ -150,11 +150,6 @@ def exhaustive_top_k(
     return size
 
 
-SCAN_MIN_SHARE: Final = 0.25
-"""A query with at least this many postings per passage takes its top k by scanning every
-passage's sum (see :func:`taat_top_k`)."""
-
-
 @numba.njit(cache=True, nogil=True)
 def taat_top_k(
     indptr, docs, scores, query_terms, k, accumulator, touched, out_scores, out_rows, scan_min_share=SCAN_MIN_SHARE
@@ -171,14 +166,10 @@ def taat_top_k(
       stays, so once every passage is touched the next posting writes entry ``num_docs``
       (numba does not check bounds);
     * a denser one adds without keeping that list and then scans every passage's sum, in row
-      order, against the worst hit so far (:func:`scan_top_k`): the list costs a test and a write per posting and
-      a random read per listed passage, the scan one sequential read and write per passage,
-      so a query dense enough is ranked faster by the scan.
-      ``benchmarks/bench_bm25_methods.py`` ("addition" against "addition, touched list only",
-      runs of 2026-12-03 18:36 and 18:53): task questions (half a posting per passage) in
-      0.79-0.86x / 0.75-0.85x / 0.76-0.78x the time on 16k / 142k / 1.4M passages. A name query holds ~0.06 postings per
-      passage there: a scan would visit ~17 passages per posting added, so names keep the list.
-      The limit, 0.25, lies between those two densities; it is not tuned more finely.
+      order, against the worst hit so far (:func:`scan_top_k`): the list costs a test and a
+      write per posting and a random read per listed passage, the scan one sequential read
+      and write per passage, so a query dense enough is ranked faster by the scan
+      (:data:`~searchgym.search.bm25_index.SCAN_MIN_SHARE` has the figures).
     """
     postings = 0
     for j in range(len(query_terms)):

@@ -147,15 +147,13 @@ def _move_to_front(by_doc, a) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _essential_share(term_max, count, ends, cursor, full, threshold) -> float:
+def _essential_share(term_max, postings, ends, cursor, full, threshold) -> float:
     """WAND's work over addition's, estimated: the postings of the lists a row needs to reach
     ``threshold`` (every list but the weakest, whose bounds together stay below it; all of
     them while the top k is not ``full``), each list once as WAND walks it, over the query's
-    postings with every occurrence of a repeated term counted, as addition adds them."""
-    postings = 0.0
+    ``postings`` (every occurrence of a repeated term counted, as addition adds them)."""
     unique_postings = 0.0
     for i in range(len(term_max)):
-        postings += count[i] * np.float64(ends[i] - cursor[i])
         unique_postings += np.float64(ends[i] - cursor[i])
     if not full or postings == 0.0:
         return 1.0
@@ -322,7 +320,7 @@ def block_max_wand_top_k(
         if exact > 0.0 and (size < k or worse(heap_scores[0], heap_rows[0], exact, row)):
             size = heap_push(heap_scores, heap_rows, size, k, exact, row)
     small_k = k <= width
-    if max_essential_share < 1.0 and _essential_share(term_max, count, ends, cursor, size == k, heap_scores[0]) > (
+    if max_essential_share < 1.0 and _essential_share(term_max, postings, ends, cursor, size == k, heap_scores[0]) > (
         max_essential_share
     ):
         return -1
