@@ -1,9 +1,14 @@
 """Lexical retrieval against its peers: searchgym BM25, bm25s, tantivy, PISA and rank_bm25.
 
 The same corpus (a world of the default schema, built through the public bundle API), the same
-queries and k for every peer, measured in the same process and *interleaved*: every round runs
-every peer once, and the figure is the median over rounds, so a noisy neighbour on a shared
-machine hits all peers alike. Two query kinds: the world's task questions (multi-hop, 6 terms
+queries and k for every peer, measured in the same process and *interleaved turn by turn*:
+within a round the peers take turns of ``--turn-calls`` calls each (16 single queries, or one
+batch), in an order that rotates every turn, and the figure is the median over rounds. Why turns
+and not whole passes: on this shared machine the speed of a core swings by up to 2x from one
+moment to the next (other sessions' work): three passes of the same 256 names through the same
+engine, one after the other in one process, took 19.8, 34.8 and 17.6 µs by median call
+(2026-12-04, scratch check), so peers that each ran a whole pass in turn met different
+conditions; turns of a fraction of a millisecond meet about the same ones. Two query kinds: the world's task questions (multi-hop, 6 terms
 on average) and entity names (passage titles: 1-3 rare terms). Two modes:
 
 * one at a time: ``run([q], k)`` per query, the latency a single agent sees;
@@ -86,20 +91,27 @@ HEADERS = ["corpus", "passages", "queries", "peer", "mode", "ms/query (median ca
            "searchgym is", "recall@k vs bm25s", "identical lists", "build/load s"]
 
 
-def timed_calls(run: Callable[[list[str], int], Any], calls: list[list[str]], k: int) -> tuple[float, list[float]]:
-    """Total seconds and per-call milliseconds of ``run(call, k)`` over ``calls``."""
-    latencies = []
+def interleaved_calls(runs: dict[str, Callable[[list[str], int], Any]], calls: dict[str, list[list[str]]], k: int,
+                      turn_calls: int) -> dict[str, tuple[float, list[float]]]:
+    """Total seconds and per-call milliseconds of ``runs[name](call, k)`` over ``calls[name]``,
+    the peers taking turns of ``turn_calls`` calls, the first of each turn rotating."""
+    names = list(runs)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    turns = max((len(own) + turn_calls - 1) // turn_calls for own in calls.values()) if calls else 0
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # a collection in the middle of one peer's pass would be charged to it alone
+    gc.disable()  # a collection in the middle of one peer's turn would be charged to it alone
     try:
-        for call in calls:
-            start = time.perf_counter()
-            run(call, k)
-            latencies.append((time.perf_counter() - start) * 1e3)
+        for turn in range(turns):
+            for name in names[turn % len(names):] + names[: turn % len(names)]:
+                run, own = runs[name], latencies[name]
+                for call in calls[name][turn * turn_calls : (turn + 1) * turn_calls]:
+                    start = time.perf_counter()
+                    run(call, k)
+                    own.append((time.perf_counter() - start) * 1e3)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return sum(latencies) / 1e3, latencies
+    return {name: (sum(own) / 1e3, own) for name, own in latencies.items()}
 
 
 def quality(peer: Any, queries: list[str], reference: list[list[int]], k: int) -> tuple[float, float]:
@@ -155,15 +167,17 @@ def bench_size(size: CorpusSize, args: argparse.Namespace, loads: list[float]) -
     for round_number in range(args.rounds):
         loads.append(os.getloadavg()[0])
         for kind, qs in queries.items():
-            for name, peer in peers.items():  # interleaved: every peer once per round
-                n = args.rank_bm25_queries if name == "rank_bm25" else len(qs)
-                for mode in ("single", "batch") if peer.batched else ("single",):
-                    calls = [[q] for q in qs[:n]] if mode == "single" else [
-                        qs[i : i + args.batch_size] for i in range(0, n, args.batch_size)]
-                    seconds, latencies = timed_calls(peer.run, calls, args.k)
+            for mode in ("single", "batch"):
+                taking = {name: peer for name, peer in peers.items() if mode == "single" or peer.batched}
+                counts = {name: args.rank_bm25_queries if name == "rank_bm25" else len(qs) for name in taking}
+                calls = {name: [[q] for q in qs[:n]] if mode == "single" else [
+                    qs[i : i + args.batch_size] for i in range(0, n, args.batch_size)] for name, n in counts.items()}
+                per_turn = args.turn_calls if mode == "single" else 1
+                timed = interleaved_calls({name: peer.run for name, peer in taking.items()}, calls, args.k, per_turn)
+                for name, (seconds, latencies) in timed.items():
                     cell = cells[kind, name, mode]
-                    cell.per_query_ms.append(seconds * 1e3 / n)
-                    cell.median_ms.append(median(latencies) / len(calls[0]))
+                    cell.per_query_ms.append(seconds * 1e3 / counts[name])
+                    cell.median_ms.append(median(latencies) / len(calls[name][0]))
                     cell.latencies_ms += latencies
         console.print(f"  round {round_number + 1}/{args.rounds} done (load {loads[-1]:.2f})")
     for peer in peers.values():
@@ -214,6 +228,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=256, help="queries of each kind (default 256)")
     parser.add_argument("--batch-size", type=int, default=64, help="B, queries per batched call (default 64)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; figures are medians (default 5)")
+    parser.add_argument("--turn-calls", type=int, default=16,
+                        help="single-query calls a peer makes per turn before the next peer's turn (default 16)")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="threads for batched calls of peers that take a count (PISA; default: usable cores)")
     parser.add_argument("-k", type=int, default=5, help="hits per query (default 5)")
@@ -223,6 +239,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS, help="markdown file to add the section to")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
+    if args.turn_calls < 1:
+        parser.error("--turn-calls must be at least 1")
     bad = [p for p in args.peers if p not in PEERS + OTHER_ENGINES]
     if bad:
         parser.error(f"unknown peer(s) {bad}; valid: {', '.join(PEERS + OTHER_ENGINES)}")
@@ -250,8 +268,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.no_write or not measures:
         return
     notes = [
-        f"k={args.k}; {args.queries} queries of each kind; ms/query (median call) = median over {args.rounds} interleaved "
-        "rounds of each round's median call time divided by the queries per call (the ratios use it); "
+        f"k={args.k}; {args.queries} queries of each kind; peers interleaved turn by turn ({args.turn_calls} single "
+        "queries or one batch per turn, the first peer of a turn rotating); ms/query (median call) = median over "
+        f"{args.rounds} rounds of each round's median call time divided by the queries per call (the ratios use it); "
         f"ms/query (mean) = median over rounds of total time / queries; "
         f"load average at the start of each round: {', '.join(f'{x:.2f}' for x in loads)}; p99 over all calls of all rounds.",
         f"batch peers use {args.threads} thread(s) where they take a count (PISA); searchgym uses its default "

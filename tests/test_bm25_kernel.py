@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from searchgym.search import passage_store
 from searchgym.search.bm25 import BM25Engine
 from searchgym.search.corpus_index import PassageStore
 from searchgym.search.lexical import QueryTokenizer, make_stemmer, tokenize_corpus
-from searchgym.types import Passage
+from searchgym.types import Hit, Passage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -371,12 +372,24 @@ def test_tokenizer_gives_bm25s_terms(texts):
         assert tokenizer.terms(text) == doc  # every word is known: its own corpus
 
 
-def test_hits_built_fast_equal_hits_built_by_the_constructor(small_bundle):
-    store = PassageStore(small_bundle.corpus.passages)
-    fast = store.hits([3, 0, 7], [2.5, 1.0, 0.25])
-    slow = [store.hit(3, 2.5), store.hit(0, 1.0), store.hit(7, 0.25)]
+def _constructed_hit(store: PassageStore, row: int, score: float) -> Hit:
+    passage = store[row]
+    return Hit(doc_id=passage.doc_id, score=score, title=passage.title, text=passage.text)
+
+
+def test_hits_built_fast_equal_hits_built_by_the_constructor(small_bundle, monkeypatch):
+    store = PassageStore(list(small_bundle.corpus.passages))  # its own kept fields, none yet
+    rows, scores = [3, 0, 7, 3], [2.5, 1.0, 0.25, 0.125]  # row 3 twice: a second hit of a kept row
+    fast = store.hits(rows, scores)
+    slow = [_constructed_hit(store, row, score) for row, score in zip(rows, scores)]
     assert fast == slow and [hash(h) for h in fast] == [hash(h) for h in slow]
     assert pickle.loads(pickle.dumps(fast)) == slow and repr(fast) == repr(slow)
+    assert fast[0].__dict__ is not fast[3].__dict__ and store.hit(3, 9.0).score == 9.0
+    assert store.hits(rows, scores) == slow  # the kept fields were not changed by the scores set
+    monkeypatch.setattr(passage_store, "MAX_HIT_ROWS", 2)  # the kept fields are cleared when full
+    many = list(range(10))
+    assert store.hits(many, [float(r) for r in many]) == [_constructed_hit(store, r, float(r)) for r in many]
+    assert len(store._hit_fields) <= 2
 
 
 _BUILD = textwrap.dedent(

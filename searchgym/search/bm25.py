@@ -269,16 +269,16 @@ class BM25Engine:
         """Top-``k`` hits for each query, all ranked by one kernel call (or one per thread)."""
         cleaned = clean_queries(queries)
         k = min(check_k(k), len(self.store))
-        terms = self._tokenizer.terms
+        terms, hits = self._tokenizer.terms, self.store.hits
         found = [terms(query) for query in cleaned]
+        if all(found):  # the usual case: no query without a known term, no positions to keep
+            return [hits(rows, scores) for rows, scores in self._rank(found, k)] if found else []
         positions = [position for position, query_terms in enumerate(found) if query_terms]
         results: list[list[Hit]] = [[] for _ in cleaned]
-        if not positions:
-            return results
-        hits = self.store.hits
-        ranked = self._rank([found[position] for position in positions], k)
-        for position, (rows, scores) in zip(positions, ranked):
-            results[position] = hits(rows, scores)
+        if positions:
+            ranked = self._rank([found[position] for position in positions], k)
+            for position, (rows, scores) in zip(positions, ranked):
+                results[position] = hits(rows, scores)
         return results
 
     def _rank(self, batch: list[list[int]], k: int) -> list[tuple[list[int], list[float]]]:
