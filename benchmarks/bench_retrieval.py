@@ -8,8 +8,13 @@ and not whole passes: on this shared machine the speed of a core swings by up to
 moment to the next (other sessions' work): three passes of the same 256 names through the same
 engine, one after the other in one process, took 19.8, 34.8 and 17.6 µs by median call
 (2026-12-04, scratch check), so peers that each ran a whole pass in turn met different
-conditions; turns of a fraction of a millisecond meet about the same ones. Two query kinds: the world's task questions (multi-hop, 6 terms
-on average) and entity names (passage titles: 1-3 rare terms). Two modes:
+conditions; short turns (a fraction of a millisecond for names, a few ms for questions and
+batches of the fast peers; longer for rank_bm25 and bm25s) meet about the same ones. Figures
+from before 2026-12-04 in RESULTS.md were interleaved round by round (whole passes) and are not
+strictly comparable with later ones.
+
+Two query kinds: the world's task questions (multi-hop, 6 terms on average) and entity names
+(passage titles: 1-3 rare terms). Two modes:
 
 * one at a time: ``run([q], k)`` per query, the latency a single agent sees;
 * batch of B: ``run(B queries, k)`` per call (only peers with a batch API), the throughput a

@@ -125,3 +125,15 @@ def test_a_lazy_bundle_pickles_and_stays_equal(built_and_loaded):
     world = pickle.loads(pickle.dumps(loaded.world))
     assert corpus.to_jsonl() == built.corpus.to_jsonl() and corpus.content_hash == built.corpus.content_hash
     assert world.canonical_bytes() == built.world.canonical_bytes()
+
+
+def test_kept_hit_fields_stay_out_of_pickles_and_old_pickles_still_hit(built_and_loaded):
+    built, _, _ = built_and_loaded
+    store = PassageStore(list(built.corpus.passages))
+    expected = store.hits([0, 5], [1.5, 0.5])
+    assert len(store._hit_fields) == 2
+    copied = pickle.loads(pickle.dumps(store))
+    assert copied._hit_fields == {} and copied.hits([0, 5], [1.5, 0.5]) == expected
+    old = PassageStore.__new__(PassageStore)  # a store pickled before hit fields were kept
+    old.__setstate__({key: value for key, value in store.__dict__.items() if key != "_hit_fields"})
+    assert old.hits([0, 5], [1.5, 0.5]) == expected

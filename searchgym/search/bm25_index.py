@@ -223,7 +223,8 @@ class PostingIndex:
     def pack(self, batch: list[list[int]], k: int, scratch: Scratch) -> PackedBatch:
         """A batch of term lists (non-empty) as the kernels' arrays, with room for ``k`` hits
         each. Kept lean: a name query's whole ranking takes a few µs, so numpy set-up would
-        show (one query reuses the scratch's arrays)."""
+        show: a one-query batch uses the scratch's offsets and output rows, so rank (and read)
+        it before packing another on the same scratch."""
         size = len(batch)
         if size == 1:
             terms = np.array(batch[0], dtype=np.int64)
