@@ -271,8 +271,8 @@ class BM25Engine:
         k = min(check_k(k), len(self.store))
         terms, hits = self._tokenizer.terms, self.store.hits
         found = [terms(query) for query in cleaned]
-        if all(found):  # the usual case: no query without a known term, no positions to keep
-            return [hits(rows, scores) for rows, scores in self._rank(found, k)] if found else []
+        if found and all(found):  # the usual case: every query has a known term, no positions to keep
+            return [hits(rows, scores) for rows, scores in self._rank(found, k)]
         positions = [position for position, query_terms in enumerate(found) if query_terms]
         results: list[list[Hit]] = [[] for _ in cleaned]
         if positions:

@@ -301,6 +301,8 @@ class PassageStore(Sequence[Passage]):
         templates = self._hit_fields
         if len(templates) >= MAX_HIT_ROWS:
             templates.clear()
+        # "score" is a placeholder that each hit overwrites; it keeps the fields in Hit's order,
+        # so a hit's __dict__ (and its pickle) is the one Hit(...) makes
         fields = templates[row] = {"doc_id": passage.doc_id, "score": 0.0, "title": passage.title, "text": passage.text}
         return fields
 
