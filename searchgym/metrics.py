@@ -122,27 +122,41 @@ def exact_match(prediction: str | None, answers: str | Sequence[str]) -> float:
     return float(any(pred == normalize_answer(gold) for gold in _aliases(answers)))
 
 
-def _f1(pred: str, gold: str) -> float:
+def _f1(pred: str, pred_counts: Counter[str], pred_length: int, gold: str) -> float:
     # HotpotQA rule: yes/no/noanswer must match exactly, no partial credit.
     if (pred in _SPECIAL or gold in _SPECIAL) and pred != gold:
         return 0.0
-    pred_tokens, gold_tokens = pred.split(), gold.split()
-    if not pred_tokens or not gold_tokens:
+    gold_counts, gold_length = _token_counts(gold) if len(gold) <= _CACHE_MAX_CHARS else _count_tokens(gold)
+    if not pred_length or not gold_length:
         # SQuAD v2 rule: two empty strings agree; empty vs non-empty scores 0.
-        return float(pred_tokens == gold_tokens)
-    common = Counter(pred_tokens) & Counter(gold_tokens)
-    same = sum(common.values())
+        return float(pred_length == gold_length)
+    same = 0  # the size of the tokens' multiset intersection
+    for token, count in pred_counts.items():
+        other = gold_counts.get(token)
+        if other is not None:
+            same += count if count < other else other
     if same == 0:
         return 0.0
-    precision = same / len(pred_tokens)
-    recall = same / len(gold_tokens)
+    precision = same / pred_length
+    recall = same / gold_length
     return 2 * precision * recall / (precision + recall)
+
+
+def _count_tokens(text: str) -> tuple[Counter[str], int]:
+    tokens = text.split()
+    return Counter(tokens), len(tokens)
+
+
+# A gold alias's token counts, made once (up to the normalisation cache's length): an alias is
+# scored at every episode of its task. The counts are shared between calls and never mutated.
+_token_counts = lru_cache(maxsize=65536)(_count_tokens)
 
 
 def token_f1(prediction: str | None, answers: str | Sequence[str]) -> float:
     """Bag-of-tokens F1 between the normalised prediction and the best alias (SQuAD/HotpotQA)."""
     pred = normalize_answer(prediction)
-    return max((_f1(pred, normalize_answer(gold)) for gold in _aliases(answers)), default=0.0)
+    pred_counts, pred_length = _count_tokens(pred)
+    return max((_f1(pred, pred_counts, pred_length, normalize_answer(gold)) for gold in _aliases(answers)), default=0.0)
 
 
 def substring_match(prediction: str | None, answers: str | Sequence[str], *, word_boundary: bool = True) -> float:

@@ -480,3 +480,27 @@ def test_tool_schemas_returns_independent_copies():
     assert TOOL_SCHEMAS[0]["function"]["name"] == "search"
     assert tool_schemas()[0]["function"]["name"] == "search"
     json.dumps(TOOL_SCHEMAS)  # plain JSON
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<search>q</search>",
+        "<think>t</think>\n<answer>a</answer>",
+        "<access>d1</access> trailing",
+        "<ANSWER>x</ANSWER>",
+    ],
+)
+def test_a_parsed_text_action_is_the_dataclass_its_fields_make(text):
+    # parse_text fills a ParsedAction's fields without the frozen __init__: it must be the same
+    # object as ParsedAction(...) in every way a caller can see (fields in order, equality,
+    # hash, pickle, immutability).
+    import pickle
+
+    parsed = parse_action(text)
+    rebuilt = ParsedAction(**{field.name: getattr(parsed, field.name) for field in dataclasses.fields(ParsedAction)})
+    assert list(vars(parsed)) == [field.name for field in dataclasses.fields(ParsedAction)]
+    assert parsed == rebuilt and hash(parsed) == hash(rebuilt) and repr(parsed) == repr(rebuilt)
+    assert pickle.dumps(parsed) == pickle.dumps(rebuilt) and pickle.loads(pickle.dumps(parsed)) == parsed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.kind = "invalid"  # type: ignore[misc]

@@ -136,3 +136,36 @@ def test_answer_token_count():
     assert answer_token_count("The Eiffel Tower, Paris") == 3
     assert answer_token_count("") == 0
     assert answer_token_count(None) == 0
+
+
+def _reference_f1(prediction: str, gold: str) -> float:
+    """SQuAD's F1 as written there (Counter intersection), with HotpotQA's yes/no rule."""
+    from collections import Counter
+
+    pred, truth = normalize_answer(prediction), normalize_answer(gold)
+    if (pred in ("yes", "no", "noanswer") or truth in ("yes", "no", "noanswer")) and pred != truth:
+        return 0.0
+    pred_tokens, gold_tokens = pred.split(), truth.split()
+    if not pred_tokens or not gold_tokens:
+        return float(pred_tokens == gold_tokens)
+    same = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+_F1_WORDS = st.sampled_from(["a", "the", "new", "york", "yes", "no", "noanswer", "Paris", "1,234", "x", "X!", ""])
+
+
+@given(
+    st.lists(_F1_WORDS, max_size=8).map(" ".join) | st.text(max_size=20),
+    st.lists(st.lists(_F1_WORDS, max_size=6).map(" ".join) | st.text(max_size=12), max_size=4),
+)
+@settings(max_examples=400, deadline=None)
+def test_token_f1_equals_squads_counter_f1_bit_for_bit(prediction, answers):
+    # token_f1 keeps each gold alias's token counts and counts the prediction's once per call;
+    # the score must stay the reference's float exactly (best alias, 0.0 without one).
+    expected = max((_reference_f1(prediction, gold) for gold in answers), default=0.0)
+    assert token_f1(prediction, answers) == expected
+    assert token_f1(prediction, answers) == expected  # again, from the kept counts

@@ -6,6 +6,8 @@ import math
 
 import gymnasium as gym
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import searchgym  # noqa: F401  (registers the envs)
 from searchgym.wrappers import (
@@ -93,6 +95,45 @@ def test_candidate_count():
     assert candidate_count("Paris or London") == 2
     assert candidate_count("1,234") == 1
     assert candidate_count("") == 0
+
+
+def _regex_candidate_count(text: str) -> int:
+    """candidate_count by the separator regex alone (what its ASCII fast path must equal)."""
+    from searchgym.answer_guard import _LIST_SEPARATORS, _THOUSANDS
+
+    cleaned = _THOUSANDS.sub("", text)
+    return sum(1 for piece in _LIST_SEPARATORS.split(cleaned) if piece and piece.strip(" .!?\"'"))
+
+
+_GUARD_PIECES = st.sampled_from(
+    ["Paris", "or", "OR", "and", "nor", "vs", "vs.", "versus", "orange", "Andes", " ", ",", ", ", " - ", "-", "~",
+     "*", ":", "/", "+", "&", "|", ";", "\t", "\n", "1,234", "12", ".", "!", "?", "'", '"', "vſ", "verſus", "ſ",
+     "\u2022", "\u00b7", "\u2013", "é", "\u212a"]
+)
+
+
+@given(st.lists(_GUARD_PIECES, max_size=8).map("".join) | st.text(max_size=16))
+@settings(max_examples=600, deadline=None)
+def test_candidate_count_fast_path_equals_the_separator_regex(text):
+    # ASCII answers without a separator character or word skip the regex; any other text
+    # (non-ASCII included: IGNORECASE folds "ſ" onto "s") takes it. Both must count the same.
+    assert candidate_count(text) == _regex_candidate_count(text)
+
+
+def test_the_gold_side_of_the_guard_is_kept_per_alias_tuple_and_scores_the_same():
+    from searchgym.answer_guard import CandidateIndex, _gold_guard
+
+    gold = ("Vihivik", "Vihivik and Teifialvik")
+    first, again = _gold_guard(list(gold)), _gold_guard(gold)
+    assert first is again  # one entry for a list and a tuple of the same aliases
+    assert first[0] == 2 and first[1].names_one_candidate("Vihivik")
+    fresh = CandidateIndex.from_texts(list(gold))
+    for prediction in ["Vihivik Teifialvik", "Teifialvik", "Vihivik", "Nowhere", "Vihivik, Teifialvik, Oslo"]:
+        assert first[1].names_one_candidate(prediction) == fresh.names_one_candidate(prediction)
+    # an alias list that cannot be a cache key is scored without the cache, as before
+    odd = [["not", "a", "string"], "Vihivik"]
+    assert score_answer("Vihivik Teifialvik", odd, "substring_em") == (1.0, None)
+    assert score_answer("Vihivik; Teifialvik; Oslo; Rome", odd, "substring_em") == (0.0, "multiple_candidates")
 
 
 def test_score_answer_guards():

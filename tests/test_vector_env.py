@@ -12,6 +12,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from gymnasium.spaces import Tuple
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
@@ -300,6 +302,63 @@ def test_info_merging_matches_gymnasiums_add_info_for_every_value_kind() -> None
     assert_same(merged, infos_gym)
     assert list(merged) == list(infos_gym)  # same key order too
     envs.close()
+
+
+_INFO_VALUES = {
+    "count": st.integers(-3, 3),
+    "score": st.floats(-2, 2, allow_nan=False),
+    "flag": st.booleans(),
+    "ratio": st.builds(np.float32, st.floats(0, 1, width=32)),
+    "number": st.integers(0, 3) | st.booleans() | st.floats(0, 1),  # first value picks the dtype
+    "text": st.none() | st.text(max_size=3) | st.lists(st.integers(0, 2), max_size=2),
+    "vector": st.builds(lambda a, b: np.array([a, b], dtype=np.int64), st.integers(0, 9), st.integers(0, 9)),
+    "nested": st.fixed_dictionaries({}, optional={"x": st.integers(0, 5), "y": st.text(max_size=2)}),
+    "final_obs": st.text(max_size=3),
+}
+
+
+@st.composite
+def _step_infos(draw: Any) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+    num_envs = draw(st.integers(1, 5))
+    env_nums = sorted(draw(st.lists(st.integers(0, num_envs - 1), max_size=7)))  # ascending, repeats allowed
+    entries = []
+    for env_num in env_nums:
+        keys = draw(st.lists(st.sampled_from(sorted(_INFO_VALUES)), unique=True, max_size=len(_INFO_VALUES)))
+        entries.append((env_num, {key: draw(_INFO_VALUES[key]) for key in keys}))
+    return num_envs, entries
+
+
+@given(_step_infos())
+@settings(max_examples=300, deadline=None)
+def test_info_merging_matches_gymnasiums_add_info_on_any_infos(case: tuple[int, list[Any]]) -> None:
+    # merge_infos gathers each key by shape of info and converts whole numeric columns at once;
+    # it must still give what Gymnasium's per-info _add_info gives, key order included.
+    from gymnasium.vector import VectorEnv
+
+    from searchgym.envs.vector_infos import merge_infos
+
+    num_envs, entries = case
+
+    class Host:  # what _add_info reads of a vector env (it recurses into nested dicts)
+        _add_info = VectorEnv._add_info
+
+    host = Host()
+    host.num_envs = num_envs  # type: ignore[attr-defined]
+    expected: dict[str, Any] = {}
+    for env_num, info in entries:
+        expected = host._add_info(expected, info, env_num)
+    merged = merge_infos(num_envs, entries)
+
+    def assert_same(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+        assert list(ours) == list(theirs)
+        for key, value in theirs.items():
+            if isinstance(value, dict):
+                assert_same(ours[key], value)
+                continue
+            assert ours[key].dtype == value.dtype and ours[key].shape == value.shape, key
+            assert [repr(item) for item in ours[key].tolist()] == [repr(item) for item in value.tolist()], key
+
+    assert_same(merged, expected)
 
 
 def test_search_error_fails_every_searching_env_of_the_batch() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from searchgym.envs.tools import ACCESS, ACTION_NAMES, ANSWER, SEARCH
@@ -68,8 +69,20 @@ def _invalid(error: str, raw_length: int, protocol: str = "text", **kw: Any) -> 
 def _allowed(allowed_actions: Collection[str] | None) -> tuple[str, ...]:
     if allowed_actions is None:
         return ACTION_NAMES
+    if type(allowed_actions) is tuple:  # an env's own setting, parsed at every step: once
+        try:
+            return _allowed_of_tuple(allowed_actions)
+        except TypeError:  # an unhashable member
+            pass
+    return _allowed_of(allowed_actions)
+
+
+def _allowed_of(allowed_actions: Collection[str]) -> tuple[str, ...]:
     wanted = {str(a).lower() for a in allowed_actions}
     return tuple(a for a in ACTION_NAMES if a in wanted)
+
+
+_allowed_of_tuple = lru_cache(maxsize=256)(_allowed_of)
 
 
 def _valid_forms_text(allowed: tuple[str, ...]) -> str:

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from searchgym.envs.action_base import _TAG_RE, _WHAT, THINK, ParsedAction, _invalid, _valid_forms_text
 from searchgym.envs.tools import SEARCH
+from searchgym.types import filled
 
 __all__ = ["parse_text"]
 
@@ -33,13 +34,15 @@ def parse_text(text: str, allowed: tuple[str, ...], max_chars: int) -> ParsedAct
     tags: list[_Tag] = []
     close_idx: int | None = None
     for m in _TAG_RE.finditer(text):
-        name = m.group(2).lower()
+        slash, name = m.groups()
+        name = name.lower()
         if name != THINK and name not in allowed:
             continue  # a disallowed action tag is plain text
-        tags.append(_Tag(m.start(), m.end(), bool(m.group(1)), name))
+        start, end = m.span()
+        tags.append(_Tag(start, end, bool(slash), name))
         if close_idx is not None:
             break  # one tag past the action is enough to know the format is broken
-        if tags[-1].closing and name != THINK:
+        if slash and name != THINK:
             close_idx = len(tags) - 1
 
     if close_idx is None:
@@ -49,11 +52,10 @@ def parse_text(text: str, allowed: tuple[str, ...], max_chars: int) -> ParsedAct
         return _invalid(f"no action found. Write {_valid_forms_text(allowed)}.", n)
 
     close = tags[close_idx]
-    open_idx = next(
-        (i for i in range(close_idx - 1, -1, -1) if not tags[i].closing and tags[i].name != THINK),
-        None,
-    )
-    if open_idx is None:
+    open_idx = close_idx - 1  # the nearest opening action tag before the close (-1: none)
+    while open_idx >= 0 and (tags[open_idx].closing or tags[open_idx].name == THINK):
+        open_idx -= 1
+    if open_idx < 0:
         return _invalid(f"found </{close.name}> without a matching <{close.name}> before it.", n)
     opened = tags[open_idx]
     if opened.name != close.name:
@@ -80,15 +82,19 @@ def parse_text(text: str, allowed: tuple[str, ...], max_chars: int) -> ParsedAct
             think=think,
         )
 
-    format_ok = _text_format_ok(text, tags, open_idx, close_idx)
-    return ParsedAction(
+    # Every field, in order, without the frozen __init__'s setattr per field (~1.3 µs of a
+    # ~6 µs parse, at every step of every episode): the same object as ParsedAction(...).
+    return filled(
+        ParsedAction,
         kind=opened.name,
         argument=argument,
         think=think,
-        format_ok=format_ok,
+        error=None,
+        format_ok=_text_format_ok(text, tags, open_idx, close_idx),
         raw_length=n,
         queries=(argument,) if opened.name == SEARCH else (),
         protocol="text",
+        call_id=None,
     )
 
 
@@ -113,4 +119,4 @@ def _text_format_ok(text: str, tags: list[_Tag], open_idx: int, close_idx: int) 
         outside = (text[: tags[0].start], text[tags[1].end : tags[2].start], text[tags[3].end :])
     else:
         return False
-    return all(not part.strip() for part in outside)
+    return not "".join(outside).strip()  # nothing but whitespace around the action

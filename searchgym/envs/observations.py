@@ -71,6 +71,8 @@ _PROTOCOL_TAG = re.compile(r"<\s*(/?)(information|think|search|access|answer)\s*
 
 def sanitize(text: str) -> str:
     """Neutralise protocol tags in retrieved or echoed text: ``</answer>`` -> ``[/answer]``."""
+    if "<" not in text:  # every tag starts with one; a passage rarely holds any (saves the scan)
+        return text
     return _PROTOCOL_TAG.sub(lambda m: f"[{m.group(1)}{m.group(2)}]", text)
 
 
