@@ -37,7 +37,6 @@ from searchgym.envs.episode_state import EpisodeState, action_text
 from searchgym.envs.prompts import render_invalid_action, render_prompt
 from searchgym.envs.rendering import Rendered, render_access, render_failure, render_search
 from searchgym.search.base import SearchEngine, SearchError, is_contextual, search_in_contexts, set_context
-from searchgym.tasks.tiers import tier_of
 from searchgym.types import Hit, Task
 
 __all__ = [
@@ -81,6 +80,8 @@ class EpisodeHost(Protocol):
     @property
     def answer_candidates(self) -> Any: ...
 
+    def task_tier(self, task: Task) -> int: ...
+
 
 @dataclass
 class Turn:
@@ -121,7 +122,6 @@ class Episode:
         self.state = state if state is not None else EpisodeState(task)
         self.total_reward = 0.0
         self.last_info: dict[str, Any] = {}
-        self._tier: tuple[Task, int] | None = None  # (task, its tier): base_info runs on every step
 
     # -- what reward terms and agents read ------------------------------------------------------
     @property
@@ -313,14 +313,12 @@ class Episode:
     # -- info and metrics -----------------------------------------------------------------------
     def base_info(self) -> dict[str, Any]:
         state, task = self.state, self.state.task
-        if self._tier is None or self._tier[0] is not task:
-            self._tier = (task, tier_of(task))
         return {
             "task_key": task.task_key,
             "task_type": task.task_type,
             "hops": task.hops,
             "min_searches": task.min_searches,
-            "tier": self._tier[1],
+            "tier": self.host.task_tier(task),
             "split": task.split,
             "turn": state.turn,
             "num_searches": state.num_searches,

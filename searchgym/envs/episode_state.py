@@ -87,6 +87,8 @@ class EpisodeState:
 
     def _cover(self, doc_ids: Iterable[str], facts: set[int]) -> int:
         fresh = set(doc_ids)
+        if not fresh:  # an answer or an invalid action shows nothing: no fact to test
+            return 0
         before = len(facts)
         for index, passages in enumerate(self.task.evidence):
             if index not in facts and fresh.intersection(passages):

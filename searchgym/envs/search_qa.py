@@ -29,6 +29,7 @@ from searchgym.envs.task_pool import served_tasks
 from searchgym.envs.tools import tool_schemas
 from searchgym.search.base import SearchEngine
 from searchgym.search.factory import engine_entry, make_engine
+from searchgym.tasks.tiers import tier_of
 from searchgym.types import Hit, Task
 
 __all__ = ["MAX_QUERIES_PER_STEP", "SearchQAEnv", "TaskNotServedError", "run_search", "shared_engine"]
@@ -110,6 +111,7 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         self.action_space = AnyText(max_length=self.config.max_action_chars)
         self.tools = tool_schemas(allow_access=self.config.allow_access)
         self._candidates: CandidateIndex | None = None
+        self._tiers: dict[str, tuple[Task, int]] = {}  # task_key -> (task, tier), see task_tier
         self.rewards = self._build_rewards()
         self.episode: Episode | None = None
 
@@ -160,6 +162,14 @@ class SearchQAEnv(SnapshotMixin, gym.Env[str, str]):
         if self._candidates is None:
             self._candidates = candidates_for_world(self.bundle.world, self.bundle.tasks)
         return self._candidates
+
+    def task_tier(self, task: Task) -> int:
+        """A task's tier (:func:`~searchgym.tasks.tiers.tier_of`), worked out once per task:
+        every info carries it, and working it out cost ~3 µs an episode."""
+        known = self._tiers.get(task.task_key)
+        if known is None or known[0] is not task:
+            known = self._tiers[task.task_key] = (task, tier_of(task))
+        return known[1]
 
     def score(self, prediction: str | None, metric: str) -> tuple[float, str | None]:
         """``(score, guard verdict)`` of ``prediction`` for the current task under ``metric``,
