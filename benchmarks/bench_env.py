@@ -15,6 +15,9 @@ All envs of one corpus share the same engine object (searchgym's per-process eng
 the comparison isolates batching: SyncVectorEnv makes one ``engine.search`` call per searching
 sub-env, the batched env one call per step.
 
+Every mode runs ``--rounds`` times, interleaved with the others, and each row is its median
+round (see :func:`bench_size` for why).
+
 ``engine alone``: every batch of queries the batched env sent is recorded and then replayed
 straight to ``engine.search``; its row gives the steps/s the env would reach if everything but
 retrieval were free, and ``env / engine alone`` is the share of that the env keeps.
@@ -168,6 +171,12 @@ def run_single(env: Any, transitions: int, seed: int, searches_per_episode: int 
 
 
 def bench_size(size: CorpusSize, args: argparse.Namespace) -> list[Row]:
+    """Every mode ``--rounds`` times, interleaved (the first mode rotates each round), each row
+    the round of median time. Why: one pass of a mode lasts 0.1-0.4 s, and on this shared
+    2-core machine single passes of the same code gave batched / sync 1.81x-2.44x minutes apart;
+    interleaving spreads the machine's swings over every mode alike."""
+    import statistics
+
     import gymnasium as gym
 
     import searchgym  # noqa: F401
@@ -180,29 +189,43 @@ def bench_size(size: CorpusSize, args: argparse.Namespace) -> list[Row]:
     passages = len(single.unwrapped.corpus.passages)
     console.print(f"[bold]{size.label}[/]: {passages:,} passages; world + {args.engine} engine ready in "
                   f"{time.perf_counter() - start:.1f}s")
-    rows = []
-    for mode in args.modes:
-        if mode == "single":
-            run_single(single, 30, args.seed, args.searches_per_episode)  # warm-up
-            result = run_single(single, args.steps * args.num_envs // 4, args.seed, args.searches_per_episode)
-            rows.append(Row(size.label, passages, "single SearchQAEnv", 1, *result))
-            continue
-        if mode == "sync":
-            envs = gym.make_vec("SearchQA-v0", num_envs=args.num_envs, vectorization_mode="sync", **overrides)
-            label = "SyncVectorEnv"
-        else:
-            recorder = RecordingEngine(single.unwrapped.engine)
-            envs = BatchedSearchQAVectorEnv(args.num_envs, engine=recorder, **env_overrides(size))
-            label = "BatchedSearchQAVectorEnv"
-        run_vector(envs, 3, args.seed, args.searches_per_episode)  # warm-up
-        if mode == "batched":
+    recorder = RecordingEngine(single.unwrapped.engine)
+    vector_envs: dict[str, Any] = {}
+    if "sync" in args.modes:
+        vector_envs["sync"] = gym.make_vec("SearchQA-v0", num_envs=args.num_envs, vectorization_mode="sync",
+                                           **overrides)
+    if "batched" in args.modes:
+        vector_envs["batched"] = BatchedSearchQAVectorEnv(args.num_envs, engine=recorder, **env_overrides(size))
+    single_transitions = args.steps * args.num_envs // 4
+    run_single(single, 30, args.seed, args.searches_per_episode)  # warm-up
+    for envs in vector_envs.values():
+        run_vector(envs, 3, args.seed, args.searches_per_episode)
+
+    labels = {"single": "single SearchQAEnv", "sync": "SyncVectorEnv", "batched": "BatchedSearchQAVectorEnv"}
+    runs: dict[str, list[tuple[int, int, float]]] = {}
+    for round_index in range(args.rounds):
+        shift = round_index % len(args.modes)
+        for mode in args.modes[shift:] + args.modes[:shift]:
+            if mode == "single":
+                runs.setdefault(mode, []).append(
+                    run_single(single, single_transitions, args.seed, args.searches_per_episode))
+                continue
             recorder.batches.clear()
-        result = run_vector(envs, args.steps, args.seed, args.searches_per_episode)
-        rows.append(Row(size.label, passages, label, args.num_envs, *result))
-        if mode == "batched":
-            rows.append(Row(size.label, passages, "engine alone (same batches)", args.num_envs, result[0], result[1],
-                            recorder.replay_seconds()))
+            result = run_vector(vector_envs[mode], args.steps, args.seed, args.searches_per_episode)
+            runs.setdefault(mode, []).append(result)
+            if mode == "batched":
+                runs.setdefault("alone", []).append((result[0], result[1], recorder.replay_seconds()))
+    for envs in vector_envs.values():
         envs.close()
+    rows = []
+    for mode in [*args.modes, "alone"]:
+        if mode not in runs:
+            continue
+        transitions, searches, _ = runs[mode][0]
+        seconds = statistics.median(seconds for _, _, seconds in runs[mode])
+        label = labels.get(mode, "engine alone (same batches)")
+        rows.append(Row(size.label, passages, label, 1 if mode == "single" else args.num_envs, transitions, searches,
+                        seconds))
     return rows
 
 
@@ -212,6 +235,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--include-1m", action="store_true")
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=150, help="vector step() calls per vector env (default 150)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of every mode; rows are medians (7)")
     parser.add_argument("--modes", default=",".join(MODES), type=lambda s: [m.strip() for m in s.split(",") if m.strip()])
     parser.add_argument("--engine", default="bm25", help="search engine of the envs (default bm25)")
     parser.add_argument("--searches-per-episode", type=int, default=1,
@@ -223,6 +247,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     bad = [m for m in args.modes if m not in MODES]
     if bad:
         parser.error(f"unknown mode(s) {bad}; valid: {', '.join(MODES)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -254,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 f"({'meets' if share >= 0.9 else 'does NOT meet'} the 0.9 target)")
         notes = [
             f"engine={args.engine}; {args.searches_per_episode} search(es) then an answer per episode; "
-            f"{args.steps} vector steps per vector env; NEXT_STEP autoreset; "
+            f"{args.steps} vector steps per vector env, median of {args.rounds} interleaved rounds; NEXT_STEP autoreset; "
             "steps/s = sub-env transitions per second (autoreset slots and single-env resets included).",
             *verdicts,
         ]
