@@ -134,6 +134,12 @@ def test_the_gold_side_of_the_guard_is_kept_per_alias_tuple_and_scores_the_same(
     odd = [["not", "a", "string"], "Vihivik"]
     assert score_answer("Vihivik Teifialvik", odd, "substring_em") == (1.0, None)
     assert score_answer("Vihivik; Teifialvik; Oslo; Rome", odd, "substring_em") == (0.0, "multiple_candidates")
+    # nor one whose equal aliases print differently: each is counted by its own text
+    from fractions import Fraction
+
+    assert score_answer("Oslo, Rome", [0.5], "f1") == (0.0, "multiple_candidates")  # "0.5": one piece
+    assert score_answer("Oslo, Rome", [Fraction(1, 2)], "f1") == (0.0, None)  # "1/2": two pieces
+    assert score_answer("Oslo, Rome", ["1, 2"], "f1")[1] is None  # a two-piece gold allows two
 
 
 def test_score_answer_guards():

@@ -69,11 +69,10 @@ def _invalid(error: str, raw_length: int, protocol: str = "text", **kw: Any) -> 
 def _allowed(allowed_actions: Collection[str] | None) -> tuple[str, ...]:
     if allowed_actions is None:
         return ACTION_NAMES
-    if type(allowed_actions) is tuple:  # an env's own setting, parsed at every step: once
-        try:
-            return _allowed_of_tuple(allowed_actions)
-        except TypeError:  # an unhashable member
-            pass
+    # An env's own setting (a tuple of names), parsed at every step, is worked out once; other
+    # members are not cached (equal keys may print differently: the names are read by str()).
+    if type(allowed_actions) is tuple and all(type(name) is str for name in allowed_actions):
+        return _allowed_of_tuple(allowed_actions)
     return _allowed_of(allowed_actions)
 
 
