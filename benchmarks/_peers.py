@@ -11,7 +11,10 @@ would run it at its best on this machine:
 * ``tantivy``: an in-RAM index, ``en_stem`` analyzer, ``parse_query_lenient`` + ``search``
   (document addresses only: reading the stored row is left out of the timing);
 * ``pisa``: pyterrier-pisa's native ``_pisathon.retrieve`` (block-max WAND, porter2, Terrier
-  stopwords), called directly so that no pandas frame is timed;
+  stopwords), called directly so that no pandas frame is timed (docnos and scores only);
+* ``pisa-engine``: the same call plus what a ``SearchEngine`` backed by PISA would add to answer
+  like searchgym's: the same :class:`~searchgym.types.Hit` lists, made by searchgym's own
+  ``PassageStore.hits`` from PISA's rows and scores (PISA as the backend the issue allows);
 * ``rank_bm25``: ``BM25Okapi.get_scores`` + ``argpartition`` over bm25s's tokens.
 
 All use k1 = 1.5, b = 0.75 (searchgym's defaults), except where a peer's BM25 has no such knob.
@@ -147,6 +150,37 @@ class PisaPeer:
         return rows
 
 
+class PisaEnginePeer(PisaPeer):
+    """PISA behind searchgym's ``SearchEngine`` interface: its rows and scores, returned as the
+    :class:`~searchgym.types.Hit` lists ``BM25Engine.search`` returns (same store, same hits)."""
+
+    name = "pisa-engine"
+
+    def __init__(self, passages: Sequence[Any], threads: int = 1) -> None:
+        from searchgym.search.corpus_index import PassageStore
+
+        super().__init__(passages, threads)
+        self.store = PassageStore(passages)
+
+    def run(self, queries: list[str], k: int) -> Any:
+        shape = (len(queries) * k,)
+        qidx, docnos = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=object)
+        ranks, scores = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=np.float32)
+        size = self._retrieve(self._context, self._algorithm, list(enumerate(queries)), k=k,
+                              threads=self.threads if len(queries) > 1 else 1, query_weighted=0,
+                              pretokenised=False, result_qidxs=qidx, result_docnos=docnos,
+                              result_ranks=ranks, result_scores=scores)
+        rows: list[list[int]] = [[] for _ in queries]
+        found: list[list[float]] = [[] for _ in queries]
+        for query, docno, score in zip(qidx[:size].tolist(), docnos[:size].tolist(), scores[:size].tolist()):
+            rows[query].append(int(docno))
+            found[query].append(score)
+        return [self.store.hits(query_rows, query_scores) for query_rows, query_scores in zip(rows, found)]
+
+    def rows(self, result: Any) -> list[list[int]]:
+        return [[self.store.row(hit.doc_id) for hit in hits] for hits in result]
+
+
 class RankBM25Peer:
     name, batched = "rank_bm25", False
 
@@ -188,6 +222,8 @@ def make_peer(name: str, passages: Sequence[Any], threads: int) -> Any:
         return TantivyPeer(passages, threads)
     if name == "pisa":
         return PisaPeer(passages, threads)
+    if name == "pisa-engine":
+        return PisaEnginePeer(passages, threads)
     if name == "rank_bm25":
         return RankBM25Peer(passages)
     raise ValueError(f"unknown peer {name!r}")

@@ -1,5 +1,9 @@
 """Lexical retrieval against its peers: searchgym BM25, bm25s, tantivy, PISA and rank_bm25.
 
+``pisa`` is timed on its native call (docnos and scores); ``pisa-engine`` is PISA as a backend
+behind searchgym's ``SearchEngine`` would be, answering with the same ``Hit`` lists (with text)
+that searchgym's BM25 returns, so the two rows bracket the choice the engine made.
+
 The same corpus (a world of the default schema, built through the public bundle API), the same
 queries and k for every peer, measured in the same process and *interleaved turn by turn*:
 within a round the peers take turns of ``--turn-calls`` calls each (16 single queries, or one
@@ -29,6 +33,7 @@ See ``_peers.py`` for how each peer is configured.
     python benchmarks/bench_retrieval.py --sizes 10k --rounds 5
     python benchmarks/bench_retrieval.py --sizes 1m --include-1m --peers searchgym,pisa,tantivy
     python benchmarks/bench_retrieval.py --sizes 10k,100k --peers searchgym,dense,hybrid
+    python benchmarks/bench_retrieval.py --sizes 10k,100k --peers searchgym,pisa,pisa-engine
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ from _common import (  # noqa: E402
 )
 from _peers import make_peer, reference_rankings  # noqa: E402
 
-PEERS = ("searchgym", "bm25s", "bm25s-numba", "tantivy", "pisa", "rank_bm25")
+PEERS = ("searchgym", "bm25s", "bm25s-numba", "tantivy", "pisa", "pisa-engine", "rank_bm25")
 OTHER_ENGINES = ("dense", "hybrid")
 console = Console(width=200, stderr=True)
 
