@@ -132,7 +132,8 @@ class PisaPeer:
         self._transformer = index.bm25(k1=K1, b=B, num_results=1000, threads=1)
         self._context, self._algorithm = self._transformer._ctxt, self._transformer.query_algorithm.value
 
-    def run(self, queries: list[str], k: int) -> Any:
+    def _arrays(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """PISA's native answer: each result's query index, docno and score."""
         shape = (len(queries) * k,)
         qidx, docnos = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=object)
         ranks, scores = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=np.float32)
@@ -140,7 +141,11 @@ class PisaPeer:
                               threads=self.threads if len(queries) > 1 else 1, query_weighted=0,
                               pretokenised=False, result_qidxs=qidx, result_docnos=docnos,
                               result_ranks=ranks, result_scores=scores)
-        return len(queries), qidx[:size], docnos[:size]
+        return qidx[:size], docnos[:size], scores[:size]
+
+    def run(self, queries: list[str], k: int) -> Any:
+        qidx, docnos, _ = self._arrays(queries, k)
+        return len(queries), qidx, docnos
 
     def rows(self, result: Any) -> list[list[int]]:
         count, qidx, docnos = result
@@ -163,16 +168,10 @@ class PisaEnginePeer(PisaPeer):
         self.store = PassageStore(passages)
 
     def run(self, queries: list[str], k: int) -> Any:
-        shape = (len(queries) * k,)
-        qidx, docnos = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=object)
-        ranks, scores = np.empty(shape, dtype=np.int32), np.empty(shape, dtype=np.float32)
-        size = self._retrieve(self._context, self._algorithm, list(enumerate(queries)), k=k,
-                              threads=self.threads if len(queries) > 1 else 1, query_weighted=0,
-                              pretokenised=False, result_qidxs=qidx, result_docnos=docnos,
-                              result_ranks=ranks, result_scores=scores)
+        qidx, docnos, scores = self._arrays(queries, k)
         rows: list[list[int]] = [[] for _ in queries]
         found: list[list[float]] = [[] for _ in queries]
-        for query, docno, score in zip(qidx[:size].tolist(), docnos[:size].tolist(), scores[:size].tolist()):
+        for query, docno, score in zip(qidx.tolist(), docnos.tolist(), scores.tolist()):
             rows[query].append(int(docno))
             found[query].append(score)
         return [self.store.hits(query_rows, query_scores) for query_rows, query_scores in zip(rows, found)]

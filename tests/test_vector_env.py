@@ -273,6 +273,18 @@ def test_identical_queries_of_one_step_are_sent_once_and_answered_to_each_env() 
     assert infos["doc_ids"][0] is not infos["doc_ids"][1]
 
 
+def assert_same_infos(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """Two vector infos are the same: keys in the same order, and per key the dtype, the shape
+    and every item's repr (nested dicts alike)."""
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        if isinstance(value, dict):
+            assert_same_infos(ours[key], value)
+            continue
+        assert ours[key].dtype == value.dtype and ours[key].shape == value.shape, key
+        assert [repr(item) for item in ours[key].tolist()] == [repr(item) for item in value.tolist()], key
+
+
 def test_info_merging_matches_gymnasiums_add_info_for_every_value_kind() -> None:
     from gymnasium.vector import VectorEnv
 
@@ -290,17 +302,7 @@ def test_info_merging_matches_gymnasiums_add_info_for_every_value_kind() -> None
         infos_gym = VectorEnv._add_info(envs, infos_gym, info, i)
     merged = envs._merge_infos(entries)
 
-    def assert_same(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
-        assert ours.keys() == theirs.keys()
-        for key, value in theirs.items():
-            if isinstance(value, dict):
-                assert_same(ours[key], value)
-                continue
-            assert ours[key].dtype == value.dtype and ours[key].shape == value.shape, key
-            assert [repr(item) for item in ours[key].tolist()] == [repr(item) for item in value.tolist()], key
-
-    assert_same(merged, infos_gym)
-    assert list(merged) == list(infos_gym)  # same key order too
+    assert_same_infos(merged, infos_gym)
     envs.close()
 
 
@@ -349,16 +351,7 @@ def test_info_merging_matches_gymnasiums_add_info_on_any_infos(case: tuple[int, 
         expected = host._add_info(expected, info, env_num)
     merged = merge_infos(num_envs, entries)
 
-    def assert_same(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
-        assert list(ours) == list(theirs)
-        for key, value in theirs.items():
-            if isinstance(value, dict):
-                assert_same(ours[key], value)
-                continue
-            assert ours[key].dtype == value.dtype and ours[key].shape == value.shape, key
-            assert [repr(item) for item in ours[key].tolist()] == [repr(item) for item in value.tolist()], key
-
-    assert_same(merged, expected)
+    assert_same_infos(merged, expected)
 
 
 def test_search_error_fails_every_searching_env_of_the_batch() -> None:
