@@ -170,7 +170,7 @@ def test_embeddings_are_cached_and_corruption_is_rebuilt(flat, corpus, cache):
     assert list(manifest["files"]) == ["embeddings.npy"]
 
     again = DenseEngine(
-        corpus, model=str(default_model_path()), cache=cache, show_progress=False, device="cpu"
+        corpus, model=str(default_model_path()), cache=cache, show_progress=False, device="cpu", batch_size=8
     )
     assert again.embeddings_from_cache and again.embeddings_dir == flat.embeddings_dir
     np.testing.assert_array_equal(again.embeddings, flat.embeddings)
@@ -179,24 +179,47 @@ def test_embeddings_are_cached_and_corruption_is_rebuilt(flat, corpus, cache):
     raw = bytearray(target.read_bytes())
     raw[-8:] = b"\x7f" * 8
     target.write_bytes(bytes(raw))
-    rebuilt = DenseEngine(corpus, cache=cache, show_progress=False, device="cpu")
-    assert not rebuilt.embeddings_from_cache
+    rebuilt = DenseEngine(corpus, cache=cache, show_progress=False, device="cpu", batch_size=8)
+    assert not rebuilt.embeddings_from_cache and rebuilt.embeddings_dir == flat.embeddings_dir
     np.testing.assert_allclose(rebuilt.embeddings, flat.embeddings, atol=1e-5)
 
     unnormalised = DenseEngine(corpus, cache=cache, show_progress=False, device="cpu", normalize=False)
     assert unnormalised.embeddings_dir != flat.embeddings_dir
 
 
+def test_torch_embeddings_are_cached_per_batch_size_torch_version_and_device(flat, corpus, cache, monkeypatch):
+    # Other batches give other last bits: a cache of batches of 8 must not serve batches of 32,
+    # whose cached embeddings must be the bytes a fresh encoding in batches of 32 gives.
+    in_32 = DenseEngine(corpus, cache=cache, show_progress=False, device="cpu", batch_size=32)
+    assert not in_32.embeddings_from_cache and in_32.embeddings_dir != flat.embeddings_dir
+    fresh = DenseEngine(corpus, cache=None, show_progress=False, device="cpu", batch_size=32)
+    np.testing.assert_array_equal(in_32.embeddings, fresh.embeddings)
+    assert DenseEngine(corpus, cache=cache, show_progress=False, device="cpu", batch_size=32).embeddings_from_cache
+
+    import torch
+
+    from searchgym.search.dense import torch_run
+
+    assert torch_run("cuda:1", 8) == {"torch": torch.__version__, "device": "cuda", "batch_size": 8}
+    key = flat.embeddings_key
+    monkeypatch.setattr(flat, "device", "cuda:0")
+    assert flat.embeddings_key != key
+    monkeypatch.setattr(flat, "device", "cpu")
+    assert flat.embeddings_key == key
+    monkeypatch.setattr(torch, "__version__", "0.0.0-other")
+    assert flat.embeddings_key != key
+
+
 @pytest.mark.slow
 def test_hnsw_and_ivf_engines(flat, corpus, cache):
-    hnsw = DenseEngine(corpus, index="hnsw", cache=cache, show_progress=False, device="cpu")
+    hnsw = DenseEngine(corpus, index="hnsw", cache=cache, show_progress=False, device="cpu", batch_size=8)
     assert hnsw.index_kind == "hnsw" and not hnsw.index_from_cache
-    assert hnsw.embeddings_from_cache  # same corpus + model as the flat engine
+    assert hnsw.embeddings_from_cache  # same corpus, model and batches as the flat engine
     queries = [name for name, *_ in PEOPLE]
     assert [h[0].doc_id for h in hnsw.search(queries, 3)] == [h[0].doc_id for h in flat.search(queries, 3)]
     assert len(hnsw.search(["town"], 100)[0]) == len(corpus)
 
-    hnsw_again = DenseEngine(corpus, index="hnsw", cache=cache, show_progress=False, device="cpu")
+    hnsw_again = DenseEngine(corpus, index="hnsw", cache=cache, show_progress=False, device="cpu", batch_size=8)
     assert hnsw_again.index_from_cache and hnsw_again.index_dir == hnsw.index_dir
 
     ivf = DenseEngine(corpus, index="ivf", cache=cache, show_progress=False, device="cpu")
@@ -214,7 +237,8 @@ def test_real_ivf_index_on_a_thousand_passages(tmp_path):
     ]
     cache = ArtifactCache(tmp_path)
     flat = DenseEngine(corpus, cache=cache, show_progress=False, device="cpu", batch_size=128)
-    ivf = DenseEngine(corpus, index="ivf", nprobe=10_000, cache=cache, show_progress=False, device="cpu")
+    ivf = DenseEngine(corpus, index="ivf", nprobe=10_000, cache=cache, show_progress=False, device="cpu",
+                      batch_size=128)
     assert ivf.index_kind == "ivf" and ivf.embeddings_from_cache
     assert ivf.index_params == {"kind": "ivf", "nlist": 25}  # min(round(sqrt(1000)), 1000 // 39)
     queries = ["amber and birch goods", "heron juniper", "Ledger 17"]
@@ -225,5 +249,5 @@ def test_real_ivf_index_on_a_thousand_passages(tmp_path):
                                [[h.score for h in hits] for hits in flat_hits], rtol=1e-5)
     ivf.nprobe = 1  # settable; a single list still returns hits
     assert all(len(hits) == 5 for hits in ivf.search(queries, 5))
-    again = DenseEngine(corpus, index="ivf", cache=cache, show_progress=False, device="cpu")
+    again = DenseEngine(corpus, index="ivf", cache=cache, show_progress=False, device="cpu", batch_size=128)
     assert again.index_from_cache

@@ -108,6 +108,18 @@ def resolve_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def torch_run(device: str, batch_size: int) -> dict[str, Any]:
+    """What sets the last bits of a torch encoding besides corpus and model, for its cache key:
+    the torch version and device type (their kernels) and the batch size (the GEMM shapes:
+    all-MiniLM-L6-v2 on this CPU gives embeddings up to 1e-7 apart in batches of 8 and 64).
+    Why in the key: a cache filled on a GPU, by another torch or in other batches would
+    otherwise be served where a fresh encoding gives other bytes. (Until 2026-12-04 the torch
+    key held none of these; its caches are encoded again once.)"""
+    import torch
+
+    return {"torch": torch.__version__, "device": torch.device(device).type, "batch_size": batch_size}
+
+
 _MODEL_LOCK = threading.Lock()
 
 
@@ -156,7 +168,8 @@ class DenseEngine:
     ``backend`` encodes with torch (default), or on a CPU with ONNX Runtime in float32
     (``"onnx"``) or int8 (``"onnx-int8"``, fastest; see :mod:`~searchgym.search.onnx_encoder`):
     corpus and queries always go through the same backend, and each backend has its own
-    cached embeddings. ``batch_size`` (texts per encoder call) defaults to 64 for torch and to
+    cached embeddings (torch's also per torch version, device type and batch size:
+    :func:`torch_run`). ``batch_size`` (texts per encoder call) defaults to 64 for torch and to
     :data:`ONNX_BATCH_SIZE` (1) for the ONNX backends. int8 quantises each call's activations
     with one scale for the whole batch, so an int8 embedding depends on the texts encoded with
     it: the corpus is encoded in a fixed order and batch size (part of its cache key; by default
@@ -222,7 +235,9 @@ class DenseEngine:
     @property
     def embeddings_key(self) -> str:
         params: dict[str, Any] = {"normalize": self.normalize, "format": _FORMAT}
-        if self.backend != "torch":  # torch keeps the key it always had: caches stay valid
+        if self.backend == "torch":
+            params.update(torch_run(self.device, self.batch_size))
+        else:
             params["backend"] = self.backend
             params["runs"] = "one-thread"  # one-thread runs: caches of threaded runs are not reused
             assert self._onnx is not None
