@@ -90,6 +90,18 @@ def test_int8_embeddings_do_not_depend_on_how_many_batches_run_at_once(corpus):
     assert np.array_equal(engine.embeddings, together.encode(texts))
 
 
+def test_float32_embeddings_depend_on_the_batch_size_so_its_cache_key_holds_it(torch_engine, corpus):
+    """float32 ONNX too gives other last bits in other batches (other GEMM shapes), so a cache
+    filled in batches of 8 must not serve batches of 1 (as for torch and int8)."""
+    encoder = OnnxEncoder(torch_engine.model, torch_engine.model_id, quantize=False, cache=None, threads=1)
+    texts = list(torch_engine.store.index_texts())[:24]
+    alone, in_eights = encoder.encode(texts, batch_size=1), encoder.encode(texts, batch_size=8)
+    assert not np.array_equal(alone, in_eights) and np.allclose(alone, in_eights, atol=1e-6)
+    one = DenseEngine(corpus, backend="onnx", cache=None, show_progress=False)
+    eight = DenseEngine(corpus, backend="onnx", batch_size=8, cache=None, show_progress=False)
+    assert one.embeddings_key != eight.embeddings_key
+
+
 def _encode_in_child(encoder, texts, results):
     results.put(encoder.encode(texts, batch_size=1))
 

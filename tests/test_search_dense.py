@@ -200,7 +200,7 @@ def test_torch_embeddings_are_cached_per_batch_size_torch_version_and_device(fla
 
     from searchgym.search.dense import torch_run
 
-    assert torch_run("cuda:1", 8) == {"torch": torch.__version__, "device": "cuda", "batch_size": 8}
+    assert torch_run("cuda:1") == {"torch": torch.__version__, "device": "cuda"}
     key = flat.embeddings_key
     monkeypatch.setattr(flat, "device", "cuda:0")
     assert flat.embeddings_key != key

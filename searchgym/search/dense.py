@@ -108,16 +108,15 @@ def resolve_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def torch_run(device: str, batch_size: int) -> dict[str, Any]:
-    """What sets the last bits of a torch encoding besides corpus and model, for its cache key:
-    the torch version and device type (their kernels) and the batch size (the GEMM shapes:
-    all-MiniLM-L6-v2 on this CPU gives embeddings up to 1e-7 apart in batches of 8 and 64).
-    Why in the key: a cache filled on a GPU, by another torch or in other batches would
-    otherwise be served where a fresh encoding gives other bytes. (Until 2026-12-04 the torch
-    key held none of these; its caches are encoded again once.)"""
+def torch_run(device: str) -> dict[str, Any]:
+    """What sets the last bits of a torch encoding besides corpus, model and batch size (which
+    :meth:`DenseEngine.embeddings_key` holds for every backend), for its cache key: the torch
+    version and device type (their kernels). Why in the key: a cache filled on a GPU or by
+    another torch would otherwise be served where a fresh encoding gives other bytes. (Until
+    2026-12-04 the torch key held neither; its caches are encoded again once.)"""
     import torch
 
-    return {"torch": torch.__version__, "device": torch.device(device).type, "batch_size": batch_size}
+    return {"torch": torch.__version__, "device": torch.device(device).type}
 
 
 _MODEL_LOCK = threading.Lock()
@@ -168,15 +167,15 @@ class DenseEngine:
     ``backend`` encodes with torch (default), or on a CPU with ONNX Runtime in float32
     (``"onnx"``) or int8 (``"onnx-int8"``, fastest; see :mod:`~searchgym.search.onnx_encoder`):
     corpus and queries always go through the same backend, and each backend has its own
-    cached embeddings (torch's also per torch version, device type and batch size:
-    :func:`torch_run`). ``batch_size`` (texts per encoder call) defaults to 64 for torch and to
-    :data:`ONNX_BATCH_SIZE` (1) for the ONNX backends. int8 quantises each call's activations
-    with one scale for the whole batch, so an int8 embedding depends on the texts encoded with
-    it: the corpus is encoded in a fixed order and batch size (part of its cache key; by default
-    every passage alone), and every query alone (a batch of queries runs alone one by one on the
-    encoder's workers), so a query's hits never depend on the queries batched with it (measured
-    with batched int8 queries: 53 of 64 questions' top 5 changed between one batch and one at a
-    time).
+    cached embeddings, per batch size (every backend's last bits depend on it) and, for torch,
+    per torch version and device type (:func:`torch_run`). ``batch_size`` (texts per encoder
+    call) defaults to 64 for torch and to :data:`ONNX_BATCH_SIZE` (1) for the ONNX backends.
+    int8 quantises each call's activations with one scale for the whole batch, so an int8
+    embedding depends on the texts encoded with it: the corpus is encoded in a fixed order and
+    batch size (part of its cache key; by default every passage alone), and every query alone (a
+    batch of queries runs alone one by one on the encoder's workers), so a query's hits never
+    depend on the queries batched with it (measured with batched int8 queries: 53 of 64
+    questions' top 5 changed between one batch and one at a time).
 
     ``embeddings_from_cache`` / ``index_from_cache`` tell what came from disk.
     """
@@ -234,16 +233,18 @@ class DenseEngine:
 
     @property
     def embeddings_key(self) -> str:
-        params: dict[str, Any] = {"normalize": self.normalize, "format": _FORMAT}
+        # the batch size sets the GEMM shapes (and int8's per-batch scales): all-MiniLM-L6-v2 on
+        # this CPU gives embeddings up to ~1e-7 apart in batches of 1, 8 and 64, with torch and
+        # float32 ONNX alike (tests/test_search_dense.py checks that they differ), so a cache
+        # filled in other batches is not served
+        params: dict[str, Any] = {"normalize": self.normalize, "format": _FORMAT, "batch_size": self.batch_size}
         if self.backend == "torch":
-            params.update(torch_run(self.device, self.batch_size))
+            params.update(torch_run(self.device))
         else:
             params["backend"] = self.backend
             params["runs"] = "one-thread"  # one-thread runs: caches of threaded runs are not reused
             assert self._onnx is not None
             params["onnxruntime"] = self._onnx.runtime_version  # its int8 kernels may change the bits
-        if self.backend == "onnx-int8":  # its embeddings depend on the batches (see the class docstring)
-            params["batch_size"] = self.batch_size
         return content_hash(self.store.corpus_hash, self.model_id, stable_json(params))
 
     def _encode(self, texts: list[str], *, progress: bool) -> np.ndarray:
