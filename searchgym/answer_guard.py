@@ -191,7 +191,9 @@ class CandidateIndex:
         for token in dict.fromkeys(normalize_answer(prediction).split()):
             ids = self._postings.get(token)
             if ids is None:
-                if _NUMBER.match(token):  # a number no candidate holds is a candidate by itself
+                # a number no candidate holds is a candidate by itself (the first-character
+                # test skips the regex for words: ``\d`` is Unicode category Nd, as isdecimal)
+                if token[0].isdecimal() and _NUMBER.match(token):
                     numbers.add(token)
                     if len(numbers) > 1 or common is not None:
                         return False
@@ -238,8 +240,12 @@ def score_answer(
     max_answer_tokens: int | None = None,
     reject_lists: bool = True,
     candidates: CandidateIndex | None = None,
+    *,
+    exact: float | None = None,
 ) -> tuple[float, str | None]:
     """Score ``prediction`` against gold ``answers``; returns ``(score, reason it was zeroed)``.
+    ``exact`` is :func:`~searchgym.metrics.exact_match` of the two when the caller has it
+    already (the env's answer table scores EM anyway; it is not worked out twice).
 
     * an exact match of a gold alias is always accepted (score 1.0);
     * with ``max_answer_tokens``, a longer answer (normalised tokens) scores 0 (``"too_long"``);
@@ -251,7 +257,7 @@ def score_answer(
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if prediction is None:
         return 0.0, "no_answer"
-    if exact_match(prediction, answers):
+    if exact_match(prediction, answers) if exact is None else exact:
         return 1.0, None
     if max_answer_tokens is not None and answer_token_count(prediction) > max_answer_tokens:
         return 0.0, "too_long"

@@ -31,7 +31,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 __all__ = [
@@ -119,10 +119,13 @@ def _aliases(answers: str | Sequence[str]) -> list[str]:
 def exact_match(prediction: str | None, answers: str | Sequence[str]) -> float:
     """1.0 if the normalised prediction equals some normalised alias, else 0.0."""
     pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(gold) for gold in _aliases(answers)))
+    for gold in _aliases(answers):  # a loop, not any(...): it runs at every scored answer
+        if pred == normalize_answer(gold):
+            return 1.0
+    return 0.0
 
 
-def _f1(pred: str, pred_counts: Counter[str], pred_length: int, gold: str) -> float:
+def _f1(pred: str, pred_counts: Mapping[str, int], pred_length: int, gold: str) -> float:
     # HotpotQA rule: yes/no/noanswer must match exactly, no partial credit.
     if (pred in _SPECIAL or gold in _SPECIAL) and pred != gold:
         return 0.0
@@ -142,9 +145,20 @@ def _f1(pred: str, pred_counts: Counter[str], pred_length: int, gold: str) -> fl
     return 2 * precision * recall / (precision + recall)
 
 
-def _count_tokens(text: str) -> tuple[Counter[str], int]:
+def _count_tokens(text: str) -> tuple[dict[str, int], int]:
+    """A text's token counts and length. A short answer is counted in a plain dict: building a
+    ``Counter`` costs ~0.7 µs more for the 2-4 tokens of a typical answer, and F1 is computed
+    at every scored answer; a long text (a model's rambling) goes to ``Counter``'s C loop."""
     tokens = text.split()
-    return Counter(tokens), len(tokens)
+    if len(tokens) > _SHORT_TOKENS:
+        return Counter(tokens), len(tokens)
+    counts: dict[str, int] = {}
+    for token in tokens:
+        counts[token] = counts.get(token, 0) + 1
+    return counts, len(tokens)
+
+
+_SHORT_TOKENS = 16
 
 
 # A gold alias's token counts, made once (up to the normalisation cache's length): an alias is
@@ -156,7 +170,12 @@ def token_f1(prediction: str | None, answers: str | Sequence[str]) -> float:
     """Bag-of-tokens F1 between the normalised prediction and the best alias (SQuAD/HotpotQA)."""
     pred = normalize_answer(prediction)
     pred_counts, pred_length = _count_tokens(pred)
-    return max((_f1(pred, pred_counts, pred_length, normalize_answer(gold)) for gold in _aliases(answers)), default=0.0)
+    best = 0.0  # the max over aliases, without a generator's frames (F1 is never negative)
+    for gold in _aliases(answers):
+        score = _f1(pred, pred_counts, pred_length, normalize_answer(gold))
+        if score > best:
+            best = score
+    return best
 
 
 def substring_match(prediction: str | None, answers: str | Sequence[str], *, word_boundary: bool = True) -> float:

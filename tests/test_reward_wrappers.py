@@ -142,6 +142,23 @@ def test_the_gold_side_of_the_guard_is_kept_per_alias_tuple_and_scores_the_same(
     assert score_answer("Oslo, Rome", ["1, 2"], "f1")[1] is None  # a two-piece gold allows two
 
 
+def test_a_number_token_is_told_from_a_word_by_its_first_character_as_by_the_regex():
+    # names_one_candidate tests token[0].isdecimal() before its number regex: every character
+    # the regex's \d matches must be decimal and no other, or a number would be taken for a word
+    import re
+    import sys
+
+    from searchgym.answer_guard import _NUMBER, CandidateIndex
+
+    digit = re.compile(r"\d")
+    assert all(bool(digit.match(chr(c))) == chr(c).isdecimal() for c in range(sys.maxunicode + 1))
+    index = CandidateIndex.from_texts(["Oslo", "Rome"])
+    assert index.names_one_candidate("Oslo 1935") is False  # a number beside a candidate
+    assert index.names_one_candidate("1935 \u0661\u0669") is False  # two numbers (Arabic-Indic digits too)
+    assert index.names_one_candidate("\u0661\u0669\u0663\u0665") is True and _NUMBER.match("\u0661\u0669")
+    assert index.names_one_candidate("Oslo x1") is True  # a word starting with a letter is not a number
+
+
 def test_score_answer_guards():
     gold = ["Trerus Trading Company"]
     assert score_answer("Trerus Trading Company", gold, "em") == (1.0, None)

@@ -100,5 +100,6 @@ def score_classic(
         max_answer_tokens,
         reject_lists,
         candidates=None if metric == "em" else candidates(),
+        exact=em,
     )
     return AnswerScore(em, f1, reward, verdict=verdict)
